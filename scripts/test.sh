@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine (Python 3.11) and run the whole test suite: lint, types, pytest.
+# Idempotent: reuses .venv and skips system packages that are already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+missing=()
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)            # data sources come from the npm registry
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)        # browser tests (Playwright drives Debian's chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -r requirements-dev.txt
+.venv/bin/pip install -q --no-deps -e .
+
+echo "== ruff"; .venv/bin/ruff check src tests app.py && .venv/bin/ruff format --check src tests app.py
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then echo "pytest collected no tests"; status=0; fi
+exit "$status"

@@ -1,0 +1,3 @@
+from digit_detector.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Data engine: datasets on disk in the YOLO layout, synthetic canvases, importers."""

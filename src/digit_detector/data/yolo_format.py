@@ -1,0 +1,216 @@
+"""The project's dataset layout on disk (the ultralytics YOLO convention).
+
+::
+
+    DIR/data.yaml                 names (12, in order), nc, split folders, config fingerprints
+    DIR/images/<split>/<stem>.png
+    DIR/labels/<split>/<stem>.txt one line per box: ``class xc yc w h`` (normalised to 0..1)
+    DIR/meta/<split>.jsonl        optional: one JSON record per image (sources, generator, seed)
+
+Every writer and reader of datasets in the project goes through this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+from PIL import Image
+
+from digit_detector.boxes import xyxy_to_yolo, yolo_to_xyxy
+from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+class LabelFileError(ValueError):
+    """A malformed label file; the message names the file and line."""
+
+
+@dataclass
+class Sample:
+    """One labelled image: boxes in pixels (pascal_voc / xyxy) and their class ids."""
+
+    image_path: Path
+    image_size: tuple[int, int]  # (width, height)
+    class_ids: NDArray[np.int64]
+    boxes_xyxy: NDArray[np.float64]
+
+
+@dataclass
+class Problem:
+    """A file that could not be used, and why (reported, never silently skipped)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class SplitContents:
+    samples: list[Sample] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so that readers see either the old or the complete new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def format_label_lines(
+    class_ids: NDArray[np.integer], boxes_xyxy: NDArray[np.floating], image_size: tuple[int, int]
+) -> str:
+    """Label-file text for boxes in pixels of an image of ``image_size`` (width, height)."""
+    if len(class_ids) == 0:
+        return ""
+    yolo = xyxy_to_yolo(np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4), image_size)
+    return "".join(
+        f"{int(c)} {xc:.6f} {yc:.6f} {w:.6f} {h:.6f}\n"
+        for c, (xc, yc, w, h) in zip(class_ids, yolo, strict=True)
+    )
+
+
+def write_sample(
+    root: Path,
+    split: str,
+    stem: str,
+    image: NDArray[np.uint8],
+    class_ids: NDArray[np.integer],
+    boxes_xyxy: NDArray[np.floating],
+) -> Path:
+    """Write one image (PNG) and its label file; returns the image path."""
+    height, width = image.shape[:2]
+    image_path = Path(root) / "images" / split / f"{stem}.png"
+    image_path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(image_path, optimize=False, compress_level=1)
+    label_path = label_path_for(image_path)
+    atomic_write_bytes(label_path, format_label_lines(class_ids, boxes_xyxy, (width, height)).encode())
+    return image_path
+
+
+def append_meta(root: Path, split: str, records: Iterable[dict[str, Any]]) -> None:
+    """Append per-image metadata records to ``meta/<split>.jsonl``."""
+    path = Path(root) / "meta" / f"{split}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def write_data_yaml(root: Path, fingerprints: dict[str, str] | None = None) -> Path:
+    """Create or update ``data.yaml``; ``fingerprints`` (split -> config hash) are merged in."""
+    path = Path(root) / "data.yaml"
+    existing: dict[str, Any] = {}
+    if path.exists():
+        existing = yaml.safe_load(path.read_text()) or {}
+    merged_fingerprints = {**existing.get("fingerprints", {}), **(fingerprints or {})}
+    content: dict[str, Any] = {
+        "path": ".",
+        **{split: f"images/{split}" for split in SPLITS},
+        "nc": NUM_CLASSES,
+        "names": list(CLASS_NAMES),
+    }
+    if merged_fingerprints:
+        content["fingerprints"] = merged_fingerprints
+    atomic_write_bytes(path, yaml.safe_dump(content, sort_keys=False).encode())
+    return path
+
+
+def label_path_for(image_path: Path) -> Path:
+    """``.../images/<split>/x.png`` -> ``.../labels/<split>/x.txt``."""
+    parts = list(image_path.parts)
+    for index in range(len(parts) - 1, -1, -1):
+        if parts[index] == "images":
+            parts[index] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    return image_path.with_suffix(".txt")
+
+
+def parse_label_text(
+    text: str, image_size: tuple[int, int], source: str = "<labels>"
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Parse YOLO label text into (class ids, xyxy pixel boxes); raises LabelFileError naming the line."""
+    class_ids: list[int] = []
+    rows: list[list[float]] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{source} line {line_no}"
+        if len(fields) != 5:
+            raise LabelFileError(f"{where}: expected 'class xc yc w h', got {line.strip()!r}")
+        try:
+            class_id = int(fields[0])
+            values = [float(v) for v in fields[1:]]
+        except ValueError:
+            raise LabelFileError(f"{where}: not numbers: {line.strip()!r}") from None
+        if not 0 <= class_id < NUM_CLASSES:
+            raise LabelFileError(f"{where}: class {class_id} is out of range 0..{NUM_CLASSES - 1}")
+        xc, yc, w, h = values
+        if not all(np.isfinite(values)) or w <= 0 or h <= 0:
+            raise LabelFileError(f"{where}: box {values} has a non-positive or non-finite size")
+        tol = 1e-3
+        if xc - w / 2 < -tol or yc - h / 2 < -tol or xc + w / 2 > 1 + tol or yc + h / 2 > 1 + tol:
+            raise LabelFileError(f"{where}: box {values} lies outside the image")
+        class_ids.append(class_id)
+        rows.append(values)
+    yolo = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    boxes = np.clip(yolo_to_xyxy(yolo, image_size), 0, [image_size[0], image_size[1]] * 2)
+    return np.asarray(class_ids, dtype=np.int64), np.asarray(boxes, dtype=np.float64)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files in a folder, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
+
+
+def read_sample(image_path: Path) -> Sample:
+    """Read one image's labels (a missing label file means an image with no objects)."""
+    try:
+        with Image.open(image_path) as image:
+            image_size = image.size
+            image.verify()
+    except Exception as error:  # PIL raises many types for corrupt files
+        raise LabelFileError(f"{image_path}: unreadable image ({error})") from None
+    label_path = label_path_for(image_path)
+    text = label_path.read_text() if label_path.exists() else ""
+    class_ids, boxes = parse_label_text(text, image_size, str(label_path))
+    return Sample(image_path, image_size, class_ids, boxes)
+
+
+def load_split(root: Path, split: str) -> SplitContents:
+    """All samples of a split; bad files are collected in ``problems`` with the reason."""
+    contents = SplitContents()
+    for image_path in list_images(Path(root) / "images" / split):
+        try:
+            contents.samples.append(read_sample(image_path))
+        except LabelFileError as error:
+            contents.problems.append(Problem(image_path, str(error)))
+    return contents
+
+
+def read_meta(root: Path, split: str) -> list[dict[str, Any]]:
+    path = Path(root) / "meta" / f"{split}.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,80 @@
+"""Raw YOLO head outputs -> boxes, scores and classes; duplicate suppression with torchvision.
+
+Head layout per scale (coarse to fine): ``(N, 3, S, S, 5 + C)`` with channels
+``[objectness, x, y, w, h, class logits...]``; ``x, y`` are sigmoid offsets in the cell and
+``w, h = exp(t) * anchor`` (anchors relative to the image). A detection's score is
+``sigmoid(objectness) * softmax(class logits)[class]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torchvision.ops import batched_nms, nms
+
+# exp(8) * the largest anchor already spans far beyond the image; the clamp only guards against inf.
+MAX_LOG_SIZE = 8.0
+
+
+def decode(outputs: Sequence[torch.Tensor], anchors: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Decode all scales into one ``(N, K, 5 + C)`` tensor: ``x1, y1, x2, y2`` (input pixels), objectness
+    probability, class probabilities. ``anchors`` is ``(scales, 3, 2)`` relative to the image.
+
+    Pure tensor code, so it is exported to ONNX together with the network.
+    """
+    decoded = []
+    for scale_output, scale_anchors in zip(outputs, anchors, strict=True):
+        batch, num_anchors, rows, cols, channels = scale_output.shape
+        ys = torch.arange(rows, dtype=scale_output.dtype, device=scale_output.device)
+        xs = torch.arange(cols, dtype=scale_output.dtype, device=scale_output.device)
+        grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+        anchor_wh = scale_anchors.to(scale_output).view(1, num_anchors, 1, 1, 2) * input_size
+        center_x = (scale_output[..., 1].sigmoid() + grid_x) * (input_size / cols)
+        center_y = (scale_output[..., 2].sigmoid() + grid_y) * (input_size / rows)
+        size = scale_output[..., 3:5].clamp(max=MAX_LOG_SIZE).exp() * anchor_wh
+        half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
+        boxes = torch.stack(
+            (center_x - half_w, center_y - half_h, center_x + half_w, center_y + half_h), dim=-1
+        )
+        objectness = scale_output[..., 0:1].sigmoid()
+        class_probs = scale_output[..., 5:].softmax(dim=-1)
+        decoded.append(torch.cat((boxes, objectness, class_probs), dim=-1).reshape(batch, -1, channels))
+    return torch.cat(decoded, dim=1)
+
+
+@dataclass(frozen=True)
+class RawDetections:
+    """Detections of one image in model-input pixels, best score first."""
+
+    boxes: torch.Tensor  # (K, 4) xyxy
+    scores: torch.Tensor  # (K,)
+    class_ids: torch.Tensor  # (K,) int64
+
+
+def select(
+    decoded: torch.Tensor,
+    score_threshold: float,
+    iou_threshold: float,
+    class_agnostic: bool = True,
+    max_detections: int = 100,
+) -> list[RawDetections]:
+    """Threshold and suppress duplicates for each image of a decoded batch.
+
+    Class-agnostic suppression (the default) leaves one detection per drawn object even when the
+    model hesitates between two classes; the per-class mode is the usual one for mAP evaluation.
+    """
+    results = []
+    for image_rows in decoded:
+        class_probs, class_ids = image_rows[:, 5:].max(dim=-1)
+        scores = image_rows[:, 4] * class_probs
+        keep = scores >= score_threshold
+        boxes, scores, class_ids = image_rows[keep, :4], scores[keep], class_ids[keep]
+        if class_agnostic:
+            kept = nms(boxes, scores, iou_threshold)
+        else:
+            kept = batched_nms(boxes, scores, class_ids, iou_threshold)
+        kept = kept[:max_detections]
+        results.append(RawDetections(boxes[kept], scores[kept], class_ids[kept]))
+    return results

@@ -1,0 +1,166 @@
+"""The one inference path: image -> preprocess -> model -> decode -> NMS -> detections (+ the number)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from digit_detector.decode import decode, select
+from digit_detector.models import YoloModel
+from digit_detector.preprocess import ImageLike, preprocess
+from digit_detector.reading import read_number
+from digit_detector.weights import WeightsMetadata, load_weights
+
+# A backend maps a (N, 3, S, S) input batch to decoded rows (N, K, 5 + C); see decode.decode.
+Backend = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One drawn object: its class, confidence and box (x1, y1, x2, y2) in the input image's pixels."""
+
+    label: str
+    class_id: int
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class DetectionResult:
+    """Everything detected in one image, best score first, and the number the digits spell."""
+
+    detections: list[Detection]
+    number: str
+    image_size: tuple[int, int]  # (width, height)
+    ms: float  # preprocess + model + decode/NMS, milliseconds
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self, image: str) -> dict[str, Any]:
+        """The CLI's JSON record for this image."""
+        return {
+            "image": image,
+            "detections": [
+                {**asdict(d), "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
+                for d in self.detections
+            ],
+            "number": self.number,
+            "ms": round(self.ms, 2),
+        }
+
+
+class TorchBackend:
+    """Runs the PyTorch model and decodes its heads."""
+
+    def __init__(self, model: YoloModel, device: torch.device) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        config = model.config
+        self.anchors = torch.tensor(config.anchors, dtype=torch.float32, device=device)
+        self.input_size = config.input_size
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        outputs = self.model(batch.to(self.device))
+        return decode(outputs, self.anchors, self.input_size).cpu()
+
+
+def default_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class Detector:
+    """Finds and names every drawn object in an image.
+
+    >>> detector = Detector.from_weights()            # the shipped model  # doctest: +SKIP
+    >>> result = detector(canvas_rgba)                 # numpy/PIL, RGBA/RGB/gray, any size  # doctest: +SKIP
+    >>> result.number, result.detections[0].label     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        metadata: WeightsMetadata,
+        *,
+        score_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        class_agnostic: bool = True,
+    ) -> None:
+        self.backend = backend
+        self.metadata = metadata
+        self.score_threshold = metadata.score_threshold if score_threshold is None else score_threshold
+        self.iou_threshold = metadata.iou_threshold if iou_threshold is None else iou_threshold
+        self.class_agnostic = class_agnostic
+
+    @classmethod
+    def from_weights(
+        cls,
+        path: Path | str | None = None,
+        *,
+        arch: str | None = None,
+        device: str | torch.device | None = None,
+        **options: Any,
+    ) -> Detector:
+        """Load weights (default: the shipped model) and wrap them for inference."""
+        model, metadata = load_weights(path, arch)
+        return cls(
+            TorchBackend(model, torch.device(device) if device else default_device()), metadata, **options
+        )
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.metadata.class_names
+
+    def __call__(
+        self,
+        image: ImageLike,
+        *,
+        score_threshold: float | None = None,
+        iou_threshold: float | None = None,
+    ) -> DetectionResult:
+        """Detect the objects in one image; thresholds default to the detector's."""
+        start = time.perf_counter()
+        batch, letterbox = preprocess(image, self.metadata.model.input_size)
+        preprocessed = time.perf_counter()
+        decoded = self.backend(batch)
+        inferred = time.perf_counter()
+        found = select(
+            decoded,
+            self.score_threshold if score_threshold is None else score_threshold,
+            self.iou_threshold if iou_threshold is None else iou_threshold,
+            self.class_agnostic,
+        )[0]
+        boxes = letterbox.to_original(found.boxes)
+        detections = [
+            Detection(
+                label=self.class_names[class_id],
+                class_id=class_id,
+                score=score,
+                box=(box[0], box[1], box[2], box[3]),
+            )
+            for class_id, score, box in zip(
+                found.class_ids.tolist(), found.scores.tolist(), boxes.tolist(), strict=True
+            )
+        ]
+        number = read_number([d.class_id for d in detections], boxes.numpy())
+        done = time.perf_counter()
+        height, width = letterbox.original_size
+        return DetectionResult(
+            detections=detections,
+            number=number,
+            image_size=(width, height),
+            ms=(done - start) * 1000,
+            timings_ms={
+                "preprocess": (preprocessed - start) * 1000,
+                "model": (inferred - preprocessed) * 1000,
+                "postprocess": (done - inferred) * 1000,
+            },
+        )

@@ -1,0 +1,149 @@
+"""Building blocks shared by the YOLOv3 architectures, and the common model base class.
+
+Module and attribute names (``conv``, ``bn``, ``layers``, ``pred``) follow Aladdin Persson's
+"YOLOv3 from scratch" implementation so that the original checkpoint loads without renaming.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from digit_detector.models.config import STRIDES, ModelConfig
+
+#: Head attributes per anchor: objectness, x, y, w, h, then the class logits.
+NUM_BOX_ATTRS = 5
+OBJECTNESS_INDEX = 0
+
+#: Initial objectness logit: sigmoid(-4) ~ 0.018, so from-scratch training doesn't start with every
+#: cell claiming an object (which swamps the loss with false positives in the first steps).
+DEFAULT_OBJECTNESS_BIAS = -4.0
+
+
+class CNNBlock(nn.Module):
+    """Conv -> BatchNorm -> LeakyReLU(0.1), or a plain biased conv when ``bn_act`` is False.
+
+    The original code creates ``bn`` even when it is unused (``bn_act=False``), and those unused
+    tensors are in its checkpoint; ``keep_unused_bn=False`` drops them for new architectures.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        padding: int = 0,
+        bn_act: bool = True,
+        keep_unused_bn: bool = True,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=not bn_act
+        )
+        self.bn: nn.Module = nn.BatchNorm2d(out_channels) if bn_act or keep_unused_bn else nn.Identity()
+        self.leaky = nn.LeakyReLU(0.1)
+        self.use_bn_act = bn_act
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.use_bn_act:
+            return self.leaky(self.bn(self.conv(x)))
+        return self.conv(x)
+
+
+class ResidualBlock(nn.Module):
+    """``num_repeats`` x (1x1 halve, 3x3 restore), each with a skip connection if ``use_residual``."""
+
+    def __init__(self, channels: int, use_residual: bool = True, num_repeats: int = 1) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Sequential(
+                CNNBlock(channels, channels // 2, kernel_size=1),
+                CNNBlock(channels // 2, channels, kernel_size=3, padding=1),
+            )
+            for _ in range(num_repeats)
+        )
+        self.use_residual = use_residual
+        self.num_repeats = num_repeats
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = x + layer(x) if self.use_residual else layer(x)
+        return x
+
+
+class ScalePrediction(nn.Module):
+    """Detection head for one scale: 3x3 conv (c -> 2c) then 1x1 conv to 3 * (5 + classes).
+
+    Output is the raw (N, 3, S, S, 5 + num_classes) tensor, channels
+    [objectness, x, y, w, h, class logits...].
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, num_anchors: int = 3, keep_unused_bn: bool = True
+    ) -> None:
+        super().__init__()
+        self.pred = nn.Sequential(
+            CNNBlock(in_channels, 2 * in_channels, kernel_size=3, padding=1),
+            CNNBlock(
+                2 * in_channels,
+                (num_classes + NUM_BOX_ATTRS) * num_anchors,
+                kernel_size=1,
+                bn_act=False,
+                keep_unused_bn=keep_unused_bn,
+            ),
+        )
+        self.num_classes = num_classes
+        self.num_anchors = num_anchors
+
+    @property
+    def out_conv(self) -> nn.Conv2d:
+        """The final (biased) 1x1 conv."""
+        block = self.pred[-1]
+        assert isinstance(block, CNNBlock)
+        return block.conv
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, _, h, w = x.shape
+        return (
+            self.pred(x)
+            .reshape(n, self.num_anchors, self.num_classes + NUM_BOX_ATTRS, h, w)
+            .permute(0, 1, 3, 4, 2)
+        )
+
+    @torch.no_grad()
+    def init_bias(self, objectness_bias: float = DEFAULT_OBJECTNESS_BIAS) -> None:
+        """Zero the head bias except objectness, which starts at ``objectness_bias``."""
+        bias = self.out_conv.bias
+        assert bias is not None
+        per_anchor = bias.view(self.num_anchors, self.num_classes + NUM_BOX_ATTRS)
+        per_anchor.zero_()
+        per_anchor[:, OBJECTNESS_INDEX] = objectness_bias
+
+
+class YoloModel(nn.Module):
+    """Base of all detectors: ``forward`` returns three raw head outputs, coarse to fine.
+
+    Each output has shape (N, 3, S, S, 5 + num_classes) for S = input_size / stride.
+    """
+
+    strides: tuple[int, int, int] = STRIDES
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        raise NotImplementedError
+
+    def heads(self) -> list[ScalePrediction]:
+        """The detection heads in registration order (coarse to fine for both architectures)."""
+        return [m for m in self.modules() if isinstance(m, ScalePrediction)]
+
+    def init_head_bias(self, objectness_bias: float = DEFAULT_OBJECTNESS_BIAS) -> None:
+        """Low objectness prior for from-scratch training; names/shapes unchanged, so loading works."""
+        for head in self.heads():
+            head.init_bias(objectness_bias)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,126 @@
+"""The single preprocessing path: any user image -> the model's 192x192 input tensor.
+
+Training, evaluation, the CLI and the app all call :func:`preprocess` (or :func:`to_rgb` +
+:func:`letterbox` + :func:`to_tensor`, which it is made of), so the model always sees pixels
+prepared the same way: RGB, white background, letterboxed to ``input_size`` with area
+interpolation, scaled to ``pixel / 255`` (the original training normalisation: mean 0, std 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+
+INPUT_SIZE = 192
+
+ImageLike = NDArray[np.generic] | Image.Image
+
+
+class ImageInputError(ValueError):
+    """An image the detector cannot use (wrong shape, dtype or empty)."""
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image of ``original_size`` (h, w) was placed into the square model input."""
+
+    original_size: tuple[int, int]
+    input_size: int
+    scale: float
+    pad_x: float
+    pad_y: float
+
+    def to_original(self, boxes_xyxy: torch.Tensor) -> torch.Tensor:
+        """Map boxes from model-input pixels back to original-image pixels (clipped to the image)."""
+        h, w = self.original_size
+        offset = boxes_xyxy.new_tensor([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
+        out = (boxes_xyxy - offset) / self.scale
+        limits = boxes_xyxy.new_tensor([w, h, w, h])
+        return torch.minimum(out.clamp(min=0), limits)
+
+    def to_input(self, boxes_xyxy: NDArray[np.floating]) -> NDArray[np.float64]:
+        """Map boxes from original-image pixels to model-input pixels."""
+        offset = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
+        return np.asarray(boxes_xyxy, dtype=np.float64) * self.scale + offset
+
+
+def to_rgb(image: ImageLike) -> NDArray[np.uint8]:
+    """Return an HxWx3 uint8 RGB array with a white background.
+
+    Accepts PIL images of any mode and numpy arrays shaped HxW (grayscale), HxWx1, HxWx3 (RGB)
+    or HxWx4 (RGBA, e.g. the drawing canvas: composited onto white so transparent = paper).
+    Float arrays are taken as 0..1.
+    """
+    if isinstance(image, Image.Image):
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            image = image.convert("RGBA")
+        elif image.mode != "RGB":
+            image = image.convert("RGB")
+        array: NDArray[np.generic] = np.asarray(image)
+    elif isinstance(image, np.ndarray):
+        array = image
+    else:
+        raise ImageInputError(f"expected a numpy array or PIL image, got {type(image).__name__}")
+
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageInputError(
+            f"expected an image shaped HxW, HxWx1, HxWx3 or HxWx4, got an array of shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageInputError(f"the image is empty (shape {array.shape})")
+
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageInputError("the image contains NaN or infinite pixel values")
+        array = np.clip(np.asarray(array, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer):
+            raise ImageInputError(f"unsupported pixel type {array.dtype}")
+        array = np.clip(array, 0, 255).astype(np.uint8)
+
+    if array.ndim == 2:
+        return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
+    if array.shape[2] == 4:
+        rgb = array[:, :, :3].astype(np.float32)
+        alpha = array[:, :, 3:4].astype(np.float32) / 255.0
+        composited = rgb * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(composited + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+def letterbox(rgb: NDArray[np.uint8], input_size: int = INPUT_SIZE) -> tuple[NDArray[np.uint8], Letterbox]:
+    """Resize keeping the aspect ratio and pad with white to a square ``input_size`` image.
+
+    A square canvas (the app's 400x400) is simply resized, with no padding.
+    """
+    h, w = rgb.shape[:2]
+    scale = input_size / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+    pad_x, pad_y = (input_size - new_w) // 2, (input_size - new_h) // 2
+    canvas = np.full((input_size, input_size, 3), 255, dtype=np.uint8)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
+    # exact per-axis scale: boxes map back to the original pixels without drift
+    transform = Letterbox((h, w), input_size, new_w / w if w >= h else new_h / h, float(pad_x), float(pad_y))
+    return canvas, transform
+
+
+def to_tensor(square_rgb: NDArray[np.uint8]) -> torch.Tensor:
+    """HxWx3 uint8 -> 3xHxW float32 in 0..1 (pixel / 255)."""
+    return torch.from_numpy(np.ascontiguousarray(square_rgb.transpose(2, 0, 1))).float().div_(255.0)
+
+
+def preprocess(image: ImageLike, input_size: int = INPUT_SIZE) -> tuple[torch.Tensor, Letterbox]:
+    """Any image -> (1x3xSxS model input, the letterbox that maps boxes back)."""
+    square, transform = letterbox(to_rgb(image), input_size)
+    return to_tensor(square).unsqueeze(0), transform

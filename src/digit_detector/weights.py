@@ -1,0 +1,184 @@
+"""Weights on disk: safetensors + a JSON metadata record, and the original PyTorch checkpoint.
+
+``NAME.safetensors`` holds the tensors; ``NAME.json`` beside it says what they are (architecture,
+width, anchors, class names, input size, normalisation, default thresholds, training data
+fingerprint, metrics and the command that produced them). A plain PyTorch ``state_dict`` file
+(``.pt``/``.pth``, e.g. the original 247 MB checkpoint) is read with ``weights_only=True`` only:
+never an unrestricted pickle load.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from digit_detector.classes import CLASS_NAMES
+from digit_detector.models import YoloModel, build_model, load_model_config
+from digit_detector.models.config import ModelConfig
+
+FORMAT_VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEIGHTS_DIR = REPO_ROOT / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "yolov3-tiny.safetensors"
+DEFAULT_SCORE_THRESHOLD = 0.5
+DEFAULT_IOU_THRESHOLD = 0.45
+LFS_POINTER_PREFIX = b"version https://git-lfs"
+NORMALIZATION = "pixel/255"
+
+
+class WeightsError(RuntimeError):
+    """Weights that cannot be used; the message is one sentence saying why and what to do."""
+
+
+@dataclass
+class WeightsMetadata:
+    """What a weights file is: enough to rebuild the model and use it exactly as trained."""
+
+    model: ModelConfig
+    class_names: tuple[str, ...] = CLASS_NAMES
+    normalization: str = NORMALIZATION
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    version: str = "untrained"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "model": self.model.to_dict(),
+            "class_names": list(self.class_names),
+            "input": {"size": self.model.input_size, "channels": "RGB", "normalization": self.normalization},
+            "score_threshold": self.score_threshold,
+            "iou_threshold": self.iou_threshold,
+            "training": self.training,
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> WeightsMetadata:
+        return cls(
+            model=ModelConfig.from_dict(record["model"]),
+            class_names=tuple(record.get("class_names", CLASS_NAMES)),
+            normalization=record.get("input", {}).get("normalization", NORMALIZATION),
+            score_threshold=float(record.get("score_threshold", DEFAULT_SCORE_THRESHOLD)),
+            iou_threshold=float(record.get("iou_threshold", DEFAULT_IOU_THRESHOLD)),
+            training=dict(record.get("training", {})),
+            metrics=dict(record.get("metrics", {})),
+            version=str(record.get("version", "untrained")),
+        )
+
+
+def metadata_path(weights_path: Path) -> Path:
+    return Path(weights_path).with_suffix(".json")
+
+
+def save_weights(model: YoloModel, metadata: WeightsMetadata, path: Path) -> Path:
+    """Write ``path`` (.safetensors) and its ``.json`` metadata record; returns the weights path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"format": "pt", "architecture": metadata.model.name})
+    metadata_path(path).write_text(json.dumps(metadata.to_dict(), indent=2) + "\n")
+    return path
+
+
+def _check_readable(path: Path) -> None:
+    if not path.is_file():
+        raise WeightsError(f"No weights file at {path}: pass --weights FILE or train a model first.")
+    with path.open("rb") as handle:
+        head = handle.read(len(LFS_POINTER_PREFIX))
+    if head == LFS_POINTER_PREFIX:
+        raise WeightsError(
+            f"{path} is a Git LFS pointer, not the weights: run `git lfs pull` to download the real file."
+        )
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path), device="cpu")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as error:
+        size = path.stat().st_size
+        raise WeightsError(
+            f"{path} ({size:,} bytes) is truncated or corrupt and cannot be read ({type(error).__name__}): "
+            "download or export it again."
+        ) from error
+    except Exception as error:  # weights_only refuses arbitrary pickles with an UnpicklingError
+        raise WeightsError(
+            f"{path} is not a plain PyTorch state_dict that can be loaded safely ({type(error).__name__}); "
+            "only tensors are accepted."
+        ) from error
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path} does not hold a state_dict of tensors.")
+    return state
+
+
+def read_metadata(path: Path, arch: str | None = None) -> WeightsMetadata:
+    """The metadata for a weights file: its JSON record, or for a bare state_dict the named architecture."""
+    record_path = metadata_path(path)
+    if record_path.is_file():
+        try:
+            metadata = WeightsMetadata.from_dict(json.loads(record_path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise WeightsError(f"{record_path} is not a valid weights metadata record ({error}).") from error
+        if arch is not None and arch != metadata.model.name:
+            raise WeightsError(
+                f"{path} holds a {metadata.model.name} model (per {record_path.name}), not {arch}."
+            )
+        return metadata
+    if path.suffix == ".safetensors":
+        raise WeightsError(f"{path} has no metadata record: {record_path.name} must lie beside it.")
+    return WeightsMetadata(model=load_model_config(arch or "yolov3"), version=path.name)
+
+
+def describe_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """None when ``state`` fits ``model`` exactly; otherwise a short account of the differences."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if not (missing or unexpected or wrong_shape):
+        return None
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if wrong_shape:
+        key = wrong_shape[0]
+        parts.append(
+            f"{len(wrong_shape)} with another shape (e.g. {key}: file {tuple(state[key].shape)}, "
+            f"model {tuple(expected[key].shape)})"
+        )
+    return ", ".join(parts)
+
+
+def load_weights(
+    path: Path | str | None = None, arch: str | None = None
+) -> tuple[YoloModel, WeightsMetadata]:
+    """Build the model described by the weights' metadata and load the tensors strictly (eval mode)."""
+    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    _check_readable(path)
+    metadata = read_metadata(path, arch)
+    state = _read_tensors(path)
+    model = build_model(metadata.model)
+    mismatch = describe_mismatch(model, state)
+    if mismatch is not None:
+        raise WeightsError(
+            f"{path} does not match the {metadata.model.name} architecture "
+            f"(width {metadata.model.width}): {mismatch}; pick the matching --arch or weights file."
+        )
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    return model, metadata

@@ -1,0 +1,83 @@
+"""The predict command's JSON contract and error path, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digit_detector.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digit_detector", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture()
+def image_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    canvas = np.zeros((400, 400, 4), dtype=np.uint8)
+    canvas[100:300, 190:210] = (0, 0, 0, 255)
+    Image.fromarray(canvas).save(folder / "b_canvas.png")
+    Image.new("L", (90, 60), 255).save(folder / "a_gray.jpg")
+    (folder / "c_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (folder / "notes.txt").write_text("not an image, not picked up from a directory")
+    return folder
+
+
+def test_json_contract_and_error_records(random_tiny_weights: Path, image_dir: Path) -> None:
+    completed = run_cli(
+        "predict", str(image_dir), "--weights", str(random_tiny_weights), "--score", "0.05", "--json"
+    )
+    assert completed.returncode == 1, completed.stderr  # one image failed
+    records = [json.loads(line) for line in completed.stdout.splitlines()]
+    assert [Path(r["image"]).name for r in records] == ["a_gray.jpg", "b_canvas.png", "c_corrupt.png"]
+    for record in records[:2]:
+        assert set(record) == {"image", "detections", "number", "ms"}
+        assert isinstance(record["number"], str) and isinstance(record["ms"], float)
+        for detection in record["detections"]:
+            assert set(detection) == {"label", "class_id", "score", "box"}
+            assert isinstance(detection["class_id"], int) and len(detection["box"]) == 4
+    assert set(records[2]) == {"image", "error"} and "cannot read" in records[2]["error"]
+
+
+def test_all_good_images_exit_zero_with_a_table(random_tiny_weights: Path, image_dir: Path) -> None:
+    completed = run_cli("predict", str(image_dir / "a_gray.jpg"), "--weights", str(random_tiny_weights))
+    assert completed.returncode == 0, completed.stderr
+    assert "a_gray.jpg" in completed.stdout and "number=" in completed.stdout
+
+
+def test_missing_file_is_an_error_record(
+    random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["predict", str(tmp_path / "missing.png"), "--weights", str(random_tiny_weights), "--json"])
+    assert code == 1
+    record = json.loads(capsys.readouterr().out)
+    assert record == {
+        "image": str(tmp_path / "missing.png"),
+        "error": f"no such file: {tmp_path / 'missing.png'}",
+    }
+
+
+def test_bad_weights_give_one_sentence_and_exit_2(
+    tmp_path: Path, image_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pointer = tmp_path / "w.safetensors"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\n")
+    assert main(["predict", str(image_dir), "--weights", str(pointer)]) == 2
+    assert "git lfs pull" in capsys.readouterr().err
+
+
+def test_help_documents_the_contract() -> None:
+    completed = run_cli("predict", "--help")
+    assert completed.returncode == 0
+    for flag in ("--weights", "--arch", "--score", "--iou", "--json", '"number": str'):
+        assert flag in completed.stdout

@@ -1,0 +1,91 @@
+"""Decode and suppression on hand-built head outputs with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from digit_detector.decode import decode, select
+from digit_detector.models import DEFAULT_ANCHORS
+
+SIZE = 192
+GRIDS = (6, 12, 24)
+ANCHORS = torch.tensor(DEFAULT_ANCHORS)
+
+
+def empty_outputs(num_classes: int = 12) -> list[torch.Tensor]:
+    """Heads that predict nothing: objectness logit -20 everywhere."""
+    outputs = [torch.zeros(1, 3, s, s, 5 + num_classes) for s in GRIDS]
+    for output in outputs:
+        output[..., 0] = -20.0
+    return outputs
+
+
+def place(
+    outputs: list[torch.Tensor],
+    scale: int,
+    anchor: int,
+    row: int,
+    col: int,
+    class_id: int,
+    size_factor: float = 1.0,
+    objectness: float = 10.0,
+    class_logit: float = 10.0,
+) -> None:
+    """A confident prediction centred in cell (row, col): x, y logits 0 -> offset 0.5."""
+    cell = outputs[scale][0, anchor, row, col]
+    cell[0] = objectness
+    cell[1:3] = 0.0
+    cell[3:5] = math.log(size_factor)
+    cell[5:] = 0.0
+    cell[5 + class_id] = class_logit
+
+
+def test_decode_geometry() -> None:
+    outputs = empty_outputs()
+    place(outputs, scale=0, anchor=1, row=2, col=3, class_id=7, size_factor=2.0)
+    decoded = decode(outputs, ANCHORS, SIZE)
+    assert decoded.shape == (1, 3 * (36 + 144 + 576), 17)
+    best = decoded[0, decoded[0, :, 4].argmax()]
+    stride = SIZE / 6
+    cx, cy = (3 + 0.5) * stride, (2 + 0.5) * stride
+    w, h = 2 * 0.38 * SIZE, 2 * 0.48 * SIZE
+    torch.testing.assert_close(best[:4], torch.tensor([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]))
+    assert best[4] == pytest.approx(torch.sigmoid(torch.tensor(10.0)).item())
+    assert int(best[5:].argmax()) == 7
+
+
+def test_select_thresholds_scores() -> None:
+    outputs = empty_outputs()
+    place(outputs, 1, 0, 5, 5, class_id=2, objectness=-1.0)  # sigmoid(-1) ~ 0.27 < 0.5
+    place(outputs, 1, 0, 8, 2, class_id=3)
+    found = select(decode(outputs, ANCHORS, SIZE), score_threshold=0.5, iou_threshold=0.45)[0]
+    assert found.class_ids.tolist() == [3]
+
+
+def test_two_classes_on_one_object_leave_one_detection_by_default() -> None:
+    outputs = empty_outputs()
+    # the same place at the same scale, two anchors of similar size, two different classes
+    place(outputs, 1, 0, 6, 6, class_id=1, class_logit=10.0)
+    place(outputs, 1, 2, 6, 6, class_id=7, class_logit=3.0, size_factor=0.6)
+    decoded = decode(outputs, ANCHORS, SIZE)
+    agnostic = select(decoded, 0.5, 0.3)[0]
+    per_class = select(decoded, 0.5, 0.3, class_agnostic=False)[0]
+    assert agnostic.class_ids.tolist() == [1]
+    assert sorted(per_class.class_ids.tolist()) == [1, 7]
+
+
+def test_separate_objects_survive_suppression_in_score_order() -> None:
+    outputs = empty_outputs()
+    place(outputs, 2, 0, 3, 3, class_id=4, objectness=3.0)
+    place(outputs, 2, 0, 20, 20, class_id=5, objectness=8.0)
+    found = select(decode(outputs, ANCHORS, SIZE), 0.5, 0.45)[0]
+    assert found.class_ids.tolist() == [5, 4]
+    assert found.scores[0] > found.scores[1]
+
+
+def test_nothing_found_gives_empty_tensors() -> None:
+    found = select(decode(empty_outputs(), ANCHORS, SIZE), 0.5, 0.45)[0]
+    assert found.boxes.shape == (0, 4) and found.scores.numel() == 0

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digit_detector.detector import Detection, Detector
+from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.weights import WeightsMetadata, load_weights
+
+
+@pytest.fixture(scope="module")
+def detector(random_tiny_weights: Path) -> Detector:
+    return Detector.from_weights(random_tiny_weights, device="cpu", score_threshold=0.0)
+
+
+class FixedBackend:
+    """Stands in for a model: always 'sees' the given boxes (model-input pixels) with given classes."""
+
+    def __init__(self, rows: list[tuple[list[float], int, float]]) -> None:
+        self.rows = rows
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        decoded = torch.zeros(batch.shape[0], len(self.rows), 17)
+        for i, (box, class_id, score) in enumerate(self.rows):
+            decoded[:, i, :4] = torch.tensor(box)
+            decoded[:, i, 4] = score
+            decoded[:, i, 5 + class_id] = 1.0
+        return decoded
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((400, 400, 4), dtype=np.uint8),
+        np.full((400, 400, 3), 255, dtype=np.uint8),
+        np.full((123, 457), 255, dtype=np.uint8),
+        Image.new("RGBA", (31, 77)),
+        Image.new("L", (640, 480), 255),
+    ],
+)
+def test_any_input_gives_boxes_inside_the_image(detector: Detector, image: object) -> None:
+    result = detector(image, score_threshold=0.01)  # type: ignore[arg-type]
+    width, height = result.image_size
+    expected = image.size if isinstance(image, Image.Image) else (image.shape[1], image.shape[0])  # type: ignore[union-attr]
+    assert (width, height) == expected
+    assert all(
+        0 <= d.box[0] <= d.box[2] <= width and 0 <= d.box[1] <= d.box[3] <= height for d in result.detections
+    )
+    assert result.ms > 0 and set(result.timings_ms) == {"preprocess", "model", "postprocess"}
+
+
+def test_detections_map_back_to_input_pixels_and_read_the_number() -> None:
+    metadata = WeightsMetadata.from_dict(
+        {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}
+    )
+    # 400x400 canvas -> 192 input: factor 0.48. Two digits side by side and one 'other' below.
+    backend = FixedBackend(
+        [
+            ([48.0, 48.0, 72.0, 96.0], 4, 0.9),
+            ([96.0, 48.0, 120.0, 96.0], 2, 0.8),
+            ([48.0, 120.0, 144.0, 168.0], 11, 0.7),
+            ([0.0, 0.0, 5.0, 5.0], 3, 0.2),
+        ]
+    )
+    detector = Detector(backend, metadata)
+    result = detector(np.zeros((400, 400, 4), dtype=np.uint8))
+    assert [d.label for d in result.detections] == ["4", "2", "other"]
+    assert result.detections[0] == Detection(
+        "4", 4, pytest.approx(0.9), pytest.approx((100.0, 100.0, 150.0, 200.0))
+    )
+    assert result.number == "42"
+    assert (
+        detector(np.zeros((400, 400, 4), dtype=np.uint8), score_threshold=0.1).number == "3\n42"
+    )  # the small 3 sits above the row
+
+
+def test_from_weights_uses_metadata_threshold(random_tiny_weights: Path) -> None:
+    _, metadata = load_weights(random_tiny_weights)
+    assert (
+        Detector.from_weights(random_tiny_weights, device="cpu").score_threshold == metadata.score_threshold
+    )

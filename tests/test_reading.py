@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import numpy as np
+
+from digit_detector.reading import group_lines, read_number
+
+
+def box(x: float, y: float, w: float = 30, h: float = 50) -> list[float]:
+    return [x, y, x + w, y + h]
+
+
+def test_reads_a_row_left_to_right_whatever_the_detection_order() -> None:
+    boxes = np.array([box(200, 100), box(20, 105), box(110, 95)])
+    assert read_number([3, 1, 2], boxes) == "123"
+
+
+def test_lines_top_to_bottom_and_other_classes_ignored() -> None:
+    boxes = np.array([box(20, 250), box(80, 240), box(20, 40), box(80, 45), box(150, 40), box(300, 300)])
+    class_ids = [4, 2, 7, 0, 11, 10]  # other (11) sits in the first line, censored (10) alone
+    assert read_number(class_ids, boxes) == "70\n42"
+
+
+def test_baseline_drift_stays_one_line() -> None:
+    boxes = np.array([box(10 + 40 * i, 100 + 6 * i) for i in range(5)])
+    assert group_lines(boxes) == [[0, 1, 2, 3, 4]]
+
+
+def test_no_digits_reads_empty() -> None:
+    assert read_number([], np.zeros((0, 4))) == ""
+    assert read_number([11], np.array([box(0, 0)])) == ""
