@@ -26,7 +26,7 @@ def _conv(in_channels: int, out_channels: int, kernel_size: int = 3) -> CNNBlock
 
 
 class YOLOv3Tiny(YoloModel):
-    """YOLOv3-tiny with three heads (strides 32, 16, 8); ~2.3 M parameters at width 0.5."""
+    """YOLOv3-tiny with three heads (strides 32, 16, 8); ~2.1 M parameters at width 0.5."""
 
     def __init__(self, config: ModelConfig, in_channels: int = 3) -> None:
         super().__init__(config)

@@ -1,0 +1,25 @@
+"""``python -m digit_detector data ...``: the data engine's commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from digit_detector.data import autolabel, coco, importers
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_detector data",
+        description="Make, import, export and auto-label datasets in the project's YOLO layout.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (importers, coco, autolabel):
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    exit_code: int = args.func(args)
+    return exit_code
