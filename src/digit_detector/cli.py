@@ -23,6 +23,12 @@ from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
 # command -> (module with a ``main(argv) -> int``, one-line help)
 DISPATCHED_COMMANDS = {
     "data": ("digit_detector.data.cli", "make, import, export and auto-label datasets (see `data --help`)"),
+    "train": (
+        "digit_detector.training.train",
+        "train a model with Lightning + Hydra overrides (see `train --help`)",
+    ),
+    "eval": ("digit_detector.evaluate_cli", "evaluate weights on a dataset split: mAP, plots, JSON report"),
+    "export": ("digit_detector.export", "export weights to ONNX, decoding included (see `export --help`)"),
 }
 
 
@@ -63,6 +69,7 @@ def run_predict(args: argparse.Namespace) -> int:
             args.weights,
             arch=args.arch,
             device=args.device,
+            backend=args.backend,
             score_threshold=args.score,
             iou_threshold=args.iou,
             class_agnostic=not args.per_class,
@@ -113,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights",
         type=Path,
         default=None,
-        help=f"weights file (.safetensors or .pt; default {DEFAULT_WEIGHTS})",
+        help=f"weights file (.safetensors, .pt, or .onnx with --backend onnx; default {DEFAULT_WEIGHTS})",
     )
     predict.add_argument(
         "--arch", default=None, help="architecture of a plain .pt state_dict (e.g. yolov3); checked otherwise"
@@ -130,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="suppress duplicates per class (evaluation mode), not across classes",
     )
     predict.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
+    predict.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="PyTorch, or onnxruntime on the CPU (runs <weights>.onnx, exported first if missing)",
+    )
     predict.add_argument("--json", action="store_true", help="print one JSON object per image")
     predict.set_defaults(func=run_predict)
 

@@ -107,9 +107,21 @@ class Detector:
         *,
         arch: str | None = None,
         device: str | torch.device | None = None,
+        backend: str = "torch",
         **options: Any,
     ) -> Detector:
-        """Load weights (default: the shipped model) and wrap them for inference."""
+        """Load weights (default: the shipped model) and wrap them for inference.
+
+        ``backend="onnx"`` runs ``<weights>.onnx`` (or a ``.onnx`` path) on the CPU with onnxruntime,
+        exporting it first when it is missing; ``device`` then does not apply.
+        """
+        if backend == "onnx":
+            from digit_detector.onnx_backend import load_onnx_backend
+
+            onnx_backend, onnx_metadata = load_onnx_backend(path, arch)
+            return cls(onnx_backend, onnx_metadata, **options)
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         model, metadata = load_weights(path, arch)
         return cls(
             TorchBackend(model, torch.device(device) if device else default_device()), metadata, **options

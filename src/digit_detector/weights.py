@@ -90,7 +90,8 @@ def save_weights(model: YoloModel, metadata: WeightsMetadata, path: Path) -> Pat
     return path
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
+    """Raise WeightsError when ``path`` is missing or a Git LFS pointer instead of the real file."""
     if not path.is_file():
         raise WeightsError(f"No weights file at {path}: pass --weights FILE or train a model first.")
     with path.open("rb") as handle:
@@ -169,7 +170,7 @@ def load_weights(
 ) -> tuple[YoloModel, WeightsMetadata]:
     """Build the model described by the weights' metadata and load the tensors strictly (eval mode)."""
     path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    _check_readable(path)
+    check_readable(path)
     metadata = read_metadata(path, arch)
     state = _read_tensors(path)
     model = build_model(metadata.model)

@@ -1,0 +1,240 @@
+"""Benchmark: end-to-end detection latency (torch, onnxruntime, the full yolov3), training throughput and
+peak memory. Prints a Markdown table the README can quote (or JSON with --json).
+
+    .venv/bin/python scripts/benchmark.py [--weights FILE] [--runs N] [--json]
+
+Latency is ``Detector.__call__`` on a 400x400 RGBA canvas (the app's), preprocessing to detections and the
+number, median and p90 over ``--runs`` calls after warm-up, with ``torch.set_num_threads(2)`` (and two
+onnxruntime threads). Training throughput is forward + YoloLoss + backward + AdamW step of yolov3-tiny at
+batch 32 on synthetic images with targets from ``build_targets`` (built beforehand, not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from digit_detector.detector import Detector, TorchBackend
+from digit_detector.export import export_onnx
+from digit_detector.models import build_model, load_model_config
+from digit_detector.models.config import STRIDES
+from digit_detector.onnx_backend import load_onnx_backend
+from digit_detector.training.loss import YoloLoss
+from digit_detector.training.targets import build_targets
+from digit_detector.weights import DEFAULT_WEIGHTS, WeightsMetadata, save_weights
+
+THREADS = 2
+WARMUP = 5
+
+
+def canvas() -> np.ndarray:
+    """A 400x400 RGBA canvas with a few strokes, as the app's drawing canvas sends it."""
+    image = np.zeros((400, 400, 4), dtype=np.uint8)
+    image[80:320, 60:84] = (0, 0, 0, 255)  # "1"
+    image[90:110, 160:260] = (0, 0, 0, 255)  # "7"
+    image[90:320, 240:260] = (0, 0, 0, 255)
+    image[200:220, 290:380] = (0, 0, 0, 255)  # "-"
+    return image
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def time_detector(detector: Detector, runs: int) -> dict[str, float]:
+    """Median / p90 end-to-end ms of ``detector(canvas)``, and the median model-only part."""
+    image = canvas()
+    for _ in range(WARMUP):
+        detector(image)
+    totals, models = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = detector(image)
+        totals.append((time.perf_counter() - start) * 1000)
+        models.append(result.timings_ms["model"])
+    return {
+        "median_ms": statistics.median(totals),
+        "p90_ms": percentile(totals, 90),
+        "model_median_ms": statistics.median(models),
+        "runs": runs,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def synthetic_batch(
+    batch_size: int, input_size: int, anchors: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Random images with 1-4 random boxes each, and their stacked per-scale targets."""
+    grids = tuple(input_size // stride for stride in STRIDES)
+    images = torch.rand(batch_size, 3, input_size, input_size, generator=generator)
+    per_image = []
+    for _ in range(batch_size):
+        count = int(torch.randint(1, 5, (1,), generator=generator))
+        corner = torch.rand(count, 2, generator=generator) * input_size * 0.7
+        size = 8 + torch.rand(count, 2, generator=generator) * input_size * 0.3
+        boxes = torch.cat((corner, (corner + size).clamp(max=input_size)), dim=1)
+        classes = torch.randint(0, 12, (count,), generator=generator)
+        per_image.append(build_targets(boxes, classes, anchors, grids, input_size))
+    targets = [torch.stack([t[scale] for t in per_image]) for scale in range(len(grids))]
+    return images, targets
+
+
+def time_training(device: torch.device, batch_size: int, steps: int) -> dict[str, float]:
+    """Images/s of forward + loss + backward + optimizer step for a fresh yolov3-tiny."""
+    config = load_model_config("yolov3-tiny")
+    model = build_model(config).to(device).train()
+    anchors = torch.tensor(config.anchors, dtype=torch.float32)
+    loss_fn = YoloLoss(anchors).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
+    images, targets = synthetic_batch(
+        batch_size, config.input_size, anchors, torch.Generator().manual_seed(0)
+    )
+    images, targets = images.to(device), [t.to(device) for t in targets]
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        total, _ = loss_fn(model(images), targets)
+        total.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    sync: Callable[[], None] = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    seconds = time.perf_counter() - start
+    return {
+        "images_per_s": batch_size * steps / seconds,
+        "step_ms": seconds / steps * 1000,
+        "batch_size": batch_size,
+        "steps": steps,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def measure(
+    args: argparse.Namespace, device: torch.device, scratch: Path
+) -> tuple[Path, list[str], dict[str, Any]]:
+    """Run every measurement; temporary weights and the ONNX export go to ``scratch``."""
+    notes = []
+    weights = args.weights if args.weights is not None else DEFAULT_WEIGHTS
+    if not weights.is_file():
+        if args.weights is not None:
+            raise SystemExit(f"error: no weights file at {weights}")
+        torch.manual_seed(0)
+        config = load_model_config("yolov3-tiny")
+        weights = save_weights(
+            build_model(config),
+            WeightsMetadata(model=config, version="random"),
+            scratch / "random-tiny.safetensors",
+        )
+        notes.append(f"{DEFAULT_WEIGHTS.name} does not exist yet: the tiny rows use random-init weights.")
+
+    results: dict[str, Any] = {}
+    results["tiny_torch"] = time_detector(Detector.from_weights(weights, device=device), args.runs)
+    onnx_backend, onnx_metadata = load_onnx_backend(
+        export_onnx(weights, scratch / "tiny.onnx"), threads=THREADS
+    )
+    results["tiny_onnx"] = time_detector(Detector(onnx_backend, onnx_metadata), args.runs)
+    full_config = load_model_config("yolov3")
+    full = Detector(TorchBackend(build_model(full_config), device), WeightsMetadata(model=full_config))
+    results["yolov3_torch"] = time_detector(full, args.yolov3_runs)
+    del full
+    results["train_tiny"] = time_training(device, args.batch_size, args.train_steps)
+    if device.type == "cuda":
+        results["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return weights, notes, results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--weights", type=Path, default=None, help=f"tiny weights (default {DEFAULT_WEIGHTS})"
+    )
+    parser.add_argument("--runs", type=int, default=50, help="timed calls per detector (default 50)")
+    parser.add_argument(
+        "--yolov3-runs", type=int, default=10, help="timed calls for the full yolov3 (default 10)"
+    )
+    parser.add_argument("--train-steps", type=int, default=5, help="timed training steps (default 5)")
+    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    parser.add_argument("--device", default="cpu", help="torch device for the torch rows (default cpu)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(THREADS)
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory(prefix="digit-benchmark-") as scratch:
+        weights, notes, results = measure(args, device, Path(scratch))
+    environment = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "device": str(device),
+        "weights": str(weights),
+    }
+    if args.json:
+        print(json.dumps({"environment": environment, "notes": notes, "results": results}, indent=2))
+        return 0
+
+    print(f"weights: {weights}  device: {device}  torch {torch.__version__}  onnxruntime {ort.__version__}")
+    print(
+        f"{environment['cpus']} CPUs ({environment['cpu']}), {THREADS} threads, "
+        f"load average (1, 5, 15 min) {load_before} before, {environment['load_average_after']} after"
+    )
+    for note in notes:
+        print(f"note: {note}")
+    print()
+    print("| what | median | p90 | model part (median) | peak RSS so far |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    rows = [
+        ("yolov3-tiny, PyTorch", "tiny_torch"),
+        ("yolov3-tiny, onnxruntime", "tiny_onnx"),
+        ("yolov3 (random weights), PyTorch", "yolov3_torch"),
+    ]
+    for label, key in rows:
+        r = results[key]
+        print(
+            f"| {label}: 400x400 canvas → detections | {r['median_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
+            f"| {r['model_median_ms']:.1f} ms | {r['peak_rss_mib']:.0f} MiB |"
+        )
+    t = results["train_tiny"]
+    print(
+        f"| yolov3-tiny training, batch {t['batch_size']} (fwd + loss + bwd + AdamW) | "
+        f"{t['images_per_s']:.1f} images/s | {t['step_ms']:.0f} ms/step | | {t['peak_rss_mib']:.0f} MiB |"
+    )
+    if "cuda_peak_mib" in results:
+        print(f"\nCUDA peak allocated: {results['cuda_peak_mib']:.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

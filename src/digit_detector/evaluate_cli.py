@@ -1,0 +1,96 @@
+"""``python -m digit_detector eval``: score a model on a dataset split and write the ship report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from digit_detector.data.yolo_format import load_split
+from digit_detector.detector import Detector
+from digit_detector.evaluation import choose_score_threshold, evaluate, save_report
+from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_detector eval",
+        description=(
+            "Evaluate a model on a dataset split (the project's YOLO layout) against the ship targets: "
+            "mAP@0.5 >= 0.97, mAP@0.5:0.95 >= 0.75, single-digit top-1 >= 99 %, numbers read exactly "
+            ">= 95 %, no detection on blank canvases, 'other' taken for a digit <= 5 %. Writes "
+            "report.json, confusion_matrix.png, pr_curves.png and worst_errors.png."
+        ),
+        epilog=(
+            "Exit code 0 when the evaluation ran (1 with --require-targets if a target is not met), "
+            "2 when the weights or the dataset cannot be used."
+        ),
+    )
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder (with images/<split>/)")
+    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help=f"weights file (default {DEFAULT_WEIGHTS})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="report folder (default: reports/eval-<weights>-<split>)"
+    )
+    parser.add_argument(
+        "--score", type=float, default=None, help="score threshold (default: the weights' metadata)"
+    )
+    parser.add_argument(
+        "--choose-score",
+        action="store_true",
+        help="first pick the score threshold on this split (use val) by best F1 with no blank-canvas "
+        "detection, then evaluate at it",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
+    parser.add_argument(
+        "--require-targets", action="store_true", help="exit with 1 unless every ship target is met"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        detector = Detector.from_weights(args.weights, device=args.device, score_threshold=args.score)
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not (args.data / "images" / args.split).is_dir():
+        print(
+            f"error: no split {args.split!r} in {args.data} (expected {args.data}/images/{args.split}/)",
+            file=sys.stderr,
+        )
+        return 2
+    contents = load_split(args.data, args.split)
+    for problem in contents.problems:
+        print(f"skipped {problem.path}: {problem.reason}", file=sys.stderr)
+    samples = contents.samples[: args.limit] if args.limit is not None else contents.samples
+    if not samples:
+        print(f"error: no usable images in {args.data}/images/{args.split}", file=sys.stderr)
+        return 2
+    if args.choose_score:
+        threshold = choose_score_threshold(detector, samples, progress=not args.quiet)
+        print(f"chosen score threshold: {threshold:g}")
+        detector = Detector(
+            detector.backend,
+            detector.metadata,
+            score_threshold=threshold,
+            iou_threshold=detector.iou_threshold,
+            class_agnostic=detector.class_agnostic,
+        )
+    report = evaluate(detector, samples, progress=not args.quiet)
+    weights_name = Path(args.weights).stem if args.weights else Path(DEFAULT_WEIGHTS).stem
+    out = save_report(report, args.out or Path("reports") / f"eval-{weights_name}-{args.split}")
+    for line in report.summary_lines():
+        print(line)
+    print(f"report: {out / 'report.json'} (+ confusion_matrix.png, pr_curves.png, worst_errors.png)")
+    return 1 if args.require_targets and not report.ships else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Export weights to ONNX: the network *and* :func:`digit_detector.decode.decode` in one graph.
+
+The graph maps ``images`` ``(N, 3, S, S)`` (``pixel/255``, RGB) to ``detections`` ``(N, K, 5 + C)``:
+``x1, y1, x2, y2`` in model-input pixels, objectness probability, class probabilities; the batch axis
+is dynamic. Thresholding and NMS stay in Python (:func:`digit_detector.decode.select`). The weights'
+metadata is stored in the model's ``metadata_props`` under :data:`METADATA_KEY`, so a ``.onnx`` file
+describes itself. ``python -m digit_detector export --format onnx [--weights FILE] [--out FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from digit_detector.decode import decode
+from digit_detector.models import YoloModel
+from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, WeightsMetadata, load_weights
+
+METADATA_KEY = "digit_detector"
+INPUT_NAME = "images"
+OUTPUT_NAME = "detections"
+DEFAULT_OPSET = 17
+
+
+class DecodedModel(nn.Module):
+    """The network followed by ``decode``: ``(N, 3, S, S)`` -> decoded rows ``(N, K, 5 + C)``."""
+
+    def __init__(self, model: YoloModel) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("anchors", torch.tensor(model.config.anchors, dtype=torch.float32))
+        self.input_size = model.config.input_size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        anchors: torch.Tensor = self.anchors  # type: ignore[assignment]
+        return decode(self.model(images), anchors, self.input_size)
+
+
+def onnx_path_for(weights: Path) -> Path:
+    """Where the ONNX export of ``weights`` lives: beside it, suffix ``.onnx``."""
+    return Path(weights).with_suffix(".onnx")
+
+
+def export_model(model: YoloModel, metadata: WeightsMetadata, out: Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Export a loaded model (+ decode) to ``out``, check it with onnx.checker and embed ``metadata``."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise WeightsError(
+            "Exporting to ONNX needs the onnx package: pip install -r requirements-dev.txt."
+        ) from error
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = DecodedModel(model.cpu()).eval()
+    size = metadata.model.input_size
+    example = torch.zeros(2, 3, size, size)  # batch 2, so the trace cannot specialise on a batch of one
+    # Write to a temporary file and rename it, so an interrupted export never leaves a broken .onnx.
+    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TracerWarnings about shapes read as Python ints
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                temporary,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        proto = onnx.load(temporary)
+        with torch.no_grad():
+            rows, channels = wrapper(example[:1]).shape[1:]
+        dims = proto.graph.output[0].type.tensor_type.shape.dim
+        dims[1].dim_value, dims[2].dim_value = rows, channels  # the tracer leaves them symbolic
+        del proto.metadata_props[:]
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(metadata.to_dict())
+        proto.doc_string = (
+            f"digit_detector {metadata.model.name} {metadata.version}: images -> decoded detections"
+        )
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save(proto, temporary)
+        os.replace(temporary, out)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return out
+
+
+def export_onnx(
+    weights: Path | None,
+    out: Path | None = None,
+    opset: int = DEFAULT_OPSET,
+    *,
+    arch: str | None = None,
+) -> Path:
+    """Export ``weights`` (default: the shipped model) to ``out`` (default: beside it, ``.onnx``)."""
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    model, metadata = load_weights(path, arch)
+    return export_model(model, metadata, Path(out) if out is not None else onnx_path_for(path), opset)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_detector export",
+        description=(
+            "Export weights to ONNX, decoding included: the graph maps images (N, 3, S, S) to detections "
+            "(N, K, 5 + C) = x1, y1, x2, y2 (model-input pixels), objectness, class probabilities, with a "
+            "dynamic batch axis. The weights' metadata is embedded (metadata_props key 'digit_detector')."
+        ),
+    )
+    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"weights file (.safetensors or .pt; default {DEFAULT_WEIGHTS})",
+    )
+    parser.add_argument(
+        "--arch", default=None, metavar="NAME", help="architecture of a plain .pt state_dict (e.g. yolov3)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="output file (default: the weights path, .onnx)",
+    )
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``export`` command; exit code 2 when the weights cannot be loaded or exported."""
+    args = build_parser().parse_args(argv)
+    try:
+        out = export_onnx(args.weights, args.out, args.opset, arch=args.arch)
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} ({out.stat().st_size:,} bytes)")
+    return 0

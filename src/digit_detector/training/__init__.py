@@ -1,0 +1,1 @@
+"""Training: targets, loss, data loading, the Lightning module and the Hydra entry point."""

@@ -1,0 +1,86 @@
+"""Training data: a split in the project's layout, preprocessed once by the shared path and kept in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from digit_detector.data.yolo_format import Problem, Sample, load_split
+from digit_detector.preprocess import letterbox, to_rgb, to_tensor
+from digit_detector.training.targets import build_targets
+
+
+@dataclass
+class DetectionBatch:
+    images: torch.Tensor  # (B, 3, S, S)
+    targets: list[torch.Tensor]  # per scale (B, 3, G, G, 6)
+    boxes: list[torch.Tensor]  # per image (n, 4) xyxy in model-input pixels
+    class_ids: list[torch.Tensor]  # per image (n,)
+
+
+class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]]):
+    """Images letterboxed to the model input (uint8, in memory) with their boxes in input pixels."""
+
+    def __init__(
+        self,
+        root: Path,
+        split: str,
+        anchors: torch.Tensor,
+        grid_sizes: tuple[int, ...],
+        input_size: int = 192,
+        limit: int | None = None,
+        progress: bool = True,
+        ignore_threshold: float = 0.5,
+    ) -> None:
+        contents = load_split(Path(root), split)
+        if contents.problems:
+            shown = "; ".join(f"{p.path.name}: {p.reason}" for p in contents.problems[:5])
+            print(f"warning: skipped {len(contents.problems)} unusable files in {root}/{split} ({shown})")
+        samples = contents.samples[:limit] if limit else contents.samples
+        if not samples:
+            raise ValueError(f"no labelled images in {Path(root) / 'images' / split}")
+        self.problems: list[Problem] = contents.problems
+        self.anchors, self.grid_sizes, self.input_size = anchors, grid_sizes, input_size
+        self.ignore_threshold = ignore_threshold
+        self.images = np.empty((len(samples), input_size, input_size, 3), dtype=np.uint8)
+        self.boxes: list[NDArray[np.float32]] = []
+        self.class_ids: list[NDArray[np.int64]] = []
+        for index, sample in enumerate(tqdm(samples, desc=f"loading {split}", disable=not progress)):
+            self.images[index], boxes = self._prepare(sample)
+            self.boxes.append(boxes)
+            self.class_ids.append(sample.class_ids)
+
+    def _prepare(self, sample: Sample) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
+        with Image.open(sample.image_path) as image:
+            square, transform = letterbox(to_rgb(image), self.input_size)
+        return square, transform.to_input(sample.boxes_xyxy).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        boxes = torch.from_numpy(self.boxes[index]).reshape(-1, 4)
+        class_ids = torch.from_numpy(self.class_ids[index])
+        targets = build_targets(
+            boxes, class_ids, self.anchors, self.grid_sizes, self.input_size, self.ignore_threshold
+        )
+        return to_tensor(self.images[index]), targets, boxes, class_ids
+
+
+def collate(
+    items: list[tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]],
+) -> DetectionBatch:
+    images, targets, boxes, class_ids = zip(*items, strict=True)
+    return DetectionBatch(
+        images=torch.stack(images),
+        targets=[torch.stack(scale) for scale in zip(*targets, strict=True)],
+        boxes=list(boxes),
+        class_ids=list(class_ids),
+    )

@@ -1,0 +1,69 @@
+"""YOLOv3 training targets, built per scale in the data loader.
+
+Each ground-truth box goes to the one anchor (of all 9) whose shape matches it best (IoU of the (w, h)
+pairs), in the grid cell holding its centre at that anchor's scale. Other anchors whose shape IoU with a box
+exceeds ``ignore_threshold`` are marked "ignore" in that box's cell at their own scale, so they are not pushed
+towards background for a box they could well predict (as in YOLOv3).
+"""
+
+from __future__ import annotations
+
+import torch
+
+TARGET_CHANNELS = (
+    6  # objectness (1 object, 0 background, -1 ignore), x, y in the cell, w, h (image-relative), class
+)
+
+
+def shape_iou(wh_a: torch.Tensor, wh_b: torch.Tensor) -> torch.Tensor:
+    """IoU of boxes aligned at one corner: (N, 2) x (M, 2) -> (N, M)."""
+    intersection = torch.minimum(wh_a[:, None, 0], wh_b[None, :, 0]) * torch.minimum(
+        wh_a[:, None, 1], wh_b[None, :, 1]
+    )
+    union = (wh_a[:, 0] * wh_a[:, 1])[:, None] + (wh_b[:, 0] * wh_b[:, 1])[None, :] - intersection
+    return intersection / union
+
+
+def build_targets(
+    boxes_xyxy: torch.Tensor,
+    class_ids: torch.Tensor,
+    anchors: torch.Tensor,
+    grid_sizes: tuple[int, ...],
+    input_size: int,
+    ignore_threshold: float = 0.5,
+) -> list[torch.Tensor]:
+    """Targets ``(3, S, S, 6)`` per scale for one image.
+
+    Boxes are xyxy in model-input pixels; ``anchors`` is ``(scales, 3, 2)``, relative to the image.
+    """
+    num_scales, per_scale = anchors.shape[:2]
+    if num_scales != len(grid_sizes):
+        raise ValueError(f"{num_scales} anchor scales but {len(grid_sizes)} grid sizes")
+    targets = [torch.zeros(per_scale, size, size, TARGET_CHANNELS) for size in grid_sizes]
+    if boxes_xyxy.numel() == 0:
+        return targets
+    boxes = boxes_xyxy.float() / input_size
+    centers = (boxes[:, :2] + boxes[:, 2:]) / 2
+    sizes = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-6)
+    ious = shape_iou(sizes, anchors.reshape(-1, 2))  # (n, 9)
+    best = ious.argmax(dim=1)
+
+    for scale, size in enumerate(grid_sizes):
+        target = targets[scale]
+        cells = (centers * size).long().clamp(0, size - 1)  # (n, 2) as (col, row)
+        cols, rows = cells[:, 0], cells[:, 1]
+        # ignore first, then positives overwrite (so a positive never becomes ignore)
+        scale_ious = ious[:, scale * per_scale : (scale + 1) * per_scale]  # (n, 3)
+        box_index, anchor_index = torch.nonzero(scale_ious > ignore_threshold, as_tuple=True)
+        target[anchor_index, rows[box_index], cols[box_index], 0] = -1.0
+        on_scale = torch.nonzero(best // per_scale == scale, as_tuple=True)[0]
+        if on_scale.numel() == 0:
+            continue
+        anchor_index = best[on_scale] % per_scale
+        r, c = rows[on_scale], cols[on_scale]
+        target[anchor_index, r, c, 0] = 1.0
+        target[anchor_index, r, c, 1] = centers[on_scale, 0] * size - c
+        target[anchor_index, r, c, 2] = centers[on_scale, 1] * size - r
+        target[anchor_index, r, c, 3:5] = sizes[on_scale]
+        target[anchor_index, r, c, 5] = class_ids[on_scale].float()
+    return targets

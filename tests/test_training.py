@@ -1,0 +1,100 @@
+"""Targets, loss and a tiny end-to-end training run through the Hydra entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from digit_detector.data.yolo_format import write_data_yaml, write_sample
+from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
+from digit_detector.training.loss import YoloLoss
+from digit_detector.training.targets import build_targets
+from digit_detector.training.train import load_config, train
+from digit_detector.weights import load_weights
+
+ANCHORS = torch.tensor(DEFAULT_ANCHORS)
+GRIDS = (6, 12, 24)
+
+
+def test_a_box_goes_to_its_best_anchor_cell() -> None:
+    # 0.38 x 0.48 of the image: exactly anchor 1 of the coarse scale; centre (96, 60) px -> cell col 3, row 1
+    w, h = 0.38 * 192, 0.48 * 192
+    box = torch.tensor([[96 - w / 2, 60 - h / 2, 96 + w / 2, 60 + h / 2]])
+    targets = build_targets(box, torch.tensor([7]), ANCHORS, GRIDS, 192)
+    positive = torch.nonzero(targets[0][..., 0] == 1).tolist()
+    assert positive == [[1, 1, 3]]
+    cell = targets[0][1, 1, 3]
+    torch.testing.assert_close(cell[1:], torch.tensor([0.0, 60 / 32 - 1, 0.38, 0.48, 7.0]))
+    assert not (targets[1][..., 0] == 1).any() and not (targets[2][..., 0] == 1).any()
+
+
+def test_similar_anchors_are_ignored_not_background() -> None:
+    # a box between the coarse anchor (0.28, 0.22) and (0.38, 0.48): one positive, the other ignored
+    box = torch.tensor([[50.0, 50.0, 50 + 0.33 * 192, 50 + 0.33 * 192]])
+    targets = build_targets(box, torch.tensor([2]), ANCHORS, GRIDS, 192)
+    assert (targets[0][..., 0] == 1).sum() == 1
+    assert (targets[0][..., 0] == -1).sum() >= 1
+
+
+def test_empty_image_has_only_background() -> None:
+    targets = build_targets(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), ANCHORS, GRIDS, 192)
+    assert all((t == 0).all() for t in targets)
+
+
+@pytest.mark.parametrize("box_loss", ["mse", "mse+giou"])
+def test_loss_falls_when_fitting_one_batch(box_loss: str) -> None:
+    torch.manual_seed(0)
+    model = build_model(load_model_config("yolov3-tiny"))
+    loss_fn = YoloLoss(ANCHORS, box_loss=box_loss)
+    images = torch.rand(2, 3, 192, 192)
+    boxes = [torch.tensor([[20.0, 30.0, 60.0, 100.0]]), torch.tensor([[100.0, 40.0, 150.0, 160.0]])]
+    per_image = [build_targets(b, torch.tensor([3]), ANCHORS, GRIDS, 192) for b in boxes]
+    targets = [torch.stack(scale) for scale in zip(*per_image, strict=True)]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(25):
+        total, terms = loss_fn(model(images), targets)
+        assert set(terms) == {"box", "objectness", "background", "classes"}
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        losses.append(total.item())
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def make_dataset(root: Path, count: int = 12) -> None:
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        for index in range(count):
+            image = np.full((400, 400, 3), 255, dtype=np.uint8)
+            x, y = (int(v) for v in rng.integers(40, 300, size=2))
+            cv2.line(image, (x, y), (x + 10, y + 80), (0, 0, 0), 8)
+            write_sample(
+                root, split, f"{index:03d}", image, np.array([1]), np.array([[x - 4, y - 4, x + 14, y + 84]])
+            )
+    write_data_yaml(root, {"train": "test-fingerprint"})
+
+
+def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    overrides = [
+        f"data.root={tmp_path / 'data'}",
+        f"run_dir={tmp_path / 'run'}",
+        "data.batch_size=4",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "model.width=0.25",
+    ]
+    weights = train(load_config(overrides), "test")
+    _, metadata = load_weights(weights)
+    assert metadata.model.width == 0.25
+    assert metadata.training["data_fingerprint"] == {"train": "test-fingerprint"}
+    assert metadata.training["command"] == "test"
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    assert "val_map_per_class_nms" in metadata.metrics
+    assert metadata.metrics["test"]["images"] == 12 and 0.05 <= metadata.score_threshold <= 0.95
+    assert (tmp_path / "run" / "eval-test" / "report.json").exists()
