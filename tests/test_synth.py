@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, NUM_CLASSES, OTHER_ID
-from digit_detector.data import sources, synth
+from digit_detector.data import synth
 from digit_detector.data.augment import AugmentConfig, Augmenter, ink_boxes
 from digit_detector.data.compose import LAYOUT_WEIGHTS, ComposeConfig, compose
 from digit_detector.data.yolo_format import load_split, read_meta
@@ -135,13 +135,6 @@ def test_every_box_is_tight_and_covers_all_ink(dataset: Path) -> None:
     _assert_tight(dataset, "train", N_SAMPLE)
 
 
-def _real_data_ready() -> bool:
-    is_ready = getattr(sources, "_is_ready", None)
-    root = sources.cache_root()
-    return is_ready is not None and all(is_ready(root, spec) for spec in sources.PINNED_SHA256)
-
-
-@pytest.mark.skipif(not _real_data_ready(), reason="MNIST and fonts not in the data cache (data fetch)")
 def test_real_objects_give_tight_boxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(synth, "make_factory", REAL_MAKE_FACTORY)
     synth.generate(tmp_path, 16, seed=2, split="val", progress=False)

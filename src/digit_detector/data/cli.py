@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from digit_detector.data import anchors, autolabel, coco, importers, synth
+from digit_detector.data import anchors, autolabel, coco, importers, show, synth
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make, import, export and auto-label datasets in the project's YOLO layout.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (synth, importers, coco, autolabel, anchors):
+    for module in (synth, show, importers, coco, autolabel, anchors):
         module.add_parser(commands)
     return parser
 

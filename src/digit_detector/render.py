@@ -1,0 +1,91 @@
+"""Pictures of detections: boxes and labels drawn over an image (one colour per class), and grids of them.
+
+Used by the app's result image, ``data show`` contact sheets and evaluation sheets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
+
+from digit_detector.classes import CLASS_NAMES
+
+# One colour per class (0-9 digits, censored, other), distinct on white paper.
+CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 150, 150), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40),
+    (90, 90, 90), (128, 0, 0),
+)  # fmt: skip
+
+
+def class_colour(class_id: int) -> tuple[int, int, int]:
+    return CLASS_COLOURS[class_id % len(CLASS_COLOURS)]
+
+
+def draw_boxes(
+    image: Image.Image,
+    boxes_xyxy: NDArray[np.floating] | Sequence[Sequence[float]],
+    class_ids: Sequence[int],
+    scores: Sequence[float] | None = None,
+    *,
+    line_width: int | None = None,
+    font_size: int | None = None,
+) -> Image.Image:
+    """A copy of ``image`` (RGB) with each box outlined in its class colour and a filled label tag."""
+    result = image.convert("RGB")
+    draw = ImageDraw.Draw(result)
+    side = min(result.size)
+    line_width = line_width or max(2, round(side / 150))
+    font = ImageFont.load_default(size=font_size or max(11, round(side / 25)))
+    for index, (box, class_id) in enumerate(
+        zip(np.asarray(boxes_xyxy).reshape(-1, 4), class_ids, strict=True)
+    ):
+        colour = class_colour(int(class_id))
+        x1, y1, x2, y2 = (float(v) for v in box)
+        draw.rectangle([x1, y1, x2, y2], outline=colour, width=line_width)
+        text = CLASS_NAMES[int(class_id)] + (f" {scores[index]:.2f}" if scores is not None else "")
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        tag_w, tag_h = right - left + 6, bottom - top + 4
+        tag_y = y1 - tag_h if y1 - tag_h >= 0 else y1
+        draw.rectangle([x1, tag_y, x1 + tag_w, tag_y + tag_h], fill=colour)
+        draw.text((x1 + 3 - left, tag_y + 2 - top), text, fill="white", font=font)
+    return result
+
+
+def pixelate(
+    image: Image.Image, boxes_xyxy: NDArray[np.floating] | Sequence[Sequence[float]], block: int = 14
+) -> Image.Image:
+    """A copy of ``image`` with each box's region pixelated beyond recognition."""
+    result = image.convert("RGB")
+    for box in np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4):
+        x1, y1 = max(0, math.floor(box[0])), max(0, math.floor(box[1]))
+        x2, y2 = min(result.width, math.ceil(box[2])), min(result.height, math.ceil(box[3]))
+        if x2 <= x1 or y2 <= y1:
+            continue
+        region = result.crop((x1, y1, x2, y2))
+        small = region.resize(
+            (max(1, (x2 - x1) // block), max(1, (y2 - y1) // block)), Image.Resampling.BILINEAR
+        )
+        result.paste(small.resize(region.size, Image.Resampling.NEAREST), (x1, y1))
+    return result
+
+
+def grid(tiles: Sequence[Image.Image], columns: int, tile_size: int = 240, gap: int = 4) -> Image.Image:
+    """Tiles scaled to ``tile_size`` squares and laid out row by row on white."""
+    if not tiles:
+        return Image.new("RGB", (tile_size, tile_size), "white")
+    columns = max(1, min(columns, len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    sheet = Image.new(
+        "RGB", (columns * (tile_size + gap) + gap, rows * (tile_size + gap) + gap), (200, 200, 200)
+    )
+    for index, tile in enumerate(tiles):
+        row, col = divmod(index, columns)
+        tile = tile.convert("RGB")
+        tile.thumbnail((tile_size, tile_size))
+        sheet.paste(tile, (gap + col * (tile_size + gap), gap + row * (tile_size + gap)))
+    return sheet
