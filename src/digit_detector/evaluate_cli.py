@@ -10,7 +10,7 @@ from pathlib import Path
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation import choose_score_threshold, evaluate, save_report
-from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
+from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, default_weights_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             class_agnostic=detector.class_agnostic,
         )
     report = evaluate(detector, samples, progress=not args.quiet)
-    weights_name = Path(args.weights).stem if args.weights else Path(DEFAULT_WEIGHTS).stem
+    weights_name = Path(args.weights or default_weights_path()).stem
     out = save_report(report, args.out or Path("reports") / f"eval-{weights_name}-{args.split}")
     for line in report.summary_lines():
         print(line)

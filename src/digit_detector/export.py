@@ -23,7 +23,13 @@ from torch import nn
 
 from digit_detector.decode import decode
 from digit_detector.models import YoloModel
-from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, WeightsMetadata, load_weights
+from digit_detector.weights import (
+    DEFAULT_WEIGHTS,
+    WeightsError,
+    WeightsMetadata,
+    default_weights_path,
+    load_weights,
+)
 
 METADATA_KEY = "digit_detector"
 INPUT_NAME = "images"
@@ -107,7 +113,7 @@ def export_onnx(
     arch: str | None = None,
 ) -> Path:
     """Export ``weights`` (default: the shipped model) to ``out`` (default: beside it, ``.onnx``)."""
-    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    path = Path(weights) if weights is not None else default_weights_path()
     model, metadata = load_weights(path, arch)
     return export_model(model, metadata, Path(out) if out is not None else onnx_path_for(path), opset)
 

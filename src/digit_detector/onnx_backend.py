@@ -15,10 +15,10 @@ import onnxruntime as ort
 import torch
 
 from digit_detector.weights import (
-    DEFAULT_WEIGHTS,
     WeightsError,
     WeightsMetadata,
     check_readable,
+    default_weights_path,
     metadata_path,
     read_metadata,
 )
@@ -84,7 +84,7 @@ def load_onnx_backend(
     other weights path (default: the shipped model) runs ``<weights>.onnx``, exported first (said on
     stderr) when it is missing or its embedded metadata differs from the weights' ``.json``.
     """
-    weights = Path(path) if path is not None else DEFAULT_WEIGHTS
+    weights = Path(path) if path is not None else default_weights_path()
     onnx_path = weights if weights.suffix == ".onnx" else weights.with_suffix(".onnx")
     derived = onnx_path != weights
     if derived and not onnx_path.is_file():

@@ -90,10 +90,11 @@ def to_rgb(image: ImageLike) -> NDArray[np.uint8]:
     if array.ndim == 2:
         return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
     if array.shape[2] == 4:
-        rgb = array[:, :, :3].astype(np.float32)
-        alpha = array[:, :, 3:4].astype(np.float32) / 255.0
-        composited = rgb * alpha + 255.0 * (1.0 - alpha)
-        return np.clip(composited + 0.5, 0, 255).astype(np.uint8)
+        # alpha compositing onto white: 255 - (255 - rgb) * a / 255 (OpenCV's saturating, rounding ops)
+        rgba = np.ascontiguousarray(array, dtype=np.uint8)
+        alpha = cv2.merge([rgba[:, :, 3]] * 3)
+        ink = cv2.multiply(cv2.bitwise_not(np.ascontiguousarray(rgba[:, :, :3])), alpha, scale=1 / 255)
+        return np.asarray(cv2.bitwise_not(ink), dtype=np.uint8)
     return np.ascontiguousarray(array, dtype=np.uint8)
 
 

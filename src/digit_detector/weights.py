@@ -10,6 +10,7 @@ never an unrestricted pickle load.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ FORMAT_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS_DIR = REPO_ROOT / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "yolov3-tiny.safetensors"
+WEIGHTS_ENV = "DIGIT_DETECTOR_WEIGHTS"
 DEFAULT_SCORE_THRESHOLD = 0.5
 DEFAULT_IOU_THRESHOLD = 0.45
 LFS_POINTER_PREFIX = b"version https://git-lfs"
@@ -74,6 +76,11 @@ class WeightsMetadata:
             metrics=dict(record.get("metrics", {})),
             version=str(record.get("version", "untrained")),
         )
+
+
+def default_weights_path() -> Path:
+    """The weights used when none are named: ``$DIGIT_DETECTOR_WEIGHTS``, else the shipped model."""
+    return Path(os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS)
 
 
 def metadata_path(weights_path: Path) -> Path:
@@ -169,7 +176,7 @@ def load_weights(
     path: Path | str | None = None, arch: str | None = None
 ) -> tuple[YoloModel, WeightsMetadata]:
     """Build the model described by the weights' metadata and load the tensors strictly (eval mode)."""
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+    path = Path(path) if path is not None else default_weights_path()
     check_readable(path)
     metadata = read_metadata(path, arch)
     state = _read_tensors(path)

@@ -1,0 +1,361 @@
+"""Feedback stores: local YOLO folder (layout, JSONL, concurrency, failures, import) and S3 (moto)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from PIL import Image
+
+from digit_detector.classes import CLASS_NAMES
+from digit_detector.data import cli as data_cli
+from digit_detector.data.yolo_format import format_label_lines, load_split, read_sample
+from digit_detector.feedback import (
+    FeedbackError,
+    FeedbackSample,
+    FeedbackStore,
+    LocalFeedbackStore,
+    Prediction,
+    S3FeedbackStore,
+    new_sample_id,
+    store_from_config,
+)
+
+
+def make_sample(seed: int = 0, note: str | None = None) -> FeedbackSample:
+    """A 400x400 drawing with two ink blocks; the model got the second one wrong (4 -> 9)."""
+    rng = np.random.default_rng(seed)
+    image = np.full((400, 400, 3), 255, dtype=np.uint8)
+    x = int(rng.integers(10, 150))
+    image[50:150, x : x + 60] = 0
+    image[200:330, 220:300] = 0
+    boxes = np.array([[x, 50, x + 60, 150], [220, 200, 300, 330]], dtype=np.float64)
+    predictions = (
+        Prediction("7", 7, 0.91, (x, 50, x + 60, 150)),
+        Prediction("4", 4, 0.55, (218, 198, 301, 333)),
+    )
+    return FeedbackSample(
+        image=image,
+        boxes_xyxy=boxes,
+        class_ids=np.array([7, 9]),
+        predictions=predictions,
+        model_version="test-1",
+        timestamp=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+        note=note,
+    )
+
+
+def files(root: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in root.glob(pattern) if p.is_file())
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def test_sample_validation() -> None:
+    good = make_sample()
+    with pytest.raises(ValueError, match="HxWx3"):
+        FeedbackSample(np.zeros((10, 10), np.uint8), np.zeros((0, 4)), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="class ids"):
+        FeedbackSample(good.image, good.boxes_xyxy, np.array([7, 12]))
+    with pytest.raises(ValueError, match="inside"):
+        FeedbackSample(good.image, np.array([[0, 0, 450, 20]]), np.array([1]))
+    with pytest.raises(ValueError, match="positive"):
+        FeedbackSample(good.image, np.array([[30, 30, 30, 40]]), np.array([1]))
+    with pytest.raises(ValueError, match="2 boxes but 1"):
+        FeedbackSample(good.image, good.boxes_xyxy, np.array([1]))
+    clipped = FeedbackSample(good.image, np.array([[-0.5, 0, 400.5, 20]]), np.array([3]))
+    assert clipped.boxes_xyxy.tolist() == [[0, 0, 400, 20]]
+
+
+def test_sample_ids_are_unique_and_sortable() -> None:
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ids = {new_sample_id(when) for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(i.startswith("20250102T030405Z-") for i in ids)
+    assert new_sample_id(datetime(2024, 12, 31, tzinfo=UTC)) < min(ids)
+
+
+# --------------------------------------------------------------------------- local store
+
+
+def test_local_store_layout_and_record(tmp_path: Path) -> None:
+    root = tmp_path / "feedback"
+    store = LocalFeedbackStore(root)
+    assert isinstance(store, FeedbackStore)
+    sample = make_sample(note="the second one is a nine")
+    sample_id = store.save(sample)
+
+    image_path = root / "images" / "train" / f"{sample_id}.png"
+    label_path = root / "labels" / "train" / f"{sample_id}.txt"
+    assert image_path.is_file() and label_path.is_file()
+    assert np.array_equal(np.asarray(Image.open(image_path).convert("RGB")), sample.image)
+    read = read_sample(image_path)
+    assert read.class_ids.tolist() == [7, 9]
+    np.testing.assert_allclose(read.boxes_xyxy, sample.boxes_xyxy, atol=0.01)
+    data_yaml = yaml.safe_load((root / "data.yaml").read_text())
+    assert data_yaml["names"] == list(CLASS_NAMES) and data_yaml["nc"] == 12
+    assert not any((root / ".staging").iterdir())
+
+    (record,) = store.read_records()
+    assert record["id"] == sample_id
+    assert record["time"] == "2025-01-02T03:04:05.000+00:00"
+    assert record["model_version"] == "test-1"
+    assert record["note"] == "the second one is a nine"
+    assert record["image"] == f"images/train/{sample_id}.png"
+    assert [p["label"] for p in record["predictions"]] == ["7", "4"]
+    assert record["predictions"][1] == {
+        "label": "4",
+        "class_id": 4,
+        "score": 0.55,
+        "box": [218, 198, 301, 333],
+    }
+    assert [c["class_id"] for c in record["corrections"]] == [7, 9]
+    assert record["corrections"][1]["box"] == [220, 200, 300, 330]
+
+
+def test_local_store_concurrent_saves(tmp_path: Path) -> None:
+    store = LocalFeedbackStore(tmp_path / "fb")
+    ids: list[str] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(seed: int) -> None:
+        try:
+            for k in range(5):
+                sample_id = store.save(make_sample(seed * 10 + k))
+                with lock:
+                    ids.append(sample_id)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(set(ids)) == 40
+    contents = load_split(tmp_path / "fb", "train")
+    assert not contents.problems
+    assert len(contents.samples) == 40
+    assert all(s.class_ids.tolist() == [7, 9] for s in contents.samples)
+    lines = store.jsonl_path.read_text().splitlines()
+    assert len(lines) == 40
+    assert {json.loads(line)["id"] for line in lines} == set(ids)
+    assert len(files(tmp_path / "fb" / "labels" / "train", "*.txt")) == 40
+
+
+def test_local_store_failure_keeps_earlier_samples(tmp_path: Path) -> None:
+    root = tmp_path / "fb"
+    store = LocalFeedbackStore(root)
+    first = store.save(make_sample(1))
+    before = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    jsonl_before = store.jsonl_path.read_bytes()
+
+    (root / ".staging").rmdir()
+    (root / ".staging").write_text("a file where the staging folder should be")  # the disk says no
+    with pytest.raises(FeedbackError, match=r"Could not save the drawing to .*earlier samples are unchanged"):
+        store.save(make_sample(2))
+    after = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    assert after == sorted([*before, Path(".staging")])  # only the blocking file is new
+    assert store.jsonl_path.read_bytes() == jsonl_before
+    assert read_sample(root / "images" / "train" / f"{first}.png").class_ids.tolist() == [7, 9]
+
+
+def test_local_store_rolls_back_when_the_log_cannot_be_written(tmp_path: Path) -> None:
+    root = tmp_path / "fb"
+    root.mkdir()
+    (root / "feedback.jsonl").mkdir()  # appending fails after image and label were moved into place
+    with pytest.raises(FeedbackError):
+        LocalFeedbackStore(root).save(make_sample())
+    assert files(root, "images/train/*") == [] and files(root, "labels/train/*") == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_local_store_read_only_folder(tmp_path: Path) -> None:
+    root = tmp_path / "fb"
+    store = LocalFeedbackStore(root)
+    first = store.save(make_sample(1))
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        folder.chmod(0o555)
+    try:
+        with pytest.raises(FeedbackError, match="PermissionError"):
+            store.save(make_sample(2))
+    finally:
+        for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+            folder.chmod(0o755)
+    assert [p.stem for p in files(root, "images/train/*.png")] == [first]
+    assert len(store.read_records()) == 1
+
+
+def test_local_store_imports_with_data_cli(tmp_path: Path) -> None:
+    store = LocalFeedbackStore(tmp_path / "fb")
+    saved = {store.save(make_sample(seed)): make_sample(seed) for seed in range(3)}
+    out = tmp_path / "imported"
+    assert data_cli.main(["import", str(tmp_path / "fb"), "--out", str(out)]) == 0
+    contents = load_split(out, "train")
+    assert not contents.problems
+    assert len(contents.samples) == 3
+    for imported in contents.samples:
+        sample_id = imported.image_path.stem.removeprefix("train__")
+        expected = saved[sample_id]
+        assert imported.class_ids.tolist() == [7, 9]  # the corrections, not the predictions (7, 4)
+        np.testing.assert_allclose(imported.boxes_xyxy, expected.boxes_xyxy, atol=0.01)
+
+
+def test_store_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DIGIT_DETECTOR_S3_BUCKET", raising=False)
+    monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DIR", str(tmp_path / "env"))
+    store = store_from_config(None)
+    assert isinstance(store, LocalFeedbackStore) and store.root == tmp_path / "env"
+    store = store_from_config({"local_dir": str(tmp_path / "secrets")})
+    assert isinstance(store, LocalFeedbackStore) and store.root == tmp_path / "secrets"
+    monkeypatch.delenv("DIGIT_DETECTOR_FEEDBACK_DIR")
+    store = store_from_config({})
+    assert isinstance(store, LocalFeedbackStore) and store.root == Path("data/feedback")
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = store_from_config({"bucket": "b1", "prefix": "/drawings/"})
+    assert isinstance(s3, S3FeedbackStore) and s3.location == "s3://b1/drawings"
+    monkeypatch.setenv("DIGIT_DETECTOR_S3_BUCKET", "b2")
+    monkeypatch.setenv("DIGIT_DETECTOR_S3_PREFIX", "p")
+    s3 = store_from_config(None)
+    assert isinstance(s3, S3FeedbackStore) and s3.location == "s3://b2/p"
+    assert s3.keys_for("X") == {
+        "image": "p/images/train/X.png",
+        "label": "p/labels/train/X.txt",
+        "meta": "p/meta/X.json",
+    }
+    with pytest.raises(FeedbackError, match="misconfigured"):
+        store_from_config({"bucket": "b3", "endpoint_url": "not a url"})
+
+
+# --------------------------------------------------------------------------- S3 (a real S3 protocol server)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket on the moto server, with dummy credentials and the endpoint in the environment."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "DIGIT_DETECTOR_S3_BUCKET", "DIGIT_DETECTOR_S3_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = request.node.name.replace("_", "-").lower()[:50]
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return bucket
+
+
+def all_keys(bucket: str) -> list[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def test_s3_store_puts_yolo_layout(s3_bucket: str) -> None:
+    client = boto3.client("s3")
+    store = S3FeedbackStore(s3_bucket, "fb", client)
+    samples = {store.save(make_sample(seed)): make_sample(seed) for seed in range(2)}
+    expected = sorted(key for sample_id in samples for key in store.keys_for(sample_id).values())
+    assert all_keys(s3_bucket) == expected
+    for sample_id, sample in samples.items():
+        keys = store.keys_for(sample_id)
+        assert keys["image"] == f"fb/images/train/{sample_id}.png"
+        png = client.get_object(Bucket=s3_bucket, Key=keys["image"])
+        assert png["ContentType"] == "image/png"
+        assert np.array_equal(
+            np.asarray(Image.open(io.BytesIO(png["Body"].read())).convert("RGB")), sample.image
+        )
+        label = client.get_object(Bucket=s3_bucket, Key=keys["label"])["Body"].read().decode()
+        assert label == format_label_lines(sample.class_ids, sample.boxes_xyxy, (400, 400))
+        meta = json.loads(client.get_object(Bucket=s3_bucket, Key=keys["meta"])["Body"].read())
+        assert meta == json.loads(json.dumps(sample.record(sample_id)))
+        assert meta["model_version"] == "test-1" and len(meta["predictions"]) == 2
+
+
+def test_s3_store_from_environment(s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGIT_DETECTOR_S3_BUCKET", s3_bucket)
+    store = store_from_config(None)  # the endpoint and credentials come from the environment via boto3
+    assert isinstance(store, S3FeedbackStore)
+    sample_id = store.save(make_sample())
+    assert all_keys(s3_bucket) == sorted(store.keys_for(sample_id).values())
+    assert all(key.startswith("feedback/") for key in all_keys(s3_bucket))
+
+
+def test_s3_unreachable_endpoint_keeps_earlier_samples(s3_bucket: str) -> None:
+    store = S3FeedbackStore(s3_bucket, "fb", boto3.client("s3"))
+    first = store.save(make_sample(1))
+    before = all_keys(s3_bucket)
+    dead = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}),
+    )
+    with pytest.raises(FeedbackError, match=rf"Could not upload the drawing to s3://{s3_bucket}/fb"):
+        S3FeedbackStore(s3_bucket, "fb", dead).save(make_sample(2))
+    assert all_keys(s3_bucket) == before == sorted(store.keys_for(first).values())
+
+
+def test_s3_missing_bucket(s3_bucket: str) -> None:
+    with pytest.raises(FeedbackError, match="NoSuchBucket"):
+        S3FeedbackStore("no-such-bucket", "fb", boto3.client("s3")).save(make_sample())
+
+
+class FailingMeta:
+    """A client that fails to put the metadata object (after the label and image went in)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if kwargs["Key"].endswith(".json"):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "try later"}}, "PutObject")
+        return self.client.put_object(**kwargs)
+
+    def delete_object(self, **kwargs: Any) -> Any:
+        return self.client.delete_object(**kwargs)
+
+
+def test_s3_partial_upload_is_removed(s3_bucket: str) -> None:
+    client = boto3.client("s3")
+    first = S3FeedbackStore(s3_bucket, "fb", client).save(make_sample(1))
+    with pytest.raises(FeedbackError, match="SlowDown"):
+        S3FeedbackStore(s3_bucket, "fb", FailingMeta(client)).save(make_sample(2))
+    assert all_keys(s3_bucket) == sorted(S3FeedbackStore(s3_bucket, "fb", client).keys_for(first).values())
