@@ -1,46 +1,46 @@
-"""Streamlit entry point (UI only): draw on the canvas, see what the detector finds.
+"""Streamlit entry point (UI only): the pages live in ``digit_detector.ui`` and are wired here.
 
-The full app (result rendering, censoring, pages) arrives with the app issue; this page already runs the
-library's one inference path on the drawing.
+Run it with ``streamlit run app.py``; ``$DIGIT_DETECTOR_WEIGHTS`` picks other weights than
+``weights/yolov3-tiny.safetensors``.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
 # Hugging Face Spaces installs requirements.txt only, not this package: import it from src/.
-sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+SRC = str(Path(__file__).resolve().parent / "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
 
-import numpy as np
-import streamlit as st
-from streamlit_drawable_canvas import st_canvas
+import streamlit as st  # noqa: E402
 
-from digit_detector import Detector
-from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
+from digit_detector.ui import about_page, draw_page  # noqa: E402
 
-
-@st.cache_resource
-def load_detector() -> Detector:
-    return Detector.from_weights(DEFAULT_WEIGHTS, device="cpu")
+IMPROVE_PAGE = "digit_detector.ui.improve_page"  # the "Improve the model" page, when it is installed
 
 
-st.set_page_config(page_title="Handwritten digit detector", page_icon="✍️")
-st.title("Handwritten digit detector")
-canvas = st_canvas(
-    stroke_width=12, stroke_color="#000000", background_color="#FFFFFF", height=400, width=400, key="canvas"
-)
-image = canvas.image_data
-if image is None or not np.any(image[:, :, 3] > 0):
-    st.info("Draw digits on the canvas: each one gets a box and a label.")
-else:
-    try:
-        detector = load_detector()
-    except WeightsError as error:
-        st.error(str(error))
-    else:
-        result = detector(image)
-        st.metric("Number", result.number or "—")
-        rows = [{"label": d.label, "score": round(d.score, 3), "box": d.box} for d in result.detections]
-        st.dataframe(rows)
-        st.caption(f"model time {result.ms:.1f} ms")
+def pages() -> list[st.Page]:
+    """The app's pages: Draw (default), About and, when its module exists, Improve the model."""
+    result = [
+        st.Page(draw_page.render, title="Draw", icon=":material/draw:", url_path="draw", default=True),
+        st.Page(about_page.render, title="About", icon=":material/info:", url_path="about"),
+    ]
+    if importlib.util.find_spec(IMPROVE_PAGE) is not None:
+        improve = importlib.import_module(IMPROVE_PAGE)
+        result.append(
+            st.Page(
+                improve.render,
+                title="Improve the model",
+                icon=":material/model_training:",
+                url_path="improve",
+            )
+        )
+    return result
+
+
+st.set_page_config(page_title="Handwritten digit detector", page_icon="✍️", layout="wide")
+st.navigation(pages(), position="top").run()
