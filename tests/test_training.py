@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import cv2
@@ -95,6 +96,17 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
     assert metadata.training["data_fingerprint"] == {"train": "test-fingerprint"}
     assert metadata.training["command"] == "test"
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
-    assert "val_map_per_class_nms" in metadata.metrics
+    assert "val_map_per_class_nms_best_epoch" in metadata.metrics
     assert metadata.metrics["test"]["images"] == 12 and 0.05 <= metadata.score_threshold <= 0.95
     assert (tmp_path / "run" / "eval-test" / "report.json").exists()
+
+
+def test_one_cycle_factor_warms_up_then_anneals() -> None:
+    from digit_detector.training.module import one_cycle_factor
+
+    assert one_cycle_factor(0.0, 0.1) == pytest.approx(1 / 20)
+    assert one_cycle_factor(0.1, 0.1) == pytest.approx(1.0)
+    assert one_cycle_factor(1.0, 0.1) == pytest.approx(1 / 1000)
+    assert one_cycle_factor(5.0, 0.1) == pytest.approx(1 / 1000)  # past the budget: stays at the floor
+    values = [one_cycle_factor(p / 100, 0.1) for p in range(10, 101)]
+    assert all(a >= b for a, b in itertools.pairwise(values))

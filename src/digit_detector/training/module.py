@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import lightning as L
@@ -14,6 +16,18 @@ from digit_detector.training.dataset import DetectionBatch
 from digit_detector.training.loss import LossWeights, YoloLoss
 
 
+def one_cycle_factor(
+    progress: float, warmup_fraction: float, start_div: float = 20.0, final_div: float = 1000.0
+) -> float:
+    """Learning-rate factor of a one-cycle schedule at ``progress`` (0..1): linear warm-up from
+    1/start_div to 1, then cosine down to 1/final_div."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup_fraction:
+        return 1 / start_div + (1 - 1 / start_div) * progress / warmup_fraction
+    cosine = 0.5 * (1 + math.cos(math.pi * (progress - warmup_fraction) / max(1e-9, 1 - warmup_fraction)))
+    return 1 / final_div + (1 - 1 / final_div) * cosine
+
+
 class DetectorModule(L.LightningModule):
     def __init__(
         self,
@@ -24,6 +38,7 @@ class DetectorModule(L.LightningModule):
         box_loss: str = "mse",
         loss_weights: dict[str, float] | None = None,
         val_iou_threshold: float = 0.45,
+        time_budget_s: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(
@@ -35,6 +50,7 @@ class DetectorModule(L.LightningModule):
                 "box_loss": box_loss,
                 "loss_weights": loss_weights,
                 "val_iou_threshold": val_iou_threshold,
+                "time_budget_s": time_budget_s,
             }
         )
         self.config = model
@@ -49,11 +65,23 @@ class DetectorModule(L.LightningModule):
             warmup_fraction,
         )
         self.val_iou_threshold = val_iou_threshold
+        self.time_budget_s = time_budget_s
+        self.started_at: float | None = None
         self.val_map = MeanAveragePrecision(iou_type="bbox", box_format="xyxy", backend="pycocotools")
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         outputs: list[torch.Tensor] = self.model(images)
         return outputs
+
+    def on_train_start(self) -> None:
+        self.started_at = time.monotonic()
+
+    def schedule_progress(self, step: int) -> float:
+        """Where the run is in its schedule: by optimizer steps, or by wall time with a time budget (so a
+        CPU run is fully annealed by its deadline however busy the machine is)."""
+        if self.time_budget_s:
+            return (time.monotonic() - (self.started_at or time.monotonic())) / self.time_budget_s
+        return step / max(1, int(self.trainer.estimated_stepping_batches))
 
     def training_step(self, batch: DetectionBatch, batch_index: int) -> torch.Tensor:
         total, terms = self.loss(self.model(batch.images), batch.targets)
@@ -88,13 +116,7 @@ class DetectorModule(L.LightningModule):
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.learning_rate,
         )
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=self.learning_rate,
-            total_steps=int(self.trainer.estimated_stepping_batches),
-            pct_start=self.warmup_fraction,
-            anneal_strategy="cos",
-            div_factor=20.0,
-            final_div_factor=50.0,
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: one_cycle_factor(self.schedule_progress(step), self.warmup_fraction)
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

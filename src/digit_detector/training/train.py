@@ -102,6 +102,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         warmup_fraction=cfg.optimizer.warmup_fraction,
         box_loss=cfg.loss.box_loss,
         loss_weights=dict(cfg.loss.weights),
+        time_budget_s=cfg.trainer.time_budget_minutes * 60 if cfg.trainer.time_budget_minutes else None,
     )
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", monitor="val/map", mode="max", save_last=True, filename="best"
@@ -119,7 +120,11 @@ def train(cfg: DictConfig, command: str) -> Path:
         strategy=cfg.trainer.strategy,
         precision=precision,
         max_epochs=cfg.trainer.max_epochs,
-        max_time=cfg.trainer.max_time,
+        max_time=(
+            {"minutes": cfg.trainer.time_budget_minutes}
+            if cfg.trainer.time_budget_minutes
+            else cfg.trainer.max_time
+        ),
         check_val_every_n_epoch=cfg.trainer.check_val_every_n_epoch,
         log_every_n_steps=cfg.trainer.log_every_n_steps,
         logger=make_logger(cfg.logger, run_dir),
@@ -133,8 +138,9 @@ def train(cfg: DictConfig, command: str) -> Path:
     if not trainer.is_global_zero:
         return run_dir
 
-    best_path = checkpoint.best_model_path or checkpoint.last_model_path
-    best = DetectorModule.load_from_checkpoint(best_path, model=model_config, map_location="cpu")
+    # The schedule anneals to the end, so the final weights are the ones to ship (a run stopped by its time
+    # budget may end mid-epoch, after the last checkpoint).
+    final = module.model.cpu().eval()
     metadata = WeightsMetadata(
         model=model_config,
         version=str(cfg.version or run_dir.name),
@@ -150,10 +156,10 @@ def train(cfg: DictConfig, command: str) -> Path:
             "seed": cfg.seed,
             "config": OmegaConf.to_container(cfg, resolve=True),
         },
-        metrics={"val_map_per_class_nms": float(checkpoint.best_model_score or 0.0)},
+        metrics={"val_map_per_class_nms_best_epoch": float(checkpoint.best_model_score or 0.0)},
     )
-    finalize(best.model, metadata, root, data, run_dir)
-    weights_path = save_weights(best.model, metadata, run_dir / f"{model_config.name}.safetensors")
+    finalize(final, metadata, root, data, run_dir)
+    weights_path = save_weights(final, metadata, run_dir / f"{model_config.name}.safetensors")
     print(f"weights written to {weights_path}")
     return weights_path
 

@@ -1,0 +1,217 @@
+"""The main page: draw on the canvas, see every object boxed, labelled and scored, and the number read."""
+
+from __future__ import annotations
+
+import html
+import io
+
+import numpy as np
+import streamlit as st
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw
+
+from digit_detector.classes import CENSORED_ID
+from digit_detector.detector import DetectionResult, Detector
+from digit_detector.render import class_colour, draw_boxes, pixelate
+from digit_detector.ui.state import BACKENDS, DRAWING_KEY, try_load_detector, weights_path
+
+CANVAS_SIZE = 400
+DEFAULT_PEN_WIDTH = 12
+RESULT_SCALE = 2  # the result image is drawn at 2x and shown at canvas size: sharp on high-DPI screens
+MAX_TABLE_ROWS = 12
+FRAME_COLOUR = (214, 214, 219)
+EMPTY_PROMPT = "Draw a digit (or a few) on the canvas: every object gets a box, a label and a score."
+
+NUMBER_STYLE = (
+    "font-weight:700;line-height:1.1;letter-spacing:0.05em;font-variant-numeric:tabular-nums;"
+    "margin:0 0 0.5rem 0;overflow-wrap:anywhere;max-height:10rem;overflow-y:auto"
+)
+
+
+def has_ink(image: NDArray[np.uint8] | None) -> bool:
+    """True when the canvas holds a drawn pixel: visible (alpha > 0) and darker than the white paper."""
+    if image is None or image.size == 0:
+        return False
+    if image.ndim == 3 and image.shape[2] == 4:
+        visible = image[:, :, 3] > 0
+        return bool(np.any(visible & (image[:, :, :3].min(axis=2) < 250)))
+    return bool(np.any(image < 250))
+
+
+def canvas_on_white(image: NDArray[np.uint8]) -> Image.Image:
+    """The canvas's RGBA drawing composited on white paper (RGB)."""
+    rgba = Image.fromarray(np.ascontiguousarray(image[:, :, :4]), "RGBA")
+    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(paper, rgba).convert("RGB")
+
+
+def result_image(image: NDArray[np.uint8], result: DetectionResult, scale: int = RESULT_SCALE) -> Image.Image:
+    """The drawing with censored objects pixelated (before anything else) and every box drawn on it."""
+    picture = canvas_on_white(image)
+    censored = [d.box for d in result.detections if d.class_id == CENSORED_ID]
+    if censored:
+        picture = pixelate(picture, censored)
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.BILINEAR)
+    boxes = np.array([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4) * scale
+    picture = draw_boxes(
+        picture, boxes, [d.class_id for d in result.detections], [d.score for d in result.detections]
+    )
+    ImageDraw.Draw(picture).rectangle(  # a frame like the canvas's, so the paper's edge shows
+        [0, 0, picture.width - 1, picture.height - 1], outline=FRAME_COLOUR, width=scale
+    )
+    return picture
+
+
+def detection_rows(result: DetectionResult, limit: int = MAX_TABLE_ROWS) -> list[dict[str, str]]:
+    """The table rows for the best ``limit`` detections (best score first)."""
+    return [
+        {"label": d.label, "score": f"{d.score:.2f}", "box": ", ".join(f"{v:.0f}" for v in d.box)}
+        for d in result.detections[:limit]
+    ]
+
+
+def detections_html(result: DetectionResult, limit: int = MAX_TABLE_ROWS) -> str:
+    """A small HTML table of the best ``limit`` detections, each label on its class colour."""
+    cells = []
+    for detection, row in zip(result.detections, detection_rows(result, limit), strict=False):
+        red, green, blue = class_colour(detection.class_id)
+        tag = (
+            f'<span style="background:rgb({red},{green},{blue});color:white;font-weight:600;'
+            f'padding:0.05rem 0.45rem;border-radius:0.3rem">{html.escape(row["label"])}</span>'
+        )
+        cells.append(f"<tr><td>{tag}</td><td>{row['score']}</td><td>{row['box']}</td></tr>")
+    return (
+        '<table class="dd-detections"><thead><tr><th>label</th><th>score</th>'
+        f"<th>box (x1, y1, x2, y2)</th></tr></thead><tbody>{''.join(cells)}</tbody></table>"
+    )
+
+
+def png_bytes(picture: Image.Image) -> bytes:
+    """``picture`` as a PNG, compressed lightly: fast to encode, still small for line art."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def number_size_rem(number: str) -> float:
+    """Large type for the number read, smaller as its longest line grows (a long read still fits)."""
+    longest = max((len(line) for line in number.split("\n")), default=0)
+    return 3.6 if longest <= 8 else 2.4 if longest <= 14 else 1.5
+
+
+def number_html(number: str) -> str:
+    """The number read, in large type (one line per drawn line); a dash when no digit was found."""
+    text = "<br>".join(html.escape(line) for line in number.split("\n")) if number else "—"
+    return (
+        '<div style="font-size:0.875rem;opacity:0.7">Number read</div>'
+        f'<div class="dd-number" style="font-size:{number_size_rem(number)}rem;{NUMBER_STYLE}">{text}</div>'
+    )
+
+
+def show_result(
+    image: NDArray[np.uint8] | None,
+    detector: Detector | None,
+    *,
+    score_threshold: float,
+    iou_threshold: float,
+    backend_name: str = "torch",
+) -> DetectionResult | None:
+    """Detect the objects in the drawing and show them; an empty canvas only gets a prompt (no model call)."""
+    if image is None or not has_ink(image):
+        st.markdown(number_html(""), unsafe_allow_html=True)
+        st.info(EMPTY_PROMPT, icon="✏️")
+        return None
+    if detector is None:
+        return None
+    st.session_state[DRAWING_KEY] = image  # the "Improve the model" page offers this drawing for correction
+    result = detector(image, score_threshold=score_threshold, iou_threshold=iou_threshold)
+    st.markdown(number_html(result.number), unsafe_allow_html=True)
+    with st.container(width=CANVAS_SIZE):  # shown at canvas size, sent at RESULT_SCALE x for sharpness
+        st.image(png_bytes(result_image(image, result)), width="stretch")
+    found = len(result.detections)
+    st.caption(
+        f"Model time **{result.ms:.0f} ms** ({backend_name}) · "
+        f"{found} object{'s' if found != 1 else ''} at score ≥ {score_threshold:.2f}"
+    )
+    if found:
+        st.markdown(detections_html(result), unsafe_allow_html=True)
+        if found > MAX_TABLE_ROWS:
+            st.caption(f"… and {found - MAX_TABLE_ROWS} more with lower scores.")
+    else:
+        st.caption("Nothing found at this score threshold: lower it, or draw bigger.")
+    return result
+
+
+def render() -> None:
+    """The "Draw" page."""
+    from streamlit_drawable_canvas import st_canvas  # registers its component inside a Streamlit runtime
+
+    st.title("✍️ Handwritten digit detector")
+    st.caption(
+        "Draw digits with the mouse or a finger. A YOLOv3 detector boxes every object — the digits 0-9, "
+        "`other` (letters, shapes) or `censored` (hidden) — and reads the number."
+    )
+    weights = weights_path()
+    detector, problem = try_load_detector(weights, "torch")
+    default_score = round(detector.score_threshold, 2) if detector else 0.5
+    default_iou = round(detector.iou_threshold, 2) if detector else 0.45
+
+    left, right = st.columns(2, gap="large")
+    with left:
+        pen_width = st.slider("Pen width", 3, 25, DEFAULT_PEN_WIDTH, key="pen_width")
+        canvas = st_canvas(
+            stroke_width=pen_width,
+            stroke_color="#000000",
+            background_color="#FFFFFF",
+            update_streamlit=True,
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="canvas",
+        )
+        score = st.slider(
+            "Score threshold",
+            0.0,
+            1.0,
+            default_score,
+            0.01,
+            key="score_threshold",
+            help="Objects scoring below this are not shown. The default comes with the weights.",
+        )
+        with st.expander("Advanced"):
+            iou = st.slider(
+                "NMS IoU threshold",
+                0.05,
+                0.95,
+                default_iou,
+                0.05,
+                key="iou_threshold",
+                help="Of two boxes overlapping more than this, only the better one is kept.",
+            )
+            backend_name = st.radio(
+                "Backend",
+                list(BACKENDS),
+                horizontal=True,
+                key="backend",
+                help="PyTorch, or the ONNX export run by onnxruntime (same results, often faster).",
+            )
+    with right:
+        if problem is not None:
+            st.error(problem)
+            detector = None
+        elif backend_name != "torch":
+            chosen, backend_problem = try_load_detector(weights, BACKENDS[backend_name])
+            if chosen is None:
+                st.warning(f"{backend_problem} Using torch instead.")
+                backend_name = "torch"
+            else:
+                detector = chosen
+        show_result(
+            canvas.image_data,
+            detector,
+            score_threshold=score,
+            iou_threshold=iou,
+            backend_name=backend_name,
+        )
