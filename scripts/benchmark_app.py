@@ -15,34 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from digit_detector.weights import WEIGHTS_ENV, default_weights_path  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-NEW_RESULT_JS = """before => {
-    const img = document.querySelector('[data-testid="stImage"] img');
-    return img !== null && img.getAttribute('src') !== before && img.complete;
-}"""
+from digit_detector.browser import EMPTY_PROMPT, draw, launch_chromium, serve_app  # noqa: E402
+from digit_detector.weights import default_weights_path  # noqa: E402
 
 
 def random_weights(folder: Path) -> Path:
@@ -58,32 +41,6 @@ def random_weights(folder: Path) -> Path:
     return save_weights(build_model(config), metadata, folder / "random-tiny.safetensors")
 
 
-def start_app(weights: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    env = {**os.environ, WEIGHTS_ENV: str(weights)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"streamlit exited: {log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("streamlit did not start within 60 s")
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -95,34 +52,22 @@ def measure(url: str, strokes: int, backend: str) -> dict[str, object]:
     latencies: list[float] = []
     model_ms: list[float] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(url)
-        page.get_by_text("Draw a digit").wait_for()
+        page.get_by_text(EMPTY_PROMPT).wait_for()
         if backend != "torch":
             page.get_by_text("Advanced").click()
             page.get_by_text(backend, exact=True).click()
-        box = page.locator("canvas").last.bounding_box()
-        assert box is not None
         for index in range(strokes + 1):  # the first stroke warms up and is not timed
             column, row = index % 8, (index // 8) % 2
-            x, y = box["x"] + 30 + 45 * column, box["y"] + 40 + 190 * row
-            before = page.evaluate(
-                "() => document.querySelector('[data-testid=\"stImage\"] img')?.getAttribute('src') ?? ''"
-            )
-            page.mouse.move(x, y)
-            page.mouse.down()
-            page.mouse.move(x + 10, y + 20, steps=4)
-            page.mouse.move(x + 5, y + 140, steps=8)
-            page.mouse.up()
-            released = time.perf_counter()
-            page.wait_for_function(NEW_RESULT_JS, arg=before, polling="raf")
-            shown = time.perf_counter()
+            x, y = 30 + 45 * column, 40 + 190 * row
+            seconds = draw(page, [[(x, y), (x + 10, y + 20), (x + 5, y + 140)]])
             caption = page.get_by_text(re.compile(r"^Model time")).first.inner_text()
             if index == 0:
                 continue
-            latencies.append((shown - released) * 1000)
+            latencies.append(seconds * 1000)
             match = re.search(r"Model time (\d+) ms", caption)
             if match:
                 model_ms.append(float(match.group(1)))
@@ -150,12 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         if not weights.is_file():
             print(f"{weights} does not exist: using random yolov3-tiny weights", file=sys.stderr)
             weights = random_weights(Path(scratch))
-        process, url = start_app(weights, Path(scratch) / "streamlit.log")
-        try:
+        with serve_app(weights, Path(scratch) / "streamlit.log") as url:
             result = measure(url, args.strokes, args.backend)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
     result["weights"] = weights.name
     if args.json:
         print(json.dumps(result))

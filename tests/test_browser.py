@@ -8,16 +8,9 @@ Screenshots go to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,87 +18,50 @@ import pytest
 playwright_sync = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, FloatRect, Page, expect, sync_playwright  # noqa: E402
 
-from digit_detector.weights import DEFAULT_WEIGHTS, WEIGHTS_ENV  # noqa: E402
+from digit_detector.browser import (  # noqa: E402
+    EMPTY_PROMPT,
+    Point,
+    draw,
+    launch_chromium,
+    serve_app,
+)
+from digit_detector.feedback import FEEDBACK_DIR_ENV  # noqa: E402
+from digit_detector.ui.improve_page import CONSENT_TEXT  # noqa: E402
+from digit_detector.weights import DEFAULT_WEIGHTS  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PROMPT = "Draw a digit"
+PROMPT = EMPTY_PROMPT
 TIMEOUT_MS = 30_000
-Point = tuple[float, float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serve_app(weights: Path, log_path: Path) -> Iterator[str]:
-    """``streamlit run app.py`` on a free loopback port with ``weights``; yields its URL, stops it after."""
-    port = free_port()
-    env = {**os.environ, WEIGHTS_ENV: str(weights), "PYTHONUNBUFFERED": "1"}
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with {process.returncode}: {log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.read().strip() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start in 60 s: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium: apt-get install -y chromium (scripts/test.sh does)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
 
 @pytest.fixture(scope="session")
-def app_url(random_tiny_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("app")
+
+
+@pytest.fixture(scope="session")
+def feedback_dir(app_folder: Path) -> Path:
+    """Where the served app's "Improve the model" page stores shared drawings."""
+    return app_folder / "feedback"
+
+
+@pytest.fixture(scope="session")
+def app_url(random_tiny_weights: Path, app_folder: Path, feedback_dir: Path) -> Iterator[str]:
     """The app served with random weights (a private copy: the onnxruntime backend exports beside it)."""
-    folder = tmp_path_factory.mktemp("app-weights")
-    weights = Path(shutil.copy(random_tiny_weights, folder))
-    shutil.copy(random_tiny_weights.with_suffix(".json"), folder)
-    with serve_app(weights, folder / "streamlit.log") as url:
+    weights = Path(shutil.copy(random_tiny_weights, app_folder))
+    shutil.copy(random_tiny_weights.with_suffix(".json"), app_folder)
+    with serve_app(weights, app_folder / "streamlit.log", {FEEDBACK_DIR_ENV: str(feedback_dir)}) as url:
         yield url
 
 
@@ -134,32 +90,6 @@ def drawing_surface(page: Page) -> FloatRect:
     box = page.locator("canvas").last.bounding_box()
     assert box is not None, "the drawing canvas is not visible"
     return box
-
-
-def result_src(page: Page) -> str:
-    """The result image's URL ('' when none): it changes whenever the result is drawn anew."""
-    images = page.locator('[data-testid="stImage"] img')
-    return images.first.get_attribute("src") or "" if images.count() else ""
-
-
-def draw(page: Page, strokes: Sequence[Sequence[Point]], steps: int = 6) -> None:
-    """Draw strokes given in canvas pixels (0-400) with the mouse, and wait for the new result image."""
-    box = drawing_surface(page)
-    before = result_src(page)
-    for stroke in strokes:
-        (x, y), rest = stroke[0], stroke[1:]
-        page.mouse.move(box["x"] + x, box["y"] + y)
-        page.mouse.down()
-        for x, y in rest:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=steps)
-        page.mouse.up()
-    page.wait_for_function(
-        """before => {
-            const img = document.querySelector('[data-testid="stImage"] img');
-            return img !== null && img.getAttribute('src') !== before && img.complete;
-        }""",
-        arg=before,
-    )
 
 
 ONE: list[list[Point]] = [[(170, 90), (200, 70), (200, 330)]]
@@ -238,6 +168,22 @@ def test_undo_and_reset_bring_the_prompt_back(page: Page) -> None:
     page.get_by_role("button", name="Reset canvas & history").click()
     expect(page.get_by_text(PROMPT)).to_be_visible()
     expect(page.locator('[data-testid="stImage"]')).to_have_count(0)
+
+
+def test_improve_page_stores_only_after_consent(page: Page, feedback_dir: Path) -> None:
+    draw(page, SEVEN)
+    page.get_by_role("link", name="Improve the model").click()
+    page.get_by_text(CONSENT_TEXT).wait_for()
+    send = page.get_by_role("button", name="Send", exact=True)
+    send.click()
+    expect(page.get_by_text(re.compile("^Nothing was stored"))).to_be_visible()
+    assert not feedback_dir.exists() or not any(feedback_dir.rglob("*.png"))
+    page.get_by_text(CONSENT_TEXT).click()
+    send.click()
+    expect(page.get_by_text(re.compile(r"^Thank you! Stored as sample"))).to_be_visible()
+    assert len(list((feedback_dir / "images" / "train").glob("*.png"))) == 1
+    assert len((feedback_dir / "feedback.jsonl").read_text().splitlines()) == 1
+    screenshot(page, "07-improve-sent")
 
 
 def test_about_page(page: Page) -> None:

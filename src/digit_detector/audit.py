@@ -1,0 +1,817 @@
+"""Label audit: find mislabelled and doubtful boxes with cross-validated crop classifiers.
+
+``python -m digit_detector audit DIR --out REPORT_DIR [--split train] [--model cnn|vit] [--folds K]``
+
+Every labelled box of a split is cut out (margin 10 % of its side + 2 px, padded white), resized keeping
+its aspect onto a white ``crop`` x ``crop`` grayscale square, and a small classifier (a CNN, or a tiny
+vision transformer; trained from scratch, nothing downloaded) is trained with K-fold cross-validation,
+so that every box gets an *out-of-fold* prediction from a model that never saw its label. Boxes are
+ranked by how likely their label is wrong (confident learning, as in cleanlab):
+``score = 1 - p_oof(given label)``; per-class thresholds (the mean self-confidence of each class) flag
+the boxes whose confident label differs from the given one (``likely_label_issues`` in the summary).
+
+The report folder gets ``suspects.csv`` (every box, most suspect first), ``suspects.png`` (contact
+sheet of the top suspects), ``confusion_matrix.png`` (given vs out-of-fold predicted) and
+``summary.json`` (out-of-fold accuracy and the settings).
+
+``--apply FILE --to OUT_DIR`` reads an edited ``suspects.csv`` with an extra column ``action`` and
+writes a corrected copy of the dataset (see :func:`apply_actions`); the input is never changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw, ImageFont
+from torch import nn
+from tqdm import tqdm
+
+from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
+from digit_detector.data.yolo_format import SPLITS, Sample, load_split, write_data_yaml, write_sample
+from digit_detector.render import grid
+
+CSV_COLUMNS = ("image", "x1", "y1", "x2", "y2", "given_label", "suggested_label", "score")
+MODELS = ("cnn", "vit")
+DEFAULT_EPOCHS = {"cnn": 12, "vit": 30}
+DEFAULT_LR = {"cnn": 3e-3, "vit": 1e-3}
+MARGIN = 0.1  # of the box side, plus MARGIN_PX, on every side of a crop
+MARGIN_PX = 2
+KEEP = -1  # parse_action's "keep this box as it is"
+MATCH_TOLERANCE_PX = 0.05  # a CSV row's box matches a dataset box within this (coordinates have 2 decimals)
+
+
+class AuditError(ValueError):
+    """The dataset or an actions CSV cannot be used; the message says why (and where)."""
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def cut_crop(gray: NDArray[np.uint8], box: Sequence[float], size: int) -> NDArray[np.uint8]:
+    """The box with its margin, padded white outside the image, fitted (aspect kept) on a white square."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = MARGIN * (x2 - x1) + MARGIN_PX, MARGIN * (y2 - y1) + MARGIN_PX
+    left, top = math.floor(x1 - mx), math.floor(y1 - my)
+    right, bottom = math.ceil(x2 + mx), math.ceil(y2 + my)
+    region = np.full((bottom - top, right - left), 255, dtype=np.uint8)
+    height, width = gray.shape
+    sx1, sy1, sx2, sy2 = max(left, 0), max(top, 0), min(right, width), min(bottom, height)
+    if sx2 > sx1 and sy2 > sy1:
+        region[sy1 - top : sy2 - top, sx1 - left : sx2 - left] = gray[sy1:sy2, sx1:sx2]
+    scale = size / max(region.shape)
+    new_w = min(size, max(1, round(region.shape[1] * scale)))
+    new_h = min(size, max(1, round(region.shape[0] * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(region, (new_w, new_h), interpolation=interpolation)
+    square = np.full((size, size), 255, dtype=np.uint8)
+    ox, oy = (size - new_w) // 2, (size - new_h) // 2
+    square[oy : oy + new_h, ox : ox + new_w] = resized
+    return square
+
+
+def read_gray(path: Path) -> NDArray[np.uint8]:
+    """An image as 8-bit gray, transparent pixels composited on white."""
+    with Image.open(path) as image:
+        if image.mode in ("RGBA", "LA", "P"):
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
+        return np.asarray(image.convert("L"))
+
+
+@dataclass
+class BoxRef:
+    """One labelled box of the split: which image, where, and its given class."""
+
+    image: str  # path relative to the dataset root (posix), as written in suspects.csv
+    image_path: Path
+    box: tuple[float, float, float, float]
+    given: int
+
+
+def relative_image(root: Path, image_path: Path) -> str:
+    try:
+        return image_path.relative_to(root).as_posix()
+    except ValueError:
+        return image_path.as_posix()
+
+
+def extract_crops(
+    root: Path, samples: Sequence[Sample], size: int, *, progress: bool = False
+) -> tuple[NDArray[np.uint8], list[BoxRef]]:
+    """All labelled boxes as (N, size, size) uint8 crops (ink dark on white) and their references."""
+    crops: list[NDArray[np.uint8]] = []
+    refs: list[BoxRef] = []
+    for sample in tqdm(samples, desc="crops", unit="image", disable=not progress):
+        if len(sample.class_ids) == 0:
+            continue
+        gray = read_gray(sample.image_path)
+        for class_id, box in zip(sample.class_ids.tolist(), sample.boxes_xyxy.tolist(), strict=True):
+            crops.append(cut_crop(gray, box, size))
+            x1, y1, x2, y2 = box
+            refs.append(
+                BoxRef(relative_image(root, sample.image_path), sample.image_path, (x1, y1, x2, y2), class_id)
+            )
+    stacked = np.stack(crops) if crops else np.zeros((0, size, size), dtype=np.uint8)
+    return stacked, refs
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+
+
+class CropCNN(nn.Module):
+    """Five 3x3 conv layers (two max-pools), 2x2 average pool and a linear classifier."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES, width: int = 16) -> None:
+        super().__init__()
+        c = width
+        self.features = nn.Sequential(
+            _conv_block(1, c),
+            _conv_block(c, c),
+            nn.MaxPool2d(2),
+            _conv_block(c, 2 * c),
+            _conv_block(2 * c, 2 * c),
+            nn.MaxPool2d(2),
+            _conv_block(2 * c, 4 * c),
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(16 * c, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.features(x))
+        return logits
+
+
+def vit_patch_size(crop: int) -> int:
+    """The largest patch side of 4, 3 or 2 that divides the crop side."""
+    for patch in (4, 3, 2):
+        if crop % patch == 0:
+            return patch
+    raise AuditError(f"--model vit needs a crop size divisible by 2, 3 or 4, got {crop}")
+
+
+def make_vit(crop: int, num_classes: int = NUM_CLASSES) -> nn.Module:
+    """A tiny torchvision VisionTransformer (4 layers, 4 heads, width 64) on one gray channel."""
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    patch = vit_patch_size(crop)
+    hidden = 64
+    model = VisionTransformer(
+        image_size=crop,
+        patch_size=patch,
+        num_layers=4,
+        num_heads=4,
+        hidden_dim=hidden,
+        mlp_dim=2 * hidden,
+        num_classes=num_classes,
+    )
+    model.conv_proj = nn.Conv2d(1, hidden, kernel_size=patch, stride=patch)
+    return model
+
+
+def build_classifier(name: str, crop: int) -> nn.Module:
+    if name == "cnn":
+        return CropCNN()
+    if name == "vit":
+        return make_vit(crop)
+    raise AuditError(f"unknown model {name!r}; choose one of {MODELS}")
+
+
+# --------------------------------------------------------------------------- cross-validation
+
+
+@dataclass
+class AuditConfig:
+    """Settings of one audit run (recorded in summary.json)."""
+
+    split: str = "train"
+    model: str = "cnn"
+    folds: int = 5
+    epochs: int | None = None  # None: DEFAULT_EPOCHS[model]
+    crop: int = 32
+    batch_size: int = 128
+    lr: float | None = None  # None: DEFAULT_LR[model]
+    seed: int = 0
+    augment: bool = True
+    device: str = "cpu"  # results are repeatable on the CPU; CUDA kernels may differ run to run
+
+    @property
+    def resolved_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.model]
+
+    @property
+    def resolved_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.model]
+
+
+def stratified_folds(labels: NDArray[np.int64], folds: int, seed: int) -> NDArray[np.int64]:
+    """Fold index per item: each class shuffled and dealt round-robin, so folds share class proportions."""
+    rng = np.random.default_rng(seed)
+    assignment = np.zeros(len(labels), dtype=np.int64)
+    offset = 0
+    for class_id in np.unique(labels):
+        members = np.flatnonzero(labels == class_id)
+        members = members[rng.permutation(len(members))]
+        assignment[members] = (offset + np.arange(len(members))) % folds
+        offset += len(members)
+    return assignment
+
+
+def to_tensor(crops: NDArray[np.uint8]) -> torch.Tensor:
+    """(N, S, S) uint8, ink dark -> (N, 1, S, S) float, ink 1 and paper 0."""
+    return torch.from_numpy((255.0 - crops.astype(np.float32)) / 255.0).unsqueeze(1)
+
+
+def random_affine(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Small random rotation (±10°), scale (0.9-1.1), shear and shift (±6 %) of a batch of crops."""
+    n = batch.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, generator=generator)
+
+    angle = uniform(-math.pi / 18, math.pi / 18)
+    scale = uniform(0.9, 1.1)
+    shear = uniform(-0.1, 0.1)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin + shear, uniform(-0.12, 0.12)], dim=1),
+            torch.stack([sin, cos, uniform(-0.12, 0.12)], dim=1),
+        ],
+        dim=1,
+    )
+    sampling = F.affine_grid(theta.to(batch.device), list(batch.shape), align_corners=False)
+    return F.grid_sample(batch, sampling, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def train_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: AuditConfig,
+    generator: torch.Generator,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> nn.Module:
+    """AdamW with warm-up and cosine decay, cross-entropy; returns the trained model in eval mode."""
+    epochs, batch_size = config.resolved_epochs, config.batch_size
+    steps_per_epoch = max(1, math.ceil(len(x) / batch_size))
+    weight_decay = 0.05 if config.model == "vit" else 1e-4
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.resolved_lr, weight_decay=weight_decay)
+    total_steps = epochs * steps_per_epoch
+    warmup = max(1, round(0.2 * total_steps))
+
+    def factor(step: int) -> float:  # linear warm-up over 20 % of the steps, then cosine decay
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup))))
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            batch = x[index].to(config.device)
+            if config.augment:
+                batch = random_affine(batch, generator)
+            loss = F.cross_entropy(model(batch), y[index].to(config.device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach()) * len(index)
+        if on_epoch is not None:
+            on_epoch(epoch, total / max(len(x), 1))
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_proba(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: str = "cpu"
+) -> NDArray[np.float64]:
+    """Softmax class probabilities, (N, C)."""
+    model.eval()
+    parts = [
+        torch.softmax(model(x[i : i + batch_size].to(device)), dim=1).cpu()
+        for i in range(0, len(x), batch_size)
+    ]
+    if not parts:
+        return np.zeros((0, NUM_CLASSES))
+    return torch.cat(parts).double().numpy()
+
+
+def out_of_fold_probabilities(
+    crops: NDArray[np.uint8], labels: NDArray[np.int64], config: AuditConfig, *, progress: bool = True
+) -> NDArray[np.float64]:
+    """Each crop's class probabilities from the model trained on the other K-1 folds."""
+    if config.folds < 2:
+        raise AuditError(f"--folds must be at least 2, got {config.folds}")
+    if len(labels) < config.folds:
+        raise AuditError(f"{len(labels)} boxes are too few for {config.folds} folds")
+    x, y = to_tensor(crops), torch.from_numpy(labels)
+    assignment = stratified_folds(labels, config.folds, config.seed)
+    probabilities = np.zeros((len(labels), NUM_CLASSES))
+    epochs = config.resolved_epochs
+    with tqdm(total=config.folds * epochs, desc=f"{config.model} folds", disable=not progress) as bar:
+        for fold in range(config.folds):
+            held_out = np.flatnonzero(assignment == fold)
+            train = torch.from_numpy(np.flatnonzero(assignment != fold))
+            torch.manual_seed(config.seed * 1000 + fold)
+            generator = torch.Generator().manual_seed(config.seed * 1000 + fold)
+            model = build_classifier(config.model, config.crop).to(config.device)
+
+            def on_epoch(epoch: int, loss: float, fold: int = fold) -> None:
+                bar.set_postfix(fold=f"{fold + 1}/{config.folds}", epoch=epoch + 1, loss=f"{loss:.3f}")
+                bar.update(1)
+
+            train_classifier(model, x[train], y[train], config, generator, on_epoch)
+            probabilities[held_out] = predict_proba(
+                model, x[torch.from_numpy(held_out)], device=config.device
+            )
+    return probabilities
+
+
+# --------------------------------------------------------------------------- ranking and report
+
+
+@dataclass
+class AuditResult:
+    """Out-of-fold probabilities of every box, and what follows from them."""
+
+    root: Path
+    config: AuditConfig
+    refs: list[BoxRef]
+    crops: NDArray[np.uint8]
+    probabilities: NDArray[np.float64]  # (N, C) out of fold
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def given(self) -> NDArray[np.int64]:
+        return np.array([ref.given for ref in self.refs], dtype=np.int64)
+
+    @property
+    def predicted(self) -> NDArray[np.int64]:
+        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)
+
+    @property
+    def scores(self) -> NDArray[np.float64]:
+        """1 - out-of-fold probability of the given label: high means the label is likely wrong."""
+        return np.asarray(1.0 - self.probabilities[np.arange(len(self.refs)), self.given], dtype=np.float64)
+
+    @property
+    def order(self) -> NDArray[np.int64]:
+        """Box indices, most suspect first (ties keep the dataset order)."""
+        return np.asarray(np.argsort(-self.scores, kind="stable"), dtype=np.int64)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predicted == self.given).mean()) if self.refs else float("nan")
+
+    def class_thresholds(self) -> NDArray[np.float64]:
+        """Per-class threshold: mean out-of-fold probability of the class over boxes given that class."""
+        thresholds = np.ones(NUM_CLASSES)
+        for class_id in range(NUM_CLASSES):
+            members = self.given == class_id
+            if members.any():
+                thresholds[class_id] = self.probabilities[members, class_id].mean()
+        return thresholds
+
+    def likely_issues(self) -> NDArray[np.bool_]:
+        """Confident-learning flag: the likeliest class at or above its threshold is not the given one."""
+        above = self.probabilities >= self.class_thresholds()[None, :]
+        masked = np.where(above, self.probabilities, -1.0)
+        confident = masked.argmax(axis=1)
+        return np.asarray(above.any(axis=1) & (confident != self.given), dtype=np.bool_)
+
+    def confusion(self) -> NDArray[np.int64]:
+        matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+        np.add.at(matrix, (self.given, self.predicted), 1)
+        return matrix
+
+    def summary(self) -> dict[str, Any]:
+        given, predicted = self.given, self.predicted
+        per_class = {
+            name: round(float((predicted[given == i] == i).mean()), 4)
+            for i, name in enumerate(CLASS_NAMES)
+            if (given == i).any()
+        }
+        return {
+            "dataset": str(self.root),
+            "split": self.config.split,
+            "images": len({ref.image for ref in self.refs}),
+            "boxes": len(self.refs),
+            "oof_accuracy": round(self.accuracy, 4),
+            "per_class_accuracy": per_class,
+            "per_class_threshold": {
+                name: round(float(t), 4)
+                for name, t in zip(CLASS_NAMES, self.class_thresholds(), strict=True)
+                if (given == CLASS_NAMES.index(name)).any()
+            },
+            "likely_label_issues": int(self.likely_issues().sum()),
+            "boxes_per_class": {
+                name: int(count)
+                for name, count in zip(CLASS_NAMES, np.bincount(given, minlength=NUM_CLASSES), strict=True)
+            },
+            "model": self.config.model,
+            "folds": self.config.folds,
+            "epochs": self.config.resolved_epochs,
+            "lr": self.config.resolved_lr,
+            "crop": self.config.crop,
+            "batch_size": self.config.batch_size,
+            "augment": self.config.augment,
+            "seed": self.config.seed,
+            "device": self.config.device,
+            "seconds": round(self.seconds, 1),
+            "skipped_files": self.problems,
+        }
+
+
+def run_audit(root: Path, config: AuditConfig, *, progress: bool = True) -> AuditResult:
+    """Cut the split's boxes, cross-validate the classifier and return the out-of-fold result."""
+    root = Path(root)
+    if config.model not in MODELS:
+        raise AuditError(f"unknown model {config.model!r}; choose one of {MODELS}")
+    if config.crop < 8:
+        raise AuditError(f"--crop must be at least 8, got {config.crop}")
+    if config.model == "vit":
+        vit_patch_size(config.crop)
+    if not (root / "images" / config.split).is_dir():
+        raise AuditError(f"no split {config.split!r} in {root} (expected {root}/images/{config.split}/)")
+    start = time.perf_counter()
+    contents = load_split(root, config.split)
+    problems = [f"{p.path}: {p.reason}" for p in contents.problems]
+    crops, refs = extract_crops(root, contents.samples, config.crop, progress=progress)
+    if not refs:
+        raise AuditError(f"no labelled boxes in {root}/images/{config.split}")
+    labels = np.array([ref.given for ref in refs], dtype=np.int64)
+    probabilities = out_of_fold_probabilities(crops, labels, config, progress=progress)
+    return AuditResult(root, config, refs, crops, probabilities, time.perf_counter() - start, problems)
+
+
+def write_suspects_csv(result: AuditResult, path: Path) -> None:
+    """Every box, most suspect first: ``image,x1,y1,x2,y2,given_label,suggested_label,score``."""
+    scores, predicted = result.scores, result.predicted
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for index in result.order.tolist():
+            ref = result.refs[index]
+            writer.writerow(
+                [
+                    ref.image,
+                    *(f"{v:.2f}" for v in ref.box),
+                    CLASS_NAMES[ref.given],
+                    CLASS_NAMES[int(predicted[index])],
+                    f"{scores[index]:.4f}",
+                ]
+            )
+
+
+def suspect_tile(
+    gray: NDArray[np.uint8], ref: BoxRef, suggested: int, score: float, size: int = 160
+) -> Image.Image:
+    """The box's crop with 'given X' (red) and 'suggested Y score' (green) above it."""
+    band = 34
+    tile = Image.new("RGB", (size, size), "white")
+    crop = Image.fromarray(cut_crop(gray, ref.box, size - band)).convert("RGB")
+    tile.paste(crop, ((size - crop.width) // 2, band))
+    draw = ImageDraw.Draw(tile)
+    font = ImageFont.load_default(size=13)
+    draw.text((4, 2), f"given {CLASS_NAMES[ref.given]}", fill=(200, 0, 0), font=font)
+    draw.text((4, 17), f"suggest {CLASS_NAMES[suggested]}  {score:.2f}", fill=(0, 130, 0), font=font)
+    return tile
+
+
+def suspects_sheet(result: AuditResult, count: int, columns: int = 8) -> Image.Image:
+    """Contact sheet of the ``count`` most suspect boxes (via :func:`digit_detector.render.grid`)."""
+    scores, predicted = result.scores, result.predicted
+    cache: dict[Path, NDArray[np.uint8]] = {}
+    tiles = []
+    for index in result.order[:count].tolist():
+        ref = result.refs[index]
+        if ref.image_path not in cache:
+            cache[ref.image_path] = read_gray(ref.image_path)
+        tiles.append(suspect_tile(cache[ref.image_path], ref, int(predicted[index]), float(scores[index])))
+    return grid(tiles, columns, tile_size=160)
+
+
+def plot_confusion(result: AuditResult, path: Path) -> None:
+    """Given (rows) vs out-of-fold predicted (columns) counts, coloured by each row's share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = result.confusion()
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(8, 7), dpi=100)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for row in range(NUM_CLASSES):
+        for col in range(NUM_CLASSES):
+            if matrix[row, col]:
+                color = "white" if shares[row, col] > 0.6 else "black"
+                ax.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
+    ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
+    ax.set_xlabel("out-of-fold predicted")
+    ax.set_ylabel("given label")
+    ax.set_title(
+        f"Label audit ({result.config.model}, {result.config.folds} folds): "
+        f"out-of-fold accuracy {result.accuracy:.2%}"
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(result: AuditResult, out: Path, sheet_count: int = 64) -> Path:
+    """suspects.csv, suspects.png, confusion_matrix.png and summary.json into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_suspects_csv(result, out / "suspects.csv")
+    suspects_sheet(result, sheet_count).save(out / "suspects.png")
+    plot_confusion(result, out / "confusion_matrix.png")
+    (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+# --------------------------------------------------------------------------- applying decisions
+
+
+@dataclass
+class ApplyStats:
+    images: int = 0
+    boxes_in: int = 0
+    kept: int = 0
+    relabelled: int = 0
+    dropped: int = 0
+
+
+def parse_action(text: str, suggested: str, where: str) -> int | None:
+    """``keep``/empty -> KEEP, ``drop`` -> None, ``relabel:<name>`` (bare: ``suggested``) -> class id."""
+    action = text.strip()
+    lowered = action.lower()
+    if lowered in ("", "keep"):
+        return KEEP
+    if lowered == "drop":
+        return None
+    if lowered == "relabel" or lowered.startswith("relabel:"):
+        name = (action.split(":", 1)[1] if ":" in action else suggested).strip().lower()
+        if name not in CLASS_NAMES:
+            raise AuditError(f"{where}: unknown class {name!r} in action {text!r} (one of {CLASS_NAMES})")
+        return CLASS_NAMES.index(name)
+    raise AuditError(f"{where}: action {text!r} is not keep, drop or relabel:<class name>")
+
+
+def read_decisions(
+    csv_path: Path, root: Path, samples: Sequence[Sample]
+) -> dict[tuple[str, int], int | None]:
+    """(image, box index) -> new class id, or None to drop, for the rows of an edited suspects CSV."""
+    by_image = {relative_image(root, s.image_path): s for s in samples}
+    used: dict[str, set[int]] = {}
+    decisions: dict[tuple[str, int], int | None] = {}
+    with csv_path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets add a BOM
+        reader = csv.DictReader(handle)
+        needed = {"image", "x1", "y1", "x2", "y2", "given_label", "action"}
+        missing = needed - set(reader.fieldnames or ())
+        if missing:
+            raise AuditError(f"{csv_path}: missing column(s) {sorted(missing)}")
+        for line_no, row in enumerate(reader, start=2):
+            where = f"{csv_path} line {line_no}"
+            sample = by_image.get(row["image"])
+            if sample is None:
+                raise AuditError(f"{where}: image {row['image']!r} is not in the split")
+            try:
+                box = np.array([float(row[k]) for k in ("x1", "y1", "x2", "y2")])
+            except ValueError:
+                raise AuditError(f"{where}: box coordinates are not numbers") from None
+            taken = used.setdefault(row["image"], set())
+            distance = np.abs(sample.boxes_xyxy - box[None, :]).max(axis=1) if len(sample.boxes_xyxy) else []
+            candidates = [i for i, d in enumerate(distance) if d <= MATCH_TOLERANCE_PX and i not in taken]
+            if not candidates:
+                raise AuditError(f"{where}: no (unlisted) box of {row['image']} at {box.tolist()}")
+            index = min(candidates, key=lambda i: float(distance[i]))
+            given = CLASS_NAMES[int(sample.class_ids[index])]
+            if row["given_label"].strip() != given:
+                raise AuditError(
+                    f"{where}: given_label {row['given_label']!r} but the dataset says {given!r} "
+                    "(is the CSV from another version of the dataset?)"
+                )
+            taken.add(index)
+            action = parse_action(row.get("action") or "", row.get("suggested_label") or "", where)
+            decisions[(row["image"], index)] = int(sample.class_ids[index]) if action == KEEP else action
+    return decisions
+
+
+def _image_array(path: Path) -> NDArray[np.uint8]:
+    with Image.open(path) as image:
+        if image.mode in ("L", "RGB", "RGBA"):
+            return np.asarray(image)
+        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
+
+
+def apply_actions(root: Path, split: str, csv_path: Path, out: Path) -> ApplyStats:
+    """Write a corrected copy of the dataset under ``out``; the input dataset is never changed.
+
+    ``csv_path`` is a suspects CSV (any subset of its rows, any order) with an extra column ``action``:
+    ``keep`` (or empty), ``drop`` (the box is removed), ``relabel:<class name>`` (e.g. ``relabel:7``,
+    ``relabel:other``) or a bare ``relabel`` (take the row's ``suggested_label``). Boxes not in the CSV are
+    kept. Images and labels of ``split`` are written with ``write_sample``; the other splits and their
+    metadata are copied as they are, ``data.yaml`` is rewritten without the audited split's fingerprint
+    and the audited split's ``meta/<split>.jsonl`` is left out (its per-object records would be stale).
+    """
+    root, out = Path(root), Path(out)
+    if not (root / "images" / split).is_dir():
+        raise AuditError(f"no split {split!r} in {root} (expected {root}/images/{split}/)")
+    if out.resolve() == root.resolve() or out.resolve().is_relative_to(root.resolve()):
+        raise AuditError(f"--to {out} must lie outside the dataset {root}")
+    if out.exists() and any(out.iterdir()):
+        raise AuditError(f"--to {out} exists and is not empty")
+    contents = load_split(root, split)
+    for problem in contents.problems:
+        print(f"skipped {problem.path}: {problem.reason}", file=sys.stderr)
+    decisions = read_decisions(csv_path, root, contents.samples)
+    stems = [s.image_path.stem for s in contents.samples]
+    if len(set(stems)) != len(stems):
+        raise AuditError(f"{root}/images/{split} has images that differ only in their suffix")
+    stats = ApplyStats()
+    for sample in contents.samples:
+        image = relative_image(root, sample.image_path)
+        class_ids: list[int] = []
+        boxes: list[NDArray[np.float64]] = []
+        for index, (class_id, box) in enumerate(
+            zip(sample.class_ids.tolist(), sample.boxes_xyxy, strict=True)
+        ):
+            stats.boxes_in += 1
+            new = decisions.get((image, index), class_id)
+            if new is None:
+                stats.dropped += 1
+                continue
+            if new != class_id:
+                stats.relabelled += 1
+            else:
+                stats.kept += 1
+            class_ids.append(new)
+            boxes.append(box)
+        write_sample(
+            out,
+            split,
+            sample.image_path.stem,
+            _image_array(sample.image_path),
+            np.array(class_ids, dtype=np.int64),
+            np.array(boxes, dtype=np.float64).reshape(-1, 4),
+        )
+        stats.images += 1
+    for other in SPLITS:
+        if other == split:
+            continue
+        for kind in ("images", "labels"):
+            if (root / kind / other).is_dir():
+                shutil.copytree(root / kind / other, out / kind / other)
+        if (root / "meta" / f"{other}.jsonl").is_file():
+            (out / "meta").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / "meta" / f"{other}.jsonl", out / "meta" / f"{other}.jsonl")
+    fingerprints: dict[str, str] = {}
+    if (root / "data.yaml").is_file():
+        existing = yaml.safe_load((root / "data.yaml").read_text()) or {}
+        fingerprints = {k: v for k, v in (existing.get("fingerprints") or {}).items() if k != split}
+    write_data_yaml(out, fingerprints)
+    return stats
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_detector audit",
+        description=(
+            "Find mislabelled and doubtful boxes in a dataset (YOLO layout): every box is cut out, a small "
+            "classifier is trained with K-fold cross-validation, and boxes are ranked by 1 - the "
+            "out-of-fold probability of their label. Writes suspects.csv (every box, most suspect first), "
+            "suspects.png, confusion_matrix.png and summary.json into --out."
+        ),
+        epilog=(
+            "Correcting: copy suspects.csv, add a column 'action' with keep | drop | relabel:<class name> "
+            "(a bare 'relabel' takes suggested_label; rows may be deleted, boxes not listed are kept) and "
+            "run 'audit DIR --apply FILE --to OUT_DIR': a corrected copy of the dataset is written to "
+            "OUT_DIR, DIR is never changed. Exit code 2 when the dataset or the CSV cannot be used."
+        ),
+    )
+    parser.add_argument("dir", type=Path, metavar="DIR", help="dataset folder (with images/<split>/)")
+    parser.add_argument("--out", type=Path, default=None, metavar="REPORT_DIR", help="report folder")
+    parser.add_argument("--split", default="train", help="split to audit (default: train)")
+    parser.add_argument("--model", choices=MODELS, default="cnn", help="crop classifier (default: cnn)")
+    parser.add_argument("--folds", type=_positive_int, default=5, metavar="K", help="folds (default: 5)")
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        metavar="E",
+        help=f"epochs per fold (default: cnn {DEFAULT_EPOCHS['cnn']}, vit {DEFAULT_EPOCHS['vit']})",
+    )
+    parser.add_argument("--crop", type=int, default=32, metavar="S", help="crop side in pixels (default: 32)")
+    parser.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: 128)")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="peak learning rate (default: cnn 3e-3, vit 1e-3)"
+    )
+    parser.add_argument("--no-augment", action="store_true", help="train without random affine jitter")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--sheet", type=int, default=64, metavar="N", help="suspects in suspects.png (default: 64)"
+    )
+    parser.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads (default: 2)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--apply", type=Path, default=None, metavar="FILE", help="edited suspects CSV to apply"
+    )
+    parser.add_argument(
+        "--to", type=Path, default=None, metavar="OUT_DIR", help="where --apply writes the copy"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.apply is not None:
+        if args.to is None:
+            parser.error("--apply needs --to OUT_DIR")
+        try:
+            stats = apply_actions(args.dir, args.split, args.apply, args.to)
+        except (AuditError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(
+            f"wrote {args.to}: {stats.images} images, {stats.boxes_in} boxes: {stats.kept} kept, "
+            f"{stats.relabelled} relabelled, {stats.dropped} dropped"
+        )
+        return 0
+    if args.out is None:
+        parser.error("--out REPORT_DIR is required (unless --apply)")
+    config = AuditConfig(
+        split=args.split,
+        model=args.model,
+        folds=args.folds,
+        epochs=args.epochs,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        augment=not args.no_augment,
+        device=args.device,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        result = run_audit(args.dir, config, progress=not args.quiet)
+    except AuditError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        torch.set_num_threads(threads)
+    for problem in result.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    write_report(result, args.out, args.sheet)
+    summary = result.summary()
+    print(
+        f"out-of-fold accuracy {result.accuracy:.2%} on {summary['boxes']} boxes "
+        f"({summary['likely_label_issues']} likely label issues, {result.seconds:.0f} s); "
+        f"report: {args.out}/suspects.csv (+ suspects.png, confusion_matrix.png, summary.json)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""The app in a real browser, for end-to-end tests, the responsiveness benchmark and the drawing probe.
+
+Serves ``app.py`` with ``streamlit run`` on a free loopback port and drives Debian's chromium with Playwright
+(``playwright install`` cannot download browsers here). Development tooling: the app never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, Playwright
+
+from digit_detector.weights import WEIGHTS_ENV
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+EMPTY_PROMPT = "Draw a digit"
+# true once the result image differs from ``before`` (its src changes with every new result) and has loaded
+NEW_RESULT_JS = """before => {
+    const img = document.querySelector('[data-testid="stImage"] img');
+    return img !== null && img.getAttribute('src') !== before && img.complete;
+}"""
+Point = tuple[float, float]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve_app(weights: Path, log_path: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``streamlit run app.py`` with ``weights`` on a free loopback port; yields its URL, stops it after."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    environment = {**os.environ, **(env or {}), WEIGHTS_ENV: str(weights), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {process.returncode}: {log_path.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.read().strip() == b"ok":
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not start in 60 s: {log_path.read_text()}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    if not CHROMIUM.exists():
+        raise FileNotFoundError(f"no {CHROMIUM}: apt-get install -y chromium (scripts/test.sh does)")
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+
+
+def result_src(page: Page) -> str:
+    """The result image's URL ('' when none): it changes whenever the result is drawn anew."""
+    images = page.locator('[data-testid="stImage"] img')
+    return images.first.get_attribute("src") or "" if images.count() else ""
+
+
+def draw(page: Page, strokes: Sequence[Sequence[Point]], steps: int = 6) -> float:
+    """Draw strokes (canvas pixels, 0-400) with the mouse on the Draw page's canvas and wait for the new
+    result image; returns the seconds from the last mouse-up to the result shown."""
+    box = page.locator("canvas").last.bounding_box()
+    if box is None:
+        raise RuntimeError("the drawing canvas is not visible")
+    before = result_src(page)
+    for stroke in strokes:
+        (x, y), rest = stroke[0], stroke[1:]
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for x, y in rest:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=steps)
+        page.mouse.up()
+    released = time.perf_counter()
+    page.wait_for_function(NEW_RESULT_JS, arg=before, polling="raf")
+    return time.perf_counter() - released
+
+
+def number_shown(page: Page) -> str:
+    """The number the Draw page shows in large type ('' for the dash shown when no digit was read)."""
+    text = page.locator(".dd-number").first.inner_text().strip()
+    return "" if text == "—" else text
