@@ -173,12 +173,13 @@ def test_undo_and_reset_bring_the_prompt_back(page: Page) -> None:
 def test_improve_page_stores_only_after_consent(page: Page, feedback_dir: Path) -> None:
     draw(page, SEVEN)
     page.get_by_role("link", name="Improve the model").click()
-    page.get_by_text(CONSENT_TEXT).wait_for()
+    consent = page.locator('[data-testid="stCheckbox"]').filter(has_text=CONSENT_TEXT)
+    consent.wait_for()
     send = page.get_by_role("button", name="Send", exact=True)
     send.click()
     expect(page.get_by_text(re.compile("^Nothing was stored"))).to_be_visible()
     assert not feedback_dir.exists() or not any(feedback_dir.rglob("*.png"))
-    page.get_by_text(CONSENT_TEXT).click()
+    consent.click()
     send.click()
     expect(page.get_by_text(re.compile(r"^Thank you! Stored as sample"))).to_be_visible()
     assert len(list((feedback_dir / "images" / "train").glob("*.png"))) == 1
@@ -213,10 +214,6 @@ def test_phone_layout_stacks(browser: Browser, app_url: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not DEFAULT_WEIGHTS.is_file(),
-    reason=f"needs the trained weights {DEFAULT_WEIGHTS.relative_to(ROOT)}, which do not exist yet",
-)
 def test_reads_one_and_seven(browser: Browser, tmp_path: Path) -> None:
     with serve_app(DEFAULT_WEIGHTS, tmp_path / "streamlit.log") as url:
         page = open_app(browser, url)
