@@ -18,15 +18,16 @@ if SRC not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from digit_detector.ui import about_page, draw_page  # noqa: E402
+from digit_detector.ui import about_page, draw_page, style_page  # noqa: E402
 
 IMPROVE_PAGE = "digit_detector.ui.improve_page"  # the "Improve the model" page, when it is installed
 
 
 def pages() -> list[st.Page]:
-    """The app's pages: Draw (default), About and, when its module exists, Improve the model."""
+    """The app's pages: Draw (default), Your style, About and, when its module exists, Improve the model."""
     result = [
         st.Page(draw_page.render, title="Draw", icon=":material/draw:", url_path="draw", default=True),
+        st.Page(style_page.render, title="Your style", icon=":material/gesture:", url_path="style"),
         st.Page(about_page.render, title="About", icon=":material/info:", url_path="about"),
     ]
     if importlib.util.find_spec(IMPROVE_PAGE) is not None:

@@ -356,7 +356,11 @@ def test_app_needs_only_the_deployed_requirements(random_tiny_weights: Path, tmp
             results["app"] = [str(e.value) for e in at.exception]
             at = AppTest.from_function(about, default_timeout=120).run()
             results["about"] = [str(e.value) for e in at.exception]
-            for module in ("digit_detector.ui.draw_page", "digit_detector.ui.improve_page"):
+            for module in (
+                "digit_detector.ui.draw_page",
+                "digit_detector.ui.style_page",
+                "digit_detector.ui.improve_page",
+            ):
                 if importlib.util.find_spec(module) is not None:
                     importlib.import_module(module)
             results["loaded"] = sorted(

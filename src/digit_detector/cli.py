@@ -30,6 +30,10 @@ DISPATCHED_COMMANDS = {
     "eval": ("digit_detector.evaluate_cli", "evaluate weights on a dataset split: mAP, plots, JSON report"),
     "export": ("digit_detector.export", "export weights to ONNX, decoding included (see `export --help`)"),
     "audit": ("digit_detector.audit", "find mislabelled boxes with cross-validated crop classifiers"),
+    "style": (
+        "digit_detector.style.cli",
+        "all ten digits in the style of one drawn digit (also `style train`, `style eval`)",
+    ),
 }
 
 

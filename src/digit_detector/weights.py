@@ -132,6 +132,38 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def save_tensors(
+    tensors: dict[str, torch.Tensor], record: dict[str, Any], path: Path, architecture: str
+) -> Path:
+    """Write any model's tensors to ``path`` (.safetensors) and ``record`` as its ``.json`` beside it.
+
+    The generic form of :func:`save_weights`, for models other than the detector (e.g. the style CVAE).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contiguous = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+    save_file(contiguous, str(path), metadata={"format": "pt", "architecture": architecture})
+    metadata_path(path).write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def load_tensors(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors of a ``.safetensors`` file and its ``.json`` record, with the same clear errors as
+    :func:`load_weights` (missing, Git LFS pointer, truncated or corrupt, no or invalid metadata)."""
+    path = Path(path)
+    check_readable(path)
+    record_path = metadata_path(path)
+    if not record_path.is_file():
+        raise WeightsError(f"{path} has no metadata record: {record_path.name} must lie beside it.")
+    try:
+        record = json.loads(record_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise WeightsError(f"{record_path} is not a valid weights metadata record ({error}).") from error
+    if not isinstance(record, dict):
+        raise WeightsError(f"{record_path} is not a valid weights metadata record (not a JSON object).")
+    return _read_tensors(path), record
+
+
 def read_metadata(path: Path, arch: str | None = None) -> WeightsMetadata:
     """The metadata for a weights file: its JSON record, or for a bare state_dict the named architecture."""
     record_path = metadata_path(path)

@@ -1,0 +1,239 @@
+"""Measure the style model: ``python -m digit_detector style eval``.
+
+For each test-split digit crop (the reserved MNIST 20 %, the test-only fonts), encode it with its true
+label and decode all ten digits. Then:
+
+* **readability**: every generated digit pasted on a white 400x400 canvas (ink height 80-160 px, seeded,
+  one height per input) and run through the shipped detector: the fraction whose best digit detection is
+  the intended class, at the detector's own score threshold and at any score (``top-1``);
+* **style carry-over**: Pearson correlation of the input's slant and stroke thickness with those of its
+  nine analogies (its own class left out), pooled and within each generated class;
+* the same for **baselines that ignore the input**: ``z`` drawn from the prior, and ``z = 0``; and the
+  detector on the **inputs themselves**, for reference.
+
+The table is printed and the numbers go into the weights' metadata (``metrics.test``) with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from digit_detector.detector import Detector
+from digit_detector.style.analogy import drawn_ink
+from digit_detector.style.crops import CropSet, load_or_make_crops
+from digit_detector.style.metrics import (
+    TOP1_SCORE,
+    paste_heights,
+    readability,
+    style_correlation,
+    style_features,
+)
+from digit_detector.style.model import NUM_DIGITS, StyleCVAE, default_style_weights_path, load_style_model
+from digit_detector.weights import REPO_ROOT, WeightsError, default_weights_path, metadata_path
+
+DEFAULT_DATA = REPO_ROOT / "data" / "style"
+TEST_SEED = 3
+
+Ink = NDArray[np.float32]
+
+
+def analogies(model: StyleCVAE, crops: CropSet, mode: str, seed: int = 0, batch_size: int = 250) -> Ink:
+    """``(N, 10, S, S)`` pen-like digits for each crop: ``mode`` "model" (posterior mean), "prior"
+    (z ~ N(0, I), seeded, ignores the input) or "zero" (z = 0, ignores the input)."""
+    generator = torch.Generator().manual_seed(seed)
+    ink, labels = torch.from_numpy(crops.ink()), torch.from_numpy(crops.labels)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(labels), batch_size):
+            chunk = slice(start, start + batch_size)
+            if mode == "model":
+                z, _ = model.encode(ink[chunk], labels[chunk])
+            elif mode == "prior":
+                z = torch.randn((len(labels[chunk]), model.config.latent), generator=generator)
+            elif mode == "zero":
+                z = torch.zeros((len(labels[chunk]), model.config.latent))
+            else:
+                raise ValueError(f"mode must be model, prior or zero, got {mode!r}")
+            out.append(drawn_ink(model.render_styles(z)))
+    return np.concatenate(out)
+
+
+def score_generated(
+    generated: Ink,
+    crops: CropSet,
+    input_features: NDArray[np.float64],
+    detector: Detector | None,
+    heights: NDArray[np.int64],
+) -> dict[str, Any]:
+    """Correlations and (with a detector) readability of ``generated`` ``(N, 10, S, S)``."""
+    n = len(crops)
+    features = style_features(generated.reshape(-1, *generated.shape[2:])).reshape(n, NUM_DIGITS, 2)
+    result: dict[str, Any] = {
+        "correlation": style_correlation(input_features, crops.labels, features).to_dict()
+    }
+    if detector is not None:
+        own = np.zeros((n, NUM_DIGITS), dtype=bool)
+        own[np.arange(n), crops.labels] = True
+        intended = np.tile(np.arange(NUM_DIGITS), n)
+        flat = generated.reshape(-1, *generated.shape[2:])
+        mask = ~own.reshape(-1)
+        at_threshold, top1 = readability(
+            detector,
+            flat[mask],
+            intended[mask].tolist(),
+            np.repeat(heights, NUM_DIGITS)[mask].tolist(),
+            [detector.score_threshold, TOP1_SCORE],
+        )
+        own_at, own_top1 = readability(
+            detector,
+            flat[~mask],
+            intended[~mask].tolist(),
+            heights.tolist(),
+            [detector.score_threshold, TOP1_SCORE],
+        )
+        result["readable"] = {
+            "analogies": {
+                "at_threshold": round(at_threshold, 4),
+                "top1": round(top1, 4),
+                "count": int(mask.sum()),
+            },
+            "own_class": {"at_threshold": round(own_at, 4), "top1": round(own_top1, 4), "count": n},
+        }
+    return result
+
+
+def evaluate(
+    model: StyleCVAE, crops: CropSet, detector: Detector | None, seed: int = 0, progress: bool = True
+) -> dict[str, Any]:
+    """The full measurement (see the module docstring) as a JSON-ready dict."""
+    start = time.perf_counter()
+    heights = paste_heights(len(crops), seed)
+    input_features = style_features(crops.ink())
+    report: dict[str, Any] = {"inputs": len(crops)}
+    for name, mode in (("model", "model"), ("baseline_prior", "prior"), ("baseline_zero", "zero")):
+        if progress:
+            print(f"  scoring {name} ...", file=sys.stderr, flush=True)
+        generated = analogies(model, crops, mode, seed)
+        report[name] = score_generated(
+            generated, crops, input_features, detector if name != "baseline_zero" else None, heights
+        )
+    if detector is not None:
+        at_threshold, top1 = readability(
+            detector,
+            crops.ink(),
+            crops.labels.tolist(),
+            heights.tolist(),
+            [detector.score_threshold, TOP1_SCORE],
+        )
+        report["inputs_readable"] = {"at_threshold": round(at_threshold, 4), "top1": round(top1, 4)}
+        report["detector_score_threshold"] = detector.score_threshold
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    return report
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The measurements as a plain-text table."""
+    threshold = report.get("detector_score_threshold")
+    head = (
+        f"{'':28} {'read@' + (f'{threshold:.2f}' if threshold is not None else '-'):>10} {'read top-1':>10} "
+        f"{'slant r':>8} {'thick r':>8} {'slant r/cls':>11} {'thick r/cls':>11}"
+    )
+    lines = [
+        f"style eval on {report['inputs']} test digits (analogies: the nine other classes of each)",
+        head,
+    ]
+    for name, title in (
+        ("model", "model (posterior mean)"),
+        ("baseline_prior", "baseline: z ~ N(0, I)"),
+        ("baseline_zero", "baseline: z = 0"),
+    ):
+        entry = report[name]
+        corr = entry["correlation"]
+        readable = entry.get("readable", {}).get("analogies", {})
+        lines.append(
+            f"{title:28} {_pct(readable.get('at_threshold')):>10} {_pct(readable.get('top1')):>10} "
+            f"{corr['slant_pooled']:8.3f} {corr['thickness_pooled']:8.3f} "
+            f"{corr['slant_within_class']:11.3f} {corr['thickness_within_class']:11.3f}"
+        )
+    if "inputs_readable" in report:
+        ref = report["inputs_readable"]
+        lines.append(f"{'the inputs themselves':28} {_pct(ref['at_threshold']):>10} {_pct(ref['top1']):>10}")
+        own = report["model"]["readable"]["own_class"]
+        lines.append(
+            f"{'model, own class (recon.)':28} {_pct(own['at_threshold']):>10} {_pct(own['top1']):>10}"
+        )
+    lines.append(f"({report['seconds']:.0f} s)")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_detector style eval",
+        description="Measure the style CVAE on test-split digits: readability of every analogy by the "
+        "detector, slant and thickness correlations, against baselines that ignore the input.",
+    )
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="style weights (default weights/style-cvae)"
+    )
+    parser.add_argument(
+        "--detector-weights", type=Path, default=None, help="detector weights (default: the shipped model)"
+    )
+    parser.add_argument("--n", type=int, default=1000, help="test digits as inputs (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the prior baseline and paste sizes")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="crop cache folder (default data/style)"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--no-detector", action="store_true", help="correlations only (no readability)")
+    parser.add_argument("--no-save", action="store_true", help="do not write the metrics into the metadata")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = "python -m digit_detector style eval " + shlex.join(
+        list(sys.argv[1:] if argv is None else argv)
+    )
+    torch.set_num_threads(args.threads)
+    weights = Path(args.weights) if args.weights is not None else default_style_weights_path()
+    try:
+        model, record = load_style_model(weights)
+        detector = None
+        if not args.no_detector:
+            detector = Detector.from_weights(args.detector_weights, device="cpu")
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    crops = load_or_make_crops(args.data, "test", args.n, TEST_SEED)
+    report = evaluate(model, crops, detector, args.seed)
+    report["command"] = command
+    report["data"] = {"split": "test", "n": args.n, "seed": TEST_SEED}
+    if detector is not None:
+        detector_path = args.detector_weights or default_weights_path()
+        report["detector"] = {"weights": Path(detector_path).name, "version": detector.metadata.version}
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    if not args.no_save:
+        record.setdefault("metrics", {})["test"] = report
+        metadata_path(weights).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"metrics written to {metadata_path(weights)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,244 @@
+"""Train the style CVAE on digit crops on the CPU within a time budget: ``style train``.
+
+Crops come from the training split (MNIST train part, the train handwriting and Hershey fonts, drawn like
+the canvas; cached as .npz under ``data/style``); the validation split's crops give the held-out loss.
+Adam with a cosine learning-rate decay over the budget (time or epochs), KL warm-up, seeded. At the end the
+weights are written with their metadata and, unless ``--eval-n 0``, evaluated (``style eval``) on the test
+split, the measured metrics going into the metadata too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from digit_detector.style.crops import CROP_SIZE, CropSet, load_or_make_crops
+from digit_detector.style.model import (
+    DEFAULT_STYLE_WEIGHTS,
+    CVAEConfig,
+    StyleCVAE,
+    count_parameters,
+    loss_terms,
+    save_style_model,
+)
+from digit_detector.weights import REPO_ROOT
+
+DEFAULT_DATA = REPO_ROOT / "data" / "style"
+TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3  # crop seeds per split
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How long and how to train: a time budget (``minutes``) and/or an epoch cap, whichever ends first."""
+
+    minutes: float = 15.0
+    epochs: int | None = None
+    batch_size: int = 128
+    lr: float = 2e-3
+    beta: float = 1.0  # weight of the KL term once warmed up
+    warmup: float = 0.15  # fraction of the budget over which the KL weight ramps from 0 to beta
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class TrainResult:
+    model: StyleCVAE
+    seconds: float
+    epochs: float
+    steps: int
+    history: list[dict[str, float]]
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator)
+    return [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+
+
+@torch.no_grad()
+def validation_loss(model: StyleCVAE, crops: CropSet, batch_size: int = 500) -> dict[str, float]:
+    """Mean reconstruction and KL per image on ``crops`` (posterior sample, eval mode)."""
+    model.eval()
+    ink, labels = torch.from_numpy(crops.ink()), torch.from_numpy(crops.labels)
+    totals = np.zeros(2)
+    for start in range(0, len(labels), batch_size):
+        rec, kl = loss_terms(model, ink[start : start + batch_size], labels[start : start + batch_size])
+        totals += np.array([rec.item(), kl.item()]) * len(labels[start : start + batch_size])
+    model.train()
+    rec_mean, kl_mean = totals / max(len(labels), 1)
+    return {"reconstruction": float(rec_mean), "kl": float(kl_mean), "loss": float(rec_mean + kl_mean)}
+
+
+def train_model(
+    train: CropSet,
+    config: CVAEConfig | None = None,
+    settings: TrainSettings | None = None,
+    val: CropSet | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a fresh CVAE on ``train`` until the time budget or the epoch cap is spent."""
+    from tqdm import tqdm
+
+    settings = settings or TrainSettings()
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model = StyleCVAE(config or CVAEConfig(size=train.images.shape[-1]))
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    ink, labels = torch.from_numpy(train.ink()), torch.from_numpy(train.labels)
+    budget = settings.minutes * 60.0
+    steps_per_epoch = max(1, len(labels) // settings.batch_size)
+    max_steps = settings.epochs * steps_per_epoch if settings.epochs else None
+    start = time.perf_counter()
+    history: list[dict[str, float]] = []
+    steps, epoch, done = 0, 0, False
+    bar = tqdm(total=100, desc="style cvae", unit="%", disable=not progress, mininterval=2.0, bar_format=None)
+    shown = 0
+    while not done:
+        epoch += 1
+        rec_sum, kl_sum, count = 0.0, 0.0, 0
+        for batch in _batches(len(labels), settings.batch_size, generator):
+            elapsed = time.perf_counter() - start
+            fraction = elapsed / budget if budget > 0 else 0.0
+            if max_steps is not None:
+                fraction = max(fraction, steps / max_steps) if budget > 0 else steps / max_steps
+            if fraction >= 1.0:
+                done = True
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = settings.lr * 0.5 * (1.0 + math.cos(math.pi * fraction))
+            beta = (
+                settings.beta * min(1.0, fraction / settings.warmup) if settings.warmup > 0 else settings.beta
+            )
+            rec, kl = loss_terms(model, ink[batch], labels[batch])
+            loss = rec + beta * kl
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            rec_sum, kl_sum, count = rec_sum + rec.item(), kl_sum + kl.item(), count + 1
+            now = min(100, int(fraction * 100))
+            if now > shown:
+                bar.update(now - shown)
+                shown = now
+                bar.set_postfix(
+                    epoch=epoch, rec=f"{rec_sum / count:.1f}", kl=f"{kl_sum / count:.1f}", refresh=False
+                )
+        record: dict[str, float] = {
+            "epoch": float(epoch),
+            "steps": float(steps),
+            "seconds": round(time.perf_counter() - start, 1),
+            "train_reconstruction": rec_sum / max(count, 1),
+            "train_kl": kl_sum / max(count, 1),
+        }
+        if val is not None and count:
+            record.update({f"val_{k}": v for k, v in validation_loss(model, val).items()})
+        if count:
+            history.append(record)
+            if progress:
+                tqdm.write(
+                    "epoch {epoch:.0f}: train rec {rec:.2f} kl {kl:.2f}{val}".format(
+                        epoch=record["epoch"],
+                        rec=record["train_reconstruction"],
+                        kl=record["train_kl"],
+                        val=f", val loss {record['val_loss']:.2f}" if "val_loss" in record else "",
+                    )
+                )
+    bar.close()
+    model.eval()
+    seconds = time.perf_counter() - start
+    return TrainResult(model, seconds, steps / steps_per_epoch, steps, history)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m digit_detector style train",
+        description="Train the style CVAE from scratch on CPU within a time budget, save it with metadata "
+        "and evaluate it on the test split.",
+    )
+    parser.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")
+    parser.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (also)")
+    parser.add_argument("--n-train", type=int, default=50_000, help="training crops (default 50000)")
+    parser.add_argument("--n-val", type=int, default=2_000, help="validation crops (default 2000)")
+    parser.add_argument("--latent", type=int, default=CVAEConfig.latent, help="latent dimensions")
+    parser.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
+    parser.add_argument("--lr", type=float, default=TrainSettings.lr)
+    parser.add_argument("--beta", type=float, default=TrainSettings.beta, help="KL weight after warm-up")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="crop cache folder (default data/style)"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_STYLE_WEIGHTS, help="weights file to write")
+    parser.add_argument("--version", default="style-cvae-v1", help="version string in the metadata")
+    parser.add_argument(
+        "--eval-n", type=int, default=1000, help="test inputs to evaluate on after training (0: skip)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = "python -m digit_detector style train " + shlex.join(
+        list(sys.argv[1:] if argv is None else argv)
+    )
+    torch.set_num_threads(args.threads)
+    train = load_or_make_crops(args.data, "train", args.n_train, TRAIN_SEED)
+    val = load_or_make_crops(args.data, "val", args.n_val, VAL_SEED) if args.n_val > 0 else None
+    config = CVAEConfig(size=CROP_SIZE, latent=args.latent)
+    settings = TrainSettings(
+        minutes=args.minutes,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        beta=args.beta,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    result = train_model(train, config, settings, val)
+    record: dict[str, Any] = {
+        "version": args.version,
+        "input": {"size": CROP_SIZE, "ink": "1 = black pen, 0 = paper; tight ink box fitted keeping aspect"},
+        "training": {
+            "command": command,
+            "settings": asdict(settings),
+            "data": {
+                "train": {"split": "train", "n": args.n_train, "seed": TRAIN_SEED},
+                "val": {"split": "val", "n": args.n_val, "seed": VAL_SEED},
+                "source": "ObjectFactory digits (MNIST train part, train fonts, Hershey), canvas look",
+            },
+            "seconds": round(result.seconds, 1),
+            "epochs": round(result.epochs, 2),
+            "steps": result.steps,
+            "parameters": count_parameters(result.model),
+            "device": "cpu",
+            "torch": torch.__version__,
+            "history": result.history,
+        },
+        "metrics": {},
+    }
+    path = save_style_model(result.model, record, args.out)
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) after {result.seconds / 60:.1f} min, "
+        f"{result.epochs:.1f} epochs"
+    )
+    if args.eval_n > 0:
+        from digit_detector.style.evaluate import main as evaluate_main
+
+        return evaluate_main(["--weights", str(path), "--n", str(args.eval_n), "--data", str(args.data)])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

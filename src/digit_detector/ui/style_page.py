@@ -1,0 +1,116 @@
+"""The "Your style" page: draw one digit, see all ten digits in your hand, updated after every stroke.
+
+UI only: finding the digit, cropping it and the style analogies are :mod:`digit_detector.style`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+from numpy.typing import NDArray
+
+from digit_detector.detector import Detector
+from digit_detector.style.analogy import NoDigitError, StyleRow, ink_tile, style_row
+from digit_detector.style.crops import NoInkError
+from digit_detector.style.model import StyleCVAE, default_style_weights_path, load_style_model
+from digit_detector.ui.draw_page import CANVAS_SIZE, DEFAULT_PEN_WIDTH, has_ink, png_bytes
+from digit_detector.ui.state import INFERENCE_THREADS, try_load_detector, weights_path
+from digit_detector.weights import WeightsError
+
+STYLE_PROMPT = "Draw one digit on the canvas: all ten digits appear here in your handwriting."
+AUTO_LABEL = "detect"
+LABEL_CHOICES = [AUTO_LABEL, *(str(d) for d in range(10))]
+ROW_TILE = 96
+
+
+def style_weights_path() -> str:
+    """``$DIGIT_DETECTOR_STYLE_WEIGHTS``, else ``weights/style-cvae.safetensors``."""
+    return str(default_style_weights_path())
+
+
+@st.cache_resource(show_spinner="Loading the style model ...", max_entries=2)
+def load_style(weights: str) -> StyleCVAE:
+    """The style CVAE for ``weights``, loaded once per process and shared by all sessions."""
+    torch.set_num_threads(INFERENCE_THREADS)
+    model, _ = load_style_model(weights)
+    return model
+
+
+def try_load_style(weights: str) -> tuple[StyleCVAE | None, str | None]:
+    """``(model, None)``, or ``(None, why)`` in one sentence."""
+    try:
+        return load_style(weights), None
+    except WeightsError as error:
+        return None, str(error)
+
+
+def show_style(
+    image: NDArray[np.uint8] | None, model: StyleCVAE, detector: Detector | None, label: int | None
+) -> StyleRow | None:
+    """The ten digits in the drawing's style; a prompt for an empty canvas, a hint when no digit is found."""
+    if image is None or not has_ink(image):
+        st.info(STYLE_PROMPT, icon="✏️")
+        return None
+    try:
+        row = style_row(model, image, detector, label)
+    except NoDigitError:
+        st.warning("No digit found in your drawing: draw one digit larger, or pick the digit you drew.")
+        return None
+    except NoInkError as error:
+        st.info(str(error), icon="✏️")
+        return None
+    how = "you picked" if row.label_source == "given" else "detected"
+    score = (
+        f", score {row.detection.score:.2f}"
+        if row.detection is not None and row.label_source != "given"
+        else ""
+    )
+    st.markdown(f"Your digit: **{row.label}** ({how}{score}). All ten in your style:")
+    st.image(png_bytes(row.image(ROW_TILE)), width="stretch")
+    return row
+
+
+def render() -> None:
+    """The "Your style" page."""
+    from streamlit_drawable_canvas import st_canvas  # registers its component inside a Streamlit runtime
+
+    st.title("✍️ Your style")
+    st.caption(
+        "Draw one digit. A conditional VAE takes its style — slant, stroke width, shape — from your digit "
+        "and draws all ten digits with it."
+    )
+    detector, problem = try_load_detector(weights_path(), "torch")
+    model, style_problem = try_load_style(style_weights_path())
+    left, right = st.columns(2, gap="large")
+    with left:
+        pen_width = st.slider("Pen width", 3, 25, DEFAULT_PEN_WIDTH, key="style_pen_width")
+        canvas = st_canvas(
+            stroke_width=pen_width,
+            stroke_color="#000000",
+            background_color="#FFFFFF",
+            update_streamlit=True,
+            height=CANVAS_SIZE,
+            width=CANVAS_SIZE,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="style_canvas",
+        )
+    with right:
+        choice = st.selectbox(
+            "Digit",
+            LABEL_CHOICES,
+            key="style_label",
+            help="Which digit you drew: detected by the model, or pick it yourself.",
+        )
+        label = None if choice == AUTO_LABEL else int(choice)
+        if problem is not None:
+            st.warning(f"{problem} Pick the digit you drew.")
+        if style_problem is not None:
+            st.error(style_problem)
+            return
+        assert model is not None
+        row = show_style(canvas.image_data, model, detector, label)
+        if row is not None:
+            with st.container(width=ROW_TILE * 2):
+                st.image(png_bytes(ink_tile(row.crop, ROW_TILE * 2)), caption="what the model sees")
