@@ -21,7 +21,7 @@ from PIL import Image
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, NUM_CLASSES, OTHER_ID
 from digit_detector.data import synth
 from digit_detector.data.augment import AugmentConfig, Augmenter, ink_boxes
-from digit_detector.data.compose import LAYOUT_WEIGHTS, ComposeConfig, compose
+from digit_detector.data.compose import LAYOUT_WEIGHTS, LEGIBLE_HEIGHT_PER_PEN, ComposeConfig, compose
 from digit_detector.data.yolo_format import load_split, read_meta
 
 N_SAMPLE = 40
@@ -216,6 +216,17 @@ def test_all_layout_kinds_appear() -> None:
     assert set(kinds) == set(LAYOUT_WEIGHTS)
     assert kinds.most_common(1)[0][0] == "single_digit"
     assert {CENSORED_ID, OTHER_ID} <= set(classes) and len(classes) == NUM_CLASSES
+
+
+def test_objects_are_drawn_large_enough_for_their_pen() -> None:
+    # a thick pen on a small digit closes its loops: such blobs are unreadable, for people and the model
+    factory = StubFactory("train", np.random.default_rng(0))
+    for i in range(60):
+        rng = np.random.default_rng([13, i])
+        factory.rng = rng
+        comp = compose(factory, rng, layout=("single_digit", "scattered", "extreme_size", "non_digit")[i % 4])
+        for obj in comp.objects:
+            assert obj.height >= min(LEGIBLE_HEIGHT_PER_PEN * obj.pen_width, 300.0) - 1e-6
 
 
 def test_objects_do_not_overlap_ambiguously() -> None:

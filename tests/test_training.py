@@ -41,6 +41,29 @@ def test_similar_anchors_are_ignored_not_background() -> None:
     assert (targets[0][..., 0] == -1).sum() >= 1
 
 
+def test_positive_threshold_trains_every_well_matching_anchor() -> None:
+    # between (0.28, 0.22) and (0.38, 0.48): best anchor only by default, both with a low positive threshold
+    box = torch.tensor([[50.0, 50.0, 50 + 0.33 * 192, 50 + 0.33 * 192]])
+    only_best = build_targets(box, torch.tensor([2]), ANCHORS, GRIDS, 192)
+    several = build_targets(box, torch.tensor([2]), ANCHORS, GRIDS, 192, positive_threshold=0.4)
+    assert sum(int((t[..., 0] == 1).sum()) for t in only_best) == 1
+    assert sum(int((t[..., 0] == 1).sum()) for t in several) == 2
+    cells = several[0][several[0][..., 0] == 1]
+    assert (cells[:, 5] == 2).all()
+    torch.testing.assert_close(cells[:, 3:5], torch.full((2, 2), 0.33))
+
+
+def test_a_cell_two_boxes_claim_goes_to_the_box_it_fits_best() -> None:
+    # same centre: a box exactly the size of anchor (0.38, 0.48) and a box that only passes the threshold
+    def centred(w: float, h: float) -> list[float]:
+        return [96 - w * 96, 96 - h * 96, 96 + w * 96, 96 + h * 96]
+
+    boxes = torch.tensor([centred(0.38, 0.48), centred(0.26, 0.26)])
+    targets = build_targets(boxes, torch.tensor([5, 6]), ANCHORS, GRIDS, 192, positive_threshold=0.3)
+    assert targets[0][1, 3, 3, 5] == 5  # box 2 fits anchor 0 best and only passes the threshold on anchor 1
+    assert targets[0][0, 3, 3, 5] == 6
+
+
 def test_empty_image_has_only_background() -> None:
     targets = build_targets(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), ANCHORS, GRIDS, 192)
     assert all((t == 0).all() for t in targets)

@@ -27,6 +27,7 @@ from digit_detector.classes import CENSORED_ID, OTHER_ID
 CANVAS_SIZE = 400
 MASK_THRESHOLD = 0.05  # ink above this belongs to the object's mask
 MIN_HEIGHT = 20.0
+LEGIBLE_HEIGHT_PER_PEN = 6.0
 MAX_HEIGHT = 380.0
 MARGIN = 2  # px kept free at the canvas border when placing
 
@@ -220,8 +221,12 @@ def sample_pen_width(rng: np.random.Generator, config: ComposeConfig) -> float:
 
 
 def min_height_for(pen_width: float) -> float:
-    """The smallest legible object for a pen (4x its width): smaller ones turn into unreadable blobs."""
-    return max(MIN_HEIGHT, 4.0 * pen_width)
+    """The smallest legible object for a pen (6x its width).
+
+    At 4x the width a thick pen closes the loops of 6, 8, 9 and 0 and digits turn into blobs that people
+    cannot read either (the first trained model's error sheet was full of them).
+    """
+    return max(MIN_HEIGHT, LEGIBLE_HEIGHT_PER_PEN * pen_width)
 
 
 class _Layout:
@@ -353,10 +358,10 @@ def _mixed(lay: _Layout) -> None:
 
 def _extreme_size(lay: _Layout) -> None:
     rng = lay.rng
-    if rng.random() < 0.5:  # tiny objects, drawn with a thin pen
+    if rng.random() < 0.5:  # tiny objects, drawn with a thin pen (still legible: see min_height_for)
         for _ in range(int(rng.integers(1, 7))):
-            height = rng.uniform(12.0, 28.0)
-            pen = float(np.clip(rng.uniform(2.0, height / 3.5), 2.0, 8.0))
+            height = rng.uniform(MIN_HEIGHT, 36.0)
+            pen = float(np.clip(rng.uniform(2.0, height / LEGIBLE_HEIGHT_PER_PEN), 2.0, 6.0))
             drawn = lay.random_object(height, pen, p_digit=0.9)
             lay.canvas.place_randomly(drawn, rng, height, pen)
     else:  # one object filling the canvas

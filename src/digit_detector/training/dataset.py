@@ -38,6 +38,7 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
         limit: int | None = None,
         progress: bool = True,
         ignore_threshold: float = 0.5,
+        positive_threshold: float | None = None,
     ) -> None:
         contents = load_split(Path(root), split)
         if contents.problems:
@@ -49,6 +50,7 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
         self.problems: list[Problem] = contents.problems
         self.anchors, self.grid_sizes, self.input_size = anchors, grid_sizes, input_size
         self.ignore_threshold = ignore_threshold
+        self.positive_threshold = positive_threshold
         self.images = np.empty((len(samples), input_size, input_size, 3), dtype=np.uint8)
         self.boxes: list[NDArray[np.float32]] = []
         self.class_ids: list[NDArray[np.int64]] = []
@@ -69,7 +71,13 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
         boxes = torch.from_numpy(self.boxes[index]).reshape(-1, 4)
         class_ids = torch.from_numpy(self.class_ids[index])
         targets = build_targets(
-            boxes, class_ids, self.anchors, self.grid_sizes, self.input_size, self.ignore_threshold
+            boxes,
+            class_ids,
+            self.anchors,
+            self.grid_sizes,
+            self.input_size,
+            self.ignore_threshold,
+            self.positive_threshold,
         )
         return to_tensor(self.images[index]), targets, boxes, class_ids
 

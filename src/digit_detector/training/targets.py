@@ -4,6 +4,10 @@ Each ground-truth box goes to the one anchor (of all 9) whose shape matches it b
 pairs), in the grid cell holding its centre at that anchor's scale. Other anchors whose shape IoU with a box
 exceeds ``ignore_threshold`` are marked "ignore" in that box's cell at their own scale, so they are not pushed
 towards background for a box they could well predict (as in YOLOv3).
+
+With ``positive_threshold`` set, those well-matching anchors are not merely ignored but trained on the box
+too (more positives per object, as later YOLO versions do): each object then teaches the classifier and the
+box regressor at several anchors per step instead of one, which matters when a CPU run sees few epochs.
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ def build_targets(
     grid_sizes: tuple[int, ...],
     input_size: int,
     ignore_threshold: float = 0.5,
+    positive_threshold: float | None = None,
 ) -> list[torch.Tensor]:
     """Targets ``(3, S, S, 6)`` per scale for one image.
 
     Boxes are xyxy in model-input pixels; ``anchors`` is ``(scales, 3, 2)``, relative to the image.
+    ``positive_threshold``: also assign each box to every anchor whose shape IoU with it exceeds this
+    (``None``: the best anchor only, as in YOLOv3).
     """
     num_scales, per_scale = anchors.shape[:2]
     if num_scales != len(grid_sizes):
@@ -46,7 +53,10 @@ def build_targets(
     centers = (boxes[:, :2] + boxes[:, 2:]) / 2
     sizes = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-6)
     ious = shape_iou(sizes, anchors.reshape(-1, 2))  # (n, 9)
-    best = ious.argmax(dim=1)
+    positive = torch.zeros_like(ious, dtype=torch.bool)
+    positive[torch.arange(len(ious)), ious.argmax(dim=1)] = True
+    if positive_threshold is not None:
+        positive |= ious > positive_threshold
 
     for scale, size in enumerate(grid_sizes):
         target = targets[scale]
@@ -56,14 +66,18 @@ def build_targets(
         scale_ious = ious[:, scale * per_scale : (scale + 1) * per_scale]  # (n, 3)
         box_index, anchor_index = torch.nonzero(scale_ious > ignore_threshold, as_tuple=True)
         target[anchor_index, rows[box_index], cols[box_index], 0] = -1.0
-        on_scale = torch.nonzero(best // per_scale == scale, as_tuple=True)[0]
-        if on_scale.numel() == 0:
+        # boxes whose best anchor is here come last, so they win a cell another box also claims
+        scale_positive = positive[:, scale * per_scale : (scale + 1) * per_scale]
+        box_index, anchor_index = torch.nonzero(scale_positive, as_tuple=True)
+        is_best = ious[box_index].argmax(dim=1) == scale * per_scale + anchor_index
+        order = torch.argsort(is_best.int(), stable=True)
+        box_index, anchor_index = box_index[order], anchor_index[order]
+        if box_index.numel() == 0:
             continue
-        anchor_index = best[on_scale] % per_scale
-        r, c = rows[on_scale], cols[on_scale]
+        r, c = rows[box_index], cols[box_index]
         target[anchor_index, r, c, 0] = 1.0
-        target[anchor_index, r, c, 1] = centers[on_scale, 0] * size - c
-        target[anchor_index, r, c, 2] = centers[on_scale, 1] * size - r
-        target[anchor_index, r, c, 3:5] = sizes[on_scale]
-        target[anchor_index, r, c, 5] = class_ids[on_scale].float()
+        target[anchor_index, r, c, 1] = centers[box_index, 0] * size - c
+        target[anchor_index, r, c, 2] = centers[box_index, 1] * size - r
+        target[anchor_index, r, c, 3:5] = sizes[box_index]
+        target[anchor_index, r, c, 5] = class_ids[box_index].float()
     return targets

@@ -69,6 +69,7 @@ def train(cfg: DictConfig, command: str) -> Path:
     data = cfg.data
     root = Path(data.root)
     ignore = cfg.loss.ignore_threshold
+    positive = cfg.loss.get("positive_threshold")
     train_set = DetectionDataset(
         root,
         data.train_split,
@@ -77,6 +78,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         model_config.input_size,
         data.train_limit,
         ignore_threshold=ignore,
+        positive_threshold=positive,
     )
     val_set = DetectionDataset(
         root,
@@ -86,6 +88,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         model_config.input_size,
         data.val_limit,
         ignore_threshold=ignore,
+        positive_threshold=positive,
     )
     loaders: dict[str, Any] = {
         "collate_fn": collate,
