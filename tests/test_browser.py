@@ -27,6 +27,7 @@ from digit_detector.browser import (  # noqa: E402
 )
 from digit_detector.feedback import FEEDBACK_DIR_ENV  # noqa: E402
 from digit_detector.ui.improve_page import CONSENT_TEXT  # noqa: E402
+from digit_detector.ui.style_page import STYLE_PROMPT  # noqa: E402
 from digit_detector.weights import DEFAULT_WEIGHTS  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -196,6 +197,19 @@ def test_about_page(page: Page) -> None:
     expect(page.get_by_role("cell", name="censored", exact=True)).to_be_visible()
     expect(page.get_by_text("2017")).to_be_visible()
     screenshot(page, "05-about")
+
+
+def test_your_style_page_shows_ten_digits(page: Page) -> None:
+    page.get_by_role("link", name="Your style").click()
+    page.get_by_text(STYLE_PROMPT).wait_for()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Digit").click()
+    page.get_by_role("option", name="7", exact=True).click()
+    expect(page.locator('[data-testid="stSelectbox"]').filter(has_text="Digit")).to_contain_text("7")
+    draw(page, SEVEN)
+    expect(page.get_by_text("Your digit: 7 (you picked)")).to_be_visible()
+    row = page.locator('[data-testid="stImage"] img').first
+    assert row.evaluate("img => img.naturalWidth") == 10 * 100 + 4  # ten 96 px tiles
+    screenshot(page, "08-your-style")
 
 
 def test_phone_layout_stacks(browser: Browser, app_url: str) -> None:

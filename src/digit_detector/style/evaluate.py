@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from PIL import Image
 
 from digit_detector.detector import Detector
-from digit_detector.style.analogy import drawn_ink
+from digit_detector.style.analogy import drawn_ink, row_image
 from digit_detector.style.crops import CropSet, load_or_make_crops
 from digit_detector.style.metrics import (
     TOP1_SCORE,
@@ -142,6 +143,35 @@ def evaluate(
     return report
 
 
+def example_indices(features: NDArray[np.float64], labels: NDArray[np.int64], count: int = 8) -> list[int]:
+    """Inputs that span the styles: the most left- and right-slanted, the thinnest and thickest, then
+    inputs at evenly spaced thickness ranks, never two of the same digit."""
+    order_slant, order_thick = np.argsort(features[:, 0]), np.argsort(features[:, 1])
+    candidates = [order_slant[0], order_slant[-1], order_thick[0], order_thick[-1]]
+    candidates += [order_thick[int(q * (len(labels) - 1))] for q in np.linspace(0.1, 0.9, 4 * count)]
+    chosen: list[int] = []
+    for index in candidates:
+        if len(chosen) < count and labels[index] not in {labels[c] for c in chosen}:
+            chosen.append(int(index))
+    return chosen
+
+
+def example_sheet(model: StyleCVAE, crops: CropSet, count: int = 8, tile: int = 64) -> Image.Image:
+    """Rows of analogies for ``count`` test inputs that span the styles: the input first, then 0-9."""
+    features = style_features(crops.ink())
+    indices = example_indices(features, crops.labels, count)
+    subset = CropSet(crops.images[indices], crops.labels[indices])
+    generated = analogies(model, subset, "model")
+    rows = [
+        row_image(generated[k], highlight=int(subset.labels[k]), tile=tile, input_crop=subset.ink()[k])
+        for k in range(len(indices))
+    ]
+    sheet = Image.new("RGB", (rows[0].width, sum(r.height for r in rows)), "white")
+    for k, row in enumerate(rows):
+        sheet.paste(row, (0, k * row.height))
+    return sheet
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f} %"
 
@@ -202,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-detector", action="store_true", help="correlations only (no readability)")
     parser.add_argument("--no-save", action="store_true", help="do not write the metrics into the metadata")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    parser.add_argument(
+        "--sheet", type=Path, default=None, help="also write example rows (input, then 0-9) to this PNG"
+    )
     return parser
 
 
@@ -221,6 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     crops = load_or_make_crops(args.data, "test", args.n, TEST_SEED)
+    if args.sheet is not None:
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        example_sheet(model, crops).save(args.sheet)
+        print(f"example rows written to {args.sheet}", file=sys.stderr)
     report = evaluate(model, crops, detector, args.seed)
     report["command"] = command
     report["data"] = {"split": "test", "n": args.n, "seed": TEST_SEED}
