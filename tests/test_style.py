@@ -322,8 +322,8 @@ def test_style_page_shows_the_row(random_style_weights: Path, monkeypatch: pytes
 
 @pytest.mark.slow
 def test_a_minute_of_training_carries_style_over_better_than_ignoring_the_input() -> None:
-    train = make_crops("train", 6000, seed=11, progress=False)
-    test = make_crops("test", 300, seed=12, progress=False)
+    train = make_crops("train", 4000, seed=11, progress=False)
+    test = make_crops("test", 200, seed=12, progress=False)
     result = train_model(train, settings=TrainSettings(minutes=1.0, seed=0), progress=False)
     inputs = metrics.style_features(test.ink())
     scores = {}

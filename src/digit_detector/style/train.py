@@ -21,10 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from digit_detector.style.crops import CROP_SIZE, CropSet, load_or_make_crops
 from digit_detector.style.model import (
     DEFAULT_STYLE_WEIGHTS,
+    NUM_DIGITS,
     CVAEConfig,
     StyleCVAE,
     count_parameters,
@@ -47,6 +50,8 @@ class TrainSettings:
     lr: float = 2e-3
     beta: float = 1.0  # weight of the KL term once warmed up
     warmup: float = 0.15  # fraction of the budget over which the KL weight ramps from 0 to beta
+    class_weight: float = 10.0  # analogies must look like their class to a critic trained on real crops
+    cycle_weight: float = 1.0  # an analogy re-encoded with its class gives back the same style
     seed: int = 0
     threads: int = 1
 
@@ -58,6 +63,60 @@ class TrainResult:
     epochs: float
     steps: int
     history: list[dict[str, float]]
+
+
+class DigitCritic(nn.Module):
+    """A small digit classifier trained alongside the CVAE on real crops only (never saved with it)."""
+
+    def __init__(self, size: int = CROP_SIZE) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 16, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, 2, 1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, 2, 1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(64 * ((size + 7) // 8) ** 2, NUM_DIGITS),
+        )
+
+    def forward(self, ink: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.net(ink.unsqueeze(1) if ink.dim() == 3 else ink)
+        return logits
+
+
+def analogy_losses(
+    model: StyleCVAE, critic: DigitCritic, ink: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """The CVAE terms plus the analogy terms, per image.
+
+    ``reconstruction`` (Bernoulli, summed over pixels) and ``kl`` as in :func:`loss_terms`; ``critic``: the
+    critic's cross-entropy on real crops (trains the critic only); ``class``: the critic's cross-entropy on
+    each image decoded with its style and another class (trains the CVAE only, the critic frozen);
+    ``cycle``: squared distance between the style and that analogy's re-encoded style (summed over ``z``).
+    """
+    mu, logvar = model.encode(ink, labels)
+    z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+    logits = model.decode_logits(z, labels)
+    n = ink.shape[0]
+    reconstruction = F.binary_cross_entropy_with_logits(logits, ink, reduction="sum") / n
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / n
+    critic_loss = F.cross_entropy(critic(ink), labels)
+    others = (labels + torch.randint(1, NUM_DIGITS, labels.shape, generator=generator)) % NUM_DIGITS
+    analogy = torch.sigmoid(model.decode_logits(z, others))
+    critic.requires_grad_(False)
+    class_loss = F.cross_entropy(critic(analogy), others)
+    critic.requires_grad_(True)
+    mu_again, _ = model.encode(analogy, others)
+    cycle = (mu_again - mu.detach()).pow(2).sum(1).mean()
+    return {
+        "reconstruction": reconstruction,
+        "kl": kl,
+        "critic": critic_loss,
+        "class": class_loss,
+        "cycle": cycle,
+    }
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -95,7 +154,10 @@ def train_model(
     generator = torch.Generator().manual_seed(settings.seed)
     model = StyleCVAE(config or CVAEConfig(size=train.images.shape[-1]))
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    critic = DigitCritic(model.config.size)
+    analogy_terms = settings.class_weight > 0 or settings.cycle_weight > 0
+    parameters = list(model.parameters()) + (list(critic.parameters()) if analogy_terms else [])
+    optimizer = torch.optim.Adam(parameters, lr=settings.lr)
     ink, labels = torch.from_numpy(train.ink()), torch.from_numpy(train.labels)
     budget = settings.minutes * 60.0
     steps_per_epoch = max(1, len(labels) // settings.batch_size)
@@ -107,7 +169,7 @@ def train_model(
     shown = 0
     while not done:
         epoch += 1
-        rec_sum, kl_sum, count = 0.0, 0.0, 0
+        rec_sum, kl_sum, class_sum, count = 0.0, 0.0, 0.0, 0
         for batch in _batches(len(labels), settings.batch_size, generator):
             elapsed = time.perf_counter() - start
             fraction = elapsed / budget if budget > 0 else 0.0
@@ -121,8 +183,20 @@ def train_model(
             beta = (
                 settings.beta * min(1.0, fraction / settings.warmup) if settings.warmup > 0 else settings.beta
             )
-            rec, kl = loss_terms(model, ink[batch], labels[batch])
-            loss = rec + beta * kl
+            if analogy_terms:
+                terms = analogy_losses(model, critic, ink[batch], labels[batch], generator)
+                rec, kl = terms["reconstruction"], terms["kl"]
+                class_sum += terms["class"].item()
+                ramp = beta / settings.beta if settings.beta > 0 else 1.0  # analogy terms warm up with the KL
+                loss = (
+                    rec
+                    + beta * kl
+                    + terms["critic"]
+                    + ramp * (settings.class_weight * terms["class"] + settings.cycle_weight * terms["cycle"])
+                )
+            else:
+                rec, kl = loss_terms(model, ink[batch], labels[batch])
+                loss = rec + beta * kl
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -133,7 +207,11 @@ def train_model(
                 bar.update(now - shown)
                 shown = now
                 bar.set_postfix(
-                    epoch=epoch, rec=f"{rec_sum / count:.1f}", kl=f"{kl_sum / count:.1f}", refresh=False
+                    epoch=epoch,
+                    rec=f"{rec_sum / count:.1f}",
+                    kl=f"{kl_sum / count:.1f}",
+                    cls=f"{class_sum / count:.2f}",
+                    refresh=False,
                 )
         record: dict[str, float] = {
             "epoch": float(epoch),
@@ -141,6 +219,7 @@ def train_model(
             "seconds": round(time.perf_counter() - start, 1),
             "train_reconstruction": rec_sum / max(count, 1),
             "train_kl": kl_sum / max(count, 1),
+            "train_analogy_class": class_sum / max(count, 1),
         }
         if val is not None and count:
             record.update({f"val_{k}": v for k, v in validation_loss(model, val).items()})
@@ -148,10 +227,11 @@ def train_model(
             history.append(record)
             if progress:
                 tqdm.write(
-                    "epoch {epoch:.0f}: train rec {rec:.2f} kl {kl:.2f}{val}".format(
+                    "epoch {epoch:.0f}: train rec {rec:.2f} kl {kl:.2f} analogy class {cls:.3f}{val}".format(
                         epoch=record["epoch"],
                         rec=record["train_reconstruction"],
                         kl=record["train_kl"],
+                        cls=record["train_analogy_class"],
                         val=f", val loss {record['val_loss']:.2f}" if "val_loss" in record else "",
                     )
                 )
@@ -175,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
     parser.add_argument("--lr", type=float, default=TrainSettings.lr)
     parser.add_argument("--beta", type=float, default=TrainSettings.beta, help="KL weight after warm-up")
+    parser.add_argument(
+        "--class-weight",
+        type=float,
+        default=TrainSettings.class_weight,
+        help="weight of the critic's loss on analogies (0: a plain CVAE)",
+    )
+    parser.add_argument(
+        "--cycle-weight",
+        type=float,
+        default=TrainSettings.cycle_weight,
+        help="weight of the style cycle loss",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument(
@@ -203,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         beta=args.beta,
+        class_weight=args.class_weight,
+        cycle_weight=args.cycle_weight,
         seed=args.seed,
         threads=args.threads,
     )
