@@ -53,8 +53,9 @@ def build_targets(
     centers = (boxes[:, :2] + boxes[:, 2:]) / 2
     sizes = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1e-6)
     ious = shape_iou(sizes, anchors.reshape(-1, 2))  # (n, 9)
+    best = ious.argmax(dim=1)  # (n,) index of each box's best anchor of all scales
     positive = torch.zeros_like(ious, dtype=torch.bool)
-    positive[torch.arange(len(ious)), ious.argmax(dim=1)] = True
+    positive[torch.arange(len(ious)), best] = True
     if positive_threshold is not None:
         positive |= ious > positive_threshold
 
@@ -69,7 +70,7 @@ def build_targets(
         # boxes whose best anchor is here come last, so they win a cell another box also claims
         scale_positive = positive[:, scale * per_scale : (scale + 1) * per_scale]
         box_index, anchor_index = torch.nonzero(scale_positive, as_tuple=True)
-        is_best = ious[box_index].argmax(dim=1) == scale * per_scale + anchor_index
+        is_best = best[box_index] == scale * per_scale + anchor_index
         order = torch.argsort(is_best.int(), stable=True)
         box_index, anchor_index = box_index[order], anchor_index[order]
         if box_index.numel() == 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -143,9 +144,27 @@ def show_result(
     return result
 
 
+def pen_canvas(*, pen_key: str, canvas_key: str) -> Any:
+    """The pen-width slider and the 400x400 white freehand canvas (black pen) the drawing pages share;
+    returns the canvas component's result (``image_data`` is RGBA)."""
+    from streamlit_drawable_canvas import st_canvas  # registers its component inside a Streamlit runtime
+
+    pen_width = st.slider("Pen width", 3, 25, DEFAULT_PEN_WIDTH, key=pen_key)
+    return st_canvas(
+        stroke_width=pen_width,
+        stroke_color="#000000",
+        background_color="#FFFFFF",
+        update_streamlit=True,
+        height=CANVAS_SIZE,
+        width=CANVAS_SIZE,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=canvas_key,
+    )
+
+
 def render() -> None:
     """The "Draw" page."""
-    from streamlit_drawable_canvas import st_canvas  # registers its component inside a Streamlit runtime
 
     st.title("✍️ Handwritten digit detector")
     st.caption(
@@ -159,18 +178,7 @@ def render() -> None:
 
     left, right = st.columns(2, gap="large")
     with left:
-        pen_width = st.slider("Pen width", 3, 25, DEFAULT_PEN_WIDTH, key="pen_width")
-        canvas = st_canvas(
-            stroke_width=pen_width,
-            stroke_color="#000000",
-            background_color="#FFFFFF",
-            update_streamlit=True,
-            height=CANVAS_SIZE,
-            width=CANVAS_SIZE,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key="canvas",
-        )
+        canvas = pen_canvas(pen_key="pen_width", canvas_key="canvas")
         score = st.slider(
             "Score threshold",
             0.0,

@@ -14,7 +14,7 @@ from digit_detector.detector import Detector
 from digit_detector.style.analogy import NoDigitError, StyleRow, ink_tile, style_row
 from digit_detector.style.crops import NoInkError
 from digit_detector.style.model import StyleCVAE, default_style_weights_path, load_style_model
-from digit_detector.ui.draw_page import CANVAS_SIZE, DEFAULT_PEN_WIDTH, has_ink, png_bytes
+from digit_detector.ui.draw_page import has_ink, pen_canvas, png_bytes
 from digit_detector.ui.state import INFERENCE_THREADS, try_load_detector, weights_path
 from digit_detector.weights import WeightsError
 
@@ -73,8 +73,6 @@ def show_style(
 
 def render() -> None:
     """The "Your style" page."""
-    from streamlit_drawable_canvas import st_canvas  # registers its component inside a Streamlit runtime
-
     st.title("✍️ Your style")
     st.caption(
         "Draw one digit. A conditional VAE takes its style — slant, stroke width, shape — from your digit "
@@ -84,18 +82,7 @@ def render() -> None:
     model, style_problem = try_load_style(style_weights_path())
     left, right = st.columns(2, gap="large")
     with left:
-        pen_width = st.slider("Pen width", 3, 25, DEFAULT_PEN_WIDTH, key="style_pen_width")
-        canvas = st_canvas(
-            stroke_width=pen_width,
-            stroke_color="#000000",
-            background_color="#FFFFFF",
-            update_streamlit=True,
-            height=CANVAS_SIZE,
-            width=CANVAS_SIZE,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key="style_canvas",
-        )
+        canvas = pen_canvas(pen_key="style_pen_width", canvas_key="style_canvas")
     with right:
         choice = st.selectbox(
             "Digit",
