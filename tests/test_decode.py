@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from digit_detector.decode import decode, select
+from digit_detector.decode import contained, decode, select
 from digit_detector.models import DEFAULT_ANCHORS
 
 SIZE = 192
@@ -57,6 +57,19 @@ def test_decode_geometry() -> None:
     assert int(best[5:].argmax()) == 7
 
 
+def test_decode_with_xy_scale_reaches_half_a_cell_outside() -> None:
+    outputs = empty_outputs()
+    place(outputs, scale=0, anchor=1, row=2, col=3, class_id=7)
+    outputs[0][0, 1, 2, 3, 1:3] = torch.tensor([30.0, -30.0])  # sigmoid -> 1 and 0
+    stride = SIZE / 6
+    plain = decode(outputs, ANCHORS, SIZE)[0]
+    wide = decode(outputs, ANCHORS, SIZE, xy_scale=2.0)[0]
+    best = int(plain[:, 4].argmax())
+    centre = lambda row: ((row[0] + row[2]) / 2, (row[1] + row[3]) / 2)  # noqa: E731
+    assert centre(plain[best]) == pytest.approx(((3 + 1) * stride, 2 * stride), abs=1e-3)
+    assert centre(wide[best]) == pytest.approx(((3 + 1.5) * stride, (2 - 0.5) * stride), abs=1e-3)
+
+
 def test_select_thresholds_scores() -> None:
     outputs = empty_outputs()
     place(outputs, 1, 0, 5, 5, class_id=2, objectness=-1.0)  # sigmoid(-1) ~ 0.27 < 0.5
@@ -89,3 +102,22 @@ def test_separate_objects_survive_suppression_in_score_order() -> None:
 def test_nothing_found_gives_empty_tensors() -> None:
     found = select(decode(empty_outputs(), ANCHORS, SIZE), 0.5, 0.45)[0]
     assert found.boxes.shape == (0, 4) and found.scores.numel() == 0
+
+
+def test_contained_marks_a_part_inside_a_larger_box_whatever_the_scores() -> None:
+    boxes = torch.tensor([[10.0, 10.0, 20.0, 60.0], [0.0, 0.0, 50.0, 70.0], [60.0, 0.0, 100.0, 70.0]])
+    assert contained(boxes, 0.8).tolist() == [True, False, False]
+    # half inside: kept at 0.8, dropped at 0.4
+    half = torch.tensor([[40.0, 10.0, 60.0, 60.0], [0.0, 0.0, 50.0, 70.0]])
+    assert contained(half, 0.8).tolist() == [False, False]
+    assert contained(half, 0.4).tolist() == [True, False]
+    assert contained(boxes[:1], 0.5).tolist() == [False]
+
+
+def test_select_with_containment_drops_the_stroke_read_as_a_one() -> None:
+    outputs = empty_outputs()
+    place(outputs, scale=0, anchor=1, row=2, col=2, class_id=4)  # a 4: 0.38 x 0.48 of the image
+    place(outputs, scale=1, anchor=0, row=5, col=5, class_id=1, objectness=12.0)  # a thin 1 inside it
+    decoded = decode(outputs, ANCHORS, SIZE)
+    assert sorted(select(decoded, 0.5, 0.45)[0].class_ids.tolist()) == [1, 4]
+    assert select(decoded, 0.5, 0.45, containment_threshold=0.7)[0].class_ids.tolist() == [4]

@@ -16,6 +16,7 @@ from digit_detector.detector import Detection, Detector
 from digit_detector.evaluate_cli import main
 from digit_detector.evaluation import (
     EvalReport,
+    choose_containment_threshold,
     choose_score_threshold,
     evaluate,
     match_detections,
@@ -147,6 +148,23 @@ def test_threshold_rule_avoids_blank_canvas_detections(samples: list[Sample]) ->
     rows[2] = [([60.0, 60.0, 100.0, 100.0], 7, 0.3)]
     threshold = choose_score_threshold(make_detector(rows), samples)
     assert 0.3 < threshold <= 0.9
+
+
+def test_containment_is_chosen_when_parts_of_objects_are_read_as_objects(samples: list[Sample]) -> None:
+    rows = perfect_rows()
+    stem = [45.0, 45.0, 60.0, 115.0]  # a thin box inside the single 3: its stroke read as a 1
+    rows[0] = [*rows[0], (stem, 1, 0.95)]
+    detector = make_detector(rows)
+    assert choose_containment_threshold(detector, samples) is not None
+    detector = make_detector(rows)
+    detector.containment_threshold = 0.8
+    report = evaluate(detector, samples, progress=False)
+    assert report.single_digit_top1 == 1.0 and report.false_positives == 0
+    assert report.to_dict()["containment_threshold"] == 0.8
+
+
+def test_containment_stays_off_when_nothing_is_inside_anything(samples: list[Sample]) -> None:
+    assert choose_containment_threshold(make_detector(perfect_rows()), samples) is None
 
 
 def test_save_report_writes_every_file(bad_report: EvalReport, tmp_path: Path) -> None:

@@ -64,19 +64,43 @@ def test_a_cell_two_boxes_claim_goes_to_the_box_it_fits_best() -> None:
     assert targets[0][0, 3, 3, 5] == 6
 
 
+def test_xy_scale_also_assigns_the_neighbouring_cells_nearest_the_centre() -> None:
+    # anchor (0.38, 0.48) exactly; centre (70, 40) px = grid (2.19, 1.25): near the left and upper edges
+    w, h = 0.38 * 192, 0.48 * 192
+    box = torch.tensor([[70 - w / 2, 40 - h / 2, 70 + w / 2, 40 + h / 2]])
+    plain = build_targets(box, torch.tensor([4]), ANCHORS, GRIDS, 192)
+    wide = build_targets(box, torch.tensor([4]), ANCHORS, GRIDS, 192, xy_scale=2.0)
+    assert torch.nonzero(plain[0][..., 0] == 1).tolist() == [[1, 1, 2]]
+    assert sorted(torch.nonzero(wide[0][..., 0] == 1).tolist()) == [[1, 0, 2], [1, 1, 1], [1, 1, 2]]
+    # offsets are relative to each assigned cell, so they leave 0..1 for the neighbours
+    torch.testing.assert_close(wide[0][1, 1, 1, 1:3], torch.tensor([70 / 32 - 1, 40 / 32 - 1]))
+    torch.testing.assert_close(wide[0][1, 0, 2, 1:3], torch.tensor([70 / 32 - 2, 40 / 32]))
+    assert (wide[0][wide[0][..., 0] == 1][:, 5] == 4).all()
+
+
+def test_a_centre_cell_wins_over_another_box_s_neighbour_claim() -> None:
+    # box A's centre is in cell (col 2, row 1); box B's centre is in the cell to its right, near their edge
+    w, h = 0.38 * 192, 0.48 * 192
+    a = [80 - w / 2, 48 - h / 2, 80 + w / 2, 48 + h / 2]  # grid (2.5, 1.5)
+    b = [97 - w / 2, 48 - h / 2, 97 + w / 2, 48 + h / 2]  # grid (3.03, 1.5): its left neighbour is A's cell
+    targets = build_targets(torch.tensor([a, b]), torch.tensor([1, 2]), ANCHORS, GRIDS, 192, xy_scale=2.0)
+    assert targets[0][1, 1, 2, 5] == 1
+    assert targets[0][1, 1, 3, 5] == 2
+
+
 def test_empty_image_has_only_background() -> None:
     targets = build_targets(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long), ANCHORS, GRIDS, 192)
     assert all((t == 0).all() for t in targets)
 
 
-@pytest.mark.parametrize("box_loss", ["mse", "mse+giou"])
-def test_loss_falls_when_fitting_one_batch(box_loss: str) -> None:
+@pytest.mark.parametrize(("box_loss", "xy_scale"), [("mse", 1.0), ("mse+giou", 1.0), ("mse", 2.0)])
+def test_loss_falls_when_fitting_one_batch(box_loss: str, xy_scale: float) -> None:
     torch.manual_seed(0)
     model = build_model(load_model_config("yolov3-tiny"))
-    loss_fn = YoloLoss(ANCHORS, box_loss=box_loss)
+    loss_fn = YoloLoss(ANCHORS, box_loss=box_loss, xy_scale=xy_scale)
     images = torch.rand(2, 3, 192, 192)
     boxes = [torch.tensor([[20.0, 30.0, 60.0, 100.0]]), torch.tensor([[100.0, 40.0, 150.0, 160.0]])]
-    per_image = [build_targets(b, torch.tensor([3]), ANCHORS, GRIDS, 192) for b in boxes]
+    per_image = [build_targets(b, torch.tensor([3]), ANCHORS, GRIDS, 192, xy_scale=xy_scale) for b in boxes]
     targets = [torch.stack(scale) for scale in zip(*per_image, strict=True)]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []

@@ -62,11 +62,12 @@ class TorchBackend:
         config = model.config
         self.anchors = torch.tensor(config.anchors, dtype=torch.float32, device=device)
         self.input_size = config.input_size
+        self.xy_scale = config.xy_scale
 
     @torch.inference_mode()
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         outputs = self.model(batch.to(self.device))
-        return decode(outputs, self.anchors, self.input_size).cpu()
+        return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
 
 
 def default_device() -> torch.device:
@@ -99,6 +100,8 @@ class Detector:
         self.score_threshold = metadata.score_threshold if score_threshold is None else score_threshold
         self.iou_threshold = metadata.iou_threshold if iou_threshold is None else iou_threshold
         self.class_agnostic = class_agnostic
+        # applied to the shown detections only (class-agnostic mode), not to the low-threshold ones of mAP
+        self.containment_threshold = metadata.containment_threshold if class_agnostic else None
 
     @classmethod
     def from_weights(
@@ -149,6 +152,7 @@ class Detector:
             self.score_threshold if score_threshold is None else score_threshold,
             self.iou_threshold if iou_threshold is None else iou_threshold,
             self.class_agnostic,
+            containment_threshold=self.containment_threshold,
         )[0]
         boxes = letterbox.to_original(found.boxes)
         detections = [

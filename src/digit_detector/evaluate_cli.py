@@ -9,7 +9,13 @@ from pathlib import Path
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation import choose_score_threshold, evaluate, save_report
+from digit_detector.evaluation import (
+    choose_containment_threshold,
+    choose_score_threshold,
+    evaluate,
+    predict_samples,
+    save_report,
+)
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, default_weights_path
 
 
@@ -41,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--choose-score",
         action="store_true",
-        help="first pick the score threshold on this split (use val) by best F1 with no blank-canvas "
-        "detection, then evaluate at it",
+        help="first pick the score threshold (best F1 with no blank-canvas detection) and then the "
+        "containment threshold (best F1) on this split (use val), then evaluate at them",
     )
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
@@ -74,14 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no usable images in {args.data}/images/{args.split}", file=sys.stderr)
         return 2
     if args.choose_score:
-        threshold = choose_score_threshold(detector, samples, progress=not args.quiet)
-        print(f"chosen score threshold: {threshold:g}")
-        detector = Detector(
-            detector.backend,
-            detector.metadata,
-            score_threshold=threshold,
-            iou_threshold=detector.iou_threshold,
-            class_agnostic=detector.class_agnostic,
+        predictions = predict_samples(detector, samples, progress=not args.quiet)
+        detector.score_threshold = choose_score_threshold(detector, samples, predictions=predictions)
+        detector.containment_threshold = choose_containment_threshold(
+            detector, samples, predictions=predictions
+        )
+        print(
+            f"chosen score threshold: {detector.score_threshold:g}, "
+            f"containment threshold: {detector.containment_threshold}"
         )
     report = evaluate(detector, samples, progress=not args.quiet)
     weights_name = Path(args.weights or default_weights_path()).stem

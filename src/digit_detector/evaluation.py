@@ -43,6 +43,7 @@ from tqdm import tqdm
 from digit_detector.boxes import box_iou
 from digit_detector.classes import OTHER_ID, is_digit
 from digit_detector.data.yolo_format import Sample
+from digit_detector.decode import contained
 from digit_detector.detector import Backend, Detection, DetectionResult, Detector
 from digit_detector.reading import read_number
 
@@ -134,6 +135,9 @@ def predict_samples(
         )
         for agnostic in (True, False)
     }
+    shipped.containment_threshold = detector.containment_threshold
+    for ranked in low.values():
+        ranked.containment_threshold = None  # mAP ranks every candidate; containment is for shown results
     predictions = []
     for sample in tqdm(samples, desc="evaluating", unit="img", disable=not progress):
         image = load_image(sample.image_path)
@@ -209,6 +213,7 @@ class EvalReport:
     score_threshold: float
     iou_threshold: float
     class_agnostic: bool
+    containment_threshold: float | None
     model_version: str
     class_names: tuple[str, ...]
     map50: float | None  # per-class NMS (COCO protocol); None: no ground-truth boxes
@@ -292,6 +297,7 @@ class EvalReport:
             "score_threshold": self.score_threshold,
             "iou_threshold": self.iou_threshold,
             "nms": "class-agnostic" if self.class_agnostic else "per-class",
+            "containment_threshold": self.containment_threshold,
             "ships": self.ships,
             "targets": self.targets(),
             "map": {
@@ -364,7 +370,9 @@ class EvalReport:
             verdict_line += f" (not measured on this data: {', '.join(unmeasured)})"
         return [
             f"{self.images} images, model {self.model_version}, score >= {self.score_threshold:g}, "
-            f"{nms} NMS (IoU {self.iou_threshold:g}), median {self.ms_median:.1f} ms/image",
+            f"{nms} NMS (IoU {self.iou_threshold:g}), containment "
+            f"{'off' if self.containment_threshold is None else f'> {self.containment_threshold:g}'}, "
+            f"median {self.ms_median:.1f} ms/image",
             f"mAP@0.5       {_fmt(self.map50)} {verdict('mAP@0.5')}  (class-agnostic NMS: "
             f"{_fmt(self.map50_agnostic)})",
             f"mAP@0.5:0.95  {_fmt(self.map50_95)} {verdict('mAP@0.5:0.95')}  (class-agnostic NMS: "
@@ -562,6 +570,7 @@ def report_from_predictions(detector: Detector, predictions: Sequence[ImagePredi
         score_threshold=float(detector.score_threshold),
         iou_threshold=float(detector.iou_threshold),
         class_agnostic=detector.class_agnostic,
+        containment_threshold=detector.containment_threshold,
         model_version=detector.metadata.version,
         class_names=names,
         map50=_coco_value(per_class_map["map_50"]),
@@ -638,6 +647,48 @@ def choose_score_threshold(
     best = f1[allowed].max()
     chosen = THRESHOLD_GRID[allowed & (f1 >= best - 1e-9)]
     return float(chosen[(len(chosen) - 1) // 2])
+
+
+#: Containment thresholds tried by :func:`choose_containment_threshold` (None: off), gentlest first.
+CONTAINMENT_GRID: tuple[float | None, ...] = (None, 0.9, 0.8, 0.7, 0.6, 0.5)
+
+
+def choose_containment_threshold(
+    detector: Detector,
+    samples: Sequence[Sample],
+    *,
+    predictions: Sequence[ImagePrediction] | None = None,
+    progress: bool = False,
+) -> float | None:
+    """The containment threshold to ship (see ``decode.contained``), chosen on validation data.
+
+    Rule: at the detector's score threshold, the value of :data:`CONTAINMENT_GRID` with the best F1 of
+    correct-class matches (IoU >= 0.5, greedy as in the module docstring); ties go to the gentlest
+    (off first).
+    """
+    if predictions is None:
+        predictions = predict_samples(detector, samples, progress=progress)
+    shown = [
+        (prediction, [d for d in prediction.agnostic if d.score >= detector.score_threshold])
+        for prediction in predictions
+    ]
+    best_f1, best_threshold = -1.0, None
+    for threshold in CONTAINMENT_GRID:
+        correct = detections = ground_truth = 0
+        for prediction, candidates in shown:
+            kept = candidates
+            if threshold is not None and len(candidates) > 1:
+                inside = contained(torch.tensor([d.box for d in candidates]), threshold).tolist()
+                kept = [d for d, drop in zip(candidates, inside, strict=True) if not drop]
+            gt_ids = np.asarray(prediction.sample.class_ids).reshape(-1)
+            matching = match_detections(gt_ids, prediction.sample.boxes_xyxy, kept)
+            correct += matching.outcome.count("correct")
+            detections += len(kept)
+            ground_truth += len(gt_ids)
+        f1 = 2 * correct / max(detections + ground_truth, 1)
+        if f1 > best_f1 + 1e-9:
+            best_f1, best_threshold = f1, threshold
+    return best_threshold
 
 
 # --------------------------------------------------------------------------- saving

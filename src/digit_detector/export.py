@@ -45,10 +45,11 @@ class DecodedModel(nn.Module):
         self.model = model
         self.register_buffer("anchors", torch.tensor(model.config.anchors, dtype=torch.float32))
         self.input_size = model.config.input_size
+        self.xy_scale = model.config.xy_scale
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         anchors: torch.Tensor = self.anchors  # type: ignore[assignment]
-        return decode(self.model(images), anchors, self.input_size)
+        return decode(self.model(images), anchors, self.input_size, self.xy_scale)
 
 
 def onnx_path_for(weights: Path) -> Path:

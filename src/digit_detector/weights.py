@@ -38,6 +38,10 @@ class WeightsError(RuntimeError):
     """Weights that cannot be used; the message is one sentence saying why and what to do."""
 
 
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 @dataclass
 class WeightsMetadata:
     """What a weights file is: enough to rebuild the model and use it exactly as trained."""
@@ -47,6 +51,8 @@ class WeightsMetadata:
     normalization: str = NORMALIZATION
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     iou_threshold: float = DEFAULT_IOU_THRESHOLD
+    # drop detections lying more than this fraction inside a larger one (None: off); chosen on validation data
+    containment_threshold: float | None = None
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: str = "untrained"
@@ -60,6 +66,7 @@ class WeightsMetadata:
             "input": {"size": self.model.input_size, "channels": "RGB", "normalization": self.normalization},
             "score_threshold": self.score_threshold,
             "iou_threshold": self.iou_threshold,
+            "containment_threshold": self.containment_threshold,
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -72,6 +79,7 @@ class WeightsMetadata:
             normalization=record.get("input", {}).get("normalization", NORMALIZATION),
             score_threshold=float(record.get("score_threshold", DEFAULT_SCORE_THRESHOLD)),
             iou_threshold=float(record.get("iou_threshold", DEFAULT_IOU_THRESHOLD)),
+            containment_threshold=_optional_float(record.get("containment_threshold")),
             training=dict(record.get("training", {})),
             metrics=dict(record.get("metrics", {})),
             version=str(record.get("version", "untrained")),

@@ -58,6 +58,10 @@ class ModelConfig:
     num_classes: int = NUM_CLASSES
     input_size: int = 192
     anchors: Anchors = field(default=DEFAULT_ANCHORS)
+    # Box centre = cell + xy_scale * sigmoid(t) - (xy_scale - 1) / 2. 1.0 is YOLOv3 (the centre stays in its
+    # cell); 2.0 is YOLOv5's: the centre may sit half a cell outside, so each box is also trained at the
+    # neighbouring cells nearest its centre (see training.targets).
+    xy_scale: float = 1.0
 
     def __post_init__(self) -> None:
         # Normalise types so configs from YAML (ints, lists) compare equal to the canonical form.
@@ -65,12 +69,15 @@ class ModelConfig:
         object.__setattr__(self, "num_classes", int(self.num_classes))
         object.__setattr__(self, "input_size", int(self.input_size))
         object.__setattr__(self, "anchors", _to_anchors(self.anchors))
+        object.__setattr__(self, "xy_scale", float(self.xy_scale))
         if not self.name:
             raise ValueError("ModelConfig.name must be a non-empty architecture name")
         if self.width <= 0:
             raise ValueError(f"width must be positive, got {self.width}")
         if self.num_classes <= 0:
             raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+        if not 1.0 <= self.xy_scale <= 3.0:
+            raise ValueError(f"xy_scale must be in [1, 3], got {self.xy_scale}")
         if self.input_size <= 0 or self.input_size % max(STRIDES) != 0:
             raise ValueError(
                 f"input_size must be a positive multiple of {max(STRIDES)}, got {self.input_size}"
@@ -99,6 +106,7 @@ class ModelConfig:
             "num_classes": self.num_classes,
             "input_size": self.input_size,
             "anchors": [[list(pair) for pair in scale] for scale in self.anchors],
+            "xy_scale": self.xy_scale,
         }
 
     @classmethod

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import generalized_box_iou_loss
 
+from digit_detector.decode import cell_offset
+
 
 @dataclass(frozen=True)
 class LossWeights:
@@ -35,7 +37,11 @@ class YoloLoss(nn.Module):
     """Sum over scales of the weighted loss terms; ``forward`` also returns the terms for logging."""
 
     def __init__(
-        self, anchors: torch.Tensor, weights: LossWeights | None = None, box_loss: str = "mse"
+        self,
+        anchors: torch.Tensor,
+        weights: LossWeights | None = None,
+        box_loss: str = "mse",
+        xy_scale: float = 1.0,
     ) -> None:
         super().__init__()
         if box_loss not in ("mse", "mse+giou"):
@@ -44,6 +50,7 @@ class YoloLoss(nn.Module):
         self.register_buffer("anchors", anchors.float())
         self.weights = weights or LossWeights()
         self.box_loss = box_loss
+        self.xy_scale = xy_scale
 
     def forward(
         self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]
@@ -67,14 +74,13 @@ class YoloLoss(nn.Module):
                 predicted[:, 0], torch.ones_like(predicted[:, 0])
             )
             terms["classes"] += F.cross_entropy(predicted[:, 5:], wanted[:, 5].long())
-            xy = F.mse_loss(predicted[:, 1:3].sigmoid(), wanted[:, 1:3])
+            offset = cell_offset(predicted[:, 1:3], self.xy_scale)
+            xy = F.mse_loss(offset, wanted[:, 1:3])
             wh = F.mse_loss(predicted[:, 3:5], torch.log(wanted[:, 3:5] / anchors + 1e-9))
             terms["box"] += xy + wh
             if self.box_loss == "mse+giou":
                 # boxes in cell units of this scale
-                predicted_box = torch.cat(
-                    (predicted[:, 1:3].sigmoid(), predicted[:, 3:5].exp() * anchors * size), dim=-1
-                )
+                predicted_box = torch.cat((offset, predicted[:, 3:5].exp() * anchors * size), dim=-1)
                 wanted_box = torch.cat((wanted[:, 1:3], wanted[:, 3:5] * size), dim=-1)
                 terms["box"] += generalized_box_iou_loss(
                     _cxcywh_to_xyxy(predicted_box), _cxcywh_to_xyxy(wanted_box), reduction="mean"

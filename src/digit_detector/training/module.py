@@ -58,7 +58,7 @@ class DetectorModule(L.LightningModule):
         anchors = torch.tensor(model.anchors, dtype=torch.float32)
         self.anchors: torch.Tensor
         self.register_buffer("anchors", anchors)
-        self.loss = YoloLoss(anchors, LossWeights(**(loss_weights or {})), box_loss)
+        self.loss = YoloLoss(anchors, LossWeights(**(loss_weights or {})), box_loss, model.xy_scale)
         self.learning_rate, self.weight_decay, self.warmup_fraction = (
             learning_rate,
             weight_decay,
@@ -94,7 +94,7 @@ class DetectorModule(L.LightningModule):
         outputs = self.model(batch.images)
         total, _ = self.loss(outputs, batch.targets)
         self.log("val/loss", total, batch_size=batch.images.shape[0])
-        decoded = decode(outputs, self.anchors, self.config.input_size).float()
+        decoded = decode(outputs, self.anchors, self.config.input_size, self.config.xy_scale).float()
         found = select(decoded, 0.001, self.val_iou_threshold, class_agnostic=False)
         self.val_map.update(
             [{"boxes": f.boxes, "scores": f.scores, "labels": f.class_ids} for f in found],

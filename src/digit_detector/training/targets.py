@@ -36,12 +36,17 @@ def build_targets(
     input_size: int,
     ignore_threshold: float = 0.5,
     positive_threshold: float | None = None,
+    xy_scale: float = 1.0,
 ) -> list[torch.Tensor]:
     """Targets ``(3, S, S, 6)`` per scale for one image.
 
     Boxes are xyxy in model-input pixels; ``anchors`` is ``(scales, 3, 2)``, relative to the image.
     ``positive_threshold``: also assign each box to every anchor whose shape IoU with it exceeds this
-    (``None``: the best anchor only, as in YOLOv3).
+    (``None``: the best anchor only, as in YOLOv3). ``xy_scale`` (ModelConfig.xy_scale) > 1 lets a centre
+    be predicted from a neighbouring cell up to ``(xy_scale - 1) / 2`` cells away, so each box is also
+    assigned to the left/right and upper/lower neighbour whose shared edge is that close to its centre
+    (YOLOv5's rule at 2.0): an object near a cell border no longer splits its objectness between two
+    cells, one of them trained as background.
     """
     num_scales, per_scale = anchors.shape[:2]
     if num_scales != len(grid_sizes):
@@ -58,27 +63,44 @@ def build_targets(
     positive[torch.arange(len(ious)), best] = True
     if positive_threshold is not None:
         positive |= ious > positive_threshold
+    margin = (xy_scale - 1.0) / 2
 
     for scale, size in enumerate(grid_sizes):
         target = targets[scale]
-        cells = (centers * size).long().clamp(0, size - 1)  # (n, 2) as (col, row)
+        grid_xy = centers * size
+        cells = grid_xy.long().clamp(0, size - 1)  # (n, 2) as (col, row)
         cols, rows = cells[:, 0], cells[:, 1]
         # ignore first, then positives overwrite (so a positive never becomes ignore)
         scale_ious = ious[:, scale * per_scale : (scale + 1) * per_scale]  # (n, 3)
         box_index, anchor_index = torch.nonzero(scale_ious > ignore_threshold, as_tuple=True)
         target[anchor_index, rows[box_index], cols[box_index], 0] = -1.0
-        # boxes whose best anchor is here come last, so they win a cell another box also claims
         scale_positive = positive[:, scale * per_scale : (scale + 1) * per_scale]
         box_index, anchor_index = torch.nonzero(scale_positive, as_tuple=True)
-        is_best = best[box_index] == scale * per_scale + anchor_index
-        order = torch.argsort(is_best.int(), stable=True)
-        box_index, anchor_index = box_index[order], anchor_index[order]
         if box_index.numel() == 0:
             continue
-        r, c = rows[box_index], cols[box_index]
-        target[anchor_index, r, c, 0] = 1.0
-        target[anchor_index, r, c, 1] = centers[box_index, 0] * size - c
-        target[anchor_index, r, c, 2] = centers[box_index, 1] * size - r
-        target[anchor_index, r, c, 3:5] = sizes[box_index]
-        target[anchor_index, r, c, 5] = class_ids[box_index].float()
+        is_best = best[box_index] == scale * per_scale + anchor_index
+        within = grid_xy - cells  # centre inside its cell, 0..1
+        # (column shift, row shift, which boxes): the centre cell, then the neighbours in reach
+        placements = [(0, 0, torch.ones_like(cols, dtype=torch.bool))]
+        if margin > 0:
+            placements += [
+                (-1, 0, (within[:, 0] < margin) & (cols > 0)),
+                (1, 0, (within[:, 0] > 1 - margin) & (cols < size - 1)),
+                (0, -1, (within[:, 1] < margin) & (rows > 0)),
+                (0, 1, (within[:, 1] > 1 - margin) & (rows < size - 1)),
+            ]
+        entries = []  # (box, anchor, row, col, priority): higher priority is written later and wins a cell
+        for shift_col, shift_row, reaches in placements:
+            chosen = reaches[box_index]
+            b, a = box_index[chosen], anchor_index[chosen]
+            priority = is_best[chosen].long() + (2 if shift_col == shift_row == 0 else 0)
+            entries.append((b, a, rows[b] + shift_row, cols[b] + shift_col, priority))
+        b, a, r, c, priority = (torch.cat(parts) for parts in zip(*entries, strict=True))
+        order = torch.argsort(priority, stable=True)
+        b, a, r, c = b[order], a[order], r[order], c[order]
+        target[a, r, c, 0] = 1.0
+        target[a, r, c, 1] = grid_xy[b, 0] - c
+        target[a, r, c, 2] = grid_xy[b, 1] - r
+        target[a, r, c, 3:5] = sizes[b]
+        target[a, r, c, 5] = class_ids[b].float()
     return targets

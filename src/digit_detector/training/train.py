@@ -24,7 +24,13 @@ from torch.utils.data import DataLoader
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector, TorchBackend
-from digit_detector.evaluation import choose_score_threshold, evaluate, save_report
+from digit_detector.evaluation import (
+    choose_containment_threshold,
+    choose_score_threshold,
+    evaluate,
+    predict_samples,
+    save_report,
+)
 from digit_detector.models import ModelConfig, default_configs_dir
 from digit_detector.training.dataset import DetectionDataset, collate
 from digit_detector.training.module import DetectorModule
@@ -59,6 +65,8 @@ def train(cfg: DictConfig, command: str) -> Path:
     L.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.threads:
         torch.set_num_threads(int(cfg.trainer.threads))
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls on tensor cores (the fp32 parts under AMP)
     model_config = ModelConfig.from_dict(OmegaConf.to_container(cfg.model, resolve=True))  # type: ignore[arg-type]
     run_dir = Path(cfg.run_dir or f"runs/{model_config.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +87,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         data.train_limit,
         ignore_threshold=ignore,
         positive_threshold=positive,
+        xy_scale=model_config.xy_scale,
     )
     val_set = DetectionDataset(
         root,
@@ -89,6 +98,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         data.val_limit,
         ignore_threshold=ignore,
         positive_threshold=positive,
+        xy_scale=model_config.xy_scale,
     )
     loaders: dict[str, Any] = {
         "collate_fn": collate,
@@ -155,7 +165,9 @@ def train(cfg: DictConfig, command: str) -> Path:
             "val_images": len(val_set),
             "epochs": trainer.current_epoch,
             "seconds": round(seconds, 1),
-            "images_per_second": round(trainer.global_step * data.batch_size / max(seconds, 1e-9), 1),
+            "images_per_second": round(
+                trainer.global_step * data.batch_size * trainer.world_size / max(seconds, 1e-9), 1
+            ),
             "seed": cfg.seed,
             "config": OmegaConf.to_container(cfg, resolve=True),
         },
@@ -170,13 +182,21 @@ def train(cfg: DictConfig, command: str) -> Path:
 def finalize(
     model: torch.nn.Module, metadata: WeightsMetadata, root: Path, data: DictConfig, run_dir: Path
 ) -> None:
-    """Choose the default score threshold on validation data, then evaluate on the test split (if any)
-    with the same Detector path the app uses, and record both in the metadata."""
+    """Choose the default score and containment thresholds on validation data, then evaluate on the test
+    split (if any) with the same Detector path the app uses, and record all in the metadata."""
     detector = Detector(TorchBackend(model, torch.device("cpu")), metadata)  # type: ignore[arg-type]
     val_samples = load_split(root, data.val_split).samples[: data.val_limit or None]
-    metadata.score_threshold = choose_score_threshold(detector, val_samples, progress=True)
+    val_predictions = predict_samples(detector, val_samples, progress=True)
+    metadata.score_threshold = choose_score_threshold(detector, val_samples, predictions=val_predictions)
     detector.score_threshold = metadata.score_threshold
-    print(f"score threshold chosen on {len(val_samples)} validation images: {metadata.score_threshold:.2f}")
+    metadata.containment_threshold = choose_containment_threshold(
+        detector, val_samples, predictions=val_predictions
+    )
+    detector.containment_threshold = metadata.containment_threshold
+    print(
+        f"chosen on {len(val_samples)} validation images: score threshold {metadata.score_threshold:.2f}, "
+        f"containment threshold {metadata.containment_threshold}"
+    )
     test_samples = load_split(root, data.test_split).samples
     if test_samples:
         report = evaluate(detector, test_samples)
