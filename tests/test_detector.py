@@ -83,3 +83,12 @@ def test_from_weights_uses_metadata_threshold(random_tiny_weights: Path) -> None
     assert (
         Detector.from_weights(random_tiny_weights, device="cpu").score_threshold == metadata.score_threshold
     )
+
+
+def test_decode_batch_equals_one_image_at_a_time(detector: Detector) -> None:
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (400, 400, 4), dtype=np.uint8), np.full((120, 300), 255, dtype=np.uint8)]
+    batched = detector.decode_batch(images)
+    assert batched.shape[0] == 2
+    for index, image in enumerate(images):
+        torch.testing.assert_close(batched[index : index + 1], detector.decode_batch([image]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,12 @@ class Detector:
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.metadata.class_names
+
+    def decode_batch(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """One forward pass over several images through the shared preprocessing: decoded rows
+        ``(N, K, 5 + C)`` with boxes in model-input pixels, for callers that select them themselves."""
+        size = self.metadata.model.input_size
+        return self.backend(torch.cat([preprocess(image, size)[0] for image in images]))
 
     def __call__(
         self,

@@ -19,14 +19,12 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from digit_detector.classes import is_digit
 from digit_detector.data.objects import thin
 from digit_detector.decode import select
 from digit_detector.detector import Detector
-from digit_detector.preprocess import letterbox, to_tensor
 
 Ink = NDArray[np.float32]
 
@@ -161,11 +159,9 @@ def read_digits(
     One batched forward pass through the detector's own preprocessing, backend and selection (the app's path).
     """
     thresholds = [detector.score_threshold] if thresholds is None else list(thresholds)
-    size = detector.metadata.model.input_size
     found: list[list[int | None]] = [[] for _ in thresholds]
     for start in range(0, len(canvases), batch_size):
-        batch = torch.stack([to_tensor(letterbox(c, size)[0]) for c in canvases[start : start + batch_size]])
-        decoded = detector.backend(batch)
+        decoded = detector.decode_batch(canvases[start : start + batch_size])
         for k, threshold in enumerate(thresholds):
             for raw in select(decoded, threshold, detector.iou_threshold, detector.class_agnostic):
                 scores, classes = raw.scores.tolist(), raw.class_ids.tolist()
