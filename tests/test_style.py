@@ -5,6 +5,7 @@ minute that carries style over better than a baseline that ignores the input."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from digit_detector.style.crops import (
     make_crops,
     normalise_crop,
 )
-from digit_detector.style.evaluate import analogies
+from digit_detector.style.evaluate import analogies, choose_strength
+from digit_detector.style.evaluate import main as style_eval_main
 from digit_detector.style.model import (
     DEFAULT_STYLE_WEIGHTS,
     STYLE_WEIGHTS_ENV,
@@ -36,6 +38,7 @@ from digit_detector.style.model import (
     count_parameters,
     load_style_model,
     save_style_model,
+    style_strength,
 )
 from digit_detector.style.train import TrainSettings, train_model
 from digit_detector.weights import WeightsError
@@ -136,6 +139,41 @@ def test_analogies_are_deterministic_with_a_seed() -> None:
 
     assert torch.equal(sampled(7), sampled(7))
     assert not torch.equal(sampled(7), sampled(8))
+
+
+def test_strength_moves_the_style_towards_the_average_hand() -> None:
+    torch.manual_seed(1)
+    model = StyleCVAE().eval()
+    ink, labels = torch.rand(2, CROP_SIZE, CROP_SIZE), torch.tensor([4, 7])
+    average = model.render_styles(torch.zeros(1, model.config.latent))[0]
+    none = model.analogies(ink, labels, strength=0.0)
+    assert torch.allclose(none[0], average) and torch.allclose(none[1], average)  # input ignored
+    full, half = model.analogies(ink, labels), model.analogies(ink, labels, strength=0.5)
+    assert (half - average).abs().mean() < (full - average).abs().mean()
+    assert style_strength({}) == 1.0 and style_strength({"style_strength": 0.4}) == 0.4
+
+
+def test_choose_strength_keeps_the_strongest_readable_style() -> None:
+    def point(strength: float, top1: float) -> dict[str, float]:
+        return {"strength": strength, "read_top1": top1}
+
+    assert choose_strength([point(1.0, 0.7), point(0.5, 0.91), point(0.3, 0.95)]) == 0.5
+    assert choose_strength([point(1.0, 0.7), point(0.5, 0.8), point(0.3, 0.75)]) == 0.5  # none at the goal
+
+
+def test_style_eval_chooses_and_stores_the_strength(
+    random_style_weights: Path, random_tiny_weights: Path, tmp_path: Path
+) -> None:
+    weights = tmp_path / "style.safetensors"
+    shutil.copy(random_style_weights, weights)
+    shutil.copy(random_style_weights.with_suffix(".json"), weights.with_suffix(".json"))
+    args = ["--weights", str(weights), "--detector-weights", str(random_tiny_weights), "--n", "12"]
+    assert style_eval_main([*args, "--data", str(tmp_path / "crops"), "--choose-strength"]) == 0
+    _, record = load_style_model(weights)
+    choice = record["metrics"]["test"]["strength_choice"]
+    assert [p["strength"] for p in choice["curve"]] == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+    assert record["style_strength"] == choose_strength(choice["curve"])
+    assert record["metrics"]["test"]["style_strength"] == record["style_strength"]
 
 
 def test_training_is_deterministic_with_a_seed() -> None:
@@ -298,7 +336,8 @@ def _style_page_script() -> None:
 
     from digit_detector.ui import style_page
 
-    model = style_page.load_style(style_page.style_weights_path())
+    model, strength = style_page.load_style(style_page.style_weights_path())
+    assert strength == 1.0  # random test weights carry no chosen strength
     canvas = np.zeros((400, 400, 4), dtype=np.uint8)
     canvas[100:300, 180:196] = (0, 0, 0, 255)
     canvas[100:116, 180:280] = (0, 0, 0, 255)

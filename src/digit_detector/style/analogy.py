@@ -107,12 +107,14 @@ def style_row(
     *,
     sample: bool = False,
     seed: int = 0,
+    strength: float = 1.0,
 ) -> StyleRow:
     """All ten digits in the style of the digit drawn in ``image``.
 
     The digit is the detector's best digit detection (its box is cropped) and its label, unless ``label``
     is given: then the best detection of any class gives the box, or the whole drawing when there is none.
-    The style is the posterior mean, or with ``sample`` a draw seeded by ``seed``.
+    The style is the posterior mean, or with ``sample`` a draw seeded by ``seed``, scaled by ``strength``
+    (see ``model.style_strength``).
     Raises NoDigitError (no digit and no label) or NoInkError (nothing drawn).
     """
     if label is not None and not 0 <= label < NUM_DIGITS:
@@ -137,7 +139,11 @@ def style_row(
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         probabilities = model.analogies(
-            torch.from_numpy(crop)[None], torch.tensor([label]), generator=generator, sample=sample
+            torch.from_numpy(crop)[None],
+            torch.tensor([label]),
+            generator=generator,
+            sample=sample,
+            strength=strength,
         )[0]
     return StyleRow(label, crop, drawn_ink(probabilities), detection, label_source)
 

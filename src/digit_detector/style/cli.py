@@ -18,7 +18,7 @@ import torch
 from digit_detector.preprocess import ImageInputError
 from digit_detector.style.analogy import TILE_SIZE, NoDigitError, style_row
 from digit_detector.style.crops import NoInkError
-from digit_detector.style.model import DEFAULT_STYLE_WEIGHTS, load_style_model
+from digit_detector.style.model import DEFAULT_STYLE_WEIGHTS, load_style_model, style_strength
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
 
 SUBCOMMANDS = {"train": "digit_detector.style.train", "eval": "digit_detector.style.evaluate"}
@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sample", action="store_true", help="sample the style from q(z|x,y) (default: its mean)"
     )
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        metavar="S",
+        help="style strength, 0 (average hand) to 1 (your style fully) (default: the weights')",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
     parser.add_argument("--tile", type=int, default=TILE_SIZE, help=f"tile size in px (default {TILE_SIZE})")
     parser.add_argument("--with-input", action="store_true", help="show the input crop first ('yours')")
@@ -70,14 +77,20 @@ def run_style(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)
     try:
-        model, _ = load_style_model(args.weights)
+        model, record = load_style_model(args.weights)
         detector = Detector.from_weights(args.detector_weights, device="cpu")
     except WeightsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
         row = style_row(
-            model, read_image(args.image), detector, args.label, sample=args.sample, seed=args.seed
+            model,
+            read_image(args.image),
+            detector,
+            args.label,
+            sample=args.sample,
+            seed=args.seed,
+            strength=style_strength(record) if args.strength is None else args.strength,
         )
     except (ImageInputError, NoDigitError, NoInkError) as error:
         print(f"error: {args.image}: {error}", file=sys.stderr)

@@ -40,18 +40,34 @@ from digit_detector.style.metrics import (
     style_correlation,
     style_features,
 )
-from digit_detector.style.model import NUM_DIGITS, StyleCVAE, default_style_weights_path, load_style_model
+from digit_detector.style.model import (
+    NUM_DIGITS,
+    StyleCVAE,
+    default_style_weights_path,
+    load_style_model,
+    style_strength,
+)
+from digit_detector.style.train import TEST_SEED, VAL_SEED
 from digit_detector.weights import REPO_ROOT, WeightsError, default_weights_path, metadata_path
 
 DEFAULT_DATA = REPO_ROOT / "data" / "style"
-TEST_SEED = 3
+#: Style strengths tried by ``--choose-strength``, and the readability (top-1) they must keep.
+STRENGTH_GRID: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+READABLE_GOAL = 0.90
 
 Ink = NDArray[np.float32]
 
 
-def analogies(model: StyleCVAE, crops: CropSet, mode: str, seed: int = 0, batch_size: int = 250) -> Ink:
-    """``(N, 10, S, S)`` pen-like digits for each crop: ``mode`` "model" (posterior mean), "prior"
-    (z ~ N(0, I), seeded, ignores the input) or "zero" (z = 0, ignores the input)."""
+def analogies(
+    model: StyleCVAE,
+    crops: CropSet,
+    mode: str,
+    seed: int = 0,
+    batch_size: int = 250,
+    strength: float = 1.0,
+) -> Ink:
+    """``(N, 10, S, S)`` pen-like digits for each crop: ``mode`` "model" (posterior mean times
+    ``strength``), "prior" (z ~ N(0, I), seeded, ignores the input) or "zero" (z = 0, ignores the input)."""
     generator = torch.Generator().manual_seed(seed)
     ink, labels = torch.from_numpy(crops.ink()), torch.from_numpy(crops.labels)
     out = []
@@ -60,6 +76,7 @@ def analogies(model: StyleCVAE, crops: CropSet, mode: str, seed: int = 0, batch_
             chunk = slice(start, start + batch_size)
             if mode == "model":
                 z, _ = model.encode(ink[chunk], labels[chunk])
+                z = z * strength
             elif mode == "prior":
                 z = torch.randn((len(labels[chunk]), model.config.latent), generator=generator)
             elif mode == "zero":
@@ -115,17 +132,22 @@ def score_generated(
 
 
 def evaluate(
-    model: StyleCVAE, crops: CropSet, detector: Detector | None, seed: int = 0, progress: bool = True
+    model: StyleCVAE,
+    crops: CropSet,
+    detector: Detector | None,
+    seed: int = 0,
+    progress: bool = True,
+    strength: float = 1.0,
 ) -> dict[str, Any]:
     """The full measurement (see the module docstring) as a JSON-ready dict."""
     start = time.perf_counter()
     heights = paste_heights(len(crops), seed)
     input_features = style_features(crops.ink())
-    report: dict[str, Any] = {"inputs": len(crops)}
+    report: dict[str, Any] = {"inputs": len(crops), "style_strength": strength}
     for name, mode in (("model", "model"), ("baseline_prior", "prior"), ("baseline_zero", "zero")):
         if progress:
             print(f"  scoring {name} ...", file=sys.stderr, flush=True)
-        generated = analogies(model, crops, mode, seed)
+        generated = analogies(model, crops, mode, seed, strength=strength)
         report[name] = score_generated(
             generated, crops, input_features, detector if name != "baseline_zero" else None, heights
         )
@@ -143,6 +165,48 @@ def evaluate(
     return report
 
 
+def strength_curve(
+    model: StyleCVAE,
+    crops: CropSet,
+    detector: Detector,
+    strengths: Sequence[float] = STRENGTH_GRID,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """Readability (at the detector's threshold and top-1) and style correlations of the analogies at each
+    style strength."""
+    heights = paste_heights(len(crops), seed)
+    input_features = style_features(crops.ink())
+    curve = []
+    for strength in strengths:
+        scored = score_generated(
+            analogies(model, crops, "model", seed, strength=strength),
+            crops,
+            input_features,
+            detector,
+            heights,
+        )
+        readable, correlation = scored["readable"]["analogies"], scored["correlation"]
+        curve.append(
+            {
+                "strength": strength,
+                "read_at_threshold": readable["at_threshold"],
+                "read_top1": readable["top1"],
+                "slant_r": round(correlation["slant_pooled"], 4),
+                "thickness_r": round(correlation["thickness_pooled"], 4),
+            }
+        )
+    return curve
+
+
+def choose_strength(curve: Sequence[dict[str, float]], goal: float = READABLE_GOAL) -> float:
+    """The strongest style whose analogies the detector reads top-1 at ``goal`` or better; when none
+    does, the most readable."""
+    meeting = [point["strength"] for point in curve if point["read_top1"] >= goal]
+    if meeting:
+        return max(meeting)
+    return max(curve, key=lambda point: point["read_top1"])["strength"]
+
+
 def example_indices(features: NDArray[np.float64], labels: NDArray[np.int64], count: int = 8) -> list[int]:
     """Inputs that span the styles: the most left- and right-slanted, the thinnest and thickest, then
     inputs at evenly spaced thickness ranks, never two of the same digit."""
@@ -156,12 +220,14 @@ def example_indices(features: NDArray[np.float64], labels: NDArray[np.int64], co
     return chosen
 
 
-def example_sheet(model: StyleCVAE, crops: CropSet, count: int = 8, tile: int = 64) -> Image.Image:
+def example_sheet(
+    model: StyleCVAE, crops: CropSet, count: int = 8, tile: int = 64, strength: float = 1.0
+) -> Image.Image:
     """Rows of analogies for ``count`` test inputs that span the styles: the input first, then 0-9."""
     features = style_features(crops.ink())
     indices = example_indices(features, crops.labels, count)
     subset = CropSet(crops.images[indices], crops.labels[indices])
-    generated = analogies(model, subset, "model")
+    generated = analogies(model, subset, "model", strength=strength)
     rows = [
         row_image(generated[k], highlight=int(subset.labels[k]), tile=tile, input_crop=subset.ink()[k])
         for k in range(len(indices))
@@ -188,7 +254,7 @@ def format_report(report: dict[str, Any]) -> str:
         head,
     ]
     for name, title in (
-        ("model", "model (posterior mean)"),
+        ("model", f"model (strength {report.get('style_strength', 1.0):g})"),
         ("baseline_prior", "baseline: z ~ N(0, I)"),
         ("baseline_zero", "baseline: z = 0"),
     ):
@@ -230,6 +296,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-detector", action="store_true", help="correlations only (no readability)")
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="style strength to evaluate (default: the weights', else 1.0)",
+    )
+    parser.add_argument(
+        "--choose-strength",
+        action="store_true",
+        help=f"first choose the style strength on --n validation digits (the strongest of "
+        f"{', '.join(f'{s:g}' for s in STRENGTH_GRID)} read top-1 >= {READABLE_GOAL:.0%}), store it in the "
+        "weights' metadata, then evaluate on the test split at it",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write the metrics into the metadata")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     parser.add_argument(
@@ -253,12 +332,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WeightsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    strength = style_strength(record) if args.strength is None else args.strength
+    choice: dict[str, Any] | None = None
+    if args.choose_strength:
+        if detector is None:
+            print("error: --choose-strength needs the detector (drop --no-detector)", file=sys.stderr)
+            return 2
+        val_crops = load_or_make_crops(args.data, "val", args.n, VAL_SEED)
+        curve = strength_curve(model, val_crops, detector, seed=args.seed)
+        strength = choose_strength(curve)
+        choice = {"split": "val", "n": args.n, "seed": VAL_SEED, "goal_top1": READABLE_GOAL, "curve": curve}
+        for point in curve:
+            print(
+                f"  val strength {point['strength']:.1f}: read top-1 {point['read_top1']:.3f}, "
+                f"at threshold {point['read_at_threshold']:.3f}, slant r {point['slant_r']:.3f}, "
+                f"thickness r {point['thickness_r']:.3f}",
+                file=sys.stderr,
+            )
+        print(f"chosen style strength: {strength:g}", file=sys.stderr)
     crops = load_or_make_crops(args.data, "test", args.n, TEST_SEED)
     if args.sheet is not None:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
-        example_sheet(model, crops).save(args.sheet)
+        example_sheet(model, crops, strength=strength).save(args.sheet)
         print(f"example rows written to {args.sheet}", file=sys.stderr)
-    report = evaluate(model, crops, detector, args.seed)
+    report = evaluate(model, crops, detector, args.seed, strength=strength)
+    if choice is not None:
+        report["strength_choice"] = choice
     report["command"] = command
     report["data"] = {"split": "test", "n": args.n, "seed": TEST_SEED}
     if detector is not None:
@@ -267,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     if not args.no_save:
         record.setdefault("metrics", {})["test"] = report
+        record["style_strength"] = strength
         metadata_path(weights).write_text(json.dumps(record, indent=2) + "\n")
         print(f"metrics written to {metadata_path(weights)}", file=sys.stderr)
     return 0

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from digit_detector.detector import Detector
 from digit_detector.style.analogy import NoDigitError, StyleRow, ink_tile, style_row
 from digit_detector.style.crops import NoInkError
-from digit_detector.style.model import StyleCVAE, default_style_weights_path, load_style_model
+from digit_detector.style.model import StyleCVAE, default_style_weights_path, load_style_model, style_strength
 from digit_detector.ui.draw_page import has_ink, pen_canvas, png_bytes
 from digit_detector.ui.state import INFERENCE_THREADS, try_load_detector, weights_path
 from digit_detector.weights import WeightsError
@@ -30,15 +30,16 @@ def style_weights_path() -> str:
 
 
 @st.cache_resource(show_spinner="Loading the style model ...", max_entries=2)
-def load_style(weights: str) -> StyleCVAE:
-    """The style CVAE for ``weights``, loaded once per process and shared by all sessions."""
+def load_style(weights: str) -> tuple[StyleCVAE, float]:
+    """The style CVAE for ``weights`` and its default style strength, loaded once per process and shared
+    by all sessions."""
     torch.set_num_threads(INFERENCE_THREADS)
-    model, _ = load_style_model(weights)
-    return model
+    model, record = load_style_model(weights)
+    return model, style_strength(record)
 
 
-def try_load_style(weights: str) -> tuple[StyleCVAE | None, str | None]:
-    """``(model, None)``, or ``(None, why)`` in one sentence."""
+def try_load_style(weights: str) -> tuple[tuple[StyleCVAE, float] | None, str | None]:
+    """``((model, default strength), None)``, or ``(None, why)`` in one sentence."""
     try:
         return load_style(weights), None
     except WeightsError as error:
@@ -46,14 +47,18 @@ def try_load_style(weights: str) -> tuple[StyleCVAE | None, str | None]:
 
 
 def show_style(
-    image: NDArray[np.uint8] | None, model: StyleCVAE, detector: Detector | None, label: int | None
+    image: NDArray[np.uint8] | None,
+    model: StyleCVAE,
+    detector: Detector | None,
+    label: int | None,
+    strength: float = 1.0,
 ) -> StyleRow | None:
     """The ten digits in the drawing's style; a prompt for an empty canvas, a hint when no digit is found."""
     if image is None or not has_ink(image):
         st.info(STYLE_PROMPT, icon="✏️")
         return None
     try:
-        row = style_row(model, image, detector, label)
+        row = style_row(model, image, detector, label, strength=strength)
     except NoDigitError:
         st.warning("No digit found in your drawing: draw one digit larger, or pick the digit you drew.")
         return None
@@ -79,7 +84,7 @@ def render() -> None:
         "and draws all ten digits with it."
     )
     detector, problem = try_load_detector(weights_path(), "torch")
-    model, style_problem = try_load_style(style_weights_path())
+    loaded, style_problem = try_load_style(style_weights_path())
     left, right = st.columns(2, gap="large")
     with left:
         canvas = pen_canvas(pen_key="style_pen_width", canvas_key="style_canvas")
@@ -91,13 +96,24 @@ def render() -> None:
             help="Which digit you drew: detected by the model, or pick it yourself.",
         )
         label = None if choice == AUTO_LABEL else int(choice)
+        default_strength = loaded[1] if loaded is not None else 1.0
+        strength = st.slider(
+            "Style strength",
+            0.0,
+            1.0,
+            round(default_strength, 2),
+            0.05,
+            key="style_strength",
+            help="1 copies your style fully; lower values move towards the average hand, which keeps "
+            "unusual styles readable. The default was chosen on validation digits.",
+        )
         if problem is not None:
             st.warning(f"{problem} Pick the digit you drew.")
         if style_problem is not None:
             st.error(style_problem)
             return
-        assert model is not None
-        row = show_style(canvas.image_data, model, detector, label)
+        assert loaded is not None
+        row = show_style(canvas.image_data, loaded[0], detector, label, strength)
         if row is not None:
             with st.container(width=ROW_TILE * 2):
                 st.image(png_bytes(ink_tile(row.crop, ROW_TILE * 2)), caption="what the model sees")
