@@ -167,7 +167,16 @@ def test_style_eval_chooses_and_stores_the_strength(
     weights = tmp_path / "style.safetensors"
     shutil.copy(random_style_weights, weights)
     shutil.copy(random_style_weights.with_suffix(".json"), weights.with_suffix(".json"))
-    args = ["--weights", str(weights), "--detector-weights", str(random_tiny_weights), "--n", "12"]
+    args = [
+        "--weights",
+        str(weights),
+        "--detector-weights",
+        str(random_tiny_weights),
+        "--n",
+        "12",
+        "--n-val",
+        "12",
+    ]
     assert style_eval_main([*args, "--data", str(tmp_path / "crops"), "--choose-strength"]) == 0
     _, record = load_style_model(weights)
     choice = record["metrics"]["test"]["strength_choice"]

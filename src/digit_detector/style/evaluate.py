@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--detector-weights", type=Path, default=None, help="detector weights (default: the shipped model)"
     )
     parser.add_argument("--n", type=int, default=1000, help="test digits as inputs (default 1000)")
+    parser.add_argument(
+        "--n-val", type=int, default=400, help="validation digits for --choose-strength (default 400)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior baseline and paste sizes")
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA, help="crop cache folder (default data/style)"
@@ -305,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--choose-strength",
         action="store_true",
-        help=f"first choose the style strength on --n validation digits (the strongest of "
+        help=f"first choose the style strength on --n-val validation digits (the strongest of "
         f"{', '.join(f'{s:g}' for s in STRENGTH_GRID)} read top-1 >= {READABLE_GOAL:.0%}), store it in the "
         "weights' metadata, then evaluate on the test split at it",
     )
@@ -338,10 +341,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if detector is None:
             print("error: --choose-strength needs the detector (drop --no-detector)", file=sys.stderr)
             return 2
-        val_crops = load_or_make_crops(args.data, "val", args.n, VAL_SEED)
+        val_crops = load_or_make_crops(args.data, "val", args.n_val, VAL_SEED)
         curve = strength_curve(model, val_crops, detector, seed=args.seed)
         strength = choose_strength(curve)
-        choice = {"split": "val", "n": args.n, "seed": VAL_SEED, "goal_top1": READABLE_GOAL, "curve": curve}
+        choice = {
+            "split": "val",
+            "n": args.n_val,
+            "seed": VAL_SEED,
+            "goal_top1": READABLE_GOAL,
+            "curve": curve,
+        }
         for point in curve:
             print(
                 f"  val strength {point['strength']:.1f}: read top-1 {point['read_top1']:.3f}, "
