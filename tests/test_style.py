@@ -230,6 +230,8 @@ def test_shipped_style_weights_are_small_and_measured() -> None:
     test = record["metrics"]["test"]
     for feature in ("slant_within_class", "thickness_within_class"):
         assert test["model"]["correlation"][feature] > test["baseline_prior"]["correlation"][feature] + 0.3
+    assert test["style_strength"] == record["style_strength"]
+    assert test["model"]["readable"]["analogies"]["top1"] >= 0.90
 
 
 # --------------------------------------------------------------------------- metrics
