@@ -9,13 +9,7 @@ from pathlib import Path
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation import (
-    choose_containment_threshold,
-    choose_score_threshold,
-    evaluate,
-    predict_samples,
-    save_report,
-)
+from digit_detector.evaluation import choose_thresholds, evaluate, save_report
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, default_weights_path
 
 
@@ -80,15 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: no usable images in {args.data}/images/{args.split}", file=sys.stderr)
         return 2
     if args.choose_score:
-        predictions = predict_samples(detector, samples, progress=not args.quiet)
-        detector.score_threshold = choose_score_threshold(detector, samples, predictions=predictions)
-        detector.containment_threshold = choose_containment_threshold(
-            detector, samples, predictions=predictions
-        )
-        print(
-            f"chosen score threshold: {detector.score_threshold:g}, "
-            f"containment threshold: {detector.containment_threshold}"
-        )
+        score, containment = choose_thresholds(detector, samples, progress=not args.quiet)
+        print(f"chosen score threshold: {score:g}, containment threshold: {containment}")
     report = evaluate(detector, samples, progress=not args.quiet)
     weights_name = Path(args.weights or default_weights_path()).stem
     out = save_report(report, args.out or Path("reports") / f"eval-{weights_name}-{args.split}")

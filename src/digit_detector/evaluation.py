@@ -691,6 +691,17 @@ def choose_containment_threshold(
     return best_threshold
 
 
+def choose_thresholds(
+    detector: Detector, samples: Sequence[Sample], *, progress: bool = False
+) -> tuple[float, float | None]:
+    """Choose the score threshold, then the containment threshold at it, from one prediction pass over
+    ``samples`` (use validation data); both are set on ``detector`` and returned."""
+    predictions = predict_samples(detector, samples, progress=progress)
+    detector.score_threshold = choose_score_threshold(detector, samples, predictions=predictions)
+    detector.containment_threshold = choose_containment_threshold(detector, samples, predictions=predictions)
+    return detector.score_threshold, detector.containment_threshold
+
+
 # --------------------------------------------------------------------------- saving
 
 

@@ -75,15 +75,15 @@ def analogies(
         for start in range(0, len(labels), batch_size):
             chunk = slice(start, start + batch_size)
             if mode == "model":
-                z, _ = model.encode(ink[chunk], labels[chunk])
-                z = z * strength
+                probabilities = model.analogies(ink[chunk], labels[chunk], strength=strength)
             elif mode == "prior":
                 z = torch.randn((len(labels[chunk]), model.config.latent), generator=generator)
+                probabilities = model.render_styles(z)
             elif mode == "zero":
-                z = torch.zeros((len(labels[chunk]), model.config.latent))
+                probabilities = model.render_styles(torch.zeros((len(labels[chunk]), model.config.latent)))
             else:
                 raise ValueError(f"mode must be model, prior or zero, got {mode!r}")
-            out.append(drawn_ink(model.render_styles(z)))
+            out.append(drawn_ink(probabilities))
     return np.concatenate(out)
 
 

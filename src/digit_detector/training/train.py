@@ -24,13 +24,7 @@ from torch.utils.data import DataLoader
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector, TorchBackend
-from digit_detector.evaluation import (
-    choose_containment_threshold,
-    choose_score_threshold,
-    evaluate,
-    predict_samples,
-    save_report,
-)
+from digit_detector.evaluation import choose_thresholds, evaluate, save_report
 from digit_detector.models import ModelConfig, default_configs_dir
 from digit_detector.training.dataset import DetectionDataset, collate
 from digit_detector.training.module import DetectorModule
@@ -186,13 +180,9 @@ def finalize(
     split (if any) with the same Detector path the app uses, and record all in the metadata."""
     detector = Detector(TorchBackend(model, torch.device("cpu")), metadata)  # type: ignore[arg-type]
     val_samples = load_split(root, data.val_split).samples[: data.val_limit or None]
-    val_predictions = predict_samples(detector, val_samples, progress=True)
-    metadata.score_threshold = choose_score_threshold(detector, val_samples, predictions=val_predictions)
-    detector.score_threshold = metadata.score_threshold
-    metadata.containment_threshold = choose_containment_threshold(
-        detector, val_samples, predictions=val_predictions
+    metadata.score_threshold, metadata.containment_threshold = choose_thresholds(
+        detector, val_samples, progress=True
     )
-    detector.containment_threshold = metadata.containment_threshold
     print(
         f"chosen on {len(val_samples)} validation images: score threshold {metadata.score_threshold:.2f}, "
         f"containment threshold {metadata.containment_threshold}"
