@@ -12,6 +12,7 @@ import torch
 
 from digit_detector.data.yolo_format import write_data_yaml, write_sample
 from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
+from digit_detector.training.dataset import DetectionDataset
 from digit_detector.training.loss import YoloLoss
 from digit_detector.training.targets import build_targets
 from digit_detector.training.train import load_config, train
@@ -125,6 +126,18 @@ def make_dataset(root: Path, count: int = 12) -> None:
                 root, split, f"{index:03d}", image, np.array([1]), np.array([[x - 4, y - 4, x + 14, y + 84]])
             )
     write_data_yaml(root, {"train": "test-fingerprint"})
+
+
+def test_dataset_items_carry_the_targets_of_their_boxes(tmp_path: Path) -> None:
+    make_dataset(tmp_path, count=3)
+    dataset = DetectionDataset(tmp_path, "train", ANCHORS, GRIDS, progress=False)
+    for index in range(len(dataset)):
+        image, targets, boxes, class_ids = dataset[index]
+        assert image.shape == (3, 192, 192) and float(image.min()) == 0.0  # the stroke is there
+        expected = build_targets(boxes, class_ids, ANCHORS, GRIDS, 192)
+        assert [t.shape for t in targets] == [(3, g, g, 6) for g in GRIDS]
+        assert all(torch.equal(got, want) for got, want in zip(targets, expected, strict=True))
+        assert sum(int((t[..., 0] == 1).sum()) for t in targets) == 1  # one positive anchor for the one box
 
 
 def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:

@@ -25,6 +25,26 @@ class DetectionBatch:
     class_ids: list[torch.Tensor]  # per image (n,)
 
 
+@dataclass(frozen=True)
+class PackedTarget:
+    """One scale's target tensor as its non-zero entries (100x faster to restore than torch sparse COO)."""
+
+    shape: tuple[int, ...]
+    flat_indices: torch.Tensor  # int64 positions in the flattened tensor
+    values: torch.Tensor
+
+    @classmethod
+    def pack(cls, dense: torch.Tensor) -> PackedTarget:
+        flat = dense.reshape(-1)
+        indices = flat.nonzero().squeeze(1)
+        return cls(tuple(dense.shape), indices, flat[indices].clone())
+
+    def unpack(self) -> torch.Tensor:
+        dense = torch.zeros(self.shape)
+        dense.view(-1)[self.flat_indices] = self.values
+        return dense
+
+
 class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]]):
     """Images letterboxed to the model input (uint8, in memory) with their boxes in input pixels."""
 
@@ -61,9 +81,10 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
             self.boxes.append(boxes)
             self.class_ids.append(sample.class_ids)
         # Targets are fixed per image (no online augmentation), so they are built once here rather than in
-        # every epoch's loader: on 2 cores that was a fifth of the training step.
+        # every epoch's loader (on 2 cores that was a fifth of the training step). They are kept packed: a
+        # dense set is 54 kB per image (5 GB for 100k canvases), almost all zeros.
         self.targets = [
-            self._build_targets(index)
+            [PackedTarget.pack(scale) for scale in self._build_targets(index)]
             for index in tqdm(range(len(samples)), desc=f"targets {split}", disable=not progress)
         ]
 
@@ -90,7 +111,8 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
     def __getitem__(self, index: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
         boxes = torch.from_numpy(self.boxes[index]).reshape(-1, 4)
         class_ids = torch.from_numpy(self.class_ids[index])
-        return to_tensor(self.images[index]), self.targets[index], boxes, class_ids
+        targets = [scale.unpack() for scale in self.targets[index]]
+        return to_tensor(self.images[index]), targets, boxes, class_ids
 
 
 def collate(
