@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from digit_detector.classes import OTHER_ID
-from digit_detector.data.yolo_format import Sample, load_split, write_sample
+from digit_detector.data.yolo_format import Sample, append_meta, digit_sources, load_split, write_sample
 from digit_detector.detector import Detection, Detector
 from digit_detector.evaluate_cli import main
 from digit_detector.evaluation import (
@@ -124,6 +124,31 @@ def test_mistakes_lower_the_scores_and_fill_the_confusion_matrix(bad_report: Eva
     assert report.targets()["blank canvases with a detection"]["pass"] is False
 
 
+def test_digits_are_counted_by_their_source(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    samples = write_dataset(root)
+    relative = {sample.image_path.stem: str(sample.image_path.relative_to(root)) for sample in samples}
+    digit = {"class_id": 3, "source": {"kind": "mnist"}}
+    number = [
+        {"class_id": 4, "source": {"kind": "font"}},
+        {"class_id": 9, "dropped": True, "source": {"kind": "mnist"}},  # augmented away: no label
+        {"class_id": 2, "source": {"kind": "font"}},
+    ]
+    other = {"class_id": OTHER_ID, "source": {"kind": "shape"}}
+    objects = {"a_single": [digit], "b_number": number, "c_blank": [], "d_other": [other]}
+    append_meta(root, "test", [{"image": relative[stem], "objects": objs} for stem, objs in objects.items()])
+    rows = perfect_rows()
+    rows[1] = [(NUMBER[2][0], 4, 0.9), (NUMBER[2][1], 7, 0.8)]  # the font 2 read as a 7
+    report = evaluate(make_detector(rows), samples, progress=False, sources=digit_sources(root, "test"))
+    assert set(report.by_source) == {"mnist", "font"}  # non-digits are not counted
+    mnist, font = report.by_source["mnist"], report.by_source["font"]
+    assert (mnist.boxes, mnist.correct, mnist.single_digit_top1, mnist.number_images) == (1, 1, 1.0, 0)
+    assert (font.boxes, font.correct, font.wrong_class, font.missed) == (2, 1, 1, 0)
+    assert (font.number_images, font.number_accuracy) == (1, 0.0)
+    assert report.to_dict()["digits_by_source"]["font"]["named"] == 0.5
+    assert any(line.startswith("digits from font: 50.0 %") for line in report.summary_lines())
+
+
 def test_missed_boxes_and_low_scores(samples: list[Sample]) -> None:
     rows = perfect_rows()
     rows[1] = [(NUMBER[2][0], 4, 0.9), (NUMBER[2][1], 2, 0.3)]  # the 2 below the 0.5 threshold
@@ -195,3 +220,12 @@ def test_eval_command_on_a_tiny_dataset(
     assert all((out / name).stat().st_size > 0 for name in ("pr_curves.png", "worst_errors.png"))
     assert main([*argv, "--require-targets", "--quiet", "--score", "0.9"]) == 1
     assert main(["--data", str(tmp_path / "nothing"), "--weights", str(random_tiny_weights)]) == 2
+
+
+def test_metadata_that_disagrees_with_the_labels_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    samples = write_dataset(root)
+    two = [{"class_id": 3, "source": {"kind": "mnist"}}] * 2
+    append_meta(root, "test", [{"image": str(samples[0].image_path.relative_to(root)), "objects": two}])
+    with pytest.raises(ValueError, match="metadata lists 2 objects but the labels have 1"):
+        evaluate(make_detector(perfect_rows()), samples, progress=False, sources=digit_sources(root, "test"))

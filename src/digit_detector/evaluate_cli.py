@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from digit_detector.data.yolo_format import load_split
+from digit_detector.data.yolo_format import digit_sources, load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation import choose_thresholds, evaluate, save_report
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, default_weights_path
@@ -76,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.choose_score:
         score, containment = choose_thresholds(detector, samples, progress=not args.quiet)
         print(f"chosen score threshold: {score:g}, containment threshold: {containment}")
-    report = evaluate(detector, samples, progress=not args.quiet)
+    report = evaluate(
+        detector, samples, progress=not args.quiet, sources=digit_sources(args.data, args.split)
+    )
     weights_name = Path(args.weights or default_weights_path()).stem
     out = save_report(report, args.out or Path("reports") / f"eval-{weights_name}-{args.split}")
     for line in report.summary_lines():

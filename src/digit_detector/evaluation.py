@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,38 @@ class ImageError:
 
 
 @dataclass
+class SourceCounts:
+    """How the digits of one source (MNIST, fonts, Hershey) fared at the detector's threshold."""
+
+    boxes: int = 0
+    correct: int = 0
+    wrong_class: int = 0
+    missed: int = 0
+    single_digit_images: int = 0
+    single_digit_correct: int = 0
+    number_images: int = 0  # number canvases whose digits all come from this source
+    number_correct: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "boxes": self.boxes,
+            "named": _round(_ratio(self.correct, self.boxes)),
+            "wrong_class": self.wrong_class,
+            "missed": self.missed,
+            "single_digit": {"images": self.single_digit_images, "top1": _round(self.single_digit_top1)},
+            "numbers": {"images": self.number_images, "accuracy": _round(self.number_accuracy)},
+        }
+
+    @property
+    def single_digit_top1(self) -> float | None:
+        return _ratio(self.single_digit_correct, self.single_digit_images)
+
+    @property
+    def number_accuracy(self) -> float | None:
+        return _ratio(self.number_correct, self.number_images)
+
+
+@dataclass
 class EvalReport:
     """All numbers of one evaluation; :meth:`to_dict` is the JSON report, :meth:`summary_lines` the text."""
 
@@ -239,6 +271,7 @@ class EvalReport:
     ms_median: float
     pr_curves: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # precision at RECALL_POINTS
     worst: list[ImageError] = field(default_factory=list)
+    by_source: dict[str, SourceCounts] = field(default_factory=dict)  # digits by source (synthetic data)
 
     @property
     def detections(self) -> int:
@@ -348,6 +381,7 @@ class EvalReport:
                 "matrix": self.confusion_matrix.tolist(),
             },
             "worst_images": [{"image": str(e.image_path), "problem": e.caption} for e in self.worst],
+            "digits_by_source": {kind: counts.to_dict() for kind, counts in sorted(self.by_source.items())},
         }
 
     def summary_lines(self) -> list[str]:
@@ -390,8 +424,47 @@ class EvalReport:
             f"recall {_fmt(self.recall)}, F1 {_fmt(self.f1)} ({self.true_positives} correct, "
             f"{self.wrong_class} wrong class, "
             f"{self.false_positives} false positives, {self.missed} missed)",
+            *(
+                f"digits from {kind}: {_pct(_ratio(c.correct, c.boxes))} of {c.boxes} named right, "
+                f"single-digit top-1 {_pct(c.single_digit_top1)} of {c.single_digit_images}, "
+                f"numbers (all {kind}) {_pct(c.number_accuracy)} of {c.number_images}"
+                for kind, c in sorted(self.by_source.items())
+            ),
             verdict_line,
         ]
+
+
+def _count_by_source(
+    by_source: dict[str, SourceCounts],
+    kinds: Sequence[str | None],
+    gt_ids: Sequence[int],
+    matching: Matching,
+    single_ok: bool | None,
+    number_ok: bool | None,
+) -> None:
+    """Add one image's digit outcomes to the counts of their sources (``kinds``: one per label)."""
+    if len(kinds) != len(gt_ids):
+        raise ValueError(f"the metadata lists {len(kinds)} objects but the labels have {len(gt_ids)}")
+    outcome = dict.fromkeys(range(len(gt_ids)), "missed")
+    for gt_index, det_index in matching.pairs:
+        outcome[gt_index] = matching.outcome[det_index]
+    for gt_index, kind in enumerate(kinds):
+        if kind is None:
+            continue
+        counts = by_source.setdefault(kind, SourceCounts())
+        counts.boxes += 1
+        counts.correct += outcome[gt_index] == "correct"
+        counts.wrong_class += outcome[gt_index] == "wrong_class"
+        counts.missed += outcome[gt_index] == "missed"
+    digit_kinds = {kind for kind in kinds if kind is not None}
+    if single_ok is not None:
+        counts = by_source[kinds[0]]  # type: ignore[index]  # a single-digit image's one label is a digit
+        counts.single_digit_images += 1
+        counts.single_digit_correct += single_ok
+    if number_ok is not None and len(digit_kinds) == 1:
+        counts = by_source[digit_kinds.pop()]
+        counts.number_images += 1
+        counts.number_correct += number_ok
 
 
 def _ratio(numerator: float, denominator: float) -> float | None:
@@ -445,15 +518,32 @@ def _caption(sample: Sample, problems: list[str]) -> str:
     return f"{sample.image_path.stem}: " + "; ".join(problems)
 
 
-def evaluate(detector: Detector, samples: list[Sample], *, progress: bool = True) -> EvalReport:
-    """Run the detector once per image and compute every number of the ship decision."""
-    return report_from_predictions(detector, predict_samples(detector, samples, progress=progress))
+def evaluate(
+    detector: Detector,
+    samples: list[Sample],
+    *,
+    progress: bool = True,
+    sources: Mapping[Path, Sequence[str | None]] | None = None,
+) -> EvalReport:
+    """Run the detector once per image and compute every number of the ship decision.
+
+    ``sources`` (:func:`~digit_detector.data.yolo_format.digit_sources`) adds the digits' results by
+    source to the report.
+    """
+    predictions = predict_samples(detector, samples, progress=progress)
+    return report_from_predictions(detector, predictions, sources=sources)
 
 
-def report_from_predictions(detector: Detector, predictions: Sequence[ImagePrediction]) -> EvalReport:
+def report_from_predictions(
+    detector: Detector,
+    predictions: Sequence[ImagePrediction],
+    *,
+    sources: Mapping[Path, Sequence[str | None]] | None = None,
+) -> EvalReport:
     """The report for predictions made by :func:`predict_samples` with ``detector``."""
     if not predictions:
         raise ValueError("nothing to evaluate: no images")
+    by_source: dict[str, SourceCounts] = {}
     names = tuple(detector.class_names)
     background = len(names)
     confusion = np.zeros((background + 1, background + 1), dtype=np.int64)
@@ -501,9 +591,11 @@ def report_from_predictions(detector: Detector, predictions: Sequence[ImagePredi
             severity += sum(0.5 + detections[d].score for d in matching.false_positives)
 
         digit_ids = [c for c in gt_ids if is_digit(c)]
+        single_ok = number_ok = None
         if len(gt_ids) == 1 and is_digit(gt_ids[0]):
             counts["single"] += 1
-            if detections and detections[0].class_id == gt_ids[0]:
+            single_ok = bool(detections) and detections[0].class_id == gt_ids[0]
+            if single_ok:
                 counts["single_ok"] += 1
             elif not problems:
                 problems.append(f"top-1 {detections[0].label if detections else 'nothing'}")
@@ -511,7 +603,8 @@ def report_from_predictions(detector: Detector, predictions: Sequence[ImagePredi
         if len(digit_ids) >= 2:
             counts["number"] += 1
             expected = read_number(gt_ids, gt_boxes)
-            if result.number == expected:
+            number_ok = result.number == expected
+            if number_ok:
                 counts["number_ok"] += 1
             else:
                 shown = result.number.replace("\n", "/")
@@ -532,6 +625,9 @@ def report_from_predictions(detector: Detector, predictions: Sequence[ImagePredi
             if taken:
                 problems.append(f"{taken} other taken for a digit")
         other_boxes += len(other_indices)
+        kinds = sources.get(sample.image_path.resolve()) if sources else None
+        if kinds is not None:
+            _count_by_source(by_source, kinds, gt_ids, matching, single_ok, number_ok)
         if problems:
             errors.append(
                 ImageError(
@@ -596,6 +692,7 @@ def report_from_predictions(detector: Detector, predictions: Sequence[ImagePredi
         ms_median=float(np.median(ms)) if ms else 0.0,
         pr_curves=curves,
         worst=errors[:WORST_IMAGES],
+        by_source=by_source,
     )
 
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from digit_detector.boxes import xyxy_to_yolo, yolo_to_xyxy
-from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
+from digit_detector.classes import CLASS_NAMES, NUM_CLASSES, is_digit
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -214,3 +214,18 @@ def read_meta(root: Path, split: str) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def digit_sources(root: Path, split: str) -> dict[Path, list[str | None]]:
+    """Per image (resolved path): where each labelled object came from, in label order.
+
+    Read from ``meta/<split>.jsonl`` (written by ``data synth``): ``"mnist"``, ``"font"`` or ``"hershey"``
+    for a digit, ``None`` for any other class. Empty when the split has no metadata (imported data).
+    """
+    sources: dict[Path, list[str | None]] = {}
+    for record in read_meta(root, split):
+        kept = [obj for obj in record.get("objects", []) if not obj.get("dropped", False)]
+        sources[(Path(root) / record["image"]).resolve()] = [
+            str(obj["source"]["kind"]) if is_digit(int(obj["class_id"])) else None for obj in kept
+        ]
+    return sources
