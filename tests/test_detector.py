@@ -78,6 +78,21 @@ def test_detections_map_back_to_input_pixels_and_read_the_number() -> None:
     )  # the small 3 sits above the row
 
 
+def test_contained_boxes_are_hidden_unless_the_call_keeps_them() -> None:
+    metadata = WeightsMetadata.from_dict(
+        {
+            "model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS},
+            "score_threshold": 0.5,
+            "containment_threshold": 0.7,
+        }
+    )
+    stem = ([60.0, 50.0, 70.0, 110.0], 1, 0.8)  # a stroke of the 4, read as a 1 of its own
+    detector = Detector(FixedBackend([([48.0, 48.0, 96.0, 120.0], 4, 0.9), stem]), metadata)
+    canvas = np.zeros((192, 192, 4), dtype=np.uint8)
+    assert [d.label for d in detector(canvas).detections] == ["4"]
+    assert [d.label for d in detector(canvas, suppress_contained=False).detections] == ["4", "1"]
+
+
 def test_from_weights_uses_metadata_threshold(random_tiny_weights: Path) -> None:
     _, metadata = load_weights(random_tiny_weights)
     assert (

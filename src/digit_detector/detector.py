@@ -146,8 +146,13 @@ class Detector:
         *,
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
+        suppress_contained: bool = True,
     ) -> DetectionResult:
-        """Detect the objects in one image; thresholds default to the detector's."""
+        """Detect the objects in one image; thresholds default to the detector's.
+
+        ``suppress_contained=False`` keeps boxes that lie inside a better one (the containment rule of
+        the weights' metadata is then skipped for this call).
+        """
         start = time.perf_counter()
         batch, letterbox = preprocess(image, self.metadata.model.input_size)
         preprocessed = time.perf_counter()
@@ -158,7 +163,7 @@ class Detector:
             self.score_threshold if score_threshold is None else score_threshold,
             self.iou_threshold if iou_threshold is None else iou_threshold,
             self.class_agnostic,
-            containment_threshold=self.containment_threshold,
+            containment_threshold=self.containment_threshold if suppress_contained else None,
         )[0]
         boxes = letterbox.to_original(found.boxes)
         detections = [

@@ -116,6 +116,7 @@ def show_result(
     *,
     score_threshold: float,
     iou_threshold: float,
+    suppress_contained: bool = True,
     backend_name: str = "torch",
 ) -> DetectionResult | None:
     """Detect the objects in the drawing and show them; an empty canvas only gets a prompt (no model call)."""
@@ -126,7 +127,12 @@ def show_result(
     if detector is None:
         return None
     st.session_state[DRAWING_KEY] = image  # the "Improve the model" page offers this drawing for correction
-    result = detector(image, score_threshold=score_threshold, iou_threshold=iou_threshold)
+    result = detector(
+        image,
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        suppress_contained=suppress_contained,
+    )
     st.markdown(number_html(result.number), unsafe_allow_html=True)
     with st.container(width=CANVAS_SIZE):  # shown at canvas size, sent at RESULT_SCALE x for sharpness
         st.image(png_bytes(result_image(image, result)), width="stretch")
@@ -198,6 +204,15 @@ def render() -> None:
                 key="iou_threshold",
                 help="Of two boxes overlapping more than this, only the better one is kept.",
             )
+            suppress_contained = st.checkbox(
+                "Hide boxes inside a better box",
+                value=True,
+                key="suppress_contained",
+                help="A stroke of a digit read as a digit of its own (the stem of a 4 as a 1) is dropped "
+                "when most of its box lies inside a higher-scoring box. The threshold comes with the "
+                "weights.",
+                disabled=detector is None or detector.containment_threshold is None,
+            )
             backend_name = st.radio(
                 "Backend",
                 list(BACKENDS),
@@ -221,5 +236,6 @@ def render() -> None:
             detector,
             score_threshold=score,
             iou_threshold=iou,
+            suppress_contained=suppress_contained,
             backend_name=backend_name,
         )
