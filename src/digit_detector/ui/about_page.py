@@ -29,7 +29,7 @@ HISTORY = """
 
 COMMANDS = """\
 # data: synthetic canvases built from MNIST, handwriting fonts and Hershey strokes (see the README)
-python -m digit_detector data synth --out data/synth --split train --n 40000 --seed 1 --workers 2
+python -m digit_detector data synth --out data/synth --split train --n 100000 --seed 1 --workers 2
 python -m digit_detector data synth --out data/synth --split val --n 1500 --seed 2 --workers 2
 python -m digit_detector data synth --out data/synth --split test --n 2000 --seed 3 --workers 2
 # train (Lightning + Hydra), pick the score threshold on val, evaluate on test, write the weights
