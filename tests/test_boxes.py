@@ -27,7 +27,7 @@ from digit_detector.boxes import (
 )
 
 # Local settings (not a global profile, which would leak into other test modules).
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(max_examples=60, deadline=None, derandomize=True)  # derandomized: CI runs are repeatable
 
 # One box in every format, by hand: image 200 x 100 (width x height).
 IMAGE = (200, 100)
@@ -50,8 +50,9 @@ def image_and_xyxy(draw: st.DrawFn, max_boxes: int = 20) -> tuple[tuple[int, int
     min_size = 1e-2
     x1 = u[:, 0] * (width - min_size)
     y1 = u[:, 1] * (height - min_size)
-    x2 = x1 + min_size + u[:, 2] * (width - min_size - x1)
-    y2 = y1 + min_size + u[:, 3] * (height - min_size - y1)
+    # the sums can exceed the edge by a rounding error (293 + 6e-14): keep them inside, as promised
+    x2 = np.minimum(x1 + min_size + u[:, 2] * (width - min_size - x1), width)
+    y2 = np.minimum(y1 + min_size + u[:, 3] * (height - min_size - y1), height)
     return (width, height), np.stack([x1, y1, x2, y2], axis=-1)
 
 
