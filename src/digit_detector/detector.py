@@ -150,8 +150,8 @@ class Detector:
     ) -> DetectionResult:
         """Detect the objects in one image; thresholds default to the detector's.
 
-        ``suppress_contained=False`` keeps boxes that lie inside a better one (the containment rule of
-        the weights' metadata is then skipped for this call).
+        ``suppress_contained=False`` keeps boxes that lie mostly inside a larger one (the containment
+        rule of the weights' metadata is then skipped for this call).
         """
         start = time.perf_counter()
         batch, letterbox = preprocess(image, self.metadata.model.input_size)

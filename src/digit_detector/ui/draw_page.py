@@ -205,12 +205,11 @@ def render() -> None:
                 help="Of two boxes overlapping more than this, only the better one is kept.",
             )
             suppress_contained = st.checkbox(
-                "Hide boxes inside a better box",
+                "Hide boxes inside a larger box",
                 value=True,
                 key="suppress_contained",
                 help="A stroke of a digit read as a digit of its own (the stem of a 4 as a 1) is dropped "
-                "when most of its box lies inside a higher-scoring box. The threshold comes with the "
-                "weights.",
+                "when most of its box lies inside a larger box. The threshold comes with the weights.",
                 disabled=detector is None or detector.containment_threshold is None,
             )
             backend_name = st.radio(
