@@ -205,8 +205,25 @@ class ImageError:
     detections: list[Detection]
 
 
+class ReadingRates:
+    """Single-digit top-1 and numbers read exactly, from the counts of the dataclasses below."""
+
+    single_digit_images: int
+    single_digit_correct: int
+    number_images: int
+    number_correct: int
+
+    @property
+    def single_digit_top1(self) -> float | None:
+        return _ratio(self.single_digit_correct, self.single_digit_images)
+
+    @property
+    def number_accuracy(self) -> float | None:
+        return _ratio(self.number_correct, self.number_images)
+
+
 @dataclass
-class SourceCounts:
+class SourceCounts(ReadingRates):
     """How the digits of one source (MNIST, fonts, Hershey) fared at the detector's threshold."""
 
     boxes: int = 0
@@ -228,17 +245,9 @@ class SourceCounts:
             "numbers": {"images": self.number_images, "accuracy": _round(self.number_accuracy)},
         }
 
-    @property
-    def single_digit_top1(self) -> float | None:
-        return _ratio(self.single_digit_correct, self.single_digit_images)
-
-    @property
-    def number_accuracy(self) -> float | None:
-        return _ratio(self.number_correct, self.number_images)
-
 
 @dataclass
-class EvalReport:
+class EvalReport(ReadingRates):
     """All numbers of one evaluation; :meth:`to_dict` is the JSON report, :meth:`summary_lines` the text."""
 
     images: int
@@ -292,14 +301,6 @@ class EvalReport:
     @property
     def f1(self) -> float | None:
         return _ratio(2 * self.true_positives, self.detections + self.gt_boxes)
-
-    @property
-    def single_digit_top1(self) -> float | None:
-        return _ratio(self.single_digit_correct, self.single_digit_images)
-
-    @property
-    def number_accuracy(self) -> float | None:
-        return _ratio(self.number_correct, self.number_images)
 
     @property
     def other_taken_rate(self) -> float | None:
