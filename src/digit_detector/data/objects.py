@@ -770,7 +770,7 @@ class ObjectFactory:
 
     # -- glyph skeletons (cached, deterministic)
 
-    def _mnist_strokes(self, digit: int, index: int) -> Strokes:
+    def mnist_strokes(self, digit: int, index: int) -> Strokes:
         """Centre lines of an MNIST digit; empty when it is too blobby to trace (its holes filled in)."""
         key = ("mnist", digit, index)
         if key not in self._glyphs:
@@ -836,7 +836,8 @@ class ObjectFactory:
 
     # -- styles
 
-    def _digit_style(self) -> Style:
+    def digit_style(self) -> Style:
+        """A random slant, stretch, bend and tremor for one digit (also used for letters and words)."""
         rng = self.rng
         return Style(
             rotation=float(np.clip(rng.normal(0, 0.08), -0.25, 0.25)),
@@ -864,7 +865,7 @@ class ObjectFactory:
             if kind == "mnist":
                 span = self._mnist_ranges[digit]
                 index = int(rng.integers(span.start, span.stop))
-                strokes = self._mnist_strokes(digit, index)
+                strokes = self.mnist_strokes(digit, index)
                 source = {"kind": "mnist", "digit": digit, "index": index}
             elif kind == "font":
                 font = self.fonts[int(rng.integers(len(self.fonts)))]
@@ -877,7 +878,7 @@ class ObjectFactory:
             if strokes:
                 break
             kind = "mnist"
-        ink = self._draw(strokes, height, pen_width, self._digit_style())
+        ink = self._draw(strokes, height, pen_width, self.digit_style())
         return DrawnObject(ink=ink, class_id=digit, source=source)
 
     def other(self, height: float, pen_width: float) -> DrawnObject:
@@ -901,7 +902,7 @@ class ObjectFactory:
                 hf = self.hershey[int(rng.integers(len(self.hershey)))]
                 strokes = self._hershey_strokes(hf, text)
                 source = {"kind": "hershey", "font": hf, "text": text}
-            style = self._digit_style()
+            style = self.digit_style()
             style = Style(
                 style.rotation, style.shear, style.aspect, style.warp, style.jitter, 5.0 if word else 1.6
             )
