@@ -34,6 +34,7 @@ from digit_detector.models import build_model, load_model_config
 from digit_detector.models.config import STRIDES
 from digit_detector.onnx_backend import load_onnx_backend
 from digit_detector.training.loss import YoloLoss
+from digit_detector.training.module import channels_last
 from digit_detector.training.targets import build_targets
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsMetadata, save_weights
 
@@ -102,14 +103,14 @@ def synthetic_batch(
 def time_training(device: torch.device, batch_size: int, steps: int) -> dict[str, float]:
     """Images/s of forward + loss + backward + optimizer step for a fresh yolov3-tiny."""
     config = load_model_config("yolov3-tiny")
-    model = build_model(config).to(device).train()
+    model = build_model(config).to(device, memory_format=torch.channels_last).train()  # as DetectorModule
     anchors = torch.tensor(config.anchors, dtype=torch.float32)
     loss_fn = YoloLoss(anchors).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
     images, targets = synthetic_batch(
         batch_size, config.input_size, anchors, torch.Generator().manual_seed(0)
     )
-    images, targets = images.to(device), [t.to(device) for t in targets]
+    images, targets = channels_last(images.to(device)), [t.to(device) for t in targets]
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)

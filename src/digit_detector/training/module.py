@@ -28,7 +28,8 @@ def one_cycle_factor(
     return 1 / final_div + (1 - 1 / final_div) * cosine
 
 
-def _channels_last(images: torch.Tensor) -> torch.Tensor:
+def channels_last(images: torch.Tensor) -> torch.Tensor:
+    """A batch in the memory layout training runs fastest in (see DetectorModule.on_fit_start)."""
     return images.contiguous(memory_format=torch.channels_last)
 
 
@@ -95,14 +96,14 @@ class DetectorModule(L.LightningModule):
         return step / max(1, int(self.trainer.estimated_stepping_batches))
 
     def training_step(self, batch: DetectionBatch, batch_index: int) -> torch.Tensor:
-        total, terms = self.loss(self.model(_channels_last(batch.images)), batch.targets)
+        total, terms = self.loss(self.model(channels_last(batch.images)), batch.targets)
         size = batch.images.shape[0]
         self.log("train/loss", total, prog_bar=True, batch_size=size)
         self.log_dict({f"train/{name}": value for name, value in terms.items()}, batch_size=size)
         return total
 
     def validation_step(self, batch: DetectionBatch, batch_index: int) -> None:
-        outputs = self.model(_channels_last(batch.images))
+        outputs = self.model(channels_last(batch.images))
         total, _ = self.loss(outputs, batch.targets)
         self.log("val/loss", total, batch_size=batch.images.shape[0])
         decoded = decode(outputs, self.anchors, self.config.input_size, self.config.xy_scale).float()
