@@ -14,6 +14,7 @@ from digit_detector.data.yolo_format import write_data_yaml, write_sample
 from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
 from digit_detector.training.dataset import DetectionDataset
 from digit_detector.training.loss import YoloLoss
+from digit_detector.training.module import DetectorModule, channels_last
 from digit_detector.training.targets import build_targets
 from digit_detector.training.train import load_config, train
 from digit_detector.weights import load_weights
@@ -113,6 +114,24 @@ def test_loss_falls_when_fitting_one_batch(box_loss: str, xy_scale: float) -> No
         optimizer.step()
         losses.append(total.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_channels_last_training_computes_the_same_loss_and_hands_back_the_plain_layout() -> None:
+    torch.manual_seed(0)
+    module = DetectorModule(load_model_config("yolov3-tiny"))
+    images = torch.rand(2, 3, 192, 192)
+    per_image = [
+        build_targets(torch.tensor([[20.0, 30.0, 60.0, 100.0]]), torch.tensor([3]), ANCHORS, GRIDS, 192)
+    ] * 2
+    targets = [torch.stack(scale) for scale in zip(*per_image, strict=True)]
+    plain, _ = module.loss(module.model(images), targets)
+    module.on_fit_start()
+    convolution = next(m for m in module.model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert convolution.weight.is_contiguous(memory_format=torch.channels_last)
+    fast, _ = module.loss(module.model(channels_last(images)), targets)
+    assert torch.allclose(plain, fast, rtol=1e-4)
+    module.on_fit_end()
+    assert all(parameter.is_contiguous() for parameter in module.model.parameters())
 
 
 def make_dataset(root: Path, count: int = 12) -> None:

@@ -79,7 +79,7 @@ class DetectorModule(L.LightningModule):
         return outputs
 
     def on_fit_start(self) -> None:
-        # channels-last convolutions train about 10 % faster on CPU (oneDNN) and on CUDA tensor cores
+        # channels-last convolutions trained about 10 % faster on this CPU (oneDNN); CUDA AMP prefers it too
         self.model.to(memory_format=torch.channels_last)
 
     def on_fit_end(self) -> None:
