@@ -40,9 +40,11 @@ def ink_crop(gray: NDArray[np.uint8], crop: int) -> NDArray[np.uint8]:
     return cut_crop(gray, (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1), crop)
 
 
-def original_crops(split: str, crop: int) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+def original_crops(
+    mnist: list[NDArray[np.uint8]], split: str, crop: int
+) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     crops, labels = [], []
-    for digit, images in enumerate(sources.load_mnist()):
+    for digit, images in enumerate(mnist):
         for index in sources.mnist_split_range(len(images), split):
             crops.append(ink_crop(255 - images[index], crop))
             labels.append(digit)
@@ -50,12 +52,12 @@ def original_crops(split: str, crop: int) -> tuple[NDArray[np.uint8], NDArray[np
 
 
 def reinked_crops(
-    split: str, crop: int, factory: ObjectFactory, rng: np.random.Generator
+    mnist: list[NDArray[np.uint8]], split: str, crop: int, factory: ObjectFactory, rng: np.random.Generator
 ) -> tuple[NDArray[np.uint8], NDArray[np.int64], int]:
     """One redrawing of every digit of the split's MNIST range; also the count of untraceable ones."""
     compose = ComposeConfig()
     crops, labels, untraceable = [], [], 0
-    for digit, images in enumerate(sources.load_mnist()):
+    for digit, images in enumerate(mnist):
         for index in sources.mnist_split_range(len(images), split):
             strokes = factory.mnist_strokes(digit, index)
             if not strokes:
@@ -94,6 +96,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     config = AuditConfig(epochs=args.epochs, crop=args.crop, seed=args.seed)
+    mnist = sources.load_mnist()  # read once; the factories read their own copy
 
     def trainval(
         parts: list[tuple[NDArray[np.uint8], NDArray[np.int64]]],
@@ -101,13 +104,13 @@ def main() -> None:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     original = accuracy(
-        trainval([original_crops("train", args.crop), original_crops("val", args.crop)]),
-        original_crops("test", args.crop),
+        trainval([original_crops(mnist, "train", args.crop), original_crops(mnist, "val", args.crop)]),
+        original_crops(mnist, "test", args.crop),
         config,
     )
     rng = np.random.default_rng(args.seed)
     factories = {split: ObjectFactory(split, rng) for split in ("train", "val", "test")}
-    redrawn = {split: reinked_crops(split, args.crop, factories[split], rng) for split in factories}
+    redrawn = {split: reinked_crops(mnist, split, args.crop, factories[split], rng) for split in factories}
     reinked = accuracy(trainval([redrawn["train"][:2], redrawn["val"][:2]]), redrawn["test"][:2], config)
     report = {
         "original": original,
