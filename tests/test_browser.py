@@ -24,6 +24,7 @@ from digit_detector.browser import (  # noqa: E402
     draw,
     launch_chromium,
     serve_app,
+    set_slider,
 )
 from digit_detector.feedback import FEEDBACK_DIR_ENV  # noqa: E402
 from digit_detector.ui.improve_page import CONSENT_TEXT  # noqa: E402
@@ -111,13 +112,6 @@ def objects_found(page: Page, score: str) -> int:
     match = re.search(r"(\d+) objects? at score", text.inner_text())
     assert match is not None
     return int(match.group(1))
-
-
-def set_slider(page: Page, label: str, key: str) -> None:
-    """Move a Streamlit slider to an end with the keyboard ('Home' or 'End')."""
-    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
-    thumb.focus()
-    thumb.press(key)
 
 
 def test_empty_canvas_shows_prompt_and_no_result(page: Page) -> None:

@@ -70,7 +70,7 @@ def test_detections_map_back_to_input_pixels_and_read_the_number() -> None:
     result = detector(np.zeros((400, 400, 4), dtype=np.uint8))
     assert [d.label for d in result.detections] == ["4", "2", "other"]
     assert result.detections[0] == Detection(
-        "4", 4, pytest.approx(0.9), pytest.approx((100.0, 100.0, 150.0, 200.0))
+        "4", 4, pytest.approx(0.9), pytest.approx((100.0, 100.0, 150.0, 200.0)), objectness=pytest.approx(0.9)
     )
     assert result.number == "42"
     assert (
@@ -107,3 +107,13 @@ def test_decode_batch_equals_one_image_at_a_time(detector: Detector) -> None:
     assert batched.shape[0] == 2
     for index, image in enumerate(images):
         torch.testing.assert_close(batched[index : index + 1], detector.decode_batch([image]))
+
+
+def test_detect_batch_selects_like_one_image_at_a_time(detector: Detector) -> None:
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (400, 400, 4), dtype=np.uint8), np.full((120, 300), 255, dtype=np.uint8)]
+    batched = detector.detect_batch(images, score_threshold=0.01)
+    for detections, image in zip(batched, images, strict=True):
+        expected = detector(image, score_threshold=0.01).detections
+        assert [d.label for d in detections] == [d.label for d in expected]
+        np.testing.assert_allclose([d.box for d in detections], [d.box for d in expected], atol=1e-3)

@@ -177,3 +177,32 @@ def test_cli_export(weights: Path, tmp_path: Path) -> None:
     assert main(["export", "--format", "onnx", "--weights", str(weights), "--out", str(out)]) == 0
     assert out.is_file() and not list(tmp_path.glob("*.tmp"))
     assert main(["export", "--weights", str(tmp_path / "missing.safetensors")]) == 2
+
+
+def test_weights_with_a_namer_give_the_same_named_detections_on_both_backends(
+    weights: Path, tmp_path: Path
+) -> None:
+    """A detector whose metadata names a crop classifier: torch and onnxruntime (both graphs exported
+    on first use) find the same boxes and give them the same names and runner-ups."""
+    from digit_detector.naming import CropClassifier, NamerConfig
+    from digit_detector.training.namer import save_namer
+
+    torch.manual_seed(0)
+    classifier = CropClassifier(NamerConfig(widths=(8, 16, 16)))
+    with torch.no_grad():  # spread the class probabilities, so that names and runner-ups differ by box
+        classifier.head[-1].weight.mul_(40.0)
+    save_namer(classifier.eval(), {"version": "random"}, tmp_path / "namer.safetensors")
+    model, metadata = load_weights(weights)
+    metadata.namer = "namer.safetensors"
+    named_weights = save_weights(model, metadata, tmp_path / "detector.safetensors")
+    torch_detector = Detector.from_weights(named_weights, device="cpu", score_threshold=0.3)
+    onnx_detector = Detector.from_weights(named_weights, backend="onnx", score_threshold=0.3)
+    assert (tmp_path / "namer.onnx").is_file() and (tmp_path / "detector.onnx").is_file()
+    for image in IMAGES.values():
+        expected, got = torch_detector(image).detections, onnx_detector(image).detections
+        assert expected, "the comparison needs detections"
+        assert [(d.label, d.runner_up) for d in got] == [(d.label, d.runner_up) for d in expected]
+        np.testing.assert_allclose([d.score for d in got], [d.score for d in expected], atol=1e-4)
+        np.testing.assert_allclose([d.box for d in got], [d.box for d in expected], atol=1e-2)
+    blank = np.full((192, 192), 255, dtype=np.uint8)
+    assert onnx_detector(blank, score_threshold=1.0).detections == []  # no boxes: the namer is not run

@@ -118,3 +118,10 @@ def number_shown(page: Page) -> str:
     """The number the Draw page shows in large type ('' for the dash shown when no digit was read)."""
     text = page.locator(".dd-number").first.inner_text().strip()
     return "" if text == "—" else text
+
+
+def set_slider(page: Page, label: str, key: str) -> None:
+    """Move the Streamlit slider labelled ``label`` with a key press ('Home': minimum, 'End': maximum)."""
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
+    thumb.focus()
+    thumb.press(key)

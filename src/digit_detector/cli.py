@@ -28,6 +28,10 @@ DISPATCHED_COMMANDS = {
         "train a model with Lightning + Hydra overrides (see `train --help`)",
     ),
     "eval": ("digit_detector.evaluate_cli", "evaluate weights on a dataset split: mAP, plots, JSON report"),
+    "namer": (
+        "digit_detector.training.namer_cli",
+        "train the crop classifier that names detected boxes (see `namer --help`)",
+    ),
     "export": ("digit_detector.export", "export weights to ONNX, decoding included (see `export --help`)"),
     "audit": ("digit_detector.audit", "find mislabelled boxes with cross-validated crop classifiers"),
     "style": (

@@ -59,6 +59,8 @@ class RawDetections:
     boxes: torch.Tensor  # (K, 4) xyxy
     scores: torch.Tensor  # (K,)
     class_ids: torch.Tensor  # (K,) int64
+    objectness: torch.Tensor  # (K,)
+    class_probs: torch.Tensor  # (K, C): the detector head's class probabilities
 
 
 def contained(boxes: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -84,19 +86,26 @@ def select(
     class_agnostic: bool = True,
     max_detections: int = 100,
     containment_threshold: float | None = None,
+    rank_by: str = "score",
 ) -> list[RawDetections]:
     """Threshold and suppress duplicates for each image of a decoded batch.
 
+    ``rank_by="score"`` thresholds and ranks by objectness x best class probability (one-stage naming);
+    ``"objectness"`` by objectness alone (is something drawn here), for a second stage to name the boxes.
     Class-agnostic suppression (the default) leaves one detection per drawn object even when the
     model hesitates between two classes; the per-class mode is the usual one for mAP evaluation.
     ``containment_threshold`` also drops detections lying mostly inside a larger one (see :func:`contained`).
     """
+    if rank_by not in ("score", "objectness"):
+        raise ValueError(f"rank_by must be 'score' or 'objectness', got {rank_by!r}")
     results = []
     for image_rows in decoded:
-        class_probs, class_ids = image_rows[:, 5:].max(dim=-1)
-        scores = image_rows[:, 4] * class_probs
+        best_probs, class_ids = image_rows[:, 5:].max(dim=-1)
+        objectness = image_rows[:, 4]
+        scores = objectness * best_probs if rank_by == "score" else objectness
         keep = scores >= score_threshold
         boxes, scores, class_ids = image_rows[keep, :4], scores[keep], class_ids[keep]
+        objectness, class_probs = objectness[keep], image_rows[keep, 5:]
         if class_agnostic:
             kept = nms(boxes, scores, iou_threshold)
         else:
@@ -104,5 +113,7 @@ def select(
         kept = kept[:max_detections]
         if containment_threshold is not None:
             kept = kept[~contained(boxes[kept], containment_threshold)]
-        results.append(RawDetections(boxes[kept], scores[kept], class_ids[kept]))
+        results.append(
+            RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
+        )
     return results

@@ -10,14 +10,20 @@ from typing import Any
 
 import torch
 
-from digit_detector.decode import decode, select
+from digit_detector.decode import RawDetections, decode, select
 from digit_detector.models import YoloModel
-from digit_detector.preprocess import ImageLike, preprocess
+from digit_detector.naming import BoxNamer, CropClassifier, load_namer
+from digit_detector.preprocess import ImageLike, Letterbox, preprocess
 from digit_detector.reading import read_number
-from digit_detector.weights import WeightsMetadata, load_weights
+from digit_detector.weights import WeightsMetadata, default_weights_path, load_weights
 
 # A backend maps a (N, 3, S, S) input batch to decoded rows (N, K, 5 + C); see decode.decode.
 Backend = Callable[[torch.Tensor], torch.Tensor]
+# A namer maps (the same batch, boxes (K, 4) in input pixels, image index (K,)) to class probabilities (K, C).
+Namer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+# the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
+RUNNER_UP_MIN_PROBABILITY = 0.2
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,14 @@ class Detection:
     class_id: int
     score: float
     box: tuple[float, float, float, float]
+    runner_up: str | None = None  # the second most likely class, when the namer hesitates ("4 or 9")
+    runner_up_score: float | None = None
+    objectness: float | None = None  # how sure the detector is that something is drawn there
+
+    @property
+    def shown_label(self) -> str:
+        """The label as the app shows it: ``"4 or 9"`` when the namer hesitates between two classes."""
+        return self.label if self.runner_up is None else f"{self.label} or {self.runner_up}"
 
 
 @dataclass
@@ -45,7 +59,13 @@ class DetectionResult:
         return {
             "image": image,
             "detections": [
-                {**asdict(d), "score": round(d.score, 4), "box": [round(v, 1) for v in d.box]}
+                {
+                    **asdict(d),
+                    "score": round(d.score, 4),
+                    "box": [round(v, 1) for v in d.box],
+                    "runner_up_score": None if d.runner_up_score is None else round(d.runner_up_score, 4),
+                    "objectness": None if d.objectness is None else round(d.objectness, 4),
+                }
                 for d in self.detections
             ],
             "number": self.number,
@@ -68,6 +88,43 @@ class TorchBackend:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         outputs = self.model(batch.to(self.device))
         return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
+
+
+class TorchNamer:
+    """Runs the PyTorch crop classifier on boxes of a batch (see :class:`~digit_detector.naming.BoxNamer`)."""
+
+    def __init__(self, classifier: CropClassifier, device: torch.device) -> None:
+        self.module = BoxNamer(classifier).to(device).eval()
+        self.device = device
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        device = self.device
+        return self.module(images.to(device), boxes.to(device), image_index.to(device)).cpu()
+
+
+@dataclass(frozen=True)
+class NamedBoxes:
+    """Boxes of one image with their names: best class and runner-up, each with its score."""
+
+    boxes: torch.Tensor  # (K, 4) input pixels
+    class_ids: torch.Tensor  # (K,)
+    scores: torch.Tensor  # (K,) objectness x class probability
+    runner_up_ids: torch.Tensor  # (K,)
+    runner_up_scores: torch.Tensor  # (K,)
+    class_scores: torch.Tensor  # (K, C) objectness x every class's probability
+
+
+def name_boxes(found: RawDetections, class_probs: torch.Tensor) -> NamedBoxes:
+    """Best class and runner-up per box; scores are objectness x class probability."""
+    class_scores = found.objectness[:, None] * class_probs
+    top = class_scores.topk(min(2, class_scores.shape[1]), dim=1) if len(class_scores) else None
+    if top is None:
+        empty = torch.zeros(0, dtype=torch.int64)
+        return NamedBoxes(found.boxes, empty, found.scores, empty, found.scores, class_scores)
+    return NamedBoxes(
+        found.boxes, top.indices[:, 0], top.values[:, 0], top.indices[:, 1], top.values[:, 1], class_scores
+    )
 
 
 def default_device() -> torch.device:
@@ -94,8 +151,10 @@ class Detector:
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
         class_agnostic: bool = True,
+        namer: Namer | None = None,
     ) -> None:
         self.backend = backend
+        self.namer = namer
         self.metadata = metadata
         self.score_threshold = metadata.score_threshold if score_threshold is None else score_threshold
         self.iou_threshold = metadata.iou_threshold if iou_threshold is None else iou_threshold
@@ -118,17 +177,83 @@ class Detector:
         ``backend="onnx"`` runs ``<weights>.onnx`` (or a ``.onnx`` path) on the CPU with onnxruntime,
         exporting it first when it is missing; ``device`` then does not apply.
         """
+        weights = Path(path) if path is not None else default_weights_path()
         if backend == "onnx":
-            from digit_detector.onnx_backend import load_onnx_backend
+            from digit_detector.onnx_backend import load_onnx_backend, load_onnx_namer
 
-            onnx_backend, onnx_metadata = load_onnx_backend(path, arch)
-            return cls(onnx_backend, onnx_metadata, **options)
+            onnx_backend, onnx_metadata = load_onnx_backend(weights, arch)
+            onnx_namer = (
+                load_onnx_namer(weights.parent / onnx_metadata.namer) if onnx_metadata.namer else None
+            )
+            return cls(onnx_backend, onnx_metadata, namer=onnx_namer, **options)
         if backend != "torch":
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        model, metadata = load_weights(path, arch)
-        return cls(
-            TorchBackend(model, torch.device(device) if device else default_device()), metadata, **options
-        )
+        model, metadata = load_weights(weights, arch)
+        target = torch.device(device) if device else default_device()
+        namer = TorchNamer(load_namer(weights.parent / metadata.namer)[0], target) if metadata.namer else None
+        return cls(TorchBackend(model, target), metadata, namer=namer, **options)
+
+    def _detections(
+        self, batch: torch.Tensor, found: RawDetections, letterbox: Letterbox, all_classes: bool
+    ) -> list[Detection]:
+        """The selected boxes as Detections in original-image pixels, named by the namer if there is one."""
+        boxes = letterbox.to_original(found.boxes).tolist()
+        if self.namer is None:
+            return [
+                Detection(
+                    self.class_names[class_id], class_id, score, (b[0], b[1], b[2], b[3]), objectness=obj
+                )
+                for class_id, score, b, obj in zip(
+                    found.class_ids.tolist(),
+                    found.scores.tolist(),
+                    boxes,
+                    found.objectness.tolist(),
+                    strict=True,
+                )
+            ]
+        probs = self.namer(batch, found.boxes, torch.zeros(len(found.boxes), dtype=torch.int64))
+        named = name_boxes(found, probs)
+        if all_classes:
+            return [
+                Detection(
+                    self.class_names[class_id], class_id, score, (b[0], b[1], b[2], b[3]), objectness=obj
+                )
+                for b, row, obj in zip(
+                    boxes, named.class_scores.tolist(), found.objectness.tolist(), strict=True
+                )
+                for class_id, score in enumerate(row)
+                if score > 0.0
+            ]
+        detections = []
+        for b, class_id, score, second, second_score, objectness in zip(
+            boxes,
+            named.class_ids.tolist(),
+            named.scores.tolist(),
+            named.runner_up_ids.tolist(),
+            named.runner_up_scores.tolist(),
+            found.objectness.tolist(),
+            strict=True,
+        ):
+            hesitant = second_score >= RUNNER_UP_MIN_PROBABILITY * objectness
+            detections.append(
+                Detection(
+                    self.class_names[class_id],
+                    class_id,
+                    score,
+                    (b[0], b[1], b[2], b[3]),
+                    runner_up=self.class_names[second] if hesitant else None,
+                    runner_up_score=second_score if hesitant else None,
+                    objectness=objectness,
+                )
+            )
+        detections.sort(key=lambda d: -d.score)
+        return detections
+
+    def threshold_value(self, detection: Detection) -> float:
+        """What the score threshold is compared with: objectness with a namer, else the score."""
+        if self.namer is not None and detection.objectness is not None:
+            return detection.objectness
+        return detection.score
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -140,6 +265,36 @@ class Detector:
         size = self.metadata.model.input_size
         return self.backend(torch.cat([preprocess(image, size)[0] for image in images]))
 
+    def _select(
+        self,
+        decoded: torch.Tensor,
+        score_threshold: float | None,
+        iou_threshold: float | None,
+        suppress_contained: bool,
+    ) -> list[RawDetections]:
+        """Threshold, NMS and containment per image; by objectness when a namer names the boxes."""
+        return select(
+            decoded,
+            self.score_threshold if score_threshold is None else score_threshold,
+            self.iou_threshold if iou_threshold is None else iou_threshold,
+            self.class_agnostic or self.namer is not None,
+            containment_threshold=self.containment_threshold if suppress_contained else None,
+            rank_by="score" if self.namer is None else "objectness",
+        )
+
+    def detect_batch(
+        self, images: Sequence[ImageLike], *, score_threshold: float | None = None
+    ) -> list[list[Detection]]:
+        """The detections of several images from one forward pass, selected and named as :meth:`__call__`
+        does (default thresholds, containment on)."""
+        prepared = [preprocess(image, self.metadata.model.input_size) for image in images]
+        batch = torch.cat([tensor for tensor, _ in prepared])
+        found = self._select(self.backend(batch), score_threshold, None, True)
+        return [
+            self._detections(batch[i : i + 1], found[i], letterbox, all_classes=False)
+            for i, (_, letterbox) in enumerate(prepared)
+        ]
+
     def __call__(
         self,
         image: ImageLike,
@@ -147,36 +302,24 @@ class Detector:
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
         suppress_contained: bool = True,
+        all_classes: bool = False,
     ) -> DetectionResult:
         """Detect the objects in one image; thresholds default to the detector's.
 
-        ``suppress_contained=False`` keeps boxes that lie mostly inside a larger one (the containment
-        rule of the weights' metadata is then skipped for this call).
+        With a namer (the weights' second stage) the threshold applies to objectness and every box found
+        is named by the crop classifier, with a runner-up when it hesitates. ``suppress_contained=False``
+        keeps boxes that lie mostly inside a larger one (the containment rule of the weights' metadata is
+        then skipped for this call). ``all_classes=True`` (for mAP only) lists each named box once per
+        class, scored objectness x that class's probability.
         """
         start = time.perf_counter()
         batch, letterbox = preprocess(image, self.metadata.model.input_size)
         preprocessed = time.perf_counter()
         decoded = self.backend(batch)
         inferred = time.perf_counter()
-        found = select(
-            decoded,
-            self.score_threshold if score_threshold is None else score_threshold,
-            self.iou_threshold if iou_threshold is None else iou_threshold,
-            self.class_agnostic,
-            containment_threshold=self.containment_threshold if suppress_contained else None,
-        )[0]
-        boxes = letterbox.to_original(found.boxes)
-        detections = [
-            Detection(
-                label=self.class_names[class_id],
-                class_id=class_id,
-                score=score,
-                box=(box[0], box[1], box[2], box[3]),
-            )
-            for class_id, score, box in zip(
-                found.class_ids.tolist(), found.scores.tolist(), boxes.tolist(), strict=True
-            )
-        ]
+        found = self._select(decoded, score_threshold, iou_threshold, suppress_contained)[0]
+        detections = self._detections(batch, found, letterbox, all_classes)
+        boxes = torch.tensor([d.box for d in detections], dtype=torch.float32).reshape(-1, 4)
         number = read_number([d.class_id for d in detections], boxes.numpy())
         done = time.perf_counter()
         height, width = letterbox.original_size

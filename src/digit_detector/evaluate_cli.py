@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from digit_detector.data.yolo_format import digit_sources, load_split
+from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
 from digit_detector.detector import Detector
 from digit_detector.evaluation import choose_thresholds, evaluate, save_report
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, default_weights_path
@@ -18,9 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m digit_detector eval",
         description=(
             "Evaluate a model on a dataset split (the project's YOLO layout) against the ship targets: "
-            "mAP@0.5 >= 0.97, mAP@0.5:0.95 >= 0.75, single-digit top-1 >= 99 %, numbers read exactly "
-            ">= 95 %, no detection on blank canvases, 'other' taken for a digit <= 5 %. Writes "
-            "report.json, confusion_matrix.png, pr_curves.png and worst_errors.png."
+            "mAP@0.5 >= 0.95, mAP@0.5:0.95 >= 0.72, single-digit top-1 >= 97 %, numbers read exactly "
+            ">= 90 %, no detection on blank canvases, 'other' taken for a digit <= 5 %, every size and "
+            "pen-width bucket >= 95 % found. Writes report.json, confusion_matrix.png, pr_curves.png and "
+            "worst_errors.png."
         ),
         epilog=(
             "Exit code 0 when the evaluation ran (1 with --require-targets if a target is not met), "
@@ -77,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         score, containment = choose_thresholds(detector, samples, progress=not args.quiet)
         print(f"chosen score threshold: {score:g}, containment threshold: {containment}")
     report = evaluate(
-        detector, samples, progress=not args.quiet, sources=digit_sources(args.data, args.split)
+        detector,
+        samples,
+        progress=not args.quiet,
+        sources=digit_sources(args.data, args.split),
+        pens=object_pen_widths(args.data, args.split),
     )
     weights_name = Path(args.weights or default_weights_path()).stem
     out = save_report(report, args.out or Path("reports") / f"eval-{weights_name}-{args.split}")

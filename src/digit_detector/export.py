@@ -106,6 +106,60 @@ def export_model(model: YoloModel, metadata: WeightsMetadata, out: Path, opset: 
     return out
 
 
+NAMER_INPUTS = ("images", "boxes", "image_index")
+NAMER_OUTPUT = "class_probs"
+
+
+def export_namer(namer_weights: Path, out: Path | None = None, opset: int = DEFAULT_OPSET) -> Path:
+    """Export the crop classifier (crops included: ``roi_align``) to ONNX: ``images (N, 3, S, S)``,
+    ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)``; its JSON record is embedded."""
+    import onnx
+
+    from digit_detector.naming import BoxNamer, load_namer
+
+    namer_weights = Path(namer_weights)
+    out = Path(out) if out is not None else onnx_path_for(namer_weights)
+    classifier, record = load_namer(namer_weights)
+    module = BoxNamer(classifier.cpu()).eval()
+    example = (
+        torch.rand(2, 3, 192, 192),
+        torch.tensor([[10.0, 20, 60, 90], [100, 40, 150, 180], [5, 5, 30, 30]]),
+        torch.tensor([0, 1, 1]),
+    )
+    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
+    os.close(handle)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                example,
+                temporary,
+                input_names=list(NAMER_INPUTS),
+                output_names=[NAMER_OUTPUT],
+                dynamic_axes={
+                    "images": {0: "batch"},
+                    "boxes": {0: "boxes"},
+                    "image_index": {0: "boxes"},
+                    NAMER_OUTPUT: {0: "boxes"},
+                },
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        proto = onnx.load(temporary)
+        del proto.metadata_props[:]
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(record)
+        proto.doc_string = "digit_detector crop classifier: images, boxes -> class probabilities"
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.save(proto, temporary)
+        os.replace(temporary, out)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return out
+
+
 def export_onnx(
     weights: Path | None,
     out: Path | None = None,
@@ -113,10 +167,14 @@ def export_onnx(
     *,
     arch: str | None = None,
 ) -> Path:
-    """Export ``weights`` (default: the shipped model) to ``out`` (default: beside it, ``.onnx``)."""
+    """Export ``weights`` (default: the shipped model) to ``out`` (default: beside it, ``.onnx``); a
+    second stage named in the weights' metadata is exported beside its own weights too."""
     path = Path(weights) if weights is not None else default_weights_path()
     model, metadata = load_weights(path, arch)
-    return export_model(model, metadata, Path(out) if out is not None else onnx_path_for(path), opset)
+    written = export_model(model, metadata, Path(out) if out is not None else onnx_path_for(path), opset)
+    if metadata.namer:
+        export_namer(path.parent / metadata.namer, opset=opset)
+    return written
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -109,3 +109,60 @@ def load_onnx_backend(
     if arch is not None and arch != metadata.model.name:
         raise WeightsError(f"{onnx_path} holds a {metadata.model.name} model, not {arch}.")
     return backend, metadata
+
+
+class OnnxNamer:
+    """A Namer (see detector.py) running the crop classifier's ONNX export (crops included)."""
+
+    def __init__(self, path: Path | str, *, threads: int | None = None) -> None:
+        self.path = Path(path)
+        check_readable(self.path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise WeightsError(
+                f"{self.path} is not a usable ONNX crop classifier ({type(error).__name__}): "
+                "export it again with `python -m digit_detector export --format onnx`."
+            ) from error
+
+    def record(self) -> dict[str, object] | None:
+        text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        return None if text is None else dict(json.loads(text))
+
+    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        feeds: dict[str, np.ndarray] = {
+            "images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32),
+            "boxes": np.ascontiguousarray(boxes.detach().cpu().numpy(), dtype=np.float32),
+            "image_index": np.ascontiguousarray(image_index.detach().cpu().numpy(), dtype=np.int64),
+        }
+        if len(feeds["boxes"]) == 0:  # onnxruntime's RoiAlign wants at least one box
+            return torch.zeros(0, int(self.session.get_outputs()[0].shape[1]))
+        (probs,) = self.session.run(None, feeds)
+        return torch.from_numpy(probs)
+
+
+def load_onnx_namer(namer_weights: Path, *, threads: int | None = None) -> OnnxNamer:
+    """The ONNX crop classifier beside ``namer_weights`` (``.onnx``), exported first (said on stderr) when
+    it is missing or its embedded record differs from the weights' ``.json``."""
+    onnx_path = namer_weights.with_suffix(".onnx")
+    record_path = metadata_path(namer_weights)
+    expected = json.loads(record_path.read_text()) if record_path.is_file() else None
+    if not onnx_path.is_file() or (
+        namer_weights.is_file()
+        and expected is not None
+        and OnnxNamer(onnx_path, threads=threads).record() != expected
+    ):
+        check_readable(namer_weights)
+        from digit_detector.export import export_namer  # needs the onnx package
+
+        print(
+            f"{onnx_path} is missing or out of date: exporting it from {namer_weights} ...", file=sys.stderr
+        )
+        export_namer(namer_weights, onnx_path)
+    return OnnxNamer(onnx_path, threads=threads)

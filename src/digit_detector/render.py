@@ -34,8 +34,10 @@ def draw_boxes(
     *,
     line_width: int | None = None,
     font_size: int | None = None,
+    labels: Sequence[str] | None = None,
 ) -> Image.Image:
-    """A copy of ``image`` (RGB) with each box outlined in its class colour and a filled label tag."""
+    """A copy of ``image`` (RGB) with each box outlined in its class colour and a filled label tag
+    (``labels`` replaces the class names in the tags, e.g. ``"4 or 9"``)."""
     result = image.convert("RGB")
     draw = ImageDraw.Draw(result)
     side = min(result.size)
@@ -47,7 +49,8 @@ def draw_boxes(
         colour = class_colour(int(class_id))
         x1, y1, x2, y2 = (float(v) for v in box)
         draw.rectangle([x1, y1, x2, y2], outline=colour, width=line_width)
-        text = CLASS_NAMES[int(class_id)] + (f" {scores[index]:.2f}" if scores is not None else "")
+        name = CLASS_NAMES[int(class_id)] if labels is None else labels[index]
+        text = name + (f" {scores[index]:.2f}" if scores is not None else "")
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         tag_w, tag_h = right - left + 6, bottom - top + 4
         tag_y = y1 - tag_h if y1 - tag_h >= 0 else y1

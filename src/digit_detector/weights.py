@@ -56,6 +56,9 @@ class WeightsMetadata:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     version: str = "untrained"
+    # the second stage's weights file (beside these weights) that names every box; with it, the score
+    # threshold applies to objectness ("is something drawn here") and names come from the crop classifier
+    namer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +70,7 @@ class WeightsMetadata:
             "score_threshold": self.score_threshold,
             "iou_threshold": self.iou_threshold,
             "containment_threshold": self.containment_threshold,
+            "namer": self.namer,
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -83,6 +87,7 @@ class WeightsMetadata:
             training=dict(record.get("training", {})),
             metrics=dict(record.get("metrics", {})),
             version=str(record.get("version", "untrained")),
+            namer=None if record.get("namer") is None else str(record["namer"]),
         )
 
 

@@ -29,7 +29,7 @@ MASK_THRESHOLD = 0.05  # ink above this belongs to the object's mask
 MIN_HEIGHT = 20.0
 LEGIBLE_HEIGHT_PER_PEN = 6.0
 MAX_HEIGHT = 380.0
-MARGIN = 2  # px kept free at the canvas border when placing
+MARGIN = 0  # px kept free at the canvas border when placing: people draw right up to the edge
 
 LAYOUT_WEIGHTS: dict[str, float] = {
     "single_digit": 0.35,
@@ -73,7 +73,7 @@ class ComposeConfig:
     pen_max: float = 25.0
     pen_mode_mean: float = 10.0  # most pens are 6-14 px: N(10, 2.5) with probability pen_mode_p
     pen_mode_std: float = 2.5
-    pen_mode_p: float = 0.75
+    pen_mode_p: float = 0.55  # the rest uniform over the whole pen range, so thin and thick pens are common
     pen_change_p: float = 0.08  # canvases where the pen width changes between objects
     placement_tries: int = 25
 
@@ -271,7 +271,7 @@ class _Layout:
     def number(self, n_digits: int, height: float, x0: float, y0: float, pen: float) -> float:
         """A row of ``n_digits`` digits (top-left near x0, y0); returns the x where it ended."""
         rng, canvas = self.rng, self.canvas
-        gap_mean = height * rng.uniform(-0.03, 0.22)  # close or nearly touching
+        gap_mean = height * rng.uniform(-0.08, 0.22)  # apart, close or touching
         x, baseline = x0, y0 + height
         for _ in range(n_digits):
             h = height * rng.uniform(0.92, 1.08)

@@ -229,3 +229,13 @@ def digit_sources(root: Path, split: str) -> dict[Path, list[str | None]]:
             str(obj["source"]["kind"]) if is_digit(int(obj["class_id"])) else None for obj in kept
         ]
     return sources
+
+
+def object_pen_widths(root: Path, split: str) -> dict[Path, list[float]]:
+    """Per image (resolved path): the pen width (canvas px) each labelled object was drawn with, in label
+    order, from ``meta/<split>.jsonl``; empty when the split has no metadata (imported data)."""
+    pens: dict[Path, list[float]] = {}
+    for record in read_meta(root, split):
+        kept = [obj for obj in record.get("objects", []) if not obj.get("dropped", False)]
+        pens[(Path(root) / record["image"]).resolve()] = [float(obj.get("pen_width", 0.0)) for obj in kept]
+    return pens

@@ -23,7 +23,6 @@ from numpy.typing import NDArray
 
 from digit_detector.classes import is_digit
 from digit_detector.data.objects import thin
-from digit_detector.decode import select
 from digit_detector.detector import Detector
 
 Ink = NDArray[np.float32]
@@ -156,16 +155,17 @@ def read_digits(
     """For each score threshold (default: the detector's own), the class of the best-scoring digit
     detection on each canvas (None: no digit at that threshold).
 
-    One batched forward pass through the detector's own preprocessing, backend and selection (the app's path).
+    Batched forward passes through the detector's own preprocessing, backend, selection and naming (the
+    app's path).
     """
     thresholds = [detector.score_threshold] if thresholds is None else list(thresholds)
     found: list[list[int | None]] = [[] for _ in thresholds]
     for start in range(0, len(canvases), batch_size):
-        decoded = detector.decode_batch(canvases[start : start + batch_size])
         for k, threshold in enumerate(thresholds):
-            for raw in select(decoded, threshold, detector.iou_threshold, detector.class_agnostic):
-                scores, classes = raw.scores.tolist(), raw.class_ids.tolist()
-                digits = [(score, c) for score, c in zip(scores, classes, strict=True) if is_digit(c)]
+            for detections in detector.detect_batch(
+                canvases[start : start + batch_size], score_threshold=threshold
+            ):
+                digits = [(d.score, d.class_id) for d in detections if is_digit(d.class_id)]
                 found[k].append(max(digits)[1] if digits else None)
     return found
 

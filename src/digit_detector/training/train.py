@@ -22,7 +22,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from digit_detector.data.yolo_format import digit_sources, load_split
+from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.evaluation import choose_thresholds, evaluate, save_report
 from digit_detector.models import ModelConfig, default_configs_dir
@@ -189,7 +189,12 @@ def finalize(
     )
     test_samples = load_split(root, data.test_split).samples
     if test_samples:
-        report = evaluate(detector, test_samples, sources=digit_sources(root, data.test_split))
+        report = evaluate(
+            detector,
+            test_samples,
+            sources=digit_sources(root, data.test_split),
+            pens=object_pen_widths(root, data.test_split),
+        )
         save_report(report, run_dir / "eval-test")
         metadata.metrics["test"] = report.to_dict()
         print("\n".join(report.summary_lines()))

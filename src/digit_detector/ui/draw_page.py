@@ -56,7 +56,11 @@ def result_image(image: NDArray[np.uint8], result: DetectionResult, scale: int =
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.BILINEAR)
     boxes = np.array([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4) * scale
     picture = draw_boxes(
-        picture, boxes, [d.class_id for d in result.detections], [d.score for d in result.detections]
+        picture,
+        boxes,
+        [d.class_id for d in result.detections],
+        [d.score for d in result.detections],
+        labels=[d.shown_label for d in result.detections],
     )
     ImageDraw.Draw(picture).rectangle(  # a frame like the canvas's, so the paper's edge shows
         [0, 0, picture.width - 1, picture.height - 1], outline=FRAME_COLOUR, width=scale
@@ -67,7 +71,7 @@ def result_image(image: NDArray[np.uint8], result: DetectionResult, scale: int =
 def detection_rows(result: DetectionResult, limit: int = MAX_TABLE_ROWS) -> list[dict[str, str]]:
     """The table rows for the best ``limit`` detections (best score first)."""
     return [
-        {"label": d.label, "score": f"{d.score:.2f}", "box": ", ".join(f"{v:.0f}" for v in d.box)}
+        {"label": d.shown_label, "score": f"{d.score:.2f}", "box": ", ".join(f"{v:.0f}" for v in d.box)}
         for d in result.detections[:limit]
     ]
 
@@ -110,6 +114,11 @@ def number_html(number: str) -> str:
     )
 
 
+def threshold_name(detector: Detector) -> str:
+    """What the threshold slider compares with: objectness when a namer names the boxes, else the score."""
+    return "objectness" if detector.namer is not None else "score"
+
+
 def show_result(
     image: NDArray[np.uint8] | None,
     detector: Detector | None,
@@ -139,7 +148,7 @@ def show_result(
     found = len(result.detections)
     st.caption(
         f"Model time **{result.ms:.0f} ms** ({backend_name}) · "
-        f"{found} object{'s' if found != 1 else ''} at score ≥ {score_threshold:.2f}"
+        f"{found} object{'s' if found != 1 else ''} at {threshold_name(detector)} ≥ {score_threshold:.2f}"
     )
     if found:
         st.markdown(detections_html(result), unsafe_allow_html=True)
@@ -192,7 +201,9 @@ def render() -> None:
             default_score,
             0.01,
             key="score_threshold",
-            help="Objects scoring below this are not shown. The default comes with the weights.",
+            help="Objects scoring below this are not shown; with a second stage (crop classifier) the "
+            "threshold applies to objectness (is something drawn here?) and the classifier names every "
+            "box found, '4 or 9' when it hesitates. The default comes with the weights.",
         )
         with st.expander("Advanced"):
             iou = st.slider(

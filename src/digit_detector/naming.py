@@ -1,0 +1,139 @@
+"""The second stage: a crop classifier names each object the detector found.
+
+The detector's job is *where* (boxes and objectness); naming a box is left to a small CNN that sees only
+that box, cut square out of the same ``pixel/255`` input tensor the detector saw (``roi_align``, so a box
+of any size becomes a ``CROP_SIZE`` crop and a large digit is as easy as a small one). Training, evaluation,
+the CLI, the app and the ONNX export all cut crops with :func:`crop_objects`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+from digit_detector.weights import WeightsError, describe_mismatch, load_tensors
+
+CROP_SIZE = 28
+CROP_MARGIN = 0.12  # of the box's longer side, on each side: the crop sees the whole stroke ends
+
+
+@dataclass(frozen=True)
+class NamerConfig:
+    """The crop classifier's shape (stored in its weights' metadata)."""
+
+    num_classes: int = 12
+    widths: tuple[int, int, int] = (32, 64, 128)
+    crop_size: int = CROP_SIZE
+    margin: float = CROP_MARGIN
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "widths": list(self.widths)}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> NamerConfig:
+        values = dict(record)
+        values["widths"] = tuple(int(w) for w in values.get("widths", cls.widths))
+        return cls(**values)
+
+
+def square_regions(boxes: torch.Tensor, margin: float = CROP_MARGIN) -> torch.Tensor:
+    """Boxes ``(K, 4)`` xyxy -> squares around their centres, side = longer side * (1 + 2 * margin).
+
+    Square, so a thin ``1`` keeps its shape instead of being stretched into a blob.
+    """
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    side = (boxes[:, 2:] - boxes[:, :2]).amax(dim=1, keepdim=True).clamp(min=1.0) * (1 + 2 * margin)
+    return torch.cat((centre - side / 2, centre + side / 2), dim=1)
+
+
+def crop_objects(
+    images: torch.Tensor,
+    boxes: torch.Tensor,
+    image_index: torch.Tensor,
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+) -> torch.Tensor:
+    """Ink crops ``(K, 1, size, size)`` of ``boxes`` ``(K, 4)`` (input pixels) in ``images``
+    ``(N, 3, S, S)`` (``pixel/255``); ``image_index`` ``(K,)`` says which image each box is in."""
+    return crop_ink(1.0 - images.mean(dim=1, keepdim=True), boxes, image_index, size, margin)
+
+
+def crop_ink(
+    ink: torch.Tensor,
+    boxes: torch.Tensor,
+    image_index: torch.Tensor,
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+) -> torch.Tensor:
+    """Crops ``(K, 1, size, size)`` of the square regions around ``boxes`` in ``ink`` ``(N, 1, H, W)``
+    (0 = paper, 1 = black). Outside the image counts as paper. Pure tensor code (``roi_align``, adaptive
+    sampling so thin strokes survive a large box), so it exports to ONNX."""
+    regions = torch.cat((image_index.to(ink).reshape(-1, 1), square_regions(boxes.to(ink), margin)), dim=1)
+    return roi_align(ink, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+
+def _block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class CropClassifier(nn.Module):
+    """Three conv blocks (two 3x3 convs with batch norm each, then 2x2 max-pool), global average pool,
+    dropout and a linear layer: ink crops ``(K, 1, s, s)`` -> class logits ``(K, C)``."""
+
+    def __init__(self, config: NamerConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or NamerConfig()
+        first, second, third = self.config.widths
+        self.features = nn.Sequential(_block(1, first), _block(first, second), _block(second, third))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(self.config.dropout),
+            nn.Linear(third, self.config.num_classes),
+        )
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(crops))
+
+
+class BoxNamer(nn.Module):
+    """Crops and classifier in one module: ``images (N, 3, S, S)``, ``boxes (K, 4)``, ``image_index (K,)``
+    -> class probabilities ``(K, C)``. What the Detector runs and what is exported to ONNX."""
+
+    def __init__(self, classifier: CropClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        config = self.classifier.config
+        crops = crop_objects(images, boxes, image_index, config.crop_size, config.margin)
+        return self.classifier(crops).softmax(dim=-1)
+
+
+def load_namer(path: Path | str) -> tuple[CropClassifier, dict[str, Any]]:
+    """The crop classifier in ``path`` (.safetensors + .json record), loaded strictly, in eval mode."""
+    tensors, record = load_tensors(path)
+    try:
+        config = NamerConfig.from_dict(record["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise WeightsError(f"{path} has no valid crop-classifier config in its record ({error}).") from error
+    model = CropClassifier(config)
+    mismatch = describe_mismatch(model, tensors)
+    if mismatch is not None:
+        raise WeightsError(f"{path} does not match its crop-classifier config: {mismatch}.")
+    model.load_state_dict(tensors, strict=True)
+    return model.eval(), record

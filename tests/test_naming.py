@@ -1,0 +1,183 @@
+"""The second stage: crops, the crop classifier, its training, and the Detector naming boxes with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digit_detector.detector import Detector, TorchNamer
+from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.naming import (
+    CropClassifier,
+    NamerConfig,
+    crop_ink,
+    crop_objects,
+    load_namer,
+    square_regions,
+)
+from digit_detector.training.namer import CropSet, accuracy_by_kind, predict_crop_set, save_namer, train_namer
+from digit_detector.weights import WeightsError, WeightsMetadata
+
+METADATA = WeightsMetadata.from_dict(
+    {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}
+)
+
+
+def test_square_regions_keep_the_centre_and_take_the_longer_side() -> None:
+    squares = square_regions(torch.tensor([[10.0, 20.0, 30.0, 100.0]]), margin=0.1)
+    torch.testing.assert_close(squares, torch.tensor([[-28.0, 12.0, 68.0, 108.0]]))
+
+
+def test_crops_see_the_box_ink_and_paper_outside_the_image() -> None:
+    images = torch.ones(1, 3, 64, 64)
+    images[0, :, 10:30, 20:24] = 0.0  # a black vertical bar, 20 tall and 4 wide
+    crops = crop_objects(
+        images, torch.tensor([[20.0, 10.0, 24.0, 30.0]]), torch.tensor([0]), size=20, margin=0.0
+    )
+    assert crops.shape == (1, 1, 20, 20)
+    assert crops[0, 0, :, 9:11].min() > 0.9  # the bar stays a thin bar in the middle: the crop is square
+    assert crops[0, 0, :, :6].max() < 0.05 and crops[0, 0, :, 14:].max() < 0.05
+    outside = crop_ink(
+        torch.zeros(1, 1, 32, 32), torch.tensor([[-40.0, -40.0, -20.0, -20.0]]), torch.tensor([0])
+    )
+    assert outside.abs().max() == 0.0  # beyond the image is paper
+
+
+def bar_crop_set(count: int, seed: int) -> CropSet:
+    """Images with one bar each: class 0 horizontal, class 1 vertical, at random places and lengths."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((count, 1, 64, 64), dtype=np.uint8)
+    boxes, labels = [], []
+    for index in range(count):
+        label = int(rng.integers(2))
+        length, thickness = int(rng.integers(14, 40)), int(rng.integers(2, 6))
+        x, y = int(rng.integers(0, 64 - length)), int(rng.integers(0, 64 - length))
+        w, h = (length, thickness) if label == 0 else (thickness, length)
+        ink[index, 0, y : y + h, x : x + w] = 255
+        boxes.append([x, y, x + w, y + h])
+        labels.append(label)
+    return CropSet(
+        torch.from_numpy(ink),
+        torch.tensor(boxes, dtype=torch.float32),
+        torch.arange(count),
+        torch.tensor(labels),
+        ["horizontal" if label == 0 else "vertical" for label in labels],
+    )
+
+
+def test_the_recipe_learns_to_name_boxes() -> None:
+    config = NamerConfig(num_classes=2, widths=(8, 16, 16))
+    model, history = train_namer(
+        [bar_crop_set(400, 0)], bar_crop_set(100, 1), config=config, epochs=4, batch_size=32, progress=False
+    )
+    test = bar_crop_set(200, 2)
+    report = accuracy_by_kind(predict_crop_set(model, test), test)
+    assert report["accuracy"] >= 0.9, report
+    assert set(report["by_kind"]) == {"horizontal", "vertical"}
+    assert history["epochs"] == 4 and len(history["val_accuracy"]) == 4
+
+
+def test_namer_weights_round_trip_and_refuse_other_shapes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = CropClassifier(NamerConfig(widths=(8, 16, 32))).eval()
+    path = save_namer(model, {"version": "test"}, tmp_path / "namer.safetensors")
+    loaded, record = load_namer(path)
+    crops = torch.rand(3, 1, 28, 28)
+    torch.testing.assert_close(loaded(crops), model(crops))
+    assert record["config"]["widths"] == [8, 16, 32] and record["version"] == "test"
+    record_path = path.with_suffix(".json")
+    record_path.write_text(record_path.read_text().replace("[\n      8,", "[\n      4,"))
+    with pytest.raises(WeightsError, match="does not match"):
+        load_namer(path)
+
+
+class FixedBackend:
+    """Decoded rows for fixed boxes (model-input pixels) with an objectness and a detector class."""
+
+    def __init__(self, rows: list[tuple[list[float], float, int]]) -> None:
+        self.rows = rows
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        decoded = torch.zeros(batch.shape[0], len(self.rows), 17)
+        for i, (box, objectness, class_id) in enumerate(self.rows):
+            decoded[:, i, :4] = torch.tensor(box)
+            decoded[:, i, 4] = objectness
+            decoded[:, i, 5 + class_id] = 1.0
+        return decoded
+
+
+class FixedNamer:
+    """Class probabilities per box, in box order; records the boxes it was asked about."""
+
+    def __init__(self, probs: list[list[float]]) -> None:
+        self.probs = torch.tensor(probs)
+        self.seen: list[torch.Tensor] = []
+
+    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        self.seen.append(boxes)
+        return self.probs[: len(boxes)]
+
+
+def probs(**by_class: float) -> list[float]:
+    row = [0.0] * 12
+    for name, p in by_class.items():
+        row[{"other": 11, "censored": 10}.get(name, int(name.strip("d")) if name.startswith("d") else 0)] = p
+    return row
+
+
+def test_the_namer_names_every_box_the_detector_finds() -> None:
+    backend = FixedBackend(
+        [
+            ([20.0, 20.0, 60.0, 100.0], 0.95, 1),  # the detector's head says 1; the namer says 7
+            ([100.0, 20.0, 140.0, 100.0], 0.9, 3),  # the namer hesitates: 4 or 9
+            ([10.0, 150.0, 30.0, 170.0], 0.3, 2),  # objectness below the threshold: not shown
+        ]
+    )
+    namer = FixedNamer([probs(d7=0.97, d1=0.03), probs(d4=0.55, d9=0.45)])
+    detector = Detector(backend, METADATA, namer=namer)
+    result = detector(np.full((192, 192), 255, dtype=np.uint8))
+    assert [(d.label, d.runner_up) for d in result.detections] == [("7", None), ("4", "9")]
+    assert result.detections[1].shown_label == "4 or 9"
+    assert result.detections[0].score == pytest.approx(0.95 * 0.97)
+    assert result.detections[1].runner_up_score == pytest.approx(0.9 * 0.45)
+    assert result.number == "74"
+    assert len(namer.seen[0]) == 2  # only the boxes above the objectness threshold are named
+    record = result.to_json("x.png")["detections"][1]
+    assert record["runner_up"] == "9" and record["objectness"] == pytest.approx(0.9)
+
+
+def test_a_hesitant_class_head_no_longer_hides_a_clear_object() -> None:
+    """The one-stage rule scores objectness x best class probability; the namer's rule detects on
+    objectness, so an object whose class the head splits three ways is still shown."""
+    row = [48.0, 48.0, 120.0, 160.0]
+    decoded = torch.zeros(1, 1, 17)
+    decoded[0, 0, :4] = torch.tensor(row)
+    decoded[0, 0, 4] = 0.9
+    decoded[0, 0, 5 + 4], decoded[0, 0, 5 + 9], decoded[0, 0, 5 + 7] = 0.4, 0.35, 0.25
+    canvas = np.full((192, 192), 255, dtype=np.uint8)
+    one_stage = Detector(lambda batch: decoded, METADATA)
+    assert one_stage(canvas).detections == []  # 0.9 x 0.4 < 0.5
+    two_stage = Detector(lambda batch: decoded, METADATA, namer=FixedNamer([probs(d9=0.75, d4=0.25)]))
+    assert [d.shown_label for d in two_stage(canvas).detections] == ["9 or 4"]
+
+
+def test_all_classes_lists_each_box_once_per_class_for_map() -> None:
+    backend = FixedBackend([([20.0, 20.0, 60.0, 100.0], 0.9, 1)])
+    detector = Detector(backend, METADATA, namer=FixedNamer([probs(d7=0.6, d1=0.4)]))
+    found = detector(np.full((192, 192), 255, dtype=np.uint8), score_threshold=0.01, all_classes=True)
+    assert sorted((d.label, round(d.score, 3)) for d in found.detections) == [("1", 0.36), ("7", 0.54)]
+
+
+def test_torch_namer_gives_probabilities_per_box() -> None:
+    torch.manual_seed(0)
+    namer = TorchNamer(CropClassifier(NamerConfig(widths=(8, 8, 8))), torch.device("cpu"))
+    out = namer(
+        torch.rand(2, 3, 192, 192),
+        torch.tensor([[0.0, 0.0, 50.0, 80.0], [10, 10, 20, 20]]),
+        torch.tensor([0, 1]),
+    )
+    assert out.shape == (2, 12)
+    torch.testing.assert_close(out.sum(dim=1), torch.ones(2))
