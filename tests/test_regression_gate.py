@@ -9,6 +9,7 @@ from digit_detector.data.synth import generate
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation import evaluate
+from digit_detector.lone_digits import lone_digit_grid
 from digit_detector.weights import DEFAULT_WEIGHTS
 
 # The training issue's gate. The shipped model (v7) measured mAP@0.5 0.909 on the 2,000-canvas test split and
@@ -39,3 +40,15 @@ def test_shipped_weights_keep_their_accuracy(
 )
 def test_blank_canvases_give_no_detections(shipped: Detector, canvas: np.ndarray) -> None:
     assert shipped(canvas).detections == []
+
+
+def test_every_clear_lone_digit_gets_an_answer(shipped: Detector) -> None:
+    """Held-out handwriting drawn alone from 20 px to the whole canvas with the app's thinnest, default and
+    thickest pens (where legible): every digit is shown, and nearly all with the right name."""
+    cells = lone_digit_grid(shipped, per_cell=10, seed=7)
+    drawn = sum(cell.drawn for cell in cells)
+    shown = sum(cell.shown for cell in cells)
+    named = sum(cell.named for cell in cells)
+    summary = [(cell.height, cell.pen, cell.named, cell.shown, cell.drawn) for cell in cells]
+    assert shown == drawn, summary
+    assert named >= GATE_LONE_DIGITS_NAMED * drawn, summary

@@ -28,7 +28,7 @@ from digit_detector.evaluation import choose_thresholds, evaluate, save_report
 from digit_detector.models import ModelConfig, default_configs_dir
 from digit_detector.training.dataset import DetectionDataset, collate
 from digit_detector.training.module import DetectorModule
-from digit_detector.weights import WeightsMetadata, save_weights
+from digit_detector.weights import WeightsError, WeightsMetadata, load_weights, save_weights
 
 
 def load_config(overrides: Sequence[str], configs_dir: Path | None = None) -> DictConfig:
@@ -111,6 +111,24 @@ def train(cfg: DictConfig, command: str) -> Path:
         loss_weights=dict(cfg.loss.weights),
         time_budget_s=cfg.trainer.time_budget_minutes * 60 if cfg.trainer.time_budget_minutes else None,
     )
+    chain: list[dict[str, Any]] = []
+    if cfg.get("init_weights"):
+        previous, previous_metadata = load_weights(cfg.init_weights)
+        if previous_metadata.model.to_dict() != model_config.to_dict():
+            raise WeightsError(
+                f"{cfg.init_weights} holds a {previous_metadata.model.name} of another shape than this run's "
+                "model config; fine-tuning needs the same model (name, width, anchors, input size)."
+            )
+        module.model.load_state_dict(previous.state_dict(), strict=True)
+        chain = list(previous_metadata.training.get("chain", [])) or [
+            {
+                "stage": "detector",
+                "version": previous_metadata.version,
+                "command": previous_metadata.training.get("command"),
+            }
+        ]
+        print(f"fine-tuning from {cfg.init_weights} ({previous_metadata.version})")
+    chain.append({"stage": "detector", "version": str(cfg.version or run_dir.name), "command": command})
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", monitor="val/map", mode="max", save_last=True, filename="best"
     )
@@ -164,6 +182,7 @@ def train(cfg: DictConfig, command: str) -> Path:
             ),
             "seed": cfg.seed,
             "config": OmegaConf.to_container(cfg, resolve=True),
+            "chain": chain,
         },
         metrics={"val_map_per_class_nms_best_epoch": float(checkpoint.best_model_score or 0.0)},
     )

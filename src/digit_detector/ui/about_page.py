@@ -24,7 +24,7 @@ HISTORY = """
 | v1 | 2017 | Flask + a neural net written in NumPy: one digit per drawing. |
 | v2 | 2019 | Flask + a PyTorch CNN classifying digits that OpenCV segmented out of the drawing (11 classes). A digit drawn in several strokes fell apart. |
 | v3 | — | A YOLOv3 (Darknet-53) trained from scratch that boxes every object: 12 classes, 192×192 input, Streamlit on Hugging Face Spaces. |
-| v4 | now | This rebuild: the same 12 classes (the v3 checkpoint still loads), a YOLOv3-tiny that runs in milliseconds on a CPU, labels with exact boxes, training-time normalisation at inference, tests end to end, an ONNX export — and nothing uploaded without asking. |
+| v4 | now | This rebuild: the same 12 classes (the v3 checkpoint still loads), a YOLOv3-tiny that runs in milliseconds on a CPU, labels with exact boxes, training-time normalisation at inference, tests end to end, an ONNX export — and nothing uploaded without asking. Since weights v9 a small crop classifier names every box the detector finds, so a clear digit of any size gets an answer ("4 or 9" when it hesitates). |
 """  # noqa: E501
 
 COMMANDS = """\
@@ -34,20 +34,29 @@ python -m digit_detector data synth --out data/synth --split val --n 1500 --seed
 python -m digit_detector data synth --out data/synth --split test --n 2000 --seed 3 --workers 2
 # train (Lightning + Hydra), pick the score threshold on val, evaluate on test, write the weights
 python -m digit_detector train experiment=cpu_tiny data.root=data/synth
+# the second stage: train the crop classifier, attach it (thresholds on val, report on test)
+python -m digit_detector namer train --data data/synth --minutes 14 --out runs/namer/namer.safetensors
+python -m digit_detector namer attach --detector runs/x/yolov3-tiny.safetensors \\
+    --namer runs/namer/namer.safetensors --data data/synth --out runs/ship
 # evaluate any weights against the ship targets; export for onnxruntime
 python -m digit_detector eval --data data/synth --split test --weights weights/yolov3-tiny.safetensors
 python -m digit_detector export --format onnx
 """
 
 
-def pipeline_dot(arch: str = "yolov3-tiny", input_size: int = 192) -> str:
-    """The inference pipeline as a Graphviz diagram (left to right)."""
+def pipeline_dot(arch: str = "yolov3-tiny", input_size: int = 192, namer: bool = False) -> str:
+    """The inference pipeline as a Graphviz diagram (left to right); ``namer``: with the second stage."""
     steps = [
         ("canvas", "Your drawing\\n400×400 RGBA"),
         ("pre", f"Preprocess\\non white · {input_size}×{input_size}\\npixel / 255"),
         ("model", f"{arch}\\n3 scales: grids of\\n{input_size // 32}, {input_size // 16}, {input_size // 8}"),
         ("decode", "Decode\\nboxes, objectness,\\n12 class probabilities"),
-        ("nms", "Score threshold\\n+ NMS"),
+        (
+            "nms",
+            "Objectness threshold\\n+ NMS\\n+ crop classifier names\\neach box"
+            if namer
+            else "Score threshold\\n+ NMS",
+        ),
         ("read", "Read the number\\nlines top → bottom,\\nleft → right"),
         ("show", "Show\\npixelate censored,\\ndraw boxes"),
     ]
@@ -115,6 +124,21 @@ def target_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def bucket_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's recall by size and pen-width bucket as table rows."""
+    return [
+        {
+            "by": axis,
+            "bucket": bucket,
+            "true boxes": row.get("boxes"),
+            "found": _ratio(row.get("found")),
+            "named right": _ratio(row.get("named")),
+        }
+        for axis, buckets in report.get("recall_by_bucket", {}).items()
+        for bucket, row in buckets.items()
+    ]
+
+
 def per_class_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-class ground-truth count and AP of an eval report as table rows."""
     return [
@@ -148,13 +172,22 @@ def show_model(detector: Detector, weights: str) -> None:
         f"**Weights**: `{Path(weights).name}`, version `{metadata.version}`",
         f"**Architecture**: `{config.name}` (width {config.width}), input {config.input_size}×"
         f"{config.input_size} RGB, normalisation `{metadata.normalization}`",
-        f"**Defaults**: score threshold {metadata.score_threshold:.2f}, NMS IoU {metadata.iou_threshold:.2f}",
+        f"**Defaults**: {'objectness' if metadata.namer else 'score'} threshold "
+        f"{metadata.score_threshold:.2f}, NMS IoU {metadata.iou_threshold:.2f}",
     ]
+    if metadata.namer:
+        facts.append(
+            f"**Second stage**: `{metadata.namer}`, a crop classifier that names every box found "
+            "(the detector decides where, the classifier what; a runner-up is shown when it hesitates)"
+        )
     if isinstance(detector.backend, TorchBackend):
         parameters = sum(p.numel() for p in detector.backend.model.parameters())
         facts.append(f"**Parameters**: {parameters / 1e6:.2f} M")
+    chain = metadata.training.get("chain")
     command = metadata.training.get("command")
-    if command:
+    if isinstance(chain, list) and chain:
+        facts.append("**Made by**: " + " → ".join(f"`{step.get('command')}`" for step in chain))
+    elif command:
         facts.append(f"**Trained with**: `{command}`")
     st.markdown("\n".join(f"- {fact}" for fact in facts))
 
@@ -174,6 +207,10 @@ def show_model(detector: Detector, weights: str) -> None:
         if targets:
             st.markdown("**Ship targets**")
             st.table(targets, hide_index=True, width="content")
+        buckets = bucket_rows(report)
+        if buckets:
+            st.markdown("**Recall by object size and pen width** (found / named right)")
+            st.table(buckets, hide_index=True, width="content")
         per_class = per_class_rows(report)
         if per_class:
             with st.expander("Average precision per class"):
@@ -197,7 +234,10 @@ def render() -> None:
     detector, problem = try_load_detector(weights, "torch")
     config = detector.metadata.model if detector else None
     st.graphviz_chart(
-        pipeline_dot(config.name, config.input_size) if config else pipeline_dot(), width="stretch"
+        pipeline_dot(config.name, config.input_size, detector.namer is not None)
+        if config and detector
+        else pipeline_dot(),
+        width="stretch",
     )
 
     st.subheader("The 12 classes")
