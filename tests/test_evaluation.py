@@ -229,3 +229,23 @@ def test_metadata_that_disagrees_with_the_labels_is_an_error(tmp_path: Path) -> 
     append_meta(root, "test", [{"image": str(samples[0].image_path.relative_to(root)), "objects": two}])
     with pytest.raises(ValueError, match="metadata lists 2 objects but the labels have 1"):
         evaluate(make_detector(perfect_rows()), samples, progress=False, sources=digit_sources(root, "test"))
+
+
+def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp_path: Path) -> None:
+    from digit_detector.model_card import main as card_main
+    from digit_detector.weights import load_weights, save_weights
+
+    model, metadata = load_weights(random_tiny_weights)
+    metadata.metrics["test"] = {
+        "images": 7,
+        "targets": {"single-digit top-1": {"value": 0.9123, "goal": ">= 0.97", "pass": False}},
+        "recall_by_bucket": {"size": {"large": {"boxes": 3, "found": 1.0, "named": 0.6667}}},
+    }
+    metadata.training["chain"] = [{"command": "python -m digit_detector train A"}, {"command": "attach B"}]
+    weights = save_weights(model, metadata, tmp_path / "w.safetensors")
+    out = tmp_path / "card.md"
+    assert card_main(["--weights", str(weights), "--out", str(out)]) == 0
+    card = out.read_text()
+    assert "| single-digit top-1 | 91.2 % | >= 0.97 | **no** |" in card
+    assert "| size | large | 3 | 100.0 % | 66.7 % |" in card
+    assert "1. `python -m digit_detector train A`" in card and "2. `attach B`" in card

@@ -17,7 +17,7 @@ from digit_detector.training.loss import YoloLoss
 from digit_detector.training.module import DetectorModule, channels_last
 from digit_detector.training.targets import build_targets
 from digit_detector.training.train import load_config, train
-from digit_detector.weights import load_weights
+from digit_detector.weights import WeightsError, load_weights
 
 ANCHORS = torch.tensor(DEFAULT_ANCHORS)
 GRIDS = (6, 12, 24)
@@ -178,6 +178,19 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
     assert "val_map_per_class_nms_best_epoch" in metadata.metrics
     assert metadata.metrics["test"]["images"] == 12 and 0.05 <= metadata.score_threshold <= 0.95
     assert (tmp_path / "run" / "eval-test" / "report.json").exists()
+
+    # fine-tuning from those weights: the run starts from them and the metadata records the chain of runs
+    tuned = train(
+        load_config(
+            [*overrides, f"run_dir={tmp_path / 'tuned'}", f"init_weights={weights}", "version=tuned"]
+        ),
+        "tune",
+    )
+    _, tuned_metadata = load_weights(tuned)
+    chain = tuned_metadata.training["chain"]
+    assert [step["command"] for step in chain] == ["test", "tune"] and chain[-1]["version"] == "tuned"
+    with pytest.raises(WeightsError, match="another shape"):
+        train(load_config([*overrides[:-1], "model.width=0.5", f"init_weights={weights}"]), "wrong shape")
 
 
 def test_one_cycle_factor_warms_up_then_anneals() -> None:

@@ -32,6 +32,7 @@ DISPATCHED_COMMANDS = {
         "digit_detector.training.namer_cli",
         "train the crop classifier that names detected boxes (see `namer --help`)",
     ),
+    "card": ("digit_detector.model_card", "write the model card of weights from their own metadata"),
     "export": ("digit_detector.export", "export weights to ONNX, decoding included (see `export --help`)"),
     "audit": ("digit_detector.audit", "find mislabelled boxes with cross-validated crop classifiers"),
     "style": (

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from digit_detector.classes import CLASS_NAMES
+from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
 from digit_detector.data.yolo_format import load_split, read_meta
 from digit_detector.evaluation import load_image
@@ -64,9 +64,11 @@ def canvas_crop_set(root: Path, split: str, limit: int | None = None, progress: 
     samples = load_split(Path(root), split).samples
     if limit is not None:
         samples = samples[:limit]
-    kinds_by_image = {
+    kinds_by_image = {  # a digit's source ("mnist", "font", "hershey"); other objects their class name
         (Path(root) / record["image"]).resolve(): [
-            str(obj["source"].get("kind", CLASS_NAMES[int(obj["class_id"])]))
+            str(obj["source"].get("kind"))
+            if is_digit(int(obj["class_id"]))
+            else CLASS_NAMES[int(obj["class_id"])]
             for obj in record.get("objects", [])
             if not obj.get("dropped", False)
         ]
