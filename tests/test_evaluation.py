@@ -249,3 +249,29 @@ def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp
     assert "| single-digit top-1 | 91.2 % | >= 0.97 | **no** |" in card
     assert "| size | large | 3 | 100.0 % | 66.7 % |" in card
     assert "1. `python -m digit_detector train A`" in card and "2. `attach B`" in card
+
+
+class BoxNamer:
+    """Names each box by the class the test's rows gave it (a perfect second stage)."""
+
+    def __init__(self, per_image: list[list[Row]]) -> None:
+        self.names = {tuple(box): class_id for rows in per_image for box, class_id, _ in rows}
+
+    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        probs = torch.zeros(len(boxes), 12)
+        for row, box in enumerate(boxes.tolist()):
+            probs[row, self.names[tuple(box)]] = 1.0
+        return probs
+
+
+def test_shown_threshold_is_the_lowest_of_the_best_that_keeps_blank_canvases_empty(
+    samples: list[Sample],
+) -> None:
+    from digit_detector.evaluation import choose_shown_threshold
+
+    rows = perfect_rows()
+    rows[0] = [(SINGLE[2][0], 3, 0.45)]  # a clear digit the detector is unsure is there at all
+    rows[2] = [([60.0, 60.0, 100.0, 100.0], 7, 0.3)]  # a stray box on the blank canvas
+    detector = make_detector(rows)
+    detector.namer = BoxNamer(rows)
+    assert 0.3 < choose_shown_threshold(detector, samples) <= 0.45

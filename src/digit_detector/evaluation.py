@@ -867,14 +867,52 @@ def choose_containment_threshold(
     return best_threshold
 
 
+#: With a second stage, the objectness threshold is the lowest whose F1 is within this of the best one:
+#: among thresholds that are equally good overall, the one that leaves the fewest drawn objects unanswered.
+SHOWN_F1_TOLERANCE = 0.005
+
+
+def choose_shown_threshold(detector: Detector, samples: Sequence[Sample], *, progress: bool = False) -> float:
+    """The objectness threshold of a detector with a second stage, chosen on validation data from what the
+    app shows (containment on): over the grid, keep the thresholds with no blank-canvas detection, then
+    take the lowest whose F1 of correct-class matches is within :data:`SHOWN_F1_TOLERANCE` of the best.
+    """
+    chosen_before = detector.score_threshold
+    detector.score_threshold = float(THRESHOLD_GRID[0])
+    try:
+        predictions = predict_samples(detector, samples, progress=progress)
+    finally:
+        detector.score_threshold = chosen_before
+    f1 = np.zeros(len(THRESHOLD_GRID))
+    blank_ok = np.ones(len(THRESHOLD_GRID), dtype=bool)
+    for k, threshold in enumerate(THRESHOLD_GRID):
+        correct = shown_total = gt_total = 0
+        for prediction in predictions:
+            shown = [d for d in prediction.result.detections if detector.threshold_value(d) >= threshold]
+            gt_ids = np.asarray(prediction.sample.class_ids).reshape(-1)
+            matching = match_detections(gt_ids, prediction.sample.boxes_xyxy, shown)
+            correct += matching.outcome.count("correct")
+            shown_total += len(shown)
+            gt_total += len(gt_ids)
+            if len(gt_ids) == 0 and shown:
+                blank_ok[k] = False
+        f1[k] = 2 * correct / max(shown_total + gt_total, 1)
+    allowed = blank_ok if blank_ok.any() else np.ones_like(blank_ok)
+    best = f1[allowed].max()
+    return float(THRESHOLD_GRID[allowed & (f1 >= best - SHOWN_F1_TOLERANCE)].min())
+
+
 def choose_thresholds(
     detector: Detector, samples: Sequence[Sample], *, progress: bool = False
 ) -> tuple[float, float | None]:
     """Choose the score threshold, then the containment threshold at it, from one prediction pass over
-    ``samples`` (use validation data); both are set on ``detector`` and returned."""
+    ``samples`` (use validation data); both are set on ``detector`` and returned. With a second stage the
+    objectness threshold is then chosen again on what the app shows (:func:`choose_shown_threshold`)."""
     predictions = predict_samples(detector, samples, progress=progress)
     detector.score_threshold = choose_score_threshold(detector, samples, predictions=predictions)
     detector.containment_threshold = choose_containment_threshold(detector, samples, predictions=predictions)
+    if detector.namer is not None:
+        detector.score_threshold = choose_shown_threshold(detector, samples, progress=progress)
     return detector.score_threshold, detector.containment_threshold
 
 
