@@ -83,7 +83,8 @@ def drawings() -> list[tuple[str, str, list[list[Point]], str | None]]:
         (d, "digit 110 px", digit_strokes(d, 40 + 25 * int(d), 40 + 20 * int(d), 110), None) for d in DIGITS
     ]
     for key, pen in PENS.items():
-        cases += [(d, f"digit 350 px pen {pen}", digit_strokes(d, 95, 25, 350), key) for d in DIGITS]
+        # y from 40: the canvas toolbar drops strokes that start in its strip (top right, y < 35)
+        cases += [(d, f"digit 350 px pen {pen}", digit_strokes(d, 95, 40, 350), key) for d in DIGITS]
     cases += [
         ("42", "number", number_strokes("42", 80, 120, 150), None),
         ("317", "number", number_strokes("317", 40, 140, 120), None),
