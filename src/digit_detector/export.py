@@ -15,8 +15,9 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,8 +58,22 @@ def onnx_path_for(weights: Path) -> Path:
     return Path(weights).with_suffix(".onnx")
 
 
-def export_model(model: YoloModel, metadata: WeightsMetadata, out: Path, opset: int = DEFAULT_OPSET) -> Path:
-    """Export a loaded model (+ decode) to ``out``, check it with onnx.checker and embed ``metadata``."""
+def _traced_to_onnx(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    out: Path,
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+    opset: int,
+    record: dict[str, Any],
+    doc: str,
+    finish: Callable[[Any], None] | None = None,
+) -> Path:
+    """Trace ``module`` to ``out``, let ``finish`` adjust the proto, embed ``record`` (JSON, under
+    :data:`METADATA_KEY`) and check the model with onnx.checker. Written to a temporary file and renamed, so
+    an interrupted export never leaves a broken ``.onnx``."""
     try:
         import onnx
     except ImportError as error:
@@ -67,37 +82,29 @@ def export_model(model: YoloModel, metadata: WeightsMetadata, out: Path, opset: 
         ) from error
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wrapper = DecodedModel(model.cpu()).eval()
-    size = metadata.model.input_size
-    example = torch.zeros(2, 3, size, size)  # batch 2, so the trace cannot specialise on a batch of one
-    # Write to a temporary file and rename it, so an interrupted export never leaves a broken .onnx.
     handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
     os.close(handle)
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # TracerWarnings about shapes read as Python ints
             torch.onnx.export(
-                wrapper,
-                (example,),
+                module,
+                example,
                 temporary,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
                 opset_version=opset,
                 do_constant_folding=True,
                 dynamo=False,
             )
         proto = onnx.load(temporary)
-        with torch.no_grad():
-            rows, channels = wrapper(example[:1]).shape[1:]
-        dims = proto.graph.output[0].type.tensor_type.shape.dim
-        dims[1].dim_value, dims[2].dim_value = rows, channels  # the tracer leaves them symbolic
+        if finish is not None:
+            finish(proto)
         del proto.metadata_props[:]
         entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, json.dumps(metadata.to_dict())
-        proto.doc_string = (
-            f"digit_detector {metadata.model.name} {metadata.version}: images -> decoded detections"
-        )
+        entry.key, entry.value = METADATA_KEY, json.dumps(record)
+        proto.doc_string = doc
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, temporary)
         os.replace(temporary, out)
@@ -106,58 +113,64 @@ def export_model(model: YoloModel, metadata: WeightsMetadata, out: Path, opset: 
     return out
 
 
-NAMER_INPUTS = ("images", "boxes", "image_index")
+def export_model(model: YoloModel, metadata: WeightsMetadata, out: Path, opset: int = DEFAULT_OPSET) -> Path:
+    """Export a loaded model (+ decode) to ``out``, check it with onnx.checker and embed ``metadata``."""
+    wrapper = DecodedModel(model.cpu()).eval()
+    size = metadata.model.input_size
+    example = torch.zeros(2, 3, size, size)  # batch 2, so the trace cannot specialise on a batch of one
+    with torch.no_grad():
+        rows, channels = wrapper(example[:1]).shape[1:]
+
+    def fix_output_shape(proto: Any) -> None:
+        dims = proto.graph.output[0].type.tensor_type.shape.dim
+        dims[1].dim_value, dims[2].dim_value = rows, channels  # the tracer leaves them symbolic
+
+    return _traced_to_onnx(
+        wrapper,
+        (example,),
+        out,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        opset=opset,
+        record=metadata.to_dict(),
+        doc=f"digit_detector {metadata.model.name} {metadata.version}: images -> decoded detections",
+        finish=fix_output_shape,
+    )
+
+
+NAMER_INPUTS = ["images", "boxes", "image_index"]
 NAMER_OUTPUT = "class_probs"
 
 
 def export_namer(namer_weights: Path, out: Path | None = None, opset: int = DEFAULT_OPSET) -> Path:
     """Export the crop classifier (crops included: ``roi_align``) to ONNX: ``images (N, 3, S, S)``,
     ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)``; its JSON record is embedded."""
-    import onnx
-
     from digit_detector.naming import BoxNamer, load_namer
 
     namer_weights = Path(namer_weights)
-    out = Path(out) if out is not None else onnx_path_for(namer_weights)
     classifier, record = load_namer(namer_weights)
-    module = BoxNamer(classifier.cpu()).eval()
     example = (
         torch.rand(2, 3, 192, 192),
         torch.tensor([[10.0, 20, 60, 90], [100, 40, 150, 180], [5, 5, 30, 30]]),
         torch.tensor([0, 1, 1]),
     )
-    handle, temporary = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
-    os.close(handle)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                example,
-                temporary,
-                input_names=list(NAMER_INPUTS),
-                output_names=[NAMER_OUTPUT],
-                dynamic_axes={
-                    "images": {0: "batch"},
-                    "boxes": {0: "boxes"},
-                    "image_index": {0: "boxes"},
-                    NAMER_OUTPUT: {0: "boxes"},
-                },
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        proto = onnx.load(temporary)
-        del proto.metadata_props[:]
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = METADATA_KEY, json.dumps(record)
-        proto.doc_string = "digit_detector crop classifier: images, boxes -> class probabilities"
-        onnx.checker.check_model(proto, full_check=True)
-        onnx.save(proto, temporary)
-        os.replace(temporary, out)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return out
+    return _traced_to_onnx(
+        BoxNamer(classifier.cpu()).eval(),
+        example,
+        Path(out) if out is not None else onnx_path_for(namer_weights),
+        input_names=NAMER_INPUTS,
+        output_names=[NAMER_OUTPUT],
+        dynamic_axes={
+            "images": {0: "batch"},
+            "boxes": {0: "boxes"},
+            "image_index": {0: "boxes"},
+            NAMER_OUTPUT: {0: "boxes"},
+        },
+        opset=opset,
+        record=record,
+        doc="digit_detector crop classifier: images, boxes -> class probabilities",
+    )
 
 
 def export_onnx(

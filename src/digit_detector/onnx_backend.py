@@ -26,30 +26,35 @@ from digit_detector.weights import (
 METADATA_KEY = "digit_detector"  # as digit_detector.export.METADATA_KEY (not imported: export needs onnx)
 
 
+def open_session(path: Path, threads: int | None) -> ort.InferenceSession:
+    """``path`` opened with the CPU provider and full graph optimisation; ``threads`` intra-op threads
+    (default: onnxruntime's choice, one per physical core). An unusable file raises WeightsError."""
+    check_readable(path)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    # No busy-waiting between runs: the threads would steal the CPU from preprocessing and NMS
+    # (measured: 14 -> 8 ms end to end for yolov3-tiny on 2 cores).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: a bad file is reported by the WeightsError below
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own Fail / InvalidProtobuf / InvalidGraph types
+        size = path.stat().st_size
+        raise WeightsError(
+            f"{path} ({size:,} bytes) is not a usable ONNX model ({type(error).__name__}): "
+            "export it again with `python -m digit_detector export --format onnx`."
+        ) from error
+
+
 class OnnxBackend:
     """A Backend (see detector.py): ``(N, 3, S, S)`` float batch -> decoded rows ``(N, K, 5 + C)``."""
 
     def __init__(self, path: Path | str, *, threads: int | None = None) -> None:
-        """Open ``path`` with the CPU provider and full graph optimisation; ``threads`` intra-op
-        threads (default: onnxruntime's choice, one per physical core)."""
+        """Open ``path`` (see :func:`open_session`)."""
         self.path = Path(path)
-        check_readable(self.path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        # No busy-waiting between runs: the threads would steal the CPU from preprocessing and NMS
-        # (measured: 14 -> 8 ms end to end for yolov3-tiny on 2 cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # errors only: a bad file is reported by the WeightsError below
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own Fail / InvalidProtobuf / InvalidGraph types
-            size = self.path.stat().st_size
-            raise WeightsError(
-                f"{self.path} ({size:,} bytes) is not a usable ONNX model ({type(error).__name__}): "
-                "export it again with `python -m digit_detector export --format onnx`."
-            ) from error
+        self.session = open_session(self.path, threads)
         self.input_name = self.session.get_inputs()[0].name
 
     def metadata(self) -> WeightsMetadata | None:
@@ -116,20 +121,7 @@ class OnnxNamer:
 
     def __init__(self, path: Path | str, *, threads: int | None = None) -> None:
         self.path = Path(path)
-        check_readable(self.path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:
-            raise WeightsError(
-                f"{self.path} is not a usable ONNX crop classifier ({type(error).__name__}): "
-                "export it again with `python -m digit_detector export --format onnx`."
-            ) from error
+        self.session = open_session(self.path, threads)
 
     def record(self) -> dict[str, object] | None:
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
