@@ -13,16 +13,15 @@ figures can differ slightly from an evaluation at each threshold.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from digit_detector.data.yolo_format import load_split, object_pen_widths
 from digit_detector.detector import Detector
-from digit_detector.evaluation import predict_samples, report_from_predictions
-from digit_detector.reading import read_number
+from digit_detector.evaluation import report_from_predictions
+from digit_detector.predictions import predict_samples
+from digit_detector.thresholds import shown_at
 
 
 def main() -> None:
@@ -42,14 +41,7 @@ def main() -> None:
     print("| threshold | top-1 | numbers | other->digit | blank | F1 | lowest bucket found |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for threshold in sorted(args.thresholds):
-        kept = []
-        for prediction in predictions:
-            shown = [d for d in prediction.result.detections if detector.threshold_value(d) >= threshold]
-            boxes = np.asarray([d.box for d in shown], dtype=np.float64).reshape(-1, 4)
-            number = read_number([d.class_id for d in shown], boxes)
-            kept.append(
-                replace(prediction, result=replace(prediction.result, detections=shown, number=number))
-            )
+        kept = shown_at(detector, predictions, threshold)
         detector.score_threshold = threshold
         report = report_from_predictions(detector, kept, pens=pens)
         print(

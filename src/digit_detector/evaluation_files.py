@@ -1,0 +1,158 @@
+"""Writing an evaluation report: ``report.json`` and its pictures (confusion matrix, PR curves, worst
+errors)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from digit_detector.evaluation import BACKGROUND, RECALL_POINTS, EvalReport, ImageError, fmt
+from digit_detector.predictions import MATCH_IOU, load_image
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # after choosing the backend
+
+
+def _compact_json(data: Any, indent: int = 0) -> str:
+    """Indented JSON where flat lists and objects that fit stay on one line (readable matrix and table)."""
+    one_line = json.dumps(data)
+    flat = not isinstance(data, dict | list) or all(
+        not isinstance(v, dict | list) for v in (data.values() if isinstance(data, dict) else data)
+    )
+    if flat and len(one_line) + indent <= 110:
+        return one_line
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(data, dict):
+        items = [f"{inner}{json.dumps(k)}: {_compact_json(v, indent + 2)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(data, list):
+        return "[\n" + ",\n".join(f"{inner}{_compact_json(v, indent + 2)}" for v in data) + f"\n{pad}]"
+    return one_line
+
+
+def save_report(report: EvalReport, out_dir: Path | str) -> Path:
+    """Write report.json, confusion_matrix.png, pr_curves.png and worst_errors.png; returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(_compact_json(report.to_dict()) + "\n", encoding="utf-8")
+    plot_confusion_matrix(report, out / "confusion_matrix.png")
+    plot_pr_curves(report, out / "pr_curves.png")
+    contact_sheet(report.worst).save(out / "worst_errors.png")
+    return out
+
+
+def plot_confusion_matrix(report: EvalReport, path: Path) -> None:
+    """Counts, coloured by each ground-truth row's share."""
+    labels = [*report.class_names, BACKGROUND]
+    matrix = report.confusion_matrix
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(8, 7), dpi=100)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for row in range(len(labels)):
+        for col in range(len(labels)):
+            if matrix[row, col]:
+                color = "white" if shares[row, col] > 0.6 else "black"
+                ax.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("detected")
+    ax.set_ylabel("ground truth")
+    ax.set_title(f"Confusion matrix at score >= {report.score_threshold:g}, IoU >= {MATCH_IOU}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_pr_curves(report: EvalReport, path: Path) -> None:
+    """Per-class precision-recall curves at IoU 0.5 (per-class NMS, COCO interpolation)."""
+    fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
+    cmap = plt.get_cmap("tab10")
+    for index, name in enumerate(report.class_names):
+        curve = report.pr_curves.get(name)
+        if curve is None:
+            continue
+        style = (
+            {"color": cmap(index)}
+            if index < 10
+            else {"color": "0.3", "linestyle": "--" if index == 10 else ":"}
+        )
+        ap = report.ap50_per_class[name]
+        ax.plot(RECALL_POINTS, curve, label=f"{name} (AP50 {fmt(ap)})", linewidth=1.5, **style)
+    if not report.pr_curves:
+        ax.text(0.5, 0.5, "no ground truth boxes", ha="center", va="center")
+    else:
+        ax.legend(loc="lower left", fontsize=8, ncol=2)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(f"Precision-recall at IoU 0.5 (mAP@0.5 {fmt(report.map50)})")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+TILE = 240
+CAPTION_HEIGHT = 44
+SHEET_COLUMNS = 5
+
+
+def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}".strip()
+        if line and font.getlength(candidate) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = candidate
+    return [*lines, line]
+
+
+def _tile(error: ImageError, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
+    tile = Image.new("RGB", (TILE, TILE + CAPTION_HEIGHT), "white")
+    try:
+        image = load_image(error.image_path).convert("RGB")
+    except OSError:
+        image = Image.new("RGB", (TILE, TILE), "lightgray")
+    scale = min(TILE / image.width, TILE / image.height)
+    shown = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    tile.paste(shown, (0, 0))
+    draw = ImageDraw.Draw(tile)
+    for box in error.gt_boxes:
+        x1, y1, x2, y2 = (v * scale for v in box)
+        draw.rectangle([x1 - 2, y1 - 2, x2 + 2, y2 + 2], outline=(0, 170, 0), width=3)
+    for detection in error.detections:
+        x1, y1, x2, y2 = (v * scale for v in detection.box)
+        draw.rectangle([x1, y1, x2, y2], outline=(220, 0, 0), width=1)
+        label = f"{detection.label} {detection.score:.2f}"
+        draw.text((x1 + 1, max(0, y1 - 11)), label, fill=(220, 0, 0), font=font)
+    lines = _wrap(error.caption, font, TILE - 4)[:3]
+    draw.multiline_text((2, TILE + 2), "\n".join(lines), fill="black", font=font, spacing=2)
+    draw.rectangle([0, 0, TILE - 1, TILE + CAPTION_HEIGHT - 1], outline=(160, 160, 160))
+    return tile
+
+
+def contact_sheet(errors: Sequence[ImageError]) -> Image.Image:
+    """The worst images as a grid: ground truth green, detections red with label and score, a caption."""
+    font = ImageFont.load_default(size=11)
+    if not errors:
+        sheet = Image.new("RGB", (TILE * 2, 60), "white")
+        ImageDraw.Draw(sheet).text((10, 20), "no errors at this threshold", fill="black", font=font)
+        return sheet
+    columns = min(SHEET_COLUMNS, len(errors))
+    rows = math.ceil(len(errors) / columns)
+    sheet = Image.new("RGB", (columns * TILE, rows * (TILE + CAPTION_HEIGHT)), "white")
+    for index, error in enumerate(errors):
+        row, col = divmod(index, columns)
+        sheet.paste(_tile(error, font), (col * TILE, row * (TILE + CAPTION_HEIGHT)))
+    return sheet
