@@ -27,7 +27,8 @@ from numpy.typing import NDArray
 from digit_detector.audit import AuditConfig, CropCNN, cut_crop, predict_proba, to_tensor, train_classifier
 from digit_detector.data import sources
 from digit_detector.data.compose import ComposeConfig, log_uniform, min_height_for, sample_pen_width
-from digit_detector.data.objects import ObjectFactory, render_strokes
+from digit_detector.data.objects import ObjectFactory
+from digit_detector.data.strokes import render_strokes
 
 MAX_HEIGHT = 160.0  # px on the 400 px canvas: the range most single digits are drawn at
 

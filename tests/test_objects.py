@@ -14,7 +14,9 @@ import pytest
 
 from digit_detector.classes import CENSORED_ID, OTHER_ID
 from digit_detector.data import sources
-from digit_detector.data.objects import OTHER_LETTERS, SHAPES, DrawnObject, ObjectFactory, thin
+from digit_detector.data.doodles import SHAPES
+from digit_detector.data.objects import OTHER_LETTERS, DrawnObject, ObjectFactory
+from digit_detector.data.strokes import thin
 
 DIGIT_LIKE = set("OolISsZzBgqbG0123456789")
 

@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.classes import is_digit
-from digit_detector.data.objects import thin
+from digit_detector.data.strokes import thin
 from digit_detector.detector import Detector
 
 Ink = NDArray[np.float32]
