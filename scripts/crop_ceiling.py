@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from digit_detector.audit import (
+from digit_detector.audit_classifier import (
     AuditConfig,
     CropCNN,
     extract_crops,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from digit_detector.audit import AuditConfig, CropCNN, cut_crop, predict_proba, to_tensor, train_classifier
+from digit_detector.audit_classifier import AuditConfig, CropCNN, cut_crop, predict_proba, to_tensor, train_classifier
 from digit_detector.data import sources
 from digit_detector.data.compose import ComposeConfig, log_uniform, min_height_for, sample_pen_width
 from digit_detector.data.objects import ObjectFactory
