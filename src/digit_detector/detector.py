@@ -265,7 +265,7 @@ class Detector:
         size = self.metadata.model.input_size
         return self.backend(torch.cat([preprocess(image, size)[0] for image in images]))
 
-    def _select(
+    def select_boxes(
         self,
         decoded: torch.Tensor,
         score_threshold: float | None,
@@ -289,7 +289,7 @@ class Detector:
         does (default thresholds, containment on)."""
         prepared = [preprocess(image, self.metadata.model.input_size) for image in images]
         batch = torch.cat([tensor for tensor, _ in prepared])
-        found = self._select(self.backend(batch), score_threshold, None, True)
+        found = self.select_boxes(self.backend(batch), score_threshold, None, True)
         return [
             self._detections(batch[i : i + 1], found[i], letterbox, all_classes=False)
             for i, (_, letterbox) in enumerate(prepared)
@@ -317,7 +317,7 @@ class Detector:
         preprocessed = time.perf_counter()
         decoded = self.backend(batch)
         inferred = time.perf_counter()
-        found = self._select(decoded, score_threshold, iou_threshold, suppress_contained)[0]
+        found = self.select_boxes(decoded, score_threshold, iou_threshold, suppress_contained)[0]
         detections = self._detections(batch, found, letterbox, all_classes)
         boxes = torch.tensor([d.box for d in detections], dtype=torch.float32).reshape(-1, 4)
         number = read_number([d.class_id for d in detections], boxes.numpy())

@@ -145,11 +145,11 @@ def load_onnx_namer(namer_weights: Path, *, threads: int | None = None) -> OnnxN
     onnx_path = namer_weights.with_suffix(".onnx")
     record_path = metadata_path(namer_weights)
     expected = json.loads(record_path.read_text()) if record_path.is_file() else None
-    if not onnx_path.is_file() or (
-        namer_weights.is_file()
-        and expected is not None
-        and OnnxNamer(onnx_path, threads=threads).record() != expected
-    ):
+    namer = OnnxNamer(onnx_path, threads=threads) if onnx_path.is_file() else None
+    stale = (
+        namer is not None and namer_weights.is_file() and expected is not None and namer.record() != expected
+    )
+    if namer is None or stale:
         check_readable(namer_weights)
         from digit_detector.export import export_namer  # needs the onnx package
 
@@ -157,4 +157,5 @@ def load_onnx_namer(namer_weights: Path, *, threads: int | None = None) -> OnnxN
             f"{onnx_path} is missing or out of date: exporting it from {namer_weights} ...", file=sys.stderr
         )
         export_namer(namer_weights, onnx_path)
-    return OnnxNamer(onnx_path, threads=threads)
+        namer = OnnxNamer(onnx_path, threads=threads)
+    return namer
