@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from digit_detector.audit_classifier import (
+from digit_detector.audit.classifier import (
     AuditConfig,
     CropCNN,
     extract_crops,

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from digit_detector.boxes import box_iou
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.predictions import load_image
+from digit_detector.evaluation.predictions import load_image
 from digit_detector.preprocess import preprocess
 
 

@@ -1,6 +1,6 @@
 """How much of an MNIST digit's identity survives the data engine's re-inking (a diagnostic, not a test).
 
-Two arms with the same crop CNN as the label audit (``digit_detector.audit``), each trained on the 8,000
+Two arms with the same crop CNN as the label audit (``digit_detector.audit.report``), each trained on the 8,000
 MNIST digits the split rule allows for training and validation and scored on the 2,000 reserved ones:
 
 - ``original``: the 28x28 MNIST images as they are;
@@ -24,7 +24,14 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from digit_detector.audit_classifier import AuditConfig, CropCNN, cut_crop, predict_proba, to_tensor, train_classifier
+from digit_detector.audit.classifier import (
+    AuditConfig,
+    CropCNN,
+    cut_crop,
+    predict_proba,
+    to_tensor,
+    train_classifier,
+)
 from digit_detector.data import sources
 from digit_detector.data.compose import ComposeConfig, log_uniform, min_height_for, sample_pen_width
 from digit_detector.data.objects import ObjectFactory

@@ -21,10 +21,10 @@ from torchvision.ops import box_iou
 
 from digit_detector.data.yolo_format import digit_sources, load_split
 from digit_detector.detector import Backend, Detector
-from digit_detector.evaluation import evaluate
-from digit_detector.predictions import load_image
+from digit_detector.evaluation.predictions import load_image
+from digit_detector.evaluation.report import evaluate
+from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.preprocess import letterbox, to_rgb
-from digit_detector.thresholds import choose_thresholds
 
 SCORE_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, None))  # None: up to the weights' score threshold
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_detector.audit import CSV_COLUMNS, main
+from digit_detector.audit.report import CSV_COLUMNS, main
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
 from digit_detector.data import synth
 from digit_detector.data.yolo_format import format_label_lines, label_path_for, load_split

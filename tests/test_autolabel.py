@@ -17,7 +17,7 @@ from digit_detector.data.autolabel import (
     merge_boxes,
     parse_class,
 )
-from digit_detector.data.importers import import_dataset
+from digit_detector.data.importers.dataset import import_dataset
 from digit_detector.data.yolo_format import load_split, parse_label_text
 
 SIZE = 192

@@ -14,11 +14,11 @@ from digit_detector.classes import OTHER_ID
 from digit_detector.data.yolo_format import Sample, append_meta, digit_sources, load_split, write_sample
 from digit_detector.detector import Detection, Detector
 from digit_detector.evaluate_cli import main
-from digit_detector.evaluation import EvalReport, evaluate
-from digit_detector.evaluation_files import save_report
+from digit_detector.evaluation.files import save_report
+from digit_detector.evaluation.predictions import match_detections
+from digit_detector.evaluation.report import EvalReport, evaluate
+from digit_detector.evaluation.thresholds import choose_containment_threshold, choose_score_threshold
 from digit_detector.models import DEFAULT_ANCHORS
-from digit_detector.predictions import match_detections
-from digit_detector.thresholds import choose_containment_threshold, choose_score_threshold
 from digit_detector.weights import WeightsMetadata
 
 Row = tuple[list[float], int, float]  # box (model-input pixels), class id, score
@@ -263,7 +263,7 @@ class BoxNamer:
 def test_shown_threshold_is_the_lowest_of_the_best_that_keeps_blank_canvases_empty(
     samples: list[Sample],
 ) -> None:
-    from digit_detector.thresholds import choose_shown_threshold
+    from digit_detector.evaluation.thresholds import choose_shown_threshold
 
     rows = perfect_rows()
     rows[0] = [(SINGLE[2][0], 3, 0.45)]  # a clear digit the detector is unsure is there at all

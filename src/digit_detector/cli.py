@@ -34,7 +34,7 @@ DISPATCHED_COMMANDS = {
     ),
     "card": ("digit_detector.model_card", "write the model card of weights from their own metadata"),
     "export": ("digit_detector.export", "export weights to ONNX, decoding included (see `export --help`)"),
-    "audit": ("digit_detector.audit", "find mislabelled boxes with cross-validated crop classifiers"),
+    "audit": ("digit_detector.audit.report", "find mislabelled boxes with cross-validated crop classifiers"),
     "style": (
         "digit_detector.style.cli",
         "all ten digits in the style of one drawn digit (also `style train`, `style eval`)",

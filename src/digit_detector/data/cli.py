@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from digit_detector.data import anchors, autolabel, coco, importers, show, synth
+from digit_detector.data import anchors, autolabel, coco, show, synth
+from digit_detector.data.importers import dataset as importers
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,8 +28,8 @@ from tqdm import tqdm
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
 from digit_detector.data.yolo_format import load_split, read_meta
+from digit_detector.evaluation.predictions import load_image
 from digit_detector.naming import CropClassifier, NamerConfig, crop_ink
-from digit_detector.predictions import load_image
 from digit_detector.preprocess import preprocess
 from digit_detector.weights import save_tensors
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from digit_detector.predictions import Matching
+from digit_detector.evaluation.predictions import Matching
 
 # recall buckets: object height as a share of the image height, and pen width in px on a 400 px canvas
 SIZE_BUCKETS: tuple[tuple[str, float], ...] = (("small", 0.15), ("medium", 0.4), ("large", math.inf))

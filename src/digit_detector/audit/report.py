@@ -1,5 +1,5 @@
 """Label audit: find mislabelled and doubtful boxes with cross-validated crop classifiers (the classifiers
-and their out-of-fold training are in :mod:`digit_detector.audit_classifier`; ranking, report and
+and their out-of-fold training are in :mod:`digit_detector.audit.classifier`; ranking, report and
 corrections here).
 
 ``python -m digit_detector audit DIR --out REPORT_DIR [--split train] [--model cnn|vit] [--folds K]``
@@ -39,7 +39,7 @@ import yaml
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_detector.audit_classifier import (
+from digit_detector.audit.classifier import (
     DEFAULT_EPOCHS,
     MODELS,
     AuditConfig,

@@ -1,6 +1,6 @@
-"""Import labelled drawings from other tools into our dataset layout (see :mod:`.yolo_format`): the
-checks and the writing here, the source files in :mod:`.import_sources`, one reader per format in
-:mod:`.import_readers`.
+"""Import labelled drawings from other tools into our dataset layout
+(see :mod:`digit_detector.data.yolo_format`): the checks and the writing here, the source files in
+:mod:`.sources`, one reader per format in :mod:`.readers`.
 
 Sources (``--format``, or detected with ``auto``):
 
@@ -50,8 +50,8 @@ from tqdm import tqdm
 from digit_detector.boxes import InvalidBoxError, clip_xyxy, convert, validate
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
 from digit_detector.data.coco import class_id_for_name, plain_doc
-from digit_detector.data.import_readers import READERS, LabelName, detect_format, parse_number
-from digit_detector.data.import_sources import (
+from digit_detector.data.importers.readers import READERS, LabelName, detect_format, parse_number
+from digit_detector.data.importers.sources import (
     BORDER_TOLERANCE_PX,
     FORMATS,
     Candidate,

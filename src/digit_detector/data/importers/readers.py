@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from digit_detector.data.coco import CocoFormatError, class_id_for_name, read_coco
-from digit_detector.data.import_sources import (
+from digit_detector.data.importers.sources import (
     CSV_COLUMNS,
     IGNORED_TXT,
     NAMES_FILES,

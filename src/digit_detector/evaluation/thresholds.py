@@ -11,7 +11,7 @@ import torch
 from digit_detector.data.yolo_format import Sample
 from digit_detector.decode import contained
 from digit_detector.detector import Detector
-from digit_detector.predictions import ImagePrediction, match_detections, predict_samples
+from digit_detector.evaluation.predictions import ImagePrediction, match_detections, predict_samples
 from digit_detector.reading import read_number
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)

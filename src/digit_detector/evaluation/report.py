@@ -39,7 +39,7 @@ from digit_detector.boxes import box_iou
 from digit_detector.classes import OTHER_ID, is_digit
 from digit_detector.data.yolo_format import Sample
 from digit_detector.detector import Detection, Detector
-from digit_detector.evaluation_breakdown import (
+from digit_detector.evaluation.breakdown import (
     ReadingRates,
     SourceCounts,
     count_buckets,
@@ -49,7 +49,7 @@ from digit_detector.evaluation_breakdown import (
     ratio,
     round_or_none,
 )
-from digit_detector.predictions import (
+from digit_detector.evaluation.predictions import (
     MATCH_IOU,
     ImagePrediction,
     match_detections,

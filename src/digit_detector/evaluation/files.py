@@ -13,8 +13,8 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_detector.evaluation import BACKGROUND, RECALL_POINTS, EvalReport, ImageError, fmt
-from digit_detector.predictions import MATCH_IOU, load_image
+from digit_detector.evaluation.predictions import MATCH_IOU, load_image
+from digit_detector.evaluation.report import BACKGROUND, RECALL_POINTS, EvalReport, ImageError, fmt
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after choosing the backend

@@ -1,0 +1,1 @@
+"""Label audit: cross-validated crop classifiers that rank boxes by how likely their label is wrong."""

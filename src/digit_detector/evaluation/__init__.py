@@ -1,0 +1,1 @@
+"""Evaluation: predictions and matching, the report, breakdowns, threshold choice, report files."""
