@@ -103,7 +103,8 @@ def synthetic_batch(
 def time_training(device: torch.device, batch_size: int, steps: int) -> dict[str, float]:
     """Images/s of forward + loss + backward + optimizer step for a fresh yolov3-tiny."""
     config = load_model_config("yolov3-tiny")
-    model = build_model(config).to(device, memory_format=torch.channels_last).train()  # as DetectorModule
+    model = build_model(config).to(device)
+    model.to(memory_format=torch.channels_last).train()  # as DetectorModule
     anchors = torch.tensor(config.anchors, dtype=torch.float32)
     loss_fn = YoloLoss(anchors).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)

@@ -21,7 +21,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 .venv/bin/pip install -q -r requirements-dev.txt
 .venv/bin/pip install -q --no-deps -e .
 
-echo "== ruff"; .venv/bin/ruff check src tests app.py && .venv/bin/ruff format --check src tests app.py
+echo "== ruff"; .venv/bin/ruff check src tests app.py scripts experiments && .venv/bin/ruff format --check src tests app.py scripts experiments
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
 set +e

@@ -7,7 +7,7 @@ probability of the true class. Part 2 (``--beta``): the shipped scoring ``object
 against ``objectness x class probability ** beta``, thresholds re-chosen on validation as ``train`` does,
 scored on the test split.
 
-    python scripts/score_anatomy.py --data data/synth [--images 800] [--beta 0.5 0.25]
+    python experiments/score_anatomy.py --data data/synth [--images 800] [--beta 0.5 0.25]
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from torchvision.ops import box_iou
 
 from digit_detector.data.yolo_format import digit_sources, load_split
 from digit_detector.detector import Backend, Detector
-from digit_detector.evaluation.predictions import load_image
 from digit_detector.evaluation.report import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
+from digit_detector.io import read_image
 from digit_detector.preprocess import letterbox, to_rgb
 
 SCORE_BANDS = ((0.0, 0.3), (0.3, 0.5), (0.5, None))  # None: up to the weights' score threshold
@@ -45,7 +45,7 @@ def miss_anatomy(detector: Detector, root: Path, split: str, images: int) -> Non
     size = detector.metadata.model.input_size
     rows = []  # (best score, its objectness, its true-class probability)
     for sample in load_split(root, split).samples[:images]:
-        image = to_rgb(load_image(sample.image_path))
+        image = to_rgb(read_image(sample.image_path))
         _, transform = letterbox(image, size)
         decoded = detector.decode_batch([image])[0]
         truth = torch.from_numpy(transform.to_input(sample.boxes_xyxy).astype(np.float32)).reshape(-1, 4)

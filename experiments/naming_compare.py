@@ -1,6 +1,6 @@
 """Who names the found boxes best: the detector's class head, the crop classifier, or both together?
 
-    .venv/bin/python scripts/naming_compare.py --weights runs/v9/yolov3-tiny.safetensors \
+    .venv/bin/python experiments/naming_compare.py --weights runs/v9/yolov3-tiny.safetensors \
         --data data/synth --split val
 
 For every box the detector finds (objectness >= --objectness, class-agnostic NMS) that overlaps a true box
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from digit_detector.boxes import box_iou
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.predictions import load_image
+from digit_detector.io import read_image
 from digit_detector.preprocess import preprocess
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     samples = load_split(args.data, args.split).samples[: args.limit]
     truth, head, namer = [], [], []
     for sample in tqdm(samples, desc="boxes"):
-        batch, letterbox = preprocess(load_image(sample.image_path))
+        batch, letterbox = preprocess(read_image(sample.image_path))
         found = detector.select_boxes(detector.backend(batch), args.objectness, None, True)[0]
         if len(found.boxes) == 0 or len(sample.class_ids) == 0:
             continue

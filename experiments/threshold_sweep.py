@@ -1,7 +1,7 @@
 """What the objectness (or score) threshold trades: reading figures at several thresholds from one pass.
 
-    .venv/bin/python scripts/threshold_sweep.py --weights runs/v9/yolov3-tiny.safetensors --data data/synth \
-        --split val --thresholds 0.4 0.5 0.6 0.7 0.8 0.88
+    .venv/bin/python experiments/threshold_sweep.py --weights runs/v9/yolov3-tiny.safetensors \
+        --data data/synth --split val --thresholds 0.4 0.5 0.6 0.7 0.8 0.88
 
 Runs the detector once per image at the lowest threshold (containment on, as shipped), then keeps the
 detections at or above each threshold (``Detector.threshold_value``: objectness with a second stage) and

@@ -5,7 +5,7 @@ the first ``--train-images`` training canvases and scored on every box of the te
 test digits much better than the detector does on its matched boxes, the class head is the weak part; if
 it also stops short of the targets, the composed digits themselves are ambiguous.
 
-    python scripts/crop_ceiling.py --data data/synth [--train-images 12000] [--epochs 12] [--width 32]
+    python experiments/crop_ceiling.py --data data/synth [--train-images 12000] [--epochs 12] [--width 32]
 """
 
 from __future__ import annotations

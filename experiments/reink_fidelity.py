@@ -1,7 +1,7 @@
 """How much of an MNIST digit's identity survives the data engine's re-inking (a diagnostic, not a test).
 
-Two arms with the same crop CNN as the label audit (``digit_detector.audit.report``), each trained on the 8,000
-MNIST digits the split rule allows for training and validation and scored on the 2,000 reserved ones:
+Two arms with the same crop CNN as the label audit (``digit_detector.audit.report``), each trained on the
+8,000 MNIST digits the split rule allows for training and validation and scored on the 2,000 reserved ones:
 
 - ``original``: the 28x28 MNIST images as they are;
 - ``re-inked``: each digit traced to centre lines and redrawn as the canvases draw it (``ObjectFactory``:
@@ -11,7 +11,7 @@ The ``original`` arm is the ceiling the split rule leaves a small classifier; th
 arm is what tracing and redrawing cost. Digits too blobby to trace are left out of the re-inked arm (the
 engine draws another digit instead) and counted.
 
-    python scripts/reink_fidelity.py [--epochs 12] [--crop 32] [--seed 0]
+    python experiments/reink_fidelity.py [--epochs 12] [--crop 32] [--seed 0]
 """
 
 from __future__ import annotations
