@@ -13,10 +13,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from digit_detector.data.yolo_format import IMAGE_SUFFIXES
 from digit_detector.detector import DetectionResult, Detector
+from digit_detector.io import read_image
 from digit_detector.preprocess import ImageInputError
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
 
@@ -50,18 +49,6 @@ def iter_image_paths(paths: Sequence[str]) -> Iterator[Path]:
             yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         else:
             yield path
-
-
-def read_image(path: Path) -> Image.Image:
-    """Open and fully decode an image, so a corrupt file fails here with a clear message."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except FileNotFoundError:
-        raise ImageInputError(f"no such file: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageInputError(f"cannot read {path} as an image ({error})") from None
 
 
 def format_table(path: Path, result: DetectionResult) -> str:

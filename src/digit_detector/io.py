@@ -26,7 +26,7 @@ def read_image(path: Path) -> Image.Image:
             return image.copy()
     except FileNotFoundError:
         raise ImageInputError(f"no such file: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
         raise ImageInputError(f"cannot read {path} as an image ({error})") from None
 
 
@@ -44,8 +44,13 @@ def read_gray(path: Path) -> NDArray[np.uint8]:
 
 
 def read_pixels(path: Path) -> NDArray[np.uint8]:
-    """An image file's pixels as 8-bit L (h, w), RGB or RGBA (h, w, c); alpha is kept, never composited."""
+    """An image file's pixels as 8-bit L (h, w), RGB or RGBA (h, w, c); alpha is kept, never composited.
+
+    Other modes become RGBA when they carry transparency (an alpha band or a transparent palette entry),
+    RGB otherwise.
+    """
     image = read_image(path)
     if image.mode not in _ARRAY_MODES:
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        transparent = "A" in image.getbands() or "transparency" in image.info
+        image = image.convert("RGBA" if transparent else "RGB")
     return np.asarray(image, dtype=np.uint8)

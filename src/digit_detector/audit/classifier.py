@@ -12,12 +12,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
-from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
 from digit_detector.classes import NUM_CLASSES
 from digit_detector.data.yolo_format import Sample
+from digit_detector.io import read_gray
 
 MODELS = ("cnn", "vit")
 DEFAULT_EPOCHS = {"cnn": 12, "vit": 30}
@@ -53,16 +53,6 @@ def cut_crop(gray: NDArray[np.uint8], box: Sequence[float], size: int) -> NDArra
     ox, oy = (size - new_w) // 2, (size - new_h) // 2
     square[oy : oy + new_h, ox : ox + new_w] = resized
     return square
-
-
-def read_gray(path: Path) -> NDArray[np.uint8]:
-    """An image as 8-bit gray, transparent pixels composited on white."""
-    with Image.open(path) as image:
-        if image.mode in ("RGBA", "LA", "P"):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
-        return np.asarray(image.convert("L"))
 
 
 @dataclass

@@ -48,12 +48,12 @@ from digit_detector.audit.classifier import (
     cut_crop,
     extract_crops,
     out_of_fold_probabilities,
-    read_gray,
     relative_image,
     vit_patch_size,
 )
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
 from digit_detector.data.yolo_format import SPLITS, Sample, load_split, write_data_yaml, write_sample
+from digit_detector.io import read_gray, read_pixels
 from digit_detector.render import grid
 
 CSV_COLUMNS = ("image", "x1", "y1", "x2", "y2", "given_label", "suggested_label", "score")
@@ -333,13 +333,6 @@ def read_decisions(
     return decisions
 
 
-def _image_array(path: Path) -> NDArray[np.uint8]:
-    with Image.open(path) as image:
-        if image.mode in ("L", "RGB", "RGBA"):
-            return np.asarray(image)
-        return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-
-
 def apply_actions(root: Path, split: str, csv_path: Path, out: Path) -> ApplyStats:
     """Write a corrected copy of the dataset under ``out``; the input dataset is never changed.
 
@@ -387,7 +380,7 @@ def apply_actions(root: Path, split: str, csv_path: Path, out: Path) -> ApplySta
             out,
             split,
             sample.image_path.stem,
-            _image_array(sample.image_path),
+            read_pixels(sample.image_path),
             np.array(class_ids, dtype=np.int64),
             np.array(boxes, dtype=np.float64).reshape(-1, 4),
         )

@@ -21,12 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 from tqdm import tqdm
 
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.data.coco import class_id_for_name, plain_doc
 from digit_detector.data.yolo_format import Problem, atomic_write_bytes, format_label_lines, list_images
+from digit_detector.io import read_gray
+from digit_detector.preprocess import ImageInputError
 
 DEFAULT_GAP = 0.15
 DEFAULT_SPECK = 0.02
@@ -103,16 +104,6 @@ def find_objects(
     return merge_boxes(stroke_boxes(ink_mask(np.ascontiguousarray(gray)), speck), gap)
 
 
-def _read_gray(path: Path) -> NDArray[np.uint8]:
-    """Grayscale pixels; transparency is composited on white (canvas exports)."""
-    with Image.open(path) as opened:
-        opened.load()
-        image = opened.convert("RGBA")
-    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    background.alpha_composite(image)
-    return np.asarray(background.convert("L"), dtype=np.uint8)
-
-
 def parse_class(value: str) -> int:
     """A class id from its id or name (``"4"``, ``"10"``, ``"censored"``); ValueError otherwise."""
     class_id = class_id_for_name(value)
@@ -147,9 +138,9 @@ def autolabel(
             result.kept.append(path)
             continue
         try:
-            gray = _read_gray(path)
-        except Exception as error:  # PIL raises many types for corrupt files
-            result.review.append(Problem(path, f"unreadable image ({type(error).__name__}: {error})"))
+            gray = read_gray(path)
+        except ImageInputError as error:
+            result.review.append(Problem(path, f"unreadable image ({error})"))
             continue
         boxes = find_objects(gray, gap, speck)
         if len(boxes) != 1:

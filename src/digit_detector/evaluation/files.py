@@ -13,8 +13,10 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_detector.evaluation.predictions import MATCH_IOU, load_image
+from digit_detector.evaluation.predictions import MATCH_IOU
 from digit_detector.evaluation.report import BACKGROUND, RECALL_POINTS, EvalReport, ImageError, fmt
+from digit_detector.io import read_image
+from digit_detector.preprocess import ImageInputError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after choosing the backend
@@ -121,8 +123,8 @@ def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: 
 def _tile(error: ImageError, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> Image.Image:
     tile = Image.new("RGB", (TILE, TILE + CAPTION_HEIGHT), "white")
     try:
-        image = load_image(error.image_path).convert("RGB")
-    except OSError:
+        image = read_image(error.image_path).convert("RGB")
+    except ImageInputError:
         image = Image.new("RGB", (TILE, TILE), "lightgray")
     scale = min(TILE / image.width, TILE / image.height)
     shown = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))

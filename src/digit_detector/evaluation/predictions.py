@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from PIL import Image
 from tqdm import tqdm
 
 from digit_detector.boxes import box_iou
 from digit_detector.data.yolo_format import Sample
 from digit_detector.detector import Backend, Detection, DetectionResult, Detector
+from digit_detector.io import read_image
 
 LOW_SCORE_THRESHOLD = 0.001
 MATCH_IOU = 0.5
@@ -63,13 +62,6 @@ class _ReplayBackend:
         return self.recorder.last
 
 
-def load_image(path: Path) -> Image.Image:
-    """Open and fully decode an image."""
-    with Image.open(path) as image:
-        image.load()
-        return image.copy()
-
-
 def predict_samples(
     detector: Detector, samples: Sequence[Sample], *, progress: bool = True
 ) -> list[ImagePrediction]:
@@ -100,7 +92,7 @@ def predict_samples(
         ranked.containment_threshold = None  # mAP ranks every candidate; containment is for shown results
     predictions = []
     for sample in tqdm(samples, desc="evaluating", unit="img", disable=not progress):
-        image = load_image(sample.image_path)
+        image = read_image(sample.image_path)
         result = shipped(image)
         # with a namer, the per-class list holds every named box once per class (multi-label, as ultralytics)
         per_class = low[False](image, all_classes=detector.namer is not None).detections

@@ -72,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_style(args: argparse.Namespace) -> int:
-    from digit_detector.cli import read_image
     from digit_detector.detector import Detector
+    from digit_detector.io import read_image
 
     torch.set_num_threads(1)
     try:

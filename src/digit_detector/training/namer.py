@@ -28,7 +28,7 @@ from tqdm import tqdm
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
 from digit_detector.data.yolo_format import load_split, read_meta
-from digit_detector.evaluation.predictions import load_image
+from digit_detector.io import read_image
 from digit_detector.naming import CropClassifier, NamerConfig, crop_ink
 from digit_detector.preprocess import preprocess
 from digit_detector.weights import save_tensors
@@ -80,7 +80,7 @@ def canvas_crop_set(root: Path, split: str, limit: int | None = None, progress: 
     labels: list[int] = []
     kinds: list[str] = []
     for number, sample in enumerate(tqdm(samples, desc=f"crops {split}", unit="img", disable=not progress)):
-        batch, letterbox = preprocess(load_image(sample.image_path))
+        batch, letterbox = preprocess(read_image(sample.image_path))
         inks.append((255.0 * (1.0 - batch[0].mean(dim=0, keepdim=True))).round().to(torch.uint8))
         if len(sample.class_ids) == 0:
             continue

@@ -67,6 +67,7 @@ from digit_detector.data.yolo_format import (
     write_data_yaml,
     write_sample,
 )
+from digit_detector.io import on_white
 
 # --------------------------------------------------------------------------- checks and writing
 
@@ -120,10 +121,7 @@ def decode_image(data: bytes) -> NDArray[np.uint8]:
         opened.load()
         image = ImageOps.exif_transpose(opened)
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            background.alpha_composite(rgba)
-            image = background
+            image = on_white(image)
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
