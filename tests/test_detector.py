@@ -93,6 +93,26 @@ def test_contained_boxes_are_hidden_unless_the_call_keeps_them() -> None:
     assert [d.label for d in detector(canvas, suppress_contained=False).detections] == ["4", "1"]
 
 
+def test_reselect_shows_a_low_threshold_result_as_a_higher_threshold_call_does() -> None:
+    metadata = WeightsMetadata.from_dict(
+        {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}
+    )
+    rows = [
+        ([48.0, 48.0, 96.0, 120.0], 4, 0.9),
+        ([60.0, 50.0, 70.0, 110.0], 1, 0.8),  # inside the 4
+        ([120.0, 48.0, 150.0, 120.0], 7, 0.3),  # below 0.5
+    ]
+    detector = Detector(FixedBackend(rows), metadata)
+    canvas = np.zeros((192, 192, 4), dtype=np.uint8)
+    low = detector(canvas, score_threshold=0.1, suppress_contained=False)
+    assert low.number == "147"  # the stem's centre lies left of the 4's
+    shown = detector.reselect(low, 0.5)
+    assert [d.label for d in shown.detections] == ["4", "1"] and shown.number == "14"
+    contained = detector.reselect(low, 0.5, containment_threshold=0.7)
+    assert [d.label for d in contained.detections] == ["4"] and contained.number == "4"
+    assert low.number == "147"  # the input is not changed
+
+
 def test_from_weights_uses_metadata_threshold(random_tiny_weights: Path) -> None:
     _, metadata = load_weights(random_tiny_weights)
     assert (

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, Page, Playwright
 
+from digit_detector.bundled import source_checkout
 from digit_detector.weights import WEIGHTS_ENV
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = source_checkout() or Path.cwd()  # app.py is not part of the package: it lives in the checkout
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
     "--no-sandbox",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from digit_detector.decode import RawDetections, decode, select
+from digit_detector.decode import RawDetections, contained, decode, select
 from digit_detector.models import YoloModel
 from digit_detector.naming import BoxNamer, CropClassifier, load_namer
 from digit_detector.preprocess import ImageLike, Letterbox, preprocess
@@ -281,6 +282,24 @@ class Detector:
             containment_threshold=self.containment_threshold if suppress_contained else None,
             rank_by="score" if self.namer is None else "objectness",
         )
+
+    def reselect(
+        self,
+        result: DetectionResult,
+        score_threshold: float,
+        containment_threshold: float | None = None,
+    ) -> DetectionResult:
+        """``result`` (made at a lower threshold) as this detector shows it at ``score_threshold``:
+        detections kept by :meth:`threshold_value`, boxes mostly inside a larger one dropped when
+        ``containment_threshold`` is given, and the number read again. Evaluation replays one forward pass
+        at many thresholds with this instead of running the model again."""
+        kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
+        if containment_threshold is not None and len(kept) > 1:
+            inside = contained(torch.tensor([d.box for d in kept]), containment_threshold).tolist()
+            kept = [d for d, drop in zip(kept, inside, strict=True) if not drop]
+        boxes = np.asarray([d.box for d in kept], dtype=np.float64).reshape(-1, 4)
+        number = read_number([d.class_id for d in kept], boxes)
+        return replace(result, detections=kept, number=number)
 
     def detect_batch(
         self, images: Sequence[ImageLike], *, score_threshold: float | None = None

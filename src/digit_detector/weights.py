@@ -19,13 +19,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from digit_detector.bundled import bundled_dir
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.models import YoloModel, build_model, load_model_config
 from digit_detector.models.config import ModelConfig
 
 FORMAT_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[2]
-WEIGHTS_DIR = REPO_ROOT / "weights"
+WEIGHTS_DIR = bundled_dir("weights")  # the shipped weights: package data, or weights/ in a source checkout
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "yolov3-tiny.safetensors"
 WEIGHTS_ENV = "DIGIT_DETECTOR_WEIGHTS"
 DEFAULT_SCORE_THRESHOLD = 0.5

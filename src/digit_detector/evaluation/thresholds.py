@@ -6,13 +6,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from digit_detector.data.yolo_format import Sample
-from digit_detector.decode import contained
 from digit_detector.detector import Detector
 from digit_detector.evaluation.predictions import ImagePrediction, match_detections, predict_samples
-from digit_detector.reading import read_number
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
@@ -78,21 +75,13 @@ def choose_containment_threshold(
     """
     if predictions is None:
         predictions = predict_samples(detector, samples, progress=progress)
-    shown = [
-        (
-            prediction,
-            [d for d in prediction.agnostic if detector.threshold_value(d) >= detector.score_threshold],
-        )
-        for prediction in predictions
-    ]
+    low_threshold = detector.score_threshold
     best_f1, best_threshold = -1.0, None
     for threshold in CONTAINMENT_GRID:
         correct = detections = ground_truth = 0
-        for prediction, candidates in shown:
-            kept = candidates
-            if threshold is not None and len(candidates) > 1:
-                inside = contained(torch.tensor([d.box for d in candidates]), threshold).tolist()
-                kept = [d for d, drop in zip(candidates, inside, strict=True) if not drop]
+        for prediction in predictions:
+            low = replace(prediction.result, detections=prediction.agnostic)
+            kept = detector.reselect(low, low_threshold, threshold).detections
             gt_ids = np.asarray(prediction.sample.class_ids).reshape(-1)
             matching = match_detections(gt_ids, prediction.sample.boxes_xyxy, kept)
             correct += matching.outcome.count("correct")
@@ -115,13 +104,10 @@ def shown_at(
     """``predictions`` made at a lower threshold, as the app would show them at ``threshold``: detections
     kept by :meth:`Detector.threshold_value` and the number read again. Containment was applied at the
     lower threshold, so this can differ slightly from running at ``threshold``."""
-    kept = []
-    for prediction in predictions:
-        shown = [d for d in prediction.result.detections if detector.threshold_value(d) >= threshold]
-        boxes = np.asarray([d.box for d in shown], dtype=np.float64).reshape(-1, 4)
-        number = read_number([d.class_id for d in shown], boxes)
-        kept.append(replace(prediction, result=replace(prediction.result, detections=shown, number=number)))
-    return kept
+    return [
+        replace(prediction, result=detector.reselect(prediction.result, threshold))
+        for prediction in predictions
+    ]
 
 
 def choose_shown_threshold(detector: Detector, samples: Sequence[Sample], *, progress: bool = False) -> float:

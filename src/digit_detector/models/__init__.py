@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from digit_detector.bundled import bundled_dir
 from digit_detector.models.config import DEFAULT_ANCHORS, STRIDES, ModelConfig
 from digit_detector.models.layers import YoloModel
 from digit_detector.models.yolov3 import YOLOv3
@@ -37,8 +38,8 @@ class UnknownModelError(ValueError):
 
 
 def default_configs_dir() -> Path:
-    """``<repo>/configs``, found from this file (src/digit_detector/models/__init__.py)."""
-    return Path(__file__).resolve().parents[3] / "configs"
+    """The shipped configs: the wheel's package data, or ``configs/`` in a source checkout."""
+    return bundled_dir("configs")
 
 
 def available_models() -> list[str]:

@@ -48,9 +48,9 @@ from digit_detector.style.model import (
     style_strength,
 )
 from digit_detector.style.train import TEST_SEED, VAL_SEED
-from digit_detector.weights import REPO_ROOT, WeightsError, default_weights_path, metadata_path
+from digit_detector.weights import WeightsError, default_weights_path, metadata_path
 
-DEFAULT_DATA = REPO_ROOT / "data" / "style"
+DEFAULT_DATA = Path("data") / "style"  # the crop cache, relative to the working directory
 #: Style strengths tried by ``--choose-strength``, and the readability (top-1) they must keep.
 STRENGTH_GRID: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 READABLE_GOAL = 0.90

@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from digit_detector.style.crops import CROP_SIZE
-from digit_detector.weights import REPO_ROOT, WeightsError, describe_mismatch, load_tensors, save_tensors
+from digit_detector.weights import WEIGHTS_DIR, WeightsError, describe_mismatch, load_tensors, save_tensors
 
 ARCHITECTURE = "style-cvae"
 NUM_DIGITS = 10
-DEFAULT_STYLE_WEIGHTS = REPO_ROOT / "weights" / "style-cvae.safetensors"
+DEFAULT_STYLE_WEIGHTS = WEIGHTS_DIR / "style-cvae.safetensors"
 STYLE_WEIGHTS_ENV = "DIGIT_DETECTOR_STYLE_WEIGHTS"
 
 

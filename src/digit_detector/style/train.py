@@ -34,9 +34,8 @@ from digit_detector.style.model import (
     loss_terms,
     save_style_model,
 )
-from digit_detector.weights import REPO_ROOT
 
-DEFAULT_DATA = REPO_ROOT / "data" / "style"
+DEFAULT_DATA = Path("data") / "style"  # the crop cache, relative to the working directory
 TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3  # crop seeds per split
 
 
