@@ -74,7 +74,7 @@ def not_deployed_modules() -> tuple[str, ...]:
         for module, distributions in metadata.packages_distributions().items()
         if all(canonicalize_name(d) in dev_only for d in distributions)
     }
-    return tuple(sorted(modules | {"imgaug"}))  # imgaug: never a dependency (see the README)
+    return tuple(sorted(modules | {"imgaug"}))  # imgaug: never a dependency (see docs/architecture.md)
 
 
 def canvas(strokes: bool = True, background: tuple[int, int, int, int] = (0, 0, 0, 0)) -> np.ndarray:
