@@ -23,6 +23,7 @@ from packaging.utils import canonicalize_name
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from digit_detector import __version__
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES
 from digit_detector.detector import Detection, DetectionResult
 from digit_detector.models import build_model, load_model_config
@@ -289,7 +290,15 @@ def test_about_page_shows_pipeline_classes_metrics_plots_and_history(
     assert not at.exception
     assert len(at.get("graphviz_chart")) == 1
     text = " ".join(str(element.value) for element in [*at.markdown, *at.code, *at.subheader])
-    for expected in ("2017", "2019", "Flask", "YOLOv3", "python -m digit_detector train", "test-report"):
+    for expected in (
+        "2017",
+        "2019",
+        "Flask",
+        "YOLOv3",
+        "python -m digit_detector train",
+        "test-report",
+        __version__,
+    ):
         assert expected in text, expected
     metrics = {metric.label: metric.value for metric in at.metric}
     assert metrics["mAP@0.5"] == "98.1 %"

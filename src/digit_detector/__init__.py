@@ -4,4 +4,4 @@ from digit_detector.classes import CLASS_NAMES
 from digit_detector.detector import Detection, DetectionResult, Detector
 
 __all__ = ["CLASS_NAMES", "Detection", "DetectionResult", "Detector"]
-__version__ = "3.0.0"
+__version__ = "4.0.0"  # the package version (pyproject.toml reads it); weights carry their own

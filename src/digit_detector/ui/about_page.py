@@ -7,6 +7,7 @@ from typing import Any
 
 import streamlit as st
 
+from digit_detector import __version__
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, OTHER_ID
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.render import class_colour
@@ -24,11 +25,11 @@ HISTORY = """
 | v1 | 2017 | Flask + a neural net written in NumPy: one digit per drawing. |
 | v2 | 2019 | Flask + a PyTorch CNN classifying digits that OpenCV segmented out of the drawing (11 classes). A digit drawn in several strokes fell apart. |
 | v3 | — | A YOLOv3 (Darknet-53) trained from scratch that boxes every object: 12 classes, 192×192 input, Streamlit on Hugging Face Spaces. |
-| v4 | now | This rebuild: the same 12 classes (the v3 checkpoint still loads), a YOLOv3-tiny that runs in milliseconds on a CPU, labels with exact boxes, training-time normalisation at inference, tests end to end, an ONNX export — and nothing uploaded without asking. Since weights v9 a small crop classifier names every box the detector finds, so a clear digit of any size gets an answer ("4 or 9" when it hesitates). |
+| v4 | now | This rebuild (package 4.x): the same 12 classes (the v3 checkpoint still loads), a YOLOv3-tiny that runs in milliseconds on a CPU, labels with exact boxes, training-time normalisation at inference, tests end to end, an ONNX export — and nothing uploaded without asking. Since weights v9 a small crop classifier names every box the detector finds, so a clear digit of any size gets an answer ("4 or 9" when it hesitates). |
 """  # noqa: E501
 
 COMMANDS = """\
-# data: synthetic canvases built from MNIST, handwriting fonts and Hershey strokes (see the README)
+# data: synthetic canvases built from MNIST, handwriting fonts and Hershey strokes (see docs/data.md)
 python -m digit_detector data synth --out data/synth --split train --n 100000 --seed 1 --workers 2
 python -m digit_detector data synth --out data/synth --split val --n 1500 --seed 2 --workers 2
 python -m digit_detector data synth --out data/synth --split test --n 2000 --seed 3 --workers 2
@@ -169,7 +170,8 @@ def show_model(detector: Detector, weights: str) -> None:
     metadata = detector.metadata
     config = metadata.model
     facts = [
-        f"**Weights**: `{Path(weights).name}`, version `{metadata.version}`",
+        f"**Versions**: package `digit-detector {__version__}`, weights `{Path(weights).name}` "
+        f"`{metadata.version}`",
         f"**Architecture**: `{config.name}` (width {config.width}), input {config.input_size}×"
         f"{config.input_size} RGB, normalisation `{metadata.normalization}`",
         f"**Defaults**: {'objectness' if metadata.namer else 'score'} threshold "
@@ -253,5 +255,5 @@ def render() -> None:
     st.markdown(HISTORY)
 
     st.subheader("Make your own model")
-    st.markdown("Data, training and evaluation run on a laptop's CPU; the README has the details.")
+    st.markdown("Data, training and evaluation run on a laptop's CPU; `docs/training.md` has the details.")
     st.code(COMMANDS, language="bash")
