@@ -34,6 +34,15 @@ def test_grid_lays_out_rows() -> None:
     assert sheet.size == (3 * 52 + 2, 2 * 52 + 2)
 
 
+def test_grid_takes_rectangular_cells() -> None:
+    tiles = [Image.new("RGB", (40, 60), "red"), Image.new("RGB", (80, 60), "blue")]
+    sheet = grid(tiles, columns=5, tile_size=(40, 60), gap=3)
+    assert sheet.size == (2 * 43 + 3, 63 + 3)  # columns never exceed the tile count
+    pixels = np.asarray(sheet)
+    assert tuple(pixels[3, 3]) == (255, 0, 0)  # first tile fills its cell
+    assert tuple(pixels[3 + 10, 46]) == (0, 0, 255) and tuple(pixels[3 + 40, 46]) == (200, 200, 200)  # shrunk
+
+
 def test_data_show_writes_a_sheet_and_histograms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = np.full((100, 100, 3), 255, dtype=np.uint8)
     write_sample(

@@ -1,6 +1,8 @@
 """Pictures of detections: boxes and labels drawn over an image (one colour per class), and grids of them.
 
-Used by the app's result image, ``data show`` contact sheets and evaluation sheets.
+Pillow only (the app imports it; matplotlib charts live in :mod:`digit_detector.plots`). Used by the app's
+result image and by every contact sheet: ``data show``, the evaluation's ``worst_errors.png`` and the label
+audit's ``suspects.png``.
 """
 
 from __future__ import annotations
@@ -77,18 +79,20 @@ def pixelate(
     return result
 
 
-def grid(tiles: Sequence[Image.Image], columns: int, tile_size: int = 240, gap: int = 4) -> Image.Image:
-    """Tiles scaled to ``tile_size`` squares and laid out row by row on white."""
+def grid(
+    tiles: Sequence[Image.Image], columns: int, tile_size: int | tuple[int, int] = 240, gap: int = 4
+) -> Image.Image:
+    """A contact sheet: tiles shrunk to fit ``tile_size`` cells (a square side, or (width, height)) and laid
+    out row by row, top-left in their cell, on a light gray background that shows as ``gap`` lines."""
+    cell_w, cell_h = (tile_size, tile_size) if isinstance(tile_size, int) else tile_size
     if not tiles:
-        return Image.new("RGB", (tile_size, tile_size), "white")
+        return Image.new("RGB", (cell_w, cell_h), "white")
     columns = max(1, min(columns, len(tiles)))
     rows = math.ceil(len(tiles) / columns)
-    sheet = Image.new(
-        "RGB", (columns * (tile_size + gap) + gap, rows * (tile_size + gap) + gap), (200, 200, 200)
-    )
+    sheet = Image.new("RGB", (columns * (cell_w + gap) + gap, rows * (cell_h + gap) + gap), (200, 200, 200))
     for index, tile in enumerate(tiles):
         row, col = divmod(index, columns)
         tile = tile.convert("RGB")
-        tile.thumbnail((tile_size, tile_size))
-        sheet.paste(tile, (gap + col * (tile_size + gap), gap + row * (tile_size + gap)))
+        tile.thumbnail((cell_w, cell_h))
+        sheet.paste(tile, (gap + col * (cell_w + gap), gap + row * (cell_h + gap)))
     return sheet

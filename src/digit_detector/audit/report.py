@@ -227,31 +227,19 @@ def suspects_sheet(result: AuditResult, count: int, columns: int = 8) -> Image.I
 
 def plot_confusion(result: AuditResult, path: Path) -> None:
     """Given (rows) vs out-of-fold predicted (columns) counts, coloured by each row's share."""
-    import matplotlib
+    from digit_detector.plots import plot_confusion_matrix  # matplotlib: only when the report is written
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrix = result.confusion()
-    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(8, 7), dpi=100)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for row in range(NUM_CLASSES):
-        for col in range(NUM_CLASSES):
-            if matrix[row, col]:
-                color = "white" if shares[row, col] > 0.6 else "black"
-                ax.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(NUM_CLASSES), CLASS_NAMES, rotation=60, ha="right")
-    ax.set_yticks(range(NUM_CLASSES), CLASS_NAMES)
-    ax.set_xlabel("out-of-fold predicted")
-    ax.set_ylabel("given label")
-    ax.set_title(
-        f"Label audit ({result.config.model}, {result.config.folds} folds): "
-        f"out-of-fold accuracy {result.accuracy:.2%}"
+    plot_confusion_matrix(
+        result.confusion(),
+        CLASS_NAMES,
+        path,
+        title=(
+            f"Label audit ({result.config.model}, {result.config.folds} folds): "
+            f"out-of-fold accuracy {result.accuracy:.2%}"
+        ),
+        row_label="given label",
+        column_label="out-of-fold predicted",
     )
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def write_report(result: AuditResult, out: Path, sheet_count: int = 64) -> Path:

@@ -4,22 +4,19 @@ errors)."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from digit_detector.evaluation.predictions import MATCH_IOU
 from digit_detector.evaluation.report import BACKGROUND, RECALL_POINTS, EvalReport, ImageError, fmt
 from digit_detector.io import read_image
+from digit_detector.plots import new_figure, plot_confusion_matrix
 from digit_detector.preprocess import ImageInputError
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # after choosing the backend
+from digit_detector.render import grid
 
 
 def _compact_json(data: Any, indent: int = 0) -> str:
@@ -44,38 +41,29 @@ def save_report(report: EvalReport, out_dir: Path | str) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(_compact_json(report.to_dict()) + "\n", encoding="utf-8")
-    plot_confusion_matrix(report, out / "confusion_matrix.png")
+    plot_confusion(report, out / "confusion_matrix.png")
     plot_pr_curves(report, out / "pr_curves.png")
     contact_sheet(report.worst).save(out / "worst_errors.png")
     return out
 
 
-def plot_confusion_matrix(report: EvalReport, path: Path) -> None:
-    """Counts, coloured by each ground-truth row's share."""
-    labels = [*report.class_names, BACKGROUND]
-    matrix = report.confusion_matrix
-    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(8, 7), dpi=100)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    for row in range(len(labels)):
-        for col in range(len(labels)):
-            if matrix[row, col]:
-                color = "white" if shares[row, col] > 0.6 else "black"
-                ax.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("detected")
-    ax.set_ylabel("ground truth")
-    ax.set_title(f"Confusion matrix at score >= {report.score_threshold:g}, IoU >= {MATCH_IOU}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+def plot_confusion(report: EvalReport, path: Path) -> None:
+    """Ground truth (rows) vs detected (columns) counts, background last, coloured by each row's share."""
+    plot_confusion_matrix(
+        report.confusion_matrix,
+        [*report.class_names, BACKGROUND],
+        path,
+        title=f"Confusion matrix at score >= {report.score_threshold:g}, IoU >= {MATCH_IOU}",
+        row_label="ground truth",
+        column_label="detected",
+    )
 
 
 def plot_pr_curves(report: EvalReport, path: Path) -> None:
     """Per-class precision-recall curves at IoU 0.5 (per-class NMS, COCO interpolation)."""
-    fig, ax = plt.subplots(figsize=(8, 6), dpi=100)
-    cmap = plt.get_cmap("tab10")
+    fig = new_figure(8, 6)
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["tab10"]
     for index, name in enumerate(report.class_names):
         curve = report.pr_curves.get(name)
         if curve is None:
@@ -99,7 +87,6 @@ def plot_pr_curves(report: EvalReport, path: Path) -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 TILE = 240
@@ -140,21 +127,17 @@ def _tile(error: ImageError, font: ImageFont.ImageFont | ImageFont.FreeTypeFont)
         draw.text((x1 + 1, max(0, y1 - 11)), label, fill=(220, 0, 0), font=font)
     lines = _wrap(error.caption, font, TILE - 4)[:3]
     draw.multiline_text((2, TILE + 2), "\n".join(lines), fill="black", font=font, spacing=2)
-    draw.rectangle([0, 0, TILE - 1, TILE + CAPTION_HEIGHT - 1], outline=(160, 160, 160))
     return tile
 
 
 def contact_sheet(errors: Sequence[ImageError]) -> Image.Image:
-    """The worst images as a grid: ground truth green, detections red with label and score, a caption."""
+    """The worst images as a grid (:func:`digit_detector.render.grid`): ground truth green, detections red
+    with label and score, a caption under each."""
     font = ImageFont.load_default(size=11)
     if not errors:
         sheet = Image.new("RGB", (TILE * 2, 60), "white")
         ImageDraw.Draw(sheet).text((10, 20), "no errors at this threshold", fill="black", font=font)
         return sheet
-    columns = min(SHEET_COLUMNS, len(errors))
-    rows = math.ceil(len(errors) / columns)
-    sheet = Image.new("RGB", (columns * TILE, rows * (TILE + CAPTION_HEIGHT)), "white")
-    for index, error in enumerate(errors):
-        row, col = divmod(index, columns)
-        sheet.paste(_tile(error, font), (col * TILE, row * (TILE + CAPTION_HEIGHT)))
-    return sheet
+    return grid(
+        [_tile(error, font) for error in errors], SHEET_COLUMNS, tile_size=(TILE, TILE + CAPTION_HEIGHT)
+    )
