@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from digit_detector.detector import Detection, Detector
+from digit_detector.detector import Detection, Detector, apply_log_bias
 from digit_detector.models import DEFAULT_ANCHORS
-from digit_detector.weights import WeightsMetadata, load_weights
+from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +137,28 @@ def test_detect_batch_selects_like_one_image_at_a_time(detector: Detector) -> No
         expected = detector(image, score_threshold=0.01).detections
         assert [d.label for d in detections] == [d.label for d in expected]
         np.testing.assert_allclose([d.box for d in detections], [d.box for d in expected], atol=1e-3)
+
+
+def test_a_log_bias_moves_a_hesitant_box_to_the_favoured_class_only() -> None:
+    probs = torch.tensor([[0.55, 0.45, 0.0], [0.9, 0.1, 0.0]])
+    biased = apply_log_bias(probs, torch.tensor([0.0, 0.5, 0.0]))
+    assert biased.sum(dim=1).tolist() == pytest.approx([1.0, 1.0])
+    assert biased.argmax(dim=1).tolist() == [1, 0]  # the hesitant box changes, the confident one does not
+    assert apply_log_bias(probs, torch.zeros(3)) is probs
+
+
+def test_a_log_bias_for_an_unknown_class_is_refused() -> None:
+    with pytest.raises(WeightsError, match="namer_log_bias"):
+        WeightsMetadata.from_dict(
+            {
+                "model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS},
+                "namer_log_bias": {"x": 1},
+            }
+        )
+    metadata = WeightsMetadata.from_dict(
+        {
+            "model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS},
+            "namer_log_bias": {"other": 0.5},
+        }
+    )
+    assert WeightsMetadata.from_dict(metadata.to_dict()).namer_log_bias == {"other": 0.5}

@@ -116,6 +116,14 @@ class NamedBoxes:
     class_scores: torch.Tensor  # (K, C) objectness x every class's probability
 
 
+def apply_log_bias(class_probs: torch.Tensor, log_bias: torch.Tensor) -> torch.Tensor:
+    """Class probabilities ``(K, C)`` with a per-class log-prior ``(C,)`` added, renormalised."""
+    if not bool(log_bias.any()):
+        return class_probs
+    weighted = class_probs * log_bias.exp()
+    return weighted / weighted.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
 def name_boxes(found: RawDetections, class_probs: torch.Tensor) -> NamedBoxes:
     """Best class and runner-up per box; scores are objectness x class probability."""
     class_scores = found.objectness[:, None] * class_probs
@@ -162,6 +170,9 @@ class Detector:
         self.class_agnostic = class_agnostic
         # applied to the shown detections only (class-agnostic mode), not to the low-threshold ones of mAP
         self.containment_threshold = metadata.containment_threshold if class_agnostic else None
+        self.namer_log_bias = torch.tensor(
+            [metadata.namer_log_bias.get(name, 0.0) for name in metadata.class_names], dtype=torch.float32
+        )
 
     @classmethod
     def from_weights(
@@ -213,6 +224,7 @@ class Detector:
                 )
             ]
         probs = self.namer(batch, found.boxes, torch.zeros(len(found.boxes), dtype=torch.int64))
+        probs = apply_log_bias(probs, self.namer_log_bias)
         named = name_boxes(found, probs)
         if all_classes:
             return [

@@ -59,6 +59,9 @@ class WeightsMetadata:
     # the second stage's weights file (beside these weights) that names every box; with it, the score
     # threshold applies to objectness ("is something drawn here") and names come from the crop classifier
     namer: str | None = None
+    # class name -> log-prior added to the second stage's class probabilities before naming (chosen on
+    # validation data; e.g. {"other": 0.5} makes `other` win more of the boxes it shares with a digit)
+    namer_log_bias: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,9 +74,15 @@ class WeightsMetadata:
             "iou_threshold": self.iou_threshold,
             "containment_threshold": self.containment_threshold,
             "namer": self.namer,
+            "namer_log_bias": self.namer_log_bias,
             "training": self.training,
             "metrics": self.metrics,
         }
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.namer_log_bias) - set(self.class_names))
+        if unknown:
+            raise WeightsError(f"namer_log_bias names classes these weights do not have: {unknown}")
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> WeightsMetadata:
@@ -88,6 +97,7 @@ class WeightsMetadata:
             metrics=dict(record.get("metrics", {})),
             version=str(record.get("version", "untrained")),
             namer=None if record.get("namer") is None else str(record["namer"]),
+            namer_log_bias={str(k): float(v) for k, v in dict(record.get("namer_log_bias") or {}).items()},
         )
 
 
