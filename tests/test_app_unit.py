@@ -319,6 +319,7 @@ def test_about_page_with_untrained_weights(
 # --------------------------------------------------------------------------- deployment (Spaces)
 
 
+@pytest.mark.integration  # runs the app in a subprocess
 def test_app_needs_only_the_deployed_requirements(random_tiny_weights: Path, tmp_path: Path) -> None:
     """Run every page as on Hugging Face Spaces: dev-only packages unimportable, this package uninstalled."""
     blocked = not_deployed_modules()

@@ -22,6 +22,9 @@ from digit_detector.data.yolo_format import format_label_lines, label_path_for, 
 
 N_CANVASES = 400
 PLANT_RATE = 0.05
+# Every test reads the report of one k-fold audit (about 70 s on a busy 2-core machine).
+pytestmark = pytest.mark.slow
+
 SMALL = ["--folds", "3", "--epochs", "10", "--crop", "24", "--batch-size", "32", "--threads", "1"]
 
 

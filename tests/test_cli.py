@@ -33,6 +33,7 @@ def image_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.integration  # a real subprocess
 def test_json_contract_and_error_records(random_tiny_weights: Path, image_dir: Path) -> None:
     completed = run_cli(
         "predict", str(image_dir), "--weights", str(random_tiny_weights), "--score", "0.05", "--json"
@@ -49,6 +50,7 @@ def test_json_contract_and_error_records(random_tiny_weights: Path, image_dir: P
     assert set(records[2]) == {"image", "error"} and "cannot read" in records[2]["error"]
 
 
+@pytest.mark.integration  # a real subprocess
 def test_all_good_images_exit_zero_with_a_table(random_tiny_weights: Path, image_dir: Path) -> None:
     completed = run_cli("predict", str(image_dir / "a_gray.jpg"), "--weights", str(random_tiny_weights))
     assert completed.returncode == 0, completed.stderr
@@ -76,6 +78,7 @@ def test_bad_weights_give_one_sentence_and_exit_2(
     assert "git lfs pull" in capsys.readouterr().err
 
 
+@pytest.mark.integration  # a real subprocess
 def test_help_documents_the_contract() -> None:
     completed = run_cli("predict", "--help")
     assert completed.returncode == 0

@@ -145,6 +145,7 @@ def test_unusable_onnx_files_give_one_clear_error(
         Detector.from_weights(tmp_path / "missing.safetensors", backend="onnx")
 
 
+@pytest.mark.integration  # a real subprocess
 def test_cli_predict_with_the_onnx_backend(weights: Path, exported: Path, tmp_path: Path) -> None:
     image = tmp_path / "canvas.png"
     Image.fromarray(strokes_canvas()).save(image)

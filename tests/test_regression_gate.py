@@ -25,6 +25,7 @@ def shipped() -> Detector:
     return Detector.from_weights(DEFAULT_WEIGHTS, device="cpu")
 
 
+@pytest.mark.slow  # model quality: 120 generated canvases, about 20 s
 def test_shipped_weights_keep_their_accuracy(
     shipped: Detector, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -44,6 +45,7 @@ def test_blank_canvases_give_no_detections(shipped: Detector, canvas: np.ndarray
     assert shipped(canvas).detections == []
 
 
+@pytest.mark.slow  # model quality: 130 lone digits
 def test_every_clear_lone_digit_gets_an_answer(shipped: Detector) -> None:
     """Held-out handwriting drawn alone from 20 px to the whole canvas with the app's thinnest, default and
     thickest pens (where legible): every digit is shown, and nearly all with the right name."""

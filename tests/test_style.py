@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from digit_detector.cli import main as cli_main
 from digit_detector.data.objects import ObjectFactory
+from digit_detector.detector import Detector
 from digit_detector.style import metrics
 from digit_detector.style.analogy import NoDigitError, drawn_ink, row_image, style_row
 from digit_detector.style.crops import (
@@ -28,7 +29,7 @@ from digit_detector.style.crops import (
     make_crops,
     normalise_crop,
 )
-from digit_detector.style.evaluate import analogies, choose_strength
+from digit_detector.style.evaluate import analogies, choose_strength, score_generated
 from digit_detector.style.evaluate import main as style_eval_main
 from digit_detector.style.model import (
     DEFAULT_STYLE_WEIGHTS,
@@ -41,7 +42,7 @@ from digit_detector.style.model import (
     style_strength,
 )
 from digit_detector.style.train import TrainSettings, train_model
-from digit_detector.weights import WeightsError
+from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -161,6 +162,7 @@ def test_choose_strength_keeps_the_strongest_readable_style() -> None:
     assert choose_strength([point(1.0, 0.7), point(0.5, 0.8), point(0.3, 0.75)]) == 0.5  # none at the goal
 
 
+@pytest.mark.slow  # about 50 s on a busy 2-core machine: eight strengths, each read by the detector
 def test_style_eval_chooses_and_stores_the_strength(
     random_style_weights: Path, random_tiny_weights: Path, tmp_path: Path
 ) -> None:
@@ -220,18 +222,26 @@ def test_weights_round_trip_and_clear_errors(tmp_path: Path) -> None:
         load_style_model(path)
 
 
-def test_shipped_style_weights_are_small_and_measured() -> None:
+@pytest.mark.slow
+def test_shipped_style_model_carries_style_and_the_detector_reads_its_digits() -> None:
+    """Measured here, not read from the metadata: the shipped style model, at its chosen strength, on 30
+    test-split digits (270 analogies, their own class left out) against the shipped detector. Measured
+    2026-11-30 with detector v9: top-1 0.90-0.91, within-class correlation slant 0.71-0.82, thickness
+    0.90-0.95; z from the prior (ignores the input) -0.10-0.19. About 12 s on a busy 2-core machine."""
     if not DEFAULT_STYLE_WEIGHTS.is_file():
         pytest.skip("weights/style-cvae.safetensors is not trained yet")
     assert DEFAULT_STYLE_WEIGHTS.stat().st_size <= 10_000_000
-    _, record = load_style_model(DEFAULT_STYLE_WEIGHTS)
-    assert record["training"]["command"].startswith("python -m digit_detector style train")
-    assert record["training"]["seconds"] <= 45 * 60
-    test = record["metrics"]["test"]
+    model, record = load_style_model(DEFAULT_STYLE_WEIGHTS)
+    crops = make_crops("test", 30, seed=3, progress=False)
+    inputs = metrics.style_features(crops.ink())
+    heights = metrics.paste_heights(len(crops), 0)
+    detector = Detector.from_weights(DEFAULT_WEIGHTS, device="cpu")
+    generated = analogies(model, crops, "model", strength=style_strength(record))
+    measured = score_generated(generated, crops, inputs, detector, heights)
+    prior = score_generated(analogies(model, crops, "prior", seed=0), crops, inputs, None, heights)
+    assert measured["readable"]["analogies"]["top1"] >= 0.85, measured["readable"]  # the goal is 0.90
     for feature in ("slant_within_class", "thickness_within_class"):
-        assert test["model"]["correlation"][feature] > test["baseline_prior"]["correlation"][feature] + 0.3
-    assert test["style_strength"] == record["style_strength"]
-    assert test["model"]["readable"]["analogies"]["top1"] >= 0.90
+        assert measured["correlation"][feature] > prior["correlation"][feature] + 0.3, (measured, prior)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -331,14 +341,17 @@ def test_cli_without_a_digit_says_so(
     assert "no digit found" in capsys.readouterr().err and not out.exists()
 
 
-def test_cli_detects_the_digit_with_the_shipped_models(tmp_path: Path) -> None:
+def test_cli_detects_the_digit_with_the_shipped_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     if not DEFAULT_STYLE_WEIGHTS.is_file():
         pytest.skip("weights/style-cvae.safetensors is not trained yet")
     image = tmp_path / "three.png"
     Image.fromarray(drawing(3, seed=2, height=110)).save(image)
-    assert cli_main(["style", str(image), "--out", str(tmp_path / "row.png")]) in (0, 1)
-    # the shipped detector reads most but not all digits; with --label the row is always drawn
-    assert cli_main(["style", str(image), "--out", str(tmp_path / "row.png"), "--label", "3"]) == 0
+    assert cli_main(["style", str(image), "--out", str(tmp_path / "row.png")]) == 0
+    assert "digit 3 (detected) from the 3 box" in capsys.readouterr().out  # v9 reads it at 0.75
+    assert cli_main(["style", str(image), "--out", str(tmp_path / "row.png"), "--label", "5"]) == 0
+    assert "digit 5 (given)" in capsys.readouterr().out
 
 
 def _style_page_script() -> None:

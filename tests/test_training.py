@@ -159,6 +159,7 @@ def test_dataset_items_carry_the_targets_of_their_boxes(tmp_path: Path) -> None:
         assert sum(int((t[..., 0] == 1).sum()) for t in targets) == 1  # one positive anchor for the one box
 
 
+@pytest.mark.slow  # a real training run
 def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
     overrides = [
