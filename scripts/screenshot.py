@@ -1,5 +1,7 @@
 """The README's screenshot: the running app in headless Chromium with a number drawn by mouse strokes.
 
+Run from the repository root:
+
     python scripts/screenshot.py --out docs/app.png [--number 2026] [--weights FILE]
 """
 
