@@ -6,8 +6,6 @@ Run it with ``streamlit run app.py``; ``$DIGIT_DETECTOR_WEIGHTS`` picks other we
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,29 +16,22 @@ if SRC not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from digit_detector.ui import about_page, draw_page, style_page  # noqa: E402
-
-IMPROVE_PAGE = "digit_detector.ui.improve_page"  # the "Improve the model" page, when it is installed
+from digit_detector.ui import about_page, draw_page, improve_page, style_page  # noqa: E402
 
 
 def pages() -> list[st.Page]:
-    """The app's pages: Draw (default), Your style, About and, when its module exists, Improve the model."""
-    result = [
+    """The app's pages: Draw (default), Your style, About and Improve the model."""
+    return [
         st.Page(draw_page.render, title="Draw", icon=":material/draw:", url_path="draw", default=True),
         st.Page(style_page.render, title="Your style", icon=":material/gesture:", url_path="style"),
         st.Page(about_page.render, title="About", icon=":material/info:", url_path="about"),
+        st.Page(
+            improve_page.render,
+            title="Improve the model",
+            icon=":material/model_training:",
+            url_path="improve",
+        ),
     ]
-    if importlib.util.find_spec(IMPROVE_PAGE) is not None:
-        improve = importlib.import_module(IMPROVE_PAGE)
-        result.append(
-            st.Page(
-                improve.render,
-                title="Improve the model",
-                icon=":material/model_training:",
-                url_path="improve",
-            )
-        )
-    return result
 
 
 st.set_page_config(page_title="Handwritten digit detector", page_icon="✍️", layout="wide")

@@ -171,7 +171,6 @@ def test_config_loading_by_name() -> None:
         assert config.num_classes == NUM_CLASSES == 12
         assert config.input_size == 192
         assert config.anchors == EXPECTED_ANCHORS == DEFAULT_ANCHORS
-        assert config.grid_sizes == (6, 12, 24)
     assert load_model_config("yolov3-tiny").width == 0.5
 
 

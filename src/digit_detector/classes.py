@@ -4,7 +4,6 @@ from __future__ import annotations
 
 CLASS_NAMES: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "censored", "other")
 NUM_CLASSES = len(CLASS_NAMES)
-DIGIT_IDS: tuple[int, ...] = tuple(range(10))
 CENSORED_ID = 10
 OTHER_ID = 11
 

@@ -136,10 +136,14 @@ def export_coco(root: Path, split: str, out: Path) -> tuple[Path, int, list[Prob
     return Path(out), len(document["images"]), problems
 
 
-def _number(value: Any) -> float:
+def parse_number(value: Any) -> float:
+    """A label file's number (JSON number or numeric text) as float; ValueError "... is not a number"."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"{value!r} is not a number")
-    return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number") from None
 
 
 def read_coco(path: Path) -> CocoFile:
@@ -201,7 +205,7 @@ def read_coco(path: Path) -> CocoFile:
         try:
             if not isinstance(bbox, list) or len(bbox) != 4:
                 raise ValueError(f"bbox {bbox!r} is not [x, y, w, h]")
-            values = [_number(v) for v in bbox]
+            values = [parse_number(v) for v in bbox]
         except ValueError as error:
             owner.errors.append(f"annotations[{index}]: {error}")
             continue

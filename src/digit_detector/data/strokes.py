@@ -14,7 +14,7 @@ Strokes = list[Stroke]
 Ink = NDArray[np.float32]
 
 INK_THRESHOLD = 0.25  # ink above this counts for the tight crop
-_CROP_LEVEL = 64  # uint8 level equivalent of INK_THRESHOLD (64 / 255 > 0.25)
+_CROP_LEVEL = math.floor(INK_THRESHOLD * 255) + 1  # the lowest uint8 level above INK_THRESHOLD (64)
 
 
 # ------------------------------------------------------------------------------------ thinning

@@ -83,21 +83,6 @@ class ModelConfig:
                 f"input_size must be a positive multiple of {max(STRIDES)}, got {self.input_size}"
             )
 
-    @property
-    def architecture(self) -> str:
-        """Alias of ``name``."""
-        return self.name
-
-    @property
-    def strides(self) -> tuple[int, int, int]:
-        return STRIDES
-
-    @property
-    def grid_sizes(self) -> tuple[int, int, int]:
-        """Grid size S per head, coarse to fine (6, 12, 24 at 192 px)."""
-        s = self.input_size
-        return (s // STRIDES[0], s // STRIDES[1], s // STRIDES[2])
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (anchors as nested lists)."""
         return {

@@ -49,8 +49,8 @@ from tqdm import tqdm
 
 from digit_detector.boxes import InvalidBoxError, clip_xyxy, convert, validate
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
-from digit_detector.data.coco import class_id_for_name, plain_doc
-from digit_detector.data.importers.readers import READERS, LabelName, detect_format, parse_number
+from digit_detector.data.coco import class_id_for_name, parse_number, plain_doc
+from digit_detector.data.importers.readers import READERS, LabelName, detect_format
 from digit_detector.data.importers.sources import (
     BORDER_TOLERANCE_PX,
     FORMATS,

@@ -10,11 +10,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from digit_detector.data.coco import CocoFormatError, class_id_for_name, read_coco
+from digit_detector.data.coco import CocoFormatError, class_id_for_name, parse_number, read_coco
 from digit_detector.data.importers.sources import (
     CSV_COLUMNS,
     IGNORED_TXT,
@@ -470,13 +469,3 @@ class LabelName:
     """A class given by name (VOC, CSV): mapped by name only, never read as an id."""
 
     text: str
-
-
-def parse_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a number") from None
-    return number
