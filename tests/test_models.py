@@ -71,6 +71,16 @@ def test_tiny_output_shapes(width: float) -> None:
     _check_outputs(model)
 
 
+def test_grid_sizes_are_measured_from_the_heads_and_leave_the_model_as_it_was() -> None:
+    model = _tiny(0.25).train()
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert model.training and norm.running_mean is not None
+    before = norm.running_mean.clone()
+    assert model.grid_sizes(192) == tuple(192 // stride for stride in model.strides) == (6, 12, 24)
+    assert model.grid_sizes(256) == (8, 16, 32)
+    assert model.training and torch.equal(norm.running_mean, before)  # no statistics changed
+
+
 def test_tiny_width_changes_param_count() -> None:
     counts = [_tiny(w).num_parameters() for w in (0.25, 0.5, 1.0)]
     assert counts[0] < counts[1] < counts[2]

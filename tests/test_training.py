@@ -203,3 +203,25 @@ def test_one_cycle_factor_warms_up_then_anneals() -> None:
     assert one_cycle_factor(5.0, 0.1) == pytest.approx(1 / 1000)  # past the budget: stays at the floor
     values = [one_cycle_factor(p / 100, 0.1) for p in range(10, 101)]
     assert all(a >= b for a, b in itertools.pairwise(values))
+
+
+def test_the_config_groups_build_the_loss_and_optimizer_of_the_defaults() -> None:
+    from hydra.utils import instantiate
+
+    from digit_detector.models import ModelConfig
+    from digit_detector.training.loss import LossWeights
+
+    cfg = load_config(["optimizer.learning_rate=0.0007", "loss.weights.classes=2.0"])
+    config = ModelConfig.from_dict(dict(cfg.model))
+    anchors = torch.tensor(config.anchors)
+    loss = instantiate(cfg.loss, anchors=anchors, xy_scale=config.xy_scale)
+    assert isinstance(loss, YoloLoss) and loss.box_loss == "mse" and torch.equal(loss.anchors, anchors)
+    assert loss.weights == LossWeights(classes=2.0)
+    assert (loss.ignore_threshold, loss.positive_threshold) == (0.5, 0.5)
+    module = DetectorModule(config, instantiate(cfg.optimizer.build), loss=loss, time_budget_s=60.0)
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [0.0005, 0.0]
+    assert [group["initial_lr"] for group in optimizer.param_groups] == [0.0007, 0.0007]
+    with pytest.raises(ValueError, match="anchors"):
+        DetectorModule(config, loss=YoloLoss(anchors * 2))

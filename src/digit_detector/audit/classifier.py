@@ -1,4 +1,8 @@
-"""The label audit's crop classifiers: box crops, the CNN and ViT, and out-of-fold training."""
+"""The label audit's crop classifiers: box crops, the CNN and ViT, and out-of-fold training.
+
+Its settings are a plain dataclass (``AuditConfig``) set from command-line options, not Hydra configs like the
+detector's: two small classifiers trained briefly per fold, with a handful of options and nothing to compose.
+"""
 
 from __future__ import annotations
 

@@ -136,6 +136,20 @@ class YoloModel(nn.Module):
     def forward(self, x: Tensor) -> list[Tensor]:
         raise NotImplementedError
 
+    @torch.no_grad()
+    def grid_sizes(self, input_size: int) -> tuple[int, ...]:
+        """Grid size S of each head at ``input_size`` px, coarse to fine, measured by one forward pass of a
+        blank image (in eval mode, so no batch-norm statistics change): what the heads really output,
+        whatever strides the architecture has."""
+        was_training = self.training
+        first = next(module for module in self.modules() if isinstance(module, nn.Conv2d))
+        blank = first.weight.new_zeros((1, first.in_channels, input_size, input_size))
+        try:
+            outputs = self.eval()(blank)
+        finally:
+            self.train(was_training)
+        return tuple(int(output.shape[2]) for output in outputs)
+
     def heads(self) -> list[ScalePrediction]:
         """The detection heads in registration order (coarse to fine for both architectures)."""
         return [m for m in self.modules() if isinstance(m, ScalePrediction)]

@@ -5,6 +5,10 @@ the canvas; cached as .npz under ``data/style``); the validation split's crops g
 Adam with a cosine learning-rate decay over the budget (time or epochs), KL warm-up, seeded. At the end the
 weights are written with their metadata and, unless ``--eval-n 0``, evaluated (``style eval``) on the test
 split, the measured metrics going into the metadata too.
+
+Its settings are plain dataclasses (``CVAEConfig``, ``TrainSettings``) set from command-line options, not
+Hydra configs like the detector's: one small model with a dozen options and nothing to compose (no
+interchangeable data sets, models, losses or optimizers).
 """
 
 from __future__ import annotations

@@ -34,7 +34,12 @@ def _cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
 
 
 class YoloLoss(nn.Module):
-    """Sum over scales of the weighted loss terms; ``forward`` also returns the terms for logging."""
+    """Sum over scales of the weighted loss terms; ``forward`` also returns the terms for logging.
+
+    Built from ``configs/loss`` (its ``_target_``) with the model's anchors and ``xy_scale``. The anchor
+    assignment its targets follow (``ignore_threshold``, ``positive_threshold``: see ``training.targets``)
+    is part of the loss's definition and kept here, so that the data set builds the targets this loss expects.
+    """
 
     def __init__(
         self,
@@ -42,6 +47,8 @@ class YoloLoss(nn.Module):
         weights: LossWeights | None = None,
         box_loss: str = "mse",
         xy_scale: float = 1.0,
+        ignore_threshold: float = 0.5,
+        positive_threshold: float | None = None,
     ) -> None:
         super().__init__()
         if box_loss not in ("mse", "mse+giou"):
@@ -51,6 +58,8 @@ class YoloLoss(nn.Module):
         self.weights = weights or LossWeights()
         self.box_loss = box_loss
         self.xy_scale = xy_scale
+        self.ignore_threshold = ignore_threshold
+        self.positive_threshold = positive_threshold
 
     def forward(
         self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]

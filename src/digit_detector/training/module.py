@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import lightning as L
@@ -13,7 +16,24 @@ from torchmetrics.detection import MeanAveragePrecision
 from digit_detector.decode import decode, select
 from digit_detector.models import ModelConfig, build_model
 from digit_detector.training.dataset import DetectionBatch
-from digit_detector.training.loss import LossWeights, YoloLoss
+from digit_detector.training.loss import YoloLoss
+
+#: Builds the optimizer from parameter groups: a torch.optim class with its keyword arguments bound (the
+#: ``build`` node of ``configs/optimizer`` instantiated with ``_partial_``).
+OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]
+
+
+def default_optimizer(learning_rate: float = 2e-3, weight_decay: float = 5e-4) -> OptimizerFactory:
+    """The optimizer of ``configs/optimizer/adamw.yaml``: AdamW."""
+    return functools.partial(torch.optim.AdamW, lr=learning_rate, weight_decay=weight_decay)
+
+
+def describe_factory(factory: OptimizerFactory) -> dict[str, Any]:
+    """A partial's class and bound arguments (for the hyperparameters Lightning logs)."""
+    if isinstance(factory, functools.partial):
+        target = factory.func
+        return {"_target_": f"{target.__module__}.{target.__qualname__}", **factory.keywords}
+    return {"_target_": repr(factory)}
 
 
 def one_cycle_factor(
@@ -34,41 +54,45 @@ def channels_last(images: torch.Tensor) -> torch.Tensor:
 
 
 class DetectorModule(L.LightningModule):
+    """``optimizer`` (default: :func:`default_optimizer`) and ``loss`` (default: ``YoloLoss`` with its
+    defaults) are built by the caller, from the config groups in training; the loss must have the model's
+    anchors and ``xy_scale``."""
+
     def __init__(
         self,
         model: ModelConfig,
-        learning_rate: float = 2e-3,
-        weight_decay: float = 5e-4,
+        optimizer: OptimizerFactory | None = None,
         warmup_fraction: float = 0.03,
-        box_loss: str = "mse",
-        loss_weights: dict[str, float] | None = None,
+        loss: YoloLoss | None = None,
         val_iou_threshold: float = 0.45,
         time_budget_s: float | None = None,
     ) -> None:
         super().__init__()
+        anchors = torch.tensor(model.anchors, dtype=torch.float32)
+        if loss is None:
+            loss = YoloLoss(anchors, xy_scale=model.xy_scale)
+        elif not torch.equal(loss.anchors.cpu(), anchors) or loss.xy_scale != model.xy_scale:
+            raise ValueError("the loss must be built with the model's anchors and xy_scale")
+        self.optimizer_factory = optimizer or default_optimizer()
         self.save_hyperparameters(
             {
                 "model": model.to_dict(),
-                "learning_rate": learning_rate,
-                "weight_decay": weight_decay,
+                "optimizer": describe_factory(self.optimizer_factory),
                 "warmup_fraction": warmup_fraction,
-                "box_loss": box_loss,
-                "loss_weights": loss_weights,
+                "box_loss": loss.box_loss,
+                "loss_weights": asdict(loss.weights),
+                "ignore_threshold": loss.ignore_threshold,
+                "positive_threshold": loss.positive_threshold,
                 "val_iou_threshold": val_iou_threshold,
                 "time_budget_s": time_budget_s,
             }
         )
         self.config = model
         self.model = build_model(model)
-        anchors = torch.tensor(model.anchors, dtype=torch.float32)
         self.anchors: torch.Tensor
         self.register_buffer("anchors", anchors)
-        self.loss = YoloLoss(anchors, LossWeights(**(loss_weights or {})), box_loss, model.xy_scale)
-        self.learning_rate, self.weight_decay, self.warmup_fraction = (
-            learning_rate,
-            weight_decay,
-            warmup_fraction,
-        )
+        self.loss = loss
+        self.warmup_fraction = warmup_fraction
         self.val_iou_threshold = val_iou_threshold
         self.time_budget_s = time_budget_s
         self.started_at: float | None = None
@@ -124,10 +148,8 @@ class DetectorModule(L.LightningModule):
         no_decay: list[torch.nn.Parameter] = []
         for name, parameter in self.model.named_parameters():
             (no_decay if parameter.ndim <= 1 or name.endswith(".bias") else decay).append(parameter)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.learning_rate,
-        )
+        # the first group takes the optimizer's own weight decay, the second none
+        optimizer = self.optimizer_factory([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: one_cycle_factor(self.schedule_progress(step), self.warmup_fraction)
         )

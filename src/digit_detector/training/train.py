@@ -17,6 +17,7 @@ import lightning as L
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -69,11 +70,21 @@ def train(cfg: DictConfig, command: str) -> Path:
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
 
     anchors = torch.tensor(model_config.anchors, dtype=torch.float32)
-    grid_sizes = tuple(model_config.input_size // stride for stride in (32, 16, 8))
+    # the loss and the optimizer come from their config groups' _target_; the targets follow the loss's
+    # anchor assignment, on the grids the model's heads really output
+    loss = instantiate(cfg.loss, anchors=anchors, xy_scale=model_config.xy_scale)
+    module = DetectorModule(
+        model_config,
+        optimizer=instantiate(cfg.optimizer.build),
+        warmup_fraction=cfg.optimizer.warmup_fraction,
+        loss=loss,
+        time_budget_s=cfg.trainer.time_budget_minutes * 60 if cfg.trainer.time_budget_minutes else None,
+    )
+    grid_sizes = module.model.grid_sizes(model_config.input_size)
     data = cfg.data
     root = Path(data.root)
-    ignore = cfg.loss.ignore_threshold
-    positive = cfg.loss.get("positive_threshold")
+    ignore = loss.ignore_threshold
+    positive = loss.positive_threshold
     train_set = DetectionDataset(
         root,
         data.train_split,
@@ -104,15 +115,6 @@ def train(cfg: DictConfig, command: str) -> Path:
     train_loader = DataLoader(train_set, batch_size=data.batch_size, shuffle=True, drop_last=True, **loaders)
     val_loader = DataLoader(val_set, batch_size=data.batch_size * 2, shuffle=False, **loaders)
 
-    module = DetectorModule(
-        model_config,
-        learning_rate=cfg.optimizer.learning_rate,
-        weight_decay=cfg.optimizer.weight_decay,
-        warmup_fraction=cfg.optimizer.warmup_fraction,
-        box_loss=cfg.loss.box_loss,
-        loss_weights=dict(cfg.loss.weights),
-        time_budget_s=cfg.trainer.time_budget_minutes * 60 if cfg.trainer.time_budget_minutes else None,
-    )
     chain: list[dict[str, Any]] = []
     if cfg.get("init_weights"):
         previous, previous_metadata = load_weights(cfg.init_weights)
