@@ -28,6 +28,7 @@ def test_confusion_matrix_must_match_its_labels(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.integration  # a fresh interpreter in a subprocess
 def test_drawing_charts_selects_no_backend_and_loads_no_pyplot(tmp_path: Path) -> None:
     code = (
         "import sys, numpy as np\n"
