@@ -4,7 +4,8 @@ The repository keeps them at its root (``weights/`` and ``configs/``, where peop
 Space look for them). A built wheel carries them as package data under ``digit_detector/_bundled/``
 (``setup.py`` copies the run-time weights files and the configs there), found with ``importlib.resources``.
 A source checkout, or an editable install of one, has no ``_bundled`` folder: there they are read from the
-checkout's root, recognised by its ``pyproject.toml`` beside ``src/digit_detector``.
+checkout's root, recognised by its ``pyproject.toml`` or ``app.py`` (the Space's entry point) beside
+``src/digit_detector``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def source_checkout() -> Path | None:
     if package is None or package.parent.name != "src":
         return None
     root = package.parent.parent
-    return root if (root / "pyproject.toml").is_file() else None
+    return root if (root / "pyproject.toml").is_file() or (root / "app.py").is_file() else None
 
 
 def bundled_dir(name: str) -> Path:
