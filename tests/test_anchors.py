@@ -5,9 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from digit_detector.cli import main as cli_main
 from digit_detector.data.anchors import kmeans_anchors, mean_best_iou
-from digit_detector.data.cli import main
 from digit_detector.data.yolo_format import write_sample
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["data", *argv])
 
 
 def test_kmeans_finds_planted_box_shapes() -> None:

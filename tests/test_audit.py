@@ -15,10 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_detector.audit.report import CSV_COLUMNS, main
+from digit_detector.audit.report import CSV_COLUMNS
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
+from digit_detector.cli import main as cli_main
 from digit_detector.data import synth
 from digit_detector.data.yolo_format import format_label_lines, label_path_for, load_split
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["audit", *argv])
+
 
 N_CANVASES = 400
 PLANT_RATE = 0.05

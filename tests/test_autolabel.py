@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from digit_detector.cli.data import add_autolabel_parser as add_parser
 from digit_detector.data.autolabel import (
     REVIEW_FILE,
-    add_parser,
     autolabel,
     find_objects,
     merge_boxes,

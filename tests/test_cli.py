@@ -84,3 +84,68 @@ def test_help_documents_the_contract() -> None:
     assert completed.returncode == 0
     for flag in ("--weights", "--arch", "--score", "--iou", "--json", '"number": str'):
         assert flag in completed.stdout
+
+
+TRAINING_STACK = ("albumentations", "hydra", "lightning", "matplotlib", "omegaconf", "onnx", "torchmetrics")
+
+
+@pytest.mark.integration  # a real subprocess
+def test_predict_needs_only_the_app_requirements(random_tiny_weights: Path, image_dir: Path) -> None:
+    """As on Hugging Face Spaces: the training stack cannot be imported, ``predict`` still runs."""
+    script = (
+        "import importlib.abc, importlib.machinery, json, sys\n"
+        f"BLOCKED = {TRAINING_STACK!r}\n"
+        "class Refuse(importlib.abc.Loader):\n"
+        "    def create_module(self, spec):\n"
+        "        raise ImportError(f'{spec.name} is not in requirements.txt', name=spec.name)\n"
+        "    def exec_module(self, module):\n"
+        "        raise AssertionError('unreachable')\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            return importlib.machinery.ModuleSpec(name, Refuse())\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from digit_detector.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(json.dumps(sorted(n for n in sys.modules if n.split('.')[0] in BLOCKED)), file=sys.stderr)\n"
+        "raise SystemExit(code)\n"
+    )
+    image = str(image_dir / "a_gray.jpg")
+    completed = subprocess.run(
+        [sys.executable, "-c", script, "predict", image, "--weights", str(random_tiny_weights), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["image"] == image
+    assert json.loads(completed.stderr.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["predict"],
+        ["data"],
+        ["data", "synth"],
+        ["data", "show"],
+        ["data", "import"],
+        ["data", "export-coco"],
+        ["data", "autolabel"],
+        ["data", "anchors"],
+        ["eval"],
+        ["namer"],
+        ["card"],
+        ["export"],
+        ["audit"],
+        ["style"],
+        ["style", "train"],
+        ["style", "eval"],
+    ],
+)
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m digit_detector {' '.join(command)} ")

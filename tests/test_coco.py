@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from digit_detector.classes import CLASS_NAMES
+from digit_detector.cli.data import add_export_coco_parser as add_parser
 from digit_detector.data.coco import (
     CATEGORY_ID_OFFSET,
     CocoFormatError,
-    add_parser,
     class_id_for_name,
     export_coco,
     read_coco,

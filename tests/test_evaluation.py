@@ -11,15 +11,20 @@ import torch
 from PIL import Image
 
 from digit_detector.classes import OTHER_ID
+from digit_detector.cli import main as cli_main
 from digit_detector.data.yolo_format import Sample, append_meta, digit_sources, load_split, write_sample
 from digit_detector.detector import Detection, Detector
-from digit_detector.evaluate_cli import main
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.predictions import match_detections
 from digit_detector.evaluation.report import EvalReport, evaluate
 from digit_detector.evaluation.thresholds import choose_containment_threshold, choose_score_threshold
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.weights import WeightsMetadata
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["eval", *argv])
+
 
 Row = tuple[list[float], int, float]  # box (model-input pixels), class id, score
 
@@ -228,7 +233,6 @@ def test_metadata_that_disagrees_with_the_labels_is_an_error(tmp_path: Path) -> 
 
 
 def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp_path: Path) -> None:
-    from digit_detector.model_card import main as card_main
     from digit_detector.weights import load_weights, save_weights
 
     model, metadata = load_weights(random_tiny_weights)
@@ -240,7 +244,7 @@ def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp
     metadata.training["chain"] = [{"command": "python -m digit_detector train A"}, {"command": "attach B"}]
     weights = save_weights(model, metadata, tmp_path / "w.safetensors")
     out = tmp_path / "card.md"
-    assert card_main(["--weights", str(weights), "--out", str(out)]) == 0
+    assert cli_main(["card", "--weights", str(weights), "--out", str(out)]) == 0
     card = out.read_text()
     assert "| single-digit top-1 | 91.2 % | >= 0.97 | **no** |" in card
     assert "| size | large | 3 | 100.0 % | 66.7 % |" in card

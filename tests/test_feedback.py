@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from digit_detector.classes import CLASS_NAMES
-from digit_detector.data import cli as data_cli
+from digit_detector.cli import main as cli_main
 from digit_detector.data.yolo_format import format_label_lines, load_split, read_sample
 from digit_detector.feedback import (
     FeedbackError,
@@ -188,7 +188,7 @@ def test_local_store_imports_with_data_cli(tmp_path: Path) -> None:
     store = LocalFeedbackStore(tmp_path / "fb")
     saved = {store.save(make_sample(seed)): make_sample(seed) for seed in range(3)}
     out = tmp_path / "imported"
-    assert data_cli.main(["import", str(tmp_path / "fb"), "--out", str(out)]) == 0
+    assert cli_main(["data", "import", str(tmp_path / "fb"), "--out", str(out)]) == 0
     contents = load_split(out, "train")
     assert not contents.problems
     assert len(contents.samples) == 3

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from digit_detector.cli.data import add_import_parser as add_parser
 from digit_detector.data.coco import export_coco
-from digit_detector.data.importers.dataset import add_parser, import_dataset, split_for, stem_for
+from digit_detector.data.importers.dataset import import_dataset, split_for, stem_for
 from digit_detector.data.importers.readers import detect_format
 from digit_detector.data.importers.sources import ImportFormatError, ImportReport
 from digit_detector.data.yolo_format import load_split, read_meta, write_sample

@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digit_detector.data.cli import main
+from digit_detector.cli import main as cli_main
 from digit_detector.data.yolo_format import write_sample
 from digit_detector.render import class_colour, draw_boxes, grid, pixelate
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["data", *argv])
 
 
 def test_boxes_are_drawn_in_their_class_colour() -> None:

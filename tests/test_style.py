@@ -30,7 +30,6 @@ from digit_detector.style.crops import (
     normalise_crop,
 )
 from digit_detector.style.evaluate import analogies, choose_strength, score_generated
-from digit_detector.style.evaluate import main as style_eval_main
 from digit_detector.style.model import (
     DEFAULT_STYLE_WEIGHTS,
     STYLE_WEIGHTS_ENV,
@@ -179,7 +178,7 @@ def test_style_eval_chooses_and_stores_the_strength(
         "--n-val",
         "12",
     ]
-    assert style_eval_main([*args, "--data", str(tmp_path / "crops"), "--choose-strength"]) == 0
+    assert cli_main(["style", "eval", *args, "--data", str(tmp_path / "crops"), "--choose-strength"]) == 0
     _, record = load_style_model(weights)
     choice = record["metrics"]["test"]["strength_choice"]
     assert [p["strength"] for p in choice["curve"]] == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, NUM_CLASSES, OTHER_ID
+from digit_detector.cli.data import add_synth_parser
 from digit_detector.data import synth
 from digit_detector.data.augment import AugmentConfig, Augmenter, ink_boxes
 from digit_detector.data.compose import LAYOUT_WEIGHTS, LEGIBLE_HEIGHT_PER_PEN, ComposeConfig, compose
@@ -303,7 +304,7 @@ def test_objects_pushed_off_the_canvas_are_dropped_and_erased() -> None:
 
 def test_cli_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="data")
-    synth.add_parser(parser.add_subparsers(dest="command"))
+    add_synth_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "ds"
     args = parser.parse_args(
         ["synth", "--out", str(out), "--n", "4", "--seed", "5", "--split", "val", "--no-augment"]

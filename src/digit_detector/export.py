@@ -9,13 +9,11 @@ describes itself. ``python -m digit_detector export --format onnx [--weights FIL
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,6 @@ from torch import nn
 from digit_detector.decode import decode
 from digit_detector.models import YoloModel
 from digit_detector.weights import (
-    DEFAULT_WEIGHTS,
     WeightsError,
     WeightsMetadata,
     default_weights_path,
@@ -188,48 +185,3 @@ def export_onnx(
     if metadata.namer:
         export_namer(path.parent / metadata.namer, opset=opset)
     return written
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m digit_detector export",
-        description=(
-            "Export weights to ONNX, decoding included: the graph maps images (N, 3, S, S) to detections "
-            "(N, K, 5 + C) = x1, y1, x2, y2 (model-input pixels), objectness, class probabilities, with a "
-            "dynamic batch axis. The weights' metadata is embedded (metadata_props key 'digit_detector')."
-        ),
-    )
-    parser.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")
-    parser.add_argument(
-        "--weights",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help=f"weights file (.safetensors or .pt; default {DEFAULT_WEIGHTS})",
-    )
-    parser.add_argument(
-        "--arch", default=None, metavar="NAME", help="architecture of a plain .pt state_dict (e.g. yolov3)"
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="output file (default: the weights path, .onnx)",
-    )
-    parser.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"ONNX opset (default {DEFAULT_OPSET})"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``export`` command; exit code 2 when the weights cannot be loaded or exported."""
-    args = build_parser().parse_args(argv)
-    try:
-        out = export_onnx(args.weights, args.out, args.opset, arch=args.arch)
-    except WeightsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {out} ({out.stat().st_size:,} bytes)")
-    return 0

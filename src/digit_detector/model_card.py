@@ -6,13 +6,9 @@ chain of runs), so that its figures cannot drift from the report they come from.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from digit_detector.weights import WeightsError, WeightsMetadata, default_weights_path, read_metadata
+from digit_detector.weights import WeightsMetadata
 
 INTENDED_USE = """\
 ## Intended use
@@ -124,27 +120,3 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
         "- Pictures: `weights/eval/confusion_matrix.png`, `pr_curves.png`, `worst_errors.png`.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m digit_detector card", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--weights", type=Path, default=None, help="weights file (default: the shipped model)"
-    )
-    parser.add_argument("--out", type=Path, default=None, help="write here instead of printing")
-    args = parser.parse_args(argv)
-    weights = args.weights or default_weights_path()
-    try:
-        metadata = read_metadata(weights)
-    except WeightsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    card = render_card(metadata, weights.name)
-    if args.out is None:
-        print(card, end="")
-    else:
-        args.out.write_text(card, encoding="utf-8")
-        print(f"wrote {args.out}")
-    return 0

@@ -7,7 +7,6 @@ IoU with the current config's; the anchors a model was trained with are stored i
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -71,35 +70,6 @@ def relative_box_sizes(root: Path, split: str) -> NDArray[np.float64]:
     return np.concatenate(sizes) if sizes else np.zeros((0, 2))
 
 
-def run(args: argparse.Namespace) -> int:
-    wh = relative_box_sizes(Path(args.dir), args.split)
-    if len(wh) < 9:
-        print(f"error: {args.dir}/{args.split} has {len(wh)} boxes; k-means needs at least 9")
-        return 2
-    anchors = kmeans_anchors(wh, seed=args.seed)
-    current = np.asarray(load_model_config(args.model).anchors, dtype=np.float64).reshape(-1, 2)
-    print(
-        f"{len(wh)} boxes; mean best-anchor IoU: k-means {mean_best_iou(wh, anchors):.3f}, "
-        f"{args.model} config {mean_best_iou(wh, current):.3f}"
-    )
-    print("anchors:")
-    for scale in range(3):
-        pairs = ", ".join(f"[{w:.3f}, {h:.3f}]" for w, h in anchors[scale * 3 : scale * 3 + 3])
-        print(f"  - [{pairs}]")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "anchors",
-        help="recompute the 9 anchors by k-means on a split's boxes",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("dir", type=Path, help="dataset in the project's layout")
-    parser.add_argument("--split", default="train", help="split to read (default train)")
-    parser.add_argument(
-        "--model", default="yolov3-tiny", help="model config to compare with (default yolov3-tiny)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="k-means initialisation seed")
-    parser.set_defaults(func=run)
+def config_anchors(model: str) -> NDArray[np.float64]:
+    """The 9 anchors (w, h) of a model config (``configs/model/<model>.yaml``), as (9, 2)."""
+    return np.asarray(load_model_config(model).anchors, dtype=np.float64).reshape(-1, 2)

@@ -13,8 +13,6 @@ kept unless ``overwrite``; the images themselves are never changed.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from digit_detector.classes import CLASS_NAMES
-from digit_detector.data.coco import class_id_for_name, plain_doc
+from digit_detector.data.coco import class_id_for_name
 from digit_detector.data.yolo_format import Problem, atomic_write_bytes, format_label_lines, list_images
 from digit_detector.io import read_gray
 from digit_detector.preprocess import ImageInputError
@@ -155,53 +153,3 @@ def autolabel(
     review_text = "".join(f"{p.path.name}\t{p.reason}\n" for p in result.review)
     atomic_write_bytes(folder / REVIEW_FILE, review_text.encode())
     return result
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``autolabel``."""
-    parser = subparsers.add_parser(
-        "autolabel",
-        help="box single drawings of one class automatically; list the rest for review",
-        description=plain_doc(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit code: 0 every image labelled, 1 some images need review, 2 bad arguments.",
-    )
-    parser.add_argument("dir", type=Path, metavar="DIR", help="folder of drawings, all of one class")
-    parser.add_argument(
-        "--label", required=True, metavar="C", help="their class: id 0..11 or name ('4', 'censored', 'other')"
-    )
-    parser.add_argument(
-        "--gap",
-        type=float,
-        default=DEFAULT_GAP,
-        help="merge strokes closer than this x the larger stroke box's side (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--speck",
-        type=float,
-        default=DEFAULT_SPECK,
-        help="ignore blobs whose longer side is below this x the image side (default: %(default)s)",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing label files")
-    parser.set_defaults(func=run_autolabel)
-
-
-def run_autolabel(args: argparse.Namespace) -> int:
-    """Handler of ``autolabel``."""
-    try:
-        class_id = parse_class(args.label)
-        result = autolabel(args.dir, class_id, args.gap, args.speck, args.overwrite)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(
-        f"labelled {len(result.labelled)} image(s) as {CLASS_NAMES[class_id]!r}; "
-        f"kept {len(result.kept)} existing label(s); {len(result.review)} for review "
-        f"(listed in {Path(args.dir) / REVIEW_FILE})"
-    )
-    for problem in result.review:
-        print(f"  {problem.path}: {problem.reason}")
-    return 1 if result.review else 0

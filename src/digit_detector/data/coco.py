@@ -13,10 +13,8 @@ spaces ignored); a name that is an integer 0..11 (e.g. ``"10"``) is taken as our
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from numpy.typing import NDArray
 
 from digit_detector.boxes import xyxy_to_coco
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
-from digit_detector.data.yolo_format import SPLITS, Problem, atomic_write_bytes, load_split
+from digit_detector.data.yolo_format import Problem, atomic_write_bytes, load_split
 
 CATEGORY_ID_OFFSET = 1
 """COCO ``category_id`` = our class id + ``CATEGORY_ID_OFFSET``."""
@@ -213,41 +211,3 @@ def read_coco(path: Path) -> CocoFile:
         owner.boxes.append(values)
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
     return CocoFile(path, images, category_names, info or {}, problems)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``export-coco``."""
-    parser = subparsers.add_parser(
-        "export-coco",
-        help="export a split of a dataset in our layout to COCO JSON",
-        description=(
-            "Write DIR/images/<split> and its labels as one COCO JSON file: images (file_name is the "
-            "name inside images/<split>, recorded in info.images_dir), annotations with bbox "
-            "[x, y, w, h] in pixels, area and iscrowd 0, and our 12 categories with ids 1..12 "
-            "(category_id = class id + 1; names '0'..'9', 'censored', 'other'). Files that cannot "
-            "be read are listed and left out. Exit code: 0 all exported, 1 some files skipped, "
-            "2 nothing to export."
-        ),
-    )
-    parser.add_argument("dir", type=Path, metavar="DIR", help="dataset root (with images/ and labels/)")
-    parser.add_argument("--split", required=True, choices=SPLITS, help="which split to export")
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE.json", help="COCO JSON to write")
-    parser.set_defaults(func=run_export)
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """Handler of ``export-coco``."""
-    images_dir = Path(args.dir) / "images" / args.split
-    if not images_dir.is_dir():
-        print(f"error: {images_dir} does not exist", file=sys.stderr)
-        return 2
-    path, count, problems = export_coco(Path(args.dir), args.split, Path(args.out))
-    print(f"wrote {count} images of split {args.split!r} to {path}")
-    for problem in problems:
-        print(f"  skipped {problem.path}: {problem.reason}", file=sys.stderr)
-    if problems:
-        print(f"{len(problems)} file(s) skipped", file=sys.stderr)
-    return 1 if problems else 0

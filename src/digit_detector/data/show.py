@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import numpy as np
 from PIL import Image
 
 from digit_detector.classes import CLASS_NAMES
-from digit_detector.data.yolo_format import Sample, load_split
+from digit_detector.data.yolo_format import Sample
 from digit_detector.render import draw_boxes, grid
 
 SIZE_BINS = (0, 16, 32, 64, 128, 256, 10_000)  # box height in image pixels
@@ -45,33 +42,8 @@ def histograms(samples: list[Sample]) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace) -> int:
-    contents = load_split(Path(args.dir), args.split)
-    if not contents.samples:
-        print(f"error: no labelled images in {Path(args.dir) / 'images' / args.split}")
-        return 2
-    rng = np.random.default_rng(args.seed)
-    count = min(args.count, len(contents.samples))
-    chosen = [
-        contents.samples[i] for i in sorted(rng.choice(len(contents.samples), size=count, replace=False))
-    ]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(chosen, args.columns).save(args.out)
-    print("\n".join(histograms(contents.samples)))
-    for problem in contents.problems:
-        print(f"skipped {problem.path}: {problem.reason}")
-    print(f"contact sheet of {count} samples: {args.out}")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "show", help="contact sheet of samples with boxes, class and size histograms", description=__doc__
-    )
-    parser.add_argument("dir", type=Path, help="dataset in the project's layout")
-    parser.add_argument("--out", type=Path, required=True, help="PNG file for the contact sheet")
-    parser.add_argument("--split", default="train", help="split to show (default train)")
-    parser.add_argument("--count", type=int, default=24, help="samples on the sheet (default 24)")
-    parser.add_argument("--columns", type=int, default=6, help="tiles per row (default 6)")
-    parser.add_argument("--seed", type=int, default=0, help="which samples (random, reproducible)")
-    parser.set_defaults(func=run)
+def choose_samples(samples: list[Sample], count: int, seed: int) -> list[Sample]:
+    """``count`` samples (at most all) drawn at random with ``seed``, in dataset order."""
+    rng = np.random.default_rng(seed)
+    count = min(count, len(samples))
+    return [samples[i] for i in sorted(rng.choice(len(samples), size=count, replace=False))]

@@ -11,14 +11,11 @@ CLI: ``python -m digit_detector data synth --out DIR --n N --seed S [--split tra
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
 import shutil
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -220,66 +217,3 @@ def generate(
     append_meta(out, split, batch)
     bar.close()
     return write_data_yaml(out, {split: fingerprint(config, split, seed, n)})
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _run(args: argparse.Namespace) -> int:
-    config = SynthConfig(
-        use_augment=not args.no_augment, cache_dir=str(args.cache_dir) if args.cache_dir else None
-    )
-    start = time.perf_counter()
-    try:
-        path = generate(
-            args.out, args.n, args.seed, args.split, config, workers=args.workers, overwrite=args.overwrite
-        )
-    except (FileExistsError, ValueError, sources.SourceError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    elapsed = time.perf_counter() - start
-    rate = args.n / elapsed if elapsed > 0 else float("inf")
-    print(f"wrote {args.n} {args.split} canvases to {args.out} ({rate:.1f} canvases/s); {path}")
-    return 0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``synth`` subcommand (handler in ``func``)."""
-    parser = subparsers.add_parser(
-        "synth",
-        help="generate synthetic canvases with tight boxes",
-        description=(
-            "Generate N synthetic 400x400 canvases of drawn digits, numbers, 'other' objects and "
-            "'censored' doodles on white, augmented geometrically with boxes recomputed from the "
-            "pixels, into DIR in the YOLO layout (images/, labels/, meta/<split>.jsonl, data.yaml). "
-            "The output is identical for the same seed, split, N and version, whatever --workers."
-        ),
-    )
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="dataset root directory")
-    parser.add_argument("--n", type=int, required=True, metavar="N", help="number of canvases to write")
-    parser.add_argument("--seed", type=int, required=True, metavar="S", help="random seed")
-    parser.add_argument(
-        "--split", choices=SPLITS, default="train", help="dataset split to write (default: train)"
-    )
-    parser.add_argument(
-        "--workers", type=_positive_int, default=1, metavar="W", help="worker processes (default: 1)"
-    )
-    parser.add_argument("--no-augment", action="store_true", help="skip the geometric augmentation")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing split in DIR instead of refusing"
-    )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help=f"raw data cache (MNIST, fonts); default ${sources.CACHE_ENV} or ~/.cache/digit-detector",
-    )
-    parser.set_defaults(func=_run)

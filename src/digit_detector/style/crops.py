@@ -25,6 +25,8 @@ HEIGHT_RANGE = (80.0, 200.0)  # digit ink height on the 400 px canvas
 PEN_RANGE = (3.0, 25.0)  # the app's pen-width slider
 MAX_PEN_FRACTION = 0.2  # a pen wider than this fraction of the height draws a blob nobody could read
 CACHE_VERSION = 1
+DEFAULT_DATA = Path("data") / "style"  # the crop cache, relative to the working directory
+TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3  # crop seeds per split (style train, style eval)
 
 Ink = NDArray[np.float32]
 

@@ -16,13 +16,9 @@ The table is printed and the numbers go into the weights' metadata (``metrics.te
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +28,7 @@ from PIL import Image
 
 from digit_detector.detector import Detector
 from digit_detector.style.analogy import drawn_ink, row_image
-from digit_detector.style.crops import CropSet, load_or_make_crops
+from digit_detector.style.crops import CropSet
 from digit_detector.style.metrics import (
     TOP1_SCORE,
     paste_heights,
@@ -43,14 +39,8 @@ from digit_detector.style.metrics import (
 from digit_detector.style.model import (
     NUM_DIGITS,
     StyleCVAE,
-    default_style_weights_path,
-    load_style_model,
-    style_strength,
 )
-from digit_detector.style.train import TEST_SEED, VAL_SEED
-from digit_detector.weights import WeightsError, default_weights_path, metadata_path
 
-DEFAULT_DATA = Path("data") / "style"  # the crop cache, relative to the working directory
 #: Style strengths tried by ``--choose-strength``, and the readability (top-1) they must keep.
 STRENGTH_GRID: tuple[float, ...] = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 READABLE_GOAL = 0.90
@@ -275,111 +265,3 @@ def format_report(report: dict[str, Any]) -> str:
         )
     lines.append(f"({report['seconds']:.0f} s)")
     return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m digit_detector style eval",
-        description="Measure the style CVAE on test-split digits: readability of every analogy by the "
-        "detector, slant and thickness correlations, against baselines that ignore the input.",
-    )
-    parser.add_argument(
-        "--weights", type=Path, default=None, help="style weights (default weights/style-cvae)"
-    )
-    parser.add_argument(
-        "--detector-weights", type=Path, default=None, help="detector weights (default: the shipped model)"
-    )
-    parser.add_argument("--n", type=int, default=1000, help="test digits as inputs (default 1000)")
-    parser.add_argument(
-        "--n-val", type=int, default=400, help="validation digits for --choose-strength (default 400)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the prior baseline and paste sizes")
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="crop cache folder (default data/style)"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--no-detector", action="store_true", help="correlations only (no readability)")
-    parser.add_argument(
-        "--strength",
-        type=float,
-        default=None,
-        help="style strength to evaluate (default: the weights', else 1.0)",
-    )
-    parser.add_argument(
-        "--choose-strength",
-        action="store_true",
-        help=f"first choose the style strength on --n-val validation digits (the strongest of "
-        f"{', '.join(f'{s:g}' for s in STRENGTH_GRID)} read top-1 >= {READABLE_GOAL:.0%}), store it in the "
-        "weights' metadata, then evaluate on the test split at it",
-    )
-    parser.add_argument("--no-save", action="store_true", help="do not write the metrics into the metadata")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
-    parser.add_argument(
-        "--sheet", type=Path, default=None, help="also write example rows (input, then 0-9) to this PNG"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    command = "python -m digit_detector style eval " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    torch.set_num_threads(args.threads)
-    weights = Path(args.weights) if args.weights is not None else default_style_weights_path()
-    try:
-        model, record = load_style_model(weights)
-        detector = None
-        if not args.no_detector:
-            detector = Detector.from_weights(args.detector_weights, device="cpu")
-    except WeightsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    strength = style_strength(record) if args.strength is None else args.strength
-    choice: dict[str, Any] | None = None
-    if args.choose_strength:
-        if detector is None:
-            print("error: --choose-strength needs the detector (drop --no-detector)", file=sys.stderr)
-            return 2
-        val_crops = load_or_make_crops(args.data, "val", args.n_val, VAL_SEED)
-        curve = strength_curve(model, val_crops, detector, seed=args.seed)
-        strength = choose_strength(curve)
-        choice = {
-            "split": "val",
-            "n": args.n_val,
-            "seed": VAL_SEED,
-            "goal_top1": READABLE_GOAL,
-            "curve": curve,
-        }
-        for point in curve:
-            print(
-                f"  val strength {point['strength']:.1f}: read top-1 {point['read_top1']:.3f}, "
-                f"at threshold {point['read_at_threshold']:.3f}, slant r {point['slant_r']:.3f}, "
-                f"thickness r {point['thickness_r']:.3f}",
-                file=sys.stderr,
-            )
-        print(f"chosen style strength: {strength:g}", file=sys.stderr)
-    crops = load_or_make_crops(args.data, "test", args.n, TEST_SEED)
-    if args.sheet is not None:
-        args.sheet.parent.mkdir(parents=True, exist_ok=True)
-        example_sheet(model, crops, strength=strength).save(args.sheet)
-        print(f"example rows written to {args.sheet}", file=sys.stderr)
-    report = evaluate(model, crops, detector, args.seed, strength=strength)
-    if choice is not None:
-        report["strength_choice"] = choice
-    report["command"] = command
-    report["data"] = {"split": "test", "n": args.n, "seed": TEST_SEED}
-    if detector is not None:
-        detector_path = args.detector_weights or default_weights_path()
-        report["detector"] = {"weights": Path(detector_path).name, "version": detector.metadata.version}
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    if not args.no_save:
-        record.setdefault("metrics", {})["test"] = report
-        record["style_strength"] = strength
-        metadata_path(weights).write_text(json.dumps(record, indent=2) + "\n")
-        print(f"metrics written to {metadata_path(weights)}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,34 +13,22 @@ interchangeable data sets, models, losses or optimizers).
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
-import sys
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from digit_detector.style.crops import CROP_SIZE, CropSet, load_or_make_crops
+from digit_detector.style.crops import CROP_SIZE, CropSet
 from digit_detector.style.model import (
-    DEFAULT_STYLE_WEIGHTS,
     NUM_DIGITS,
     CVAEConfig,
     StyleCVAE,
-    count_parameters,
     loss_terms,
-    save_style_model,
 )
-
-DEFAULT_DATA = Path("data") / "style"  # the crop cache, relative to the working directory
-TRAIN_SEED, VAL_SEED, TEST_SEED = 1, 2, 3  # crop seeds per split
 
 
 @dataclass(frozen=True)
@@ -242,100 +230,3 @@ def train_model(
     model.eval()
     seconds = time.perf_counter() - start
     return TrainResult(model, seconds, steps / steps_per_epoch, steps, history)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m digit_detector style train",
-        description="Train the style CVAE from scratch on CPU within a time budget, save it with metadata "
-        "and evaluate it on the test split.",
-    )
-    parser.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")
-    parser.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (also)")
-    parser.add_argument("--n-train", type=int, default=50_000, help="training crops (default 50000)")
-    parser.add_argument("--n-val", type=int, default=2_000, help="validation crops (default 2000)")
-    parser.add_argument("--latent", type=int, default=CVAEConfig.latent, help="latent dimensions")
-    parser.add_argument("--batch-size", type=int, default=TrainSettings.batch_size)
-    parser.add_argument("--lr", type=float, default=TrainSettings.lr)
-    parser.add_argument("--beta", type=float, default=TrainSettings.beta, help="KL weight after warm-up")
-    parser.add_argument(
-        "--class-weight",
-        type=float,
-        default=TrainSettings.class_weight,
-        help="weight of the critic's loss on analogies (0: a plain CVAE)",
-    )
-    parser.add_argument(
-        "--cycle-weight",
-        type=float,
-        default=TrainSettings.cycle_weight,
-        help="weight of the style cycle loss",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="crop cache folder (default data/style)"
-    )
-    parser.add_argument("--out", type=Path, default=DEFAULT_STYLE_WEIGHTS, help="weights file to write")
-    parser.add_argument("--version", default="style-cvae-v1", help="version string in the metadata")
-    parser.add_argument(
-        "--eval-n", type=int, default=1000, help="test inputs to evaluate on after training (0: skip)"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    command = "python -m digit_detector style train " + shlex.join(
-        list(sys.argv[1:] if argv is None else argv)
-    )
-    torch.set_num_threads(args.threads)
-    train = load_or_make_crops(args.data, "train", args.n_train, TRAIN_SEED)
-    val = load_or_make_crops(args.data, "val", args.n_val, VAL_SEED) if args.n_val > 0 else None
-    config = CVAEConfig(size=CROP_SIZE, latent=args.latent)
-    settings = TrainSettings(
-        minutes=args.minutes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        beta=args.beta,
-        class_weight=args.class_weight,
-        cycle_weight=args.cycle_weight,
-        seed=args.seed,
-        threads=args.threads,
-    )
-    result = train_model(train, config, settings, val)
-    record: dict[str, Any] = {
-        "version": args.version,
-        "input": {"size": CROP_SIZE, "ink": "1 = black pen, 0 = paper; tight ink box fitted keeping aspect"},
-        "training": {
-            "command": command,
-            "settings": asdict(settings),
-            "data": {
-                "train": {"split": "train", "n": args.n_train, "seed": TRAIN_SEED},
-                "val": {"split": "val", "n": args.n_val, "seed": VAL_SEED},
-                "source": "ObjectFactory digits (MNIST train part, train fonts, Hershey), canvas look",
-            },
-            "seconds": round(result.seconds, 1),
-            "epochs": round(result.epochs, 2),
-            "steps": result.steps,
-            "parameters": count_parameters(result.model),
-            "device": "cpu",
-            "torch": torch.__version__,
-            "history": result.history,
-        },
-        "metrics": {},
-    }
-    path = save_style_model(result.model, record, args.out)
-    print(
-        f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB) after {result.seconds / 60:.1f} min, "
-        f"{result.epochs:.1f} epochs"
-    )
-    if args.eval_n > 0:
-        from digit_detector.style.evaluate import main as evaluate_main
-
-        return evaluate_main(["--weights", str(path), "--n", str(args.eval_n), "--data", str(args.data)])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -268,3 +268,26 @@ def save_namer(model: CropClassifier, record: dict[str, Any], path: Path) -> Pat
         **record,
     }
     return save_tensors(model.state_dict(), full, Path(path), "crop-classifier")
+
+
+def namer_crop_sets(
+    data: Path | None, *, mnist_only: bool = False, use_mnist: bool = True, train_limit: int | None = None
+) -> tuple[list[CropSet], CropSet, dict[str, CropSet]]:
+    """Training sets, validation set and test sets (by name) for the two uses of the recipe.
+
+    ``mnist_only``: the MNIST originals the split rule allows (train + val) to train, the val part again to
+    validate; otherwise the true boxes of ``data``'s train split (the first ``train_limit`` canvases), plus
+    the MNIST train part when ``use_mnist``, validated on the val split's boxes and tested on the test
+    split's. The reserved MNIST originals are a test set either way."""
+    tests: dict[str, CropSet] = {"mnist_reserved_originals": mnist_crop_set("test")}
+    if mnist_only:
+        train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
+        return train_sets, train_sets[1], tests
+    if data is None:
+        raise ValueError("training on canvases needs a dataset")
+    train_sets = [canvas_crop_set(data, "train", train_limit)]
+    if use_mnist:
+        train_sets.append(mnist_crop_set("train"))
+    val_set = canvas_crop_set(data, "val")
+    tests["test_true_boxes"] = canvas_crop_set(data, "test")
+    return train_sets, val_set, tests

@@ -6,8 +6,6 @@ whose metadata records the command, the data fingerprint, the chosen threshold a
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -221,18 +219,3 @@ def finalize(
         save_report(report, run_dir / "eval-test")
         metadata.metrics["test"] = report.to_dict()
         print("\n".join(report.summary_lines()))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    overrides = list(sys.argv[1:] if argv is None else argv)
-    if overrides and overrides[0] in ("-h", "--help"):
-        print(__doc__)
-        print(
-            "Config (configs/train.yaml and its groups); override any key,"
-            " e.g. experiment=cpu_tiny data.root=DIR:\n"
-        )
-        print(OmegaConf.to_yaml(load_config([])))
-        return 0
-    cfg = load_config(overrides)
-    train(cfg, "python -m digit_detector train " + shlex.join(overrides))
-    return 0

@@ -33,11 +33,9 @@ original file for each one. The input is only ever read.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,7 @@ from tqdm import tqdm
 
 from digit_detector.boxes import InvalidBoxError, clip_xyxy, convert, validate
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
-from digit_detector.data.coco import class_id_for_name, parse_number, plain_doc
+from digit_detector.data.coco import class_id_for_name, parse_number
 from digit_detector.data.importers.readers import READERS, LabelName, detect_format
 from digit_detector.data.importers.sources import (
     BORDER_TOLERANCE_PX,
@@ -250,65 +248,3 @@ def import_dataset(
         if records or out.exists():
             write_data_yaml(out)
     return report
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``import``."""
-    parser = subparsers.add_parser(
-        "import",
-        help="import labelled drawings (Kaggle set, makesense.ai exports, YOLO, COCO) into a dataset",
-        description=plain_doc(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit code: 0 all imported, 1 some files skipped (listed with reasons), 2 nothing importable.",
-    )
-    parser.add_argument(
-        "source", type=Path, metavar="SRC", help="folder, zip, CSV or JSON to import (read only)"
-    )
-    parser.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        metavar="DIR",
-        help="dataset root to import into (created or added to)",
-    )
-    parser.add_argument("--format", default="auto", choices=FORMATS, help="source format (default: detect)")
-    parser.add_argument(
-        "--images",
-        type=Path,
-        metavar="FOLDER",
-        help="the images, for makesense exports and COCO (default for COCO: the JSON's folder)",
-    )
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument("--split", choices=SPLITS, help="put every image into this split")
-    target.add_argument(
-        "--val-fraction",
-        type=float,
-        metavar="F",
-        help="send this fraction to val, chosen by a hash of the file name (stable)",
-    )
-    parser.set_defaults(func=run_import)
-
-
-def run_import(args: argparse.Namespace) -> int:
-    """Handler of ``import``."""
-    try:
-        report = import_dataset(
-            args.source, args.out, args.format, args.images, args.split, args.val_fraction
-        )
-    except ImportFormatError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    per_split = ", ".join(f"{s}: {n}" for s, n in sorted(report.imported.items())) or "nothing"
-    print(
-        f"imported {report.total} images from {args.source} ({report.format}) into {report.out} ({per_split})"
-    )
-    if report.problems:
-        print(f"skipped {len(report.problems)} file(s):", file=sys.stderr)
-        for problem in report.problems:
-            print(f"  {problem.path}: {problem.reason}", file=sys.stderr)
-    if report.total == 0:
-        return 2
-    return 1 if report.problems else 0

@@ -1,23 +1,24 @@
-"""``python -m digit_detector eval``: score a model on a dataset split and write the ship report."""
+"""``eval --data DIR``: score a model on a dataset split and write the ship report."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
-from digit_detector.detector import Detector
-from digit_detector.evaluation.files import save_report
-from digit_detector.evaluation.report import evaluate
-from digit_detector.evaluation.thresholds import choose_thresholds
-from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, default_weights_path
+if TYPE_CHECKING:
+    from digit_detector.cli import Subparsers
+
+HELP = "evaluate weights on a dataset split: mAP, plots, JSON report"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m digit_detector eval",
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    from digit_detector.weights import DEFAULT_WEIGHTS
+
+    parser = subparsers.add_parser(
+        "eval",
+        help=HELP,
         description=(
             "Evaluate a model on a dataset split (the project's YOLO layout) against the ship targets: "
             "mAP@0.5 >= 0.95, mAP@0.5:0.95 >= 0.72, single-digit top-1 >= 97 %, numbers read exactly "
@@ -53,11 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-targets", action="store_true", help="exit with 1 unless every ship target is met"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+    from digit_detector.detector import Detector
+    from digit_detector.evaluation.files import save_report
+    from digit_detector.evaluation.report import evaluate
+    from digit_detector.evaluation.thresholds import choose_thresholds
+    from digit_detector.weights import WeightsError, default_weights_path
+
     try:
         detector = Detector.from_weights(args.weights, device=args.device, score_threshold=args.score)
     except WeightsError as error:
@@ -92,7 +100,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     print(f"report: {out / 'report.json'} (+ confusion_matrix.png, pr_curves.png, worst_errors.png)")
     return 1 if args.require_targets and not report.ships else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""``namer train | attach``: the crop classifier that names detected boxes.
+
+Two uses, one recipe (:func:`digit_detector.training.namer.train_namer`):
+
+- the product's second stage: ``--data DIR`` (true boxes of the train split, plus the MNIST originals of
+  the split rule's training part unless ``--no-mnist``), validated on the val split's boxes, scored on the
+  test split's boxes by source;
+- the limit of the data: ``--mnist-only`` trains on the 8,000 MNIST originals the split rule allows
+  (train + val) and scores the 2,000 reserved originals (its validation figure is on digits it trained on).
+
+``attach`` makes shippable weights of a detector and a namer
+(:func:`digit_detector.training.attach.attach_namer`): both files side by side in ``--out``, the detector's
+metadata naming the namer, the thresholds chosen on the val split with the namer in the loop, the test
+split's report recorded in the metadata (``metrics.test``) and written beside it (``eval/``), and the chain
+of commands that made them (``training.chain``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from digit_detector.cli import recorded_command
+
+if TYPE_CHECKING:
+    from digit_detector.cli import Subparsers
+
+HELP = "train the crop classifier that names detected boxes (see `namer --help`)"
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "namer",
+        help=HELP,
+        description="Train the crop classifier that names each detected box (the detector's second stage).",
+    )
+    parser.add_argument("action", choices=["train", "attach"], help="what to do")
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="PATH", help="train: output .safetensors; attach: a folder"
+    )
+    parser.add_argument(
+        "--detector", type=Path, default=None, metavar="FILE", help="attach: detector weights"
+    )
+    parser.add_argument("--namer", type=Path, default=None, metavar="FILE", help="attach: namer weights")
+    parser.add_argument("--version", default=None, help="attach: version of the combined weights")
+    parser.add_argument("--mnist-only", action="store_true", help="train on MNIST originals only (the limit)")
+    parser.add_argument("--no-mnist", action="store_true", help="leave the MNIST originals out of training")
+    parser.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N canvases")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs at most (default 40)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-time budget (anneals within it)")
+    parser.add_argument("--widths", type=int, nargs=3, default=[32, 64, 128], help="conv widths per block")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.action == "attach":
+        return run_attach(args)
+    return run_train(args)
+
+
+def run_attach(args: argparse.Namespace) -> int:
+    from digit_detector.training.attach import attach_namer
+    from digit_detector.weights import WeightsError
+
+    if args.detector is None or args.namer is None or args.data is None:
+        print("error: attach needs --detector FILE --namer FILE --data DIR", file=sys.stderr)
+        return 2
+    try:
+        weights, namer_path = attach_namer(
+            args.detector,
+            args.namer,
+            args.data,
+            args.out,
+            command=recorded_command(args),
+            version=args.version,
+        )
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {weights} and {namer_path}")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if not args.mnist_only and args.data is None:
+        print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
+        return 2
+    from digit_detector.naming import NamerConfig
+    from digit_detector.training.namer import (
+        accuracy_by_kind,
+        namer_crop_sets,
+        predict_crop_set,
+        save_namer,
+        train_namer,
+    )
+
+    config = NamerConfig(widths=(args.widths[0], args.widths[1], args.widths[2]))
+    train_sets, val_set, tests = namer_crop_sets(
+        args.data, mnist_only=args.mnist_only, use_mnist=not args.no_mnist, train_limit=args.train_limit
+    )
+    print(f"training on {sum(len(s) for s in train_sets):,} boxes", flush=True)
+    model, history = train_namer(
+        train_sets,
+        val_set,
+        config=config,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+    )
+    metrics = {name: accuracy_by_kind(predict_crop_set(model, crops), crops) for name, crops in tests.items()}
+    record = {
+        "training": {
+            "command": recorded_command(args),
+            "data_root": None if args.data is None else str(args.data),
+            "mnist_only": args.mnist_only,
+            "train_boxes": sum(len(s) for s in train_sets),
+            **history,
+        },
+        "metrics": metrics,
+    }
+    out = save_namer(model, record, args.out)
+    print(json.dumps(metrics, indent=1))
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,126 @@
+"""``predict PATH...``: detect the drawn objects in images and read the number they spell.
+
+Needs only the app's requirements (requirements.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from digit_detector.cli import Subparsers
+    from digit_detector.detector import DetectionResult
+
+HELP = "detect objects in images and read the number they spell"
+
+
+def iter_image_paths(paths: Sequence[str]) -> Iterator[Path]:
+    """Files as given; directories expand to their image files, sorted by name."""
+    from digit_detector.data.yolo_format import IMAGE_SUFFIXES
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def format_table(path: Path, result: DetectionResult) -> str:
+    lines = [f"{path}  number={result.number!r}  {len(result.detections)} detections  {result.ms:.1f} ms"]
+    lines += [
+        f"  {d.label:>8}  {d.score:5.3f}  [{d.box[0]:6.1f} {d.box[1]:6.1f} {d.box[2]:6.1f} {d.box[3]:6.1f}]"
+        for d in result.detections
+    ]
+    return "\n".join(lines)
+
+
+def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    from digit_detector.weights import DEFAULT_WEIGHTS
+
+    parser = subparsers.add_parser(
+        "predict",
+        help=HELP,
+        description=(
+            "Detect the drawn objects (digits 0-9, 'other', 'censored') in images and read the number "
+            "the digits spell (lines top to bottom, each left to right). Exit code 1 if any image could "
+            "not be read, 2 if the weights could not be loaded."
+        ),
+        epilog=(
+            "With --json, one JSON object per image and line: "
+            '{"image": str, "detections": [{"label": str, "class_id": int, "score": float, '
+            '"box": [x1, y1, x2, y2]}], "number": str, "ms": float}; an unreadable image gives '
+            '{"image": str, "error": str} and the run goes on. Boxes are in the image\'s pixels; ms is the '
+            "preprocess + model + decode time for that image."
+        ),
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories of images")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help=f"weights file (.safetensors, .pt, or .onnx with --backend onnx; default {DEFAULT_WEIGHTS})",
+    )
+    parser.add_argument(
+        "--arch", default=None, help="architecture of a plain .pt state_dict (e.g. yolov3); checked otherwise"
+    )
+    parser.add_argument(
+        "--score", type=float, default=None, help="score threshold (default: the weights' metadata)"
+    )
+    parser.add_argument(
+        "--iou", type=float, default=None, help="NMS IoU threshold (default: the weights' metadata)"
+    )
+    parser.add_argument(
+        "--per-class",
+        action="store_true",
+        help="suppress duplicates per class (evaluation mode), not across classes",
+    )
+    parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="PyTorch, or onnxruntime on the CPU (runs <weights>.onnx, exported first if missing)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from digit_detector.detector import Detector
+    from digit_detector.io import read_image
+    from digit_detector.preprocess import ImageInputError
+    from digit_detector.weights import WeightsError
+
+    try:
+        detector = Detector.from_weights(
+            args.weights,
+            arch=args.arch,
+            device=args.device,
+            backend=args.backend,
+            score_threshold=args.score,
+            iou_threshold=args.iou,
+            class_agnostic=not args.per_class,
+        )
+    except WeightsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failures = 0
+    for path in iter_image_paths(args.paths):
+        try:
+            result = detector(read_image(path))
+        except ImageInputError as error:
+            failures += 1
+            if args.json:
+                print(json.dumps({"image": str(path), "error": str(error)}), flush=True)
+            else:
+                print(f"{path}  error: {error}", file=sys.stderr)
+            continue
+        print(json.dumps(result.to_json(str(path))) if args.json else format_table(path, result), flush=True)
+    return 1 if failures else 0

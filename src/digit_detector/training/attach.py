@@ -1,0 +1,79 @@
+"""Shippable weights from a detector and a namer (``python -m digit_detector namer attach``).
+
+Both files go side by side in the output folder, the detector's metadata naming the namer; the thresholds
+are chosen on the val split with the namer in the loop, the test split's report is recorded in the
+metadata (``metrics.test``) and written beside it (``eval/``), and so is the chain of commands that made
+them (``training.chain``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+from digit_detector.detector import Detector, TorchBackend, TorchNamer
+from digit_detector.evaluation.files import save_report
+from digit_detector.evaluation.report import evaluate
+from digit_detector.evaluation.thresholds import choose_thresholds
+from digit_detector.naming import load_namer
+from digit_detector.training.namer import save_namer
+from digit_detector.weights import load_weights, save_weights
+
+
+def attach_namer(
+    detector_weights: Path,
+    namer_weights: Path,
+    data: Path,
+    out: Path,
+    *,
+    command: str,
+    version: str | None = None,
+) -> tuple[Path, Path]:
+    """Write ``out/<detector name>`` and ``out/<detector stem>.namer.safetensors`` (see the module
+    docstring); ``command`` is recorded as the chain's last step, ``version`` defaults to the detector's
+    ``+namer``. Prints the chosen thresholds and the test summary as it goes; returns both paths.
+    Raises :class:`~digit_detector.weights.WeightsError` when either file cannot be loaded."""
+    detector_weights = Path(detector_weights)
+    model, metadata = load_weights(detector_weights)
+    namer, namer_record = load_namer(namer_weights)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    namer_path = out / f"{detector_weights.stem}.namer.safetensors"
+    save_namer(
+        namer,
+        {k: v for k, v in namer_record.items() if k not in ("config", "class_names", "kind")},
+        namer_path,
+    )
+    chain = list(metadata.training.get("chain", [])) or [
+        {"stage": "detector", "version": metadata.version, "command": metadata.training.get("command")}
+    ]
+    chain.append({"stage": "namer", "command": namer_record.get("training", {}).get("command")})
+    chain.append({"stage": "attach", "command": command})
+    metadata.training["chain"] = chain
+    metadata.namer = namer_path.name
+    metadata.version = version or f"{metadata.version}+namer"
+    metadata.metrics = {}
+    detector = Detector(
+        TorchBackend(model, torch.device("cpu")), metadata, namer=TorchNamer(namer, torch.device("cpu"))
+    )
+    val = load_split(data, "val").samples
+    metadata.score_threshold, metadata.containment_threshold = choose_thresholds(detector, val, progress=True)
+    print(
+        f"chosen on {len(val)} validation images: objectness threshold {metadata.score_threshold:.2f}, "
+        f"containment threshold {metadata.containment_threshold}"
+    )
+    test = load_split(data, "test").samples
+    if test:
+        report = evaluate(
+            detector,
+            test,
+            sources=digit_sources(data, "test"),
+            pens=object_pen_widths(data, "test"),
+        )
+        save_report(report, out / "eval")
+        metadata.metrics["test"] = report.to_dict()
+        print("\n".join(report.summary_lines()))
+    weights = save_weights(model, metadata, out / detector_weights.name)
+    return weights, namer_path
