@@ -29,12 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     detector = Detector.from_weights(args.weights, device="cpu")
     samples = load_split(args.data, args.split).samples[: args.limit or None]
-    other = detector.class_names.index("other")
     print("| other log-bias | other -> digit | single-digit top-1 | numbers exact | mAP@0.5 |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for bias in args.biases:
-        detector.namer_log_bias = torch.zeros(len(detector.class_names))
-        detector.namer_log_bias[other] = bias
+        # evaluation builds its detectors from the metadata, so the bias goes there
+        detector.metadata.namer_log_bias = {"other": bias} if bias else {}
         report = evaluate(detector, samples, progress=False)
         print(
             f"| {bias:.2f} | {report.other_taken_rate:.3f} | {report.single_digit_top1:.3f} "
