@@ -15,7 +15,7 @@ import torch
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.report import evaluate
+from digit_detector.evaluation.scoring import evaluate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from torchvision.ops import box_iou
 
 from digit_detector.data.yolo_format import digit_sources, load_split
 from digit_detector.detector import Backend, Detector
-from digit_detector.evaluation.report import evaluate
+from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.io import read_image
 from digit_detector.preprocess import letterbox, to_rgb

@@ -20,7 +20,7 @@ import torch
 from digit_detector.data.yolo_format import load_split, object_pen_widths
 from digit_detector.detector import Detector
 from digit_detector.evaluation.predictions import predict_samples
-from digit_detector.evaluation.report import report_from_predictions
+from digit_detector.evaluation.scoring import report_from_predictions
 from digit_detector.evaluation.thresholds import shown_at
 
 

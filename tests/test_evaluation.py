@@ -16,7 +16,8 @@ from digit_detector.data.yolo_format import Sample, append_meta, digit_sources, 
 from digit_detector.detector import Detection, Detector
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.predictions import match_detections
-from digit_detector.evaluation.report import EvalReport, evaluate
+from digit_detector.evaluation.report import EvalReport
+from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_containment_threshold, choose_score_threshold
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.weights import WeightsMetadata

@@ -8,7 +8,7 @@ import pytest
 from digit_detector.data.synth import generate
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.report import evaluate
+from digit_detector.evaluation.scoring import evaluate
 from digit_detector.lone_digits import lone_digit_grid
 from digit_detector.weights import DEFAULT_WEIGHTS
 

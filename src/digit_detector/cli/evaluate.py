@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
     from digit_detector.detector import Detector
     from digit_detector.evaluation.files import save_report
-    from digit_detector.evaluation.report import evaluate
+    from digit_detector.evaluation.scoring import evaluate
     from digit_detector.evaluation.thresholds import choose_thresholds
     from digit_detector.weights import WeightsError, default_weights_path
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.evaluation.files import save_report
-from digit_detector.evaluation.report import evaluate
+from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.models import ModelConfig, default_configs_dir
 from digit_detector.training.dataset import DetectionDataset, collate
