@@ -48,13 +48,14 @@ from tqdm import tqdm
 from digit_detector.boxes import InvalidBoxError, clip_xyxy, convert, validate
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
 from digit_detector.data.coco import class_id_for_name, parse_number
-from digit_detector.data.importers.readers import READERS, LabelName, detect_format
+from digit_detector.data.importers.readers import READERS, detect_format
 from digit_detector.data.importers.sources import (
     BORDER_TOLERANCE_PX,
     FORMATS,
     Candidate,
     ImportFormatError,
     ImportReport,
+    LabelName,
 )
 from digit_detector.data.yolo_format import (
     SPLITS,

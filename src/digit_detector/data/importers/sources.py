@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,3 +152,22 @@ def images_folder_entries(images: Path | None, fmt: str) -> list[Entry]:
     if not images.is_dir():
         raise ImportFormatError(f"--images {images} is not a folder")
     return source_entries(images)
+
+
+#: What a reader returns: the images it found with their labels, and every file it could not use.
+Readout = tuple[list[Candidate], list[Problem]]
+
+
+@dataclass(frozen=True)
+class LabelName:
+    """A class given by name (VOC, CSV): mapped by name only, never read as an id."""
+
+    text: str
+
+
+def names_from(entries: Sequence[Entry]) -> list[str] | None:
+    """Class names from the first names file (``classes.txt``, ``obj.names``) among ``entries``."""
+    for entry in entries:
+        if Path(entry.name).name.lower() in NAMES_FILES:
+            return [line.strip() for line in entry.read().decode("utf-8").splitlines() if line.strip()]
+    return None
