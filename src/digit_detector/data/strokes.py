@@ -101,6 +101,20 @@ def _trace_chains(adj: list[list[int]]) -> list[list[int]]:
     n = len(adj)
     is_node = [len(a) != 2 for a in adj]
     seen: set[tuple[int, int]] = set()
+
+    def follow(start: int, first: int) -> list[int]:
+        """Walk from ``start`` over ``first`` along degree-2 pixels to the next node or back to ``start``."""
+        chain, prev, cur = [start], start, first
+        seen.update(((start, first), (first, start)))
+        while not is_node[cur] and cur != start:
+            chain.append(cur)
+            a, b = adj[cur]
+            nxt = b if a == prev else a
+            seen.update(((cur, nxt), (nxt, cur)))
+            prev, cur = cur, nxt
+        chain.append(cur)
+        return chain
+
     chains: list[list[int]] = []
     for u in range(n):
         if not is_node[u]:
@@ -108,38 +122,10 @@ def _trace_chains(adj: list[list[int]]) -> list[list[int]]:
         if not adj[u]:
             chains.append([u])
             continue
-        for v in adj[u]:
-            if (u, v) in seen:
-                continue
-            chain, prev, cur = [u], u, v
-            seen.add((u, v))
-            seen.add((v, u))
-            while not is_node[cur]:
-                chain.append(cur)
-                a, b = adj[cur]
-                nxt = b if a == prev else a
-                seen.add((cur, nxt))
-                seen.add((nxt, cur))
-                prev, cur = cur, nxt
-                if cur == u and not is_node[u]:
-                    break
-            chain.append(cur)
-            chains.append(chain)
+        chains += [follow(u, v) for v in adj[u] if (u, v) not in seen]
     for u in range(n):  # loops made only of degree-2 pixels
-        if is_node[u] or (u, adj[u][0]) in seen:
-            continue
-        chain, prev, cur = [u], u, adj[u][0]
-        seen.add((u, cur))
-        seen.add((cur, u))
-        while cur != u:
-            chain.append(cur)
-            a, b = adj[cur]
-            nxt = b if a == prev else a
-            seen.add((cur, nxt))
-            seen.add((nxt, cur))
-            prev, cur = cur, nxt
-        chain.append(u)
-        chains.append(chain)
+        if not is_node[u] and (u, adj[u][0]) not in seen:
+            chains.append(follow(u, adj[u][0]))
     return chains
 
 
