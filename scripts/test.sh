@@ -14,6 +14,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# git-lfs for tests/test_lfs_clone.py, never installed or enabled system-wide: Debian's package unpacked
+# into .cache/git-lfs (the test finds it there, or uses one already on PATH).
+if ! command -v git-lfs >/dev/null 2>&1 && [ ! -x .cache/git-lfs/usr/bin/git-lfs ]; then
+  fetch_git_lfs() {
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$tmp" && apt-get download git-lfs >/dev/null 2>&1) &&
+      dpkg-deb -x "$tmp"/git-lfs_*.deb .cache/git-lfs
+    local status=$?; rm -rf "$tmp"; return $status
+  }
+  mkdir -p .cache/git-lfs
+  fetch_git_lfs || { $SUDO apt-get update -qq && fetch_git_lfs; } ||
+    echo "could not fetch git-lfs: tests/test_lfs_clone.py will try again, or skip"
+fi
+
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

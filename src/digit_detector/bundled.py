@@ -10,11 +10,15 @@ checkout's root, recognised by its ``pyproject.toml`` or ``app.py`` (the Space's
 
 from __future__ import annotations
 
+import json
+import os
 from importlib import resources
 from pathlib import Path
 
 PACKAGE = "digit_detector"
 BUNDLED = "_bundled"
+DEFAULT_WEIGHTS_NAME = "yolov3-tiny.safetensors"  # the shipped detector, in the shipped weights folder
+WEIGHTS_ENV = "DIGIT_DETECTOR_WEIGHTS"  # names the weights used when none are given
 
 
 def _package_dir() -> Path | None:
@@ -43,3 +47,21 @@ def bundled_dir(name: str) -> Path:
     if checkout is not None and (checkout / name).is_dir():
         return checkout / name
     return shipped
+
+
+def default_weights_path() -> Path:
+    """The weights used when none are named: ``$DIGIT_DETECTOR_WEIGHTS``, else the shipped model.
+
+    Here rather than in :mod:`digit_detector.weights` (which re-exports it): it costs no torch import."""
+    return Path(os.environ.get(WEIGHTS_ENV) or bundled_dir("weights") / DEFAULT_WEIGHTS_NAME)
+
+
+def weights_version(path: Path) -> str | None:
+    """The ``version`` recorded in the JSON metadata beside weights ``path`` (``NAME.json``), read without
+    loading the weights; None when there is no readable record."""
+    try:
+        record = json.loads(Path(path).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    version = record.get("version") if isinstance(record, dict) else None
+    return str(version) if version is not None else None

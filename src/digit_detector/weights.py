@@ -10,7 +10,6 @@ never an unrestricted pickle load.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,19 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from digit_detector.bundled import bundled_dir
+from digit_detector.bundled import (  # WEIGHTS_ENV, default_weights_path: here too, torch-free there
+    DEFAULT_WEIGHTS_NAME,
+    WEIGHTS_ENV,  # noqa: F401 (re-exported)
+    bundled_dir,
+    default_weights_path,
+)
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.models import YoloModel, build_model, load_model_config
 from digit_detector.models.config import ModelConfig
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = bundled_dir("weights")  # the shipped weights: package data, or weights/ in a source checkout
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "yolov3-tiny.safetensors"
-WEIGHTS_ENV = "DIGIT_DETECTOR_WEIGHTS"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / DEFAULT_WEIGHTS_NAME
 DEFAULT_SCORE_THRESHOLD = 0.5
 DEFAULT_IOU_THRESHOLD = 0.45
 LFS_POINTER_PREFIX = b"version https://git-lfs"
@@ -99,11 +102,6 @@ class WeightsMetadata:
             namer=None if record.get("namer") is None else str(record["namer"]),
             namer_log_bias={str(k): float(v) for k, v in dict(record.get("namer_log_bias") or {}).items()},
         )
-
-
-def default_weights_path() -> Path:
-    """The weights used when none are named: ``$DIGIT_DETECTOR_WEIGHTS``, else the shipped model."""
-    return Path(os.environ.get(WEIGHTS_ENV) or DEFAULT_WEIGHTS)
 
 
 def metadata_path(weights_path: Path) -> Path:

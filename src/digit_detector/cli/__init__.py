@@ -20,6 +20,8 @@ argument picks one of several parsers (``style train``) lists them in ``SUBCOMMA
 import nothing heavy when loaded: only the chosen command's parser is built and only its ``run`` imports
 the domain modules, so ``predict`` works with the app's requirements alone while the other commands may
 need the training stack (requirements-dev.txt). Domain modules never import argparse.
+
+``--version`` prints the package's version and the default weights' (from their JSON record), torch-free.
 """
 
 from __future__ import annotations
@@ -75,11 +77,43 @@ def positive_int(text: str) -> int:
     return value
 
 
+def version_text() -> str:
+    """``digit-detector 4.0.0 (weights yolov3-tiny-v9.0.0)``: the package's version and the version recorded
+    in the default weights' JSON metadata (``$DIGIT_DETECTOR_WEIGHTS`` or the shipped ones), read without
+    importing torch."""
+    from digit_detector import __version__
+    from digit_detector.bundled import default_weights_path, weights_version
+
+    weights = default_weights_path()
+    version = weights_version(weights)
+    described = f"weights {version}" if version else f"weights {weights}: no version record beside them"
+    return f"digit-detector {__version__} ({described})"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: prints :func:`version_text` and exits; the text is made only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str = "") -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        print(version_text())  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def build_parser(argv: Sequence[str] = ()) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     """The top-level parser, and the parser of the command ``argv`` chooses (the top-level one if none).
 
     Only the chosen command gets its full parser; the others are listed with their help line."""
     parser = argparse.ArgumentParser(prog=program_name(), description=DESCRIPTION)
+    version_help = "print the package's and the default weights' versions and exit"
+    parser.add_argument("--version", action=VersionAction, help=version_help)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = parser
     for name in COMMANDS:
