@@ -146,7 +146,7 @@ def test_result_image_pixelates_censored_and_keeps_its_label() -> None:
     censored = Detection("censored", CENSORED_ID, 0.9, (100.0, 100.0, 220.0, 220.0))
     one = Detection("1", 1, 0.8, (300.0, 40.0, 340.0, 120.0))
     picture = np.asarray(draw_page.result_image(image, result_with(censored, one), scale=1))
-    expected = np.asarray(pixelate(draw_page.canvas_on_white(image), [censored.box]))
+    expected = np.asarray(pixelate(Image.fromarray(image[..., :3]), [censored.box]))  # opaque paper
     inner = (slice(130, 215), slice(105, 215))  # below the label tag, inside the outline
     assert np.array_equal(picture[inner], expected[inner])
     assert not np.array_equal(picture[inner], image[inner][..., :3])  # the fine pattern is gone
@@ -162,6 +162,15 @@ def test_result_image_is_drawn_at_twice_the_canvas_size() -> None:
     picture = draw_page.result_image(canvas(), result_with(one))
     assert picture.size == (400 * draw_page.RESULT_SCALE, 400 * draw_page.RESULT_SCALE)
     assert picture.getpixel((196 * draw_page.RESULT_SCALE, 200 * draw_page.RESULT_SCALE)) == (0, 0, 0)
+
+
+def test_the_downloads_are_the_results_picture_and_json_record() -> None:
+    image = canvas()
+    result = result_with(Detection("1", 1, 0.8, (190.0, 80.0, 202.0, 320.0)))
+    assert json.loads(draw_page.detections_json(result)) == result.to_json(draw_page.DOWNLOAD_NAME)
+    shown = np.asarray(draw_page.result_image(image, result, scale=1))
+    plotted = np.asarray(result.plot(image))  # what the PNG download holds, and predict --save writes
+    assert np.array_equal(shown[1:-1, 1:-1], plotted[1:-1, 1:-1])  # all but the frame
 
 
 def test_detection_table_and_number() -> None:
@@ -262,6 +271,11 @@ def test_show_result_shows_image_time_and_table(
     assert any(text.startswith("Model time **") and "at score ≥ 0.00" in text for text in captions)
     assert len(at.get("image")) == 1
     assert any("dd-detections" in markdown.value for markdown in at.markdown)  # random weights find plenty
+    downloads = {button.proto.label: button.proto for button in at.get("download_button")}
+    assert set(downloads) == {"Download picture (PNG)", "Download detections (JSON)"}
+    assert downloads["Download picture (PNG)"].url.endswith(".png")
+    assert downloads["Download detections (JSON)"].url.endswith(".json")
+    assert all(button.ignore_rerun for button in downloads.values())  # a download does not rerun the model
 
 
 def test_empty_canvas_does_not_call_the_model() -> None:

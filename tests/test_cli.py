@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.cli import main
+from digit_detector.data.coco import split_to_coco
+from digit_detector.data.yolo_format import write_sample
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -82,8 +85,106 @@ def test_bad_weights_give_one_sentence_and_exit_2(
 def test_help_documents_the_contract() -> None:
     completed = run_cli("predict", "--help")
     assert completed.returncode == 0
-    for flag in ("--weights", "--arch", "--score", "--iou", "--json", '"number": str'):
+    for flag in ("--weights", "--arch", "--score", "--iou", "--json", '"number": str', "--save", "--coco"):
         assert flag in completed.stdout
+
+
+def test_save_writes_pictures_scored_labels_and_coco_results(
+    random_tiny_weights: Path, image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    coco = tmp_path / "results" / "coco.json"
+    argv = [str(image_dir), "--weights", str(random_tiny_weights), "--score", "0.001", "--json"]
+    code = main(["predict", *argv, "--save", str(out), "--save-txt", "--coco", str(coco)])
+    captured = capsys.readouterr()
+    assert code == 1  # the corrupt image, reported and passed over
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert "cannot read" in records[2]["error"] and Path(records[2]["image"]).name == "c_corrupt.png"
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "a_gray.png",
+        "b_canvas.png",
+    ]  # one per readable input
+    with Image.open(out / "b_canvas.png") as picture:
+        assert picture.size == (400, 400)
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["a_gray.txt", "b_canvas.txt"]
+    results = json.loads(coco.read_text())
+    for image_id, (record, size) in enumerate(zip(records[:2], [(90, 60), (400, 400)], strict=True), start=1):
+        lines = (out / "labels" / f"{Path(record['image']).stem}.txt").read_text().splitlines()
+        assert len(lines) == len(record["detections"])
+        for line, detection in zip(lines, record["detections"], strict=True):
+            class_id, *yolo, score = line.split()
+            assert int(class_id) == detection["class_id"] and float(score) == pytest.approx(
+                detection["score"], abs=1e-4
+            )
+            box = yolo_to_xyxy(np.array([float(v) for v in yolo]), size)
+            np.testing.assert_allclose(box, detection["box"], atol=0.06)  # the JSON's boxes: 0.1 px
+        mine = [r for r in results if r["image_id"] == image_id]
+        assert [r["category_id"] for r in mine] == [d["class_id"] + 1 for d in record["detections"]]
+        for result, detection in zip(mine, record["detections"], strict=True):
+            x1, y1, x2, y2 = detection["box"]
+            assert result["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=0.11)
+    assert {r["image_id"] for r in results} <= {1, 2} and len(results) > 0
+
+
+def test_coco_results_load_against_the_splits_coco_export(
+    random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coco_api = pytest.importorskip("pycocotools.coco")
+    rng = np.random.default_rng(3)
+    for index in range(3):
+        image = np.full((120 + 40 * index, 200, 3), 255, dtype=np.uint8)
+        image[20:80, 30 + 20 * index : 50 + 20 * index] = rng.integers(0, 80, (60, 20, 3), dtype=np.uint8)
+        boxes = np.array([[30.0 + 20 * index, 20.0, 50.0 + 20 * index, 80.0]])
+        write_sample(tmp_path / "ds", "test", f"s{2 - index}", image, np.array([index]), boxes)
+    ground_truth, problems = split_to_coco(tmp_path / "ds", "test")
+    assert not problems
+    (tmp_path / "gt.json").write_text(json.dumps(ground_truth))
+    images = str(tmp_path / "ds" / "images" / "test")
+    argv = ["predict", images, "--weights", str(random_tiny_weights), "--score", "0.001", "--json"]
+    assert main([*argv, "--coco", str(tmp_path / "results.json")]) == 0
+    order = [Path(json.loads(line)["image"]).name for line in capsys.readouterr().out.splitlines()]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results, "random weights score about 0.0015 everywhere"
+    gt = coco_api.COCO(str(tmp_path / "gt.json"))
+    loaded = gt.loadRes(str(tmp_path / "results.json"))
+    assert len(loaded.getAnnIds()) == len(results)
+    for result in results:  # the same image ids for the same files
+        assert gt.imgs[result["image_id"]]["file_name"] == order[result["image_id"] - 1]
+        assert result["category_id"] in gt.cats
+
+
+def test_save_txt_alone_writes_labels_only_and_needs_a_folder(
+    random_tiny_weights: Path, image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = str(image_dir / "a_gray.jpg")
+    weights = ["--weights", str(random_tiny_weights)]
+    assert main(["predict", image, *weights, f"--save-txt={tmp_path / 'txt'}"]) == 0
+    assert [p.relative_to(tmp_path / "txt").as_posix() for p in (tmp_path / "txt").rglob("*")] == [
+        "labels",
+        "labels/a_gray.txt",
+    ]
+    capsys.readouterr()
+    assert main(["predict", image, *weights, "--save-txt"]) == 2
+    assert "--save-txt needs a folder" in capsys.readouterr().err
+    assert main(["predict", "--save-txt", image, str(image_dir / "b_canvas.png"), *weights]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_save_never_replaces_an_input_and_warns_when_stems_collide(
+    random_tiny_weights: Path, image_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = (image_dir / "b_canvas.png").read_bytes()
+    weights = ["--weights", str(random_tiny_weights)]
+    assert main(["predict", str(image_dir / "b_canvas.png"), *weights, "--save", str(image_dir)]) == 1
+    assert "it is the input image" in capsys.readouterr().err
+    assert (image_dir / "b_canvas.png").read_bytes() == original
+    (tmp_path / "other").mkdir()
+    Image.new("L", (50, 50), 255).save(tmp_path / "other" / "a_gray.png")
+    inputs = [str(image_dir / "a_gray.jpg"), str(tmp_path / "other" / "a_gray.png")]
+    assert main(["predict", *inputs, *weights, "--save", str(tmp_path / "out")]) == 0
+    assert "overwrites the output of" in capsys.readouterr().err
+    with Image.open(tmp_path / "out" / "a_gray.png") as picture:
+        assert picture.size == (50, 50)  # the later image's
 
 
 TRAINING_STACK = ("albumentations", "hydra", "lightning", "matplotlib", "omegaconf", "onnx", "torchmetrics")

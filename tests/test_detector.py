@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,8 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from digit_detector.boxes import yolo_to_xyxy
+from digit_detector.data.coco import CATEGORY_ID_OFFSET
 from digit_detector.detector import Detection, Detector, apply_log_bias
 from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.render import annotate
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
 
 
@@ -162,3 +166,114 @@ def test_a_log_bias_for_an_unknown_class_is_refused() -> None:
         }
     )
     assert WeightsMetadata.from_dict(metadata.to_dict()).namer_log_bias == {"other": 0.5}
+
+
+# --------------------------------------------------------------------------- inputs and outputs
+
+
+def fixed_detector() -> Detector:
+    """A 'model' that sees a 4, a 2 and a censored object (at a 0.5 score threshold)."""
+    metadata = WeightsMetadata.from_dict(
+        {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}
+    )
+    rows = [
+        ([48.0, 48.0, 72.0, 96.0], 4, 0.9),
+        ([96.0, 48.0, 120.0, 96.0], 2, 0.8),
+        ([48.0, 120.0, 144.0, 168.0], 10, 0.7),
+    ]
+    return Detector(FixedBackend(rows), metadata)
+
+
+def test_paths_lists_and_tuples_give_what_one_image_at_a_time_gives(
+    detector: Detector, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (400, 400, 4), dtype=np.uint8), np.full((120, 300), 255, dtype=np.uint8)]
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+    Image.fromarray(images[1]).save(tmp_path / "b.png")
+    single = [detector(image, score_threshold=0.01) for image in images]
+    for batch in (
+        detector(images, score_threshold=0.01),
+        detector(tuple(images), score_threshold=0.01),
+        detector([str(tmp_path / "a.png"), tmp_path / "b.png"], score_threshold=0.01),
+    ):
+        assert isinstance(batch, list) and len(batch) == 2
+        for result, expected in zip(batch, single, strict=True):
+            assert [d.label for d in result.detections] == [d.label for d in expected.detections]
+            np.testing.assert_allclose(
+                [d.box for d in result.detections], [d.box for d in expected.detections], atol=1e-3
+            )
+            assert result.image_size == expected.image_size
+    path_result = detector(str(tmp_path / "a.png"), score_threshold=0.01)
+    assert isinstance(path_result.orig_img, Image.Image) and path_result.orig_img.mode == "RGBA"
+    assert detector([]) == []
+
+
+def test_a_batch_equals_one_image_at_a_time_exactly() -> None:
+    detector = fixed_detector()
+    images = [np.zeros((400, 400, 4), dtype=np.uint8), Image.new("L", (200, 100), 255)]
+    batch = detector(images)
+    single = [detector(image) for image in images]
+    for result, expected in zip(batch, single, strict=True):
+        assert replace(result, ms=0.0, timings_ms={}) == replace(expected, ms=0.0, timings_ms={})
+        assert result.orig_img is expected.orig_img  # the input, by reference
+    assert [r.number for r in batch] == ["42", "42"]
+
+
+def test_the_kept_image_is_left_out_of_equality_and_repr() -> None:
+    result = fixed_detector()(np.zeros((400, 400, 4), dtype=np.uint8))
+    assert isinstance(result.orig_img, np.ndarray)
+    assert result == replace(result, orig_img=None)  # no array comparison (it would raise)
+    assert "orig_img" not in repr(result)
+
+
+def test_yolo_lines_parse_back_to_the_boxes_and_scores() -> None:
+    result = fixed_detector()(np.zeros((300, 500, 4), dtype=np.uint8))
+    lines = result.to_yolo()
+    assert len(lines) == len(result.detections) == 3
+    fields = [line.split() for line in lines]
+    assert all(len(f) == 6 for f in fields)
+    assert [int(f[0]) for f in fields] == [d.class_id for d in result.detections]
+    yolo = np.array([[float(v) for v in f[1:5]] for f in fields])
+    assert (yolo >= 0).all() and (yolo <= 1).all()
+    boxes = yolo_to_xyxy(yolo, result.image_size)
+    np.testing.assert_allclose(boxes, [d.box for d in result.detections], atol=500 * 1e-6)
+    np.testing.assert_allclose([float(f[5]) for f in fields], [d.score for d in result.detections], atol=1e-5)
+    empty = fixed_detector()(np.zeros((300, 500, 4), dtype=np.uint8), score_threshold=0.95)
+    assert empty.to_yolo() == [] and empty.to_coco(1) == []
+
+
+def test_coco_records_hold_the_boxes_as_xywh_and_category_ids_as_the_export() -> None:
+    result = fixed_detector()(np.zeros((400, 400, 4), dtype=np.uint8))
+    records = result.to_coco(7)
+    assert [set(r) for r in records] == [{"image_id", "category_id", "bbox", "score"}] * 3
+    assert all(r["image_id"] == 7 for r in records)
+    assert [r["category_id"] for r in records] == [d.class_id + CATEGORY_ID_OFFSET for d in result.detections]
+    for record, detection in zip(records, result.detections, strict=True):
+        x1, y1, x2, y2 = detection.box
+        assert record["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=1e-3)
+        assert record["score"] == pytest.approx(detection.score, abs=1e-5)
+    assert records[0]["bbox"] == pytest.approx([100.0, 100.0, 50.0, 100.0])
+
+
+def test_plot_and_save_draw_the_apps_picture(tmp_path: Path) -> None:
+    canvas = np.zeros((400, 400, 4), dtype=np.uint8)
+    canvas[100:200, 120:130] = (0, 0, 0, 255)
+    result = fixed_detector()(canvas)
+    picture = result.plot()
+    assert picture.mode == "RGB" and picture.size == (400, 400)
+    paper = np.full((400, 400, 3), 255, dtype=np.uint8)  # the canvas composited on white
+    paper[100:200, 120:130] = 0
+    expected = annotate(Image.fromarray(paper), result.detections)
+    assert np.array_equal(np.asarray(picture), np.asarray(expected))
+    assert result.plot(scale=2).size == (800, 800)
+    assert np.array_equal(np.asarray(result.plot(canvas)), np.asarray(picture))
+    saved = result.save(tmp_path / "a.png")
+    with Image.open(saved) as image:
+        assert image.size == (400, 400) and np.array_equal(
+            np.asarray(image.convert("RGB")), np.asarray(picture)
+        )
+    with pytest.raises(ValueError, match="pass the image"):
+        replace(result, orig_img=None).plot()
+    with pytest.raises(ValueError, match="the image is 10x10"):
+        result.plot(np.zeros((10, 10), dtype=np.uint8))

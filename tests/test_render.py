@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from digit_detector.classes import CENSORED_ID
 from digit_detector.cli import main as cli_main
 from digit_detector.data.yolo_format import write_sample
-from digit_detector.render import class_colour, draw_boxes, grid, pixelate
+from digit_detector.detector import Detection
+from digit_detector.render import annotate, class_colour, draw_boxes, grid, pixelate
 
 
 def main(argv: list[str]) -> int:
@@ -31,6 +33,24 @@ def test_pixelate_hides_the_region_only() -> None:
     block = hidden[20:30, 20:30]
     assert (block == block[0, 0]).all()  # one flat block
     assert np.array_equal(hidden[:20], original[:20]) and np.array_equal(hidden[80:], original[80:])
+
+
+def test_annotate_pixelates_censored_objects_then_draws_every_box_with_its_shown_label() -> None:
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 255, size=(100, 120, 3), dtype=np.uint8))
+    before = np.asarray(image).copy()
+    censored = Detection("censored", CENSORED_ID, 0.9, (20.0, 30.0, 80.0, 90.0))
+    four = Detection("4", 4, 0.6, (90.0, 10.0, 110.0, 40.0), runner_up="9", runner_up_score=0.3)
+    drawn = annotate(image, [censored, four])
+    expected = draw_boxes(
+        pixelate(image, [censored.box]), [censored.box, four.box], [CENSORED_ID, 4], [0.9, 0.6],
+        labels=["censored", "4 or 9"],
+    )  # fmt: skip
+    assert np.array_equal(np.asarray(drawn), np.asarray(expected))
+    assert np.array_equal(np.asarray(annotate(image, [])), np.asarray(image))  # nothing found: the image
+    twice = annotate(image, [censored, four], scale=2)
+    assert twice.size == (240, 200) and tuple(np.asarray(twice)[120, 40]) == class_colour(CENSORED_ID)
+    assert np.array_equal(np.asarray(image), before)  # the input is not changed
 
 
 def test_grid_lays_out_rows() -> None:

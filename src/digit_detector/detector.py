@@ -1,4 +1,9 @@
-"""The one inference path: image -> preprocess -> model -> decode -> NMS -> detections (+ the number)."""
+"""The one inference path: image -> preprocess -> model -> decode -> NMS -> detections (+ the number).
+
+A :class:`DetectionResult` also gives the result's outputs, as ultralytics' ``Results`` does: the annotated
+picture (:meth:`~DetectionResult.plot`, :meth:`~DetectionResult.save`), YOLO label lines with scores
+(:meth:`~DetectionResult.to_yolo`) and COCO results records (:meth:`~DetectionResult.to_coco`).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,29 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
+from PIL import Image
 
+from digit_detector.boxes import xyxy_to_coco, xyxy_to_yolo
+from digit_detector.data.coco import CATEGORY_ID_OFFSET
 from digit_detector.decode import RawDetections, contained, decode, select
+from digit_detector.io import read_image
 from digit_detector.models import YoloModel
 from digit_detector.naming import BoxNamer, CropClassifier, load_namer
-from digit_detector.preprocess import ImageLike, Letterbox, preprocess
+from digit_detector.preprocess import ImageLike, Letterbox, preprocess, to_rgb
 from digit_detector.reading import read_number
+from digit_detector.render import annotate
 from digit_detector.weights import WeightsMetadata, default_weights_path, load_weights
 
 # A backend maps a (N, 3, S, S) input batch to decoded rows (N, K, 5 + C); see decode.decode.
 Backend = Callable[[torch.Tensor], torch.Tensor]
 # A namer maps (the same batch, boxes (K, 4) in input pixels, image index (K,)) to class probabilities (K, C).
 Namer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# What the detector takes: an image (numpy/PIL), or the path of an image file (read with io.read_image).
+ImageInput = ImageLike | str | Path
 
 # the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
 RUNNER_UP_MIN_PROBABILITY = 0.2
@@ -47,13 +59,69 @@ class Detection:
 
 @dataclass
 class DetectionResult:
-    """Everything detected in one image, best score first, and the number the digits spell."""
+    """Everything detected in one image, best score first, and the number the digits spell.
+
+    ``orig_img`` is the image the detector was given (as ultralytics' ``Results.orig_img``; a path is read
+    first), kept by reference for :meth:`plot` and :meth:`save`: it takes no memory of its own while the
+    caller holds the image, is left out of ``==`` and ``repr``, and is ``None`` where a result is built by
+    hand or by the evaluation (which keeps thousands of results): pass the image to :meth:`plot` then.
+    """
 
     detections: list[Detection]
     number: str
     image_size: tuple[int, int]  # (width, height)
     ms: float  # preprocess + model + decode/NMS, milliseconds
     timings_ms: dict[str, float] = field(default_factory=dict)
+    orig_img: ImageLike | None = field(default=None, compare=False, repr=False)
+
+    def plot(self, image: ImageLike | None = None, *, scale: int = 1) -> Image.Image:
+        """The annotated picture, as the app draws it (:func:`digit_detector.render.annotate`): the image
+        (default :attr:`orig_img`) on white, censored objects pixelated, every box with its label and score;
+        ``scale`` enlarges it (the app draws at 2x for high-DPI screens)."""
+        source = self.orig_img if image is None else image
+        if source is None:
+            raise ValueError("this result keeps no image (orig_img is None): pass the image to plot(image)")
+        picture = Image.fromarray(to_rgb(source))
+        if picture.size != self.image_size:
+            raise ValueError(
+                f"the image is {picture.size[0]}x{picture.size[1]}, the result's is "
+                f"{self.image_size[0]}x{self.image_size[1]}"
+            )
+        return annotate(picture, self.detections, scale=scale)
+
+    def save(self, path: Path | str, image: ImageLike | None = None) -> Path:
+        """Write :meth:`plot`'s picture to ``path`` (format from the suffix, e.g. ``.png``); returns it."""
+        path = Path(path)
+        self.plot(image).save(path)
+        return path
+
+    def to_yolo(self) -> list[str]:
+        """One YOLO label line per detection, best first: ``class xc yc w h score``, the box normalised to the
+        image (0..1, six decimals) as in the dataset's label files, plus the score (five decimals)."""
+        if not self.detections:
+            return []
+        boxes = xyxy_to_yolo(np.array([d.box for d in self.detections], dtype=np.float64), self.image_size)
+        return [
+            f"{d.class_id} {xc:.6f} {yc:.6f} {w:.6f} {h:.6f} {d.score:.5f}"
+            for d, (xc, yc, w, h) in zip(self.detections, boxes.tolist(), strict=True)
+        ]
+
+    def to_coco(self, image_id: int | str) -> list[dict[str, Any]]:
+        """COCO results records (what pycocotools' ``COCO.loadRes`` reads), one per detection:
+        ``{"image_id", "category_id": class id + 1, "bbox": [x, y, w, h] (pixels, three decimals),
+        "score" (five decimals)}``; category ids as ``data export-coco`` writes them."""
+        if not self.detections:
+            return []
+        boxes = xyxy_to_coco(np.array([d.box for d in self.detections], dtype=np.float64))
+        return [
+            {
+                "image_id": image_id,
+                "category_id": d.class_id + CATEGORY_ID_OFFSET,
+                "bbox": [round(v, 3) for v in box],
+                "score": round(d.score, 5),
+            }
+            for d, box in zip(self.detections, boxes.tolist(), strict=True)
+        ]
 
     def to_json(self, image: str) -> dict[str, Any]:
         """The CLI's JSON record for this image."""
@@ -147,9 +215,11 @@ def default_device() -> torch.device:
 class Detector:
     """Finds and names every drawn object in an image.
 
-    >>> detector = Detector.from_weights()            # the shipped model  # doctest: +SKIP
-    >>> result = detector(canvas_rgba)                 # numpy/PIL, RGBA/RGB/gray, any size  # doctest: +SKIP
-    >>> result.number, result.detections[0].label     # doctest: +SKIP
+    >>> detector = Detector.from_weights()      # the shipped model  # doctest: +SKIP
+    >>> result = detector(canvas_rgba)          # numpy/PIL (RGBA/RGB/gray), or a path  # doctest: +SKIP
+    >>> result.number, result.detections[0].label  # doctest: +SKIP
+    >>> results = detector(["a.png", "b.png"])  # a list: one batch, a list of results  # doctest: +SKIP
+    >>> results[0].save("a_annotated.png")      # the app's picture of it  # doctest: +SKIP
     """
 
     def __init__(
@@ -314,28 +384,96 @@ class Detector:
         return replace(result, detections=kept, number=number)
 
     def detect_batch(
-        self, images: Sequence[ImageLike], *, score_threshold: float | None = None
+        self, images: Sequence[ImageInput], *, score_threshold: float | None = None
     ) -> list[list[Detection]]:
         """The detections of several images from one forward pass, selected and named as :meth:`__call__`
         does (default thresholds, containment on)."""
-        prepared = [preprocess(image, self.metadata.model.input_size) for image in images]
-        batch = torch.cat([tensor for tensor, _ in prepared])
-        found = self.select_boxes(self.backend(batch), score_threshold, None, True)
-        return [
-            self._detections(batch[i : i + 1], found[i], letterbox, all_classes=False)
-            for i, (_, letterbox) in enumerate(prepared)
-        ]
+        return [result.detections for result in self._results(images, score_threshold=score_threshold)]
 
-    def __call__(
+    def _results(
         self,
-        image: ImageLike,
+        images: Sequence[ImageInput],
         *,
         score_threshold: float | None = None,
         iou_threshold: float | None = None,
         suppress_contained: bool = True,
         all_classes: bool = False,
-    ) -> DetectionResult:
+    ) -> list[DetectionResult]:
+        """One forward pass over ``images`` (paths are read first); each result's times are the batch's
+        shared equally."""
+        if not images:
+            return []
+        start = time.perf_counter()
+        loaded = [read_image(Path(image)) if isinstance(image, str | Path) else image for image in images]
+        prepared = [preprocess(image, self.metadata.model.input_size) for image in loaded]
+        batch = torch.cat([tensor for tensor, _ in prepared])
+        preprocessed = time.perf_counter()
+        decoded = self.backend(batch)
+        inferred = time.perf_counter()
+        found = self.select_boxes(decoded, score_threshold, iou_threshold, suppress_contained)
+        named = []
+        for i, (_, letterbox) in enumerate(prepared):
+            detections = self._detections(batch[i : i + 1], found[i], letterbox, all_classes)
+            boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
+            named.append((detections, read_number([d.class_id for d in detections], boxes), letterbox))
+        done = time.perf_counter()
+        share = 1000 / len(loaded)
+        results = []
+        for image, (detections, number, letterbox) in zip(loaded, named, strict=True):
+            height, width = letterbox.original_size
+            results.append(
+                DetectionResult(
+                    detections=detections,
+                    number=number,
+                    image_size=(width, height),
+                    ms=(done - start) * share,
+                    timings_ms={
+                        "preprocess": (preprocessed - start) * share,
+                        "model": (inferred - preprocessed) * share,
+                        "postprocess": (done - inferred) * share,
+                    },
+                    orig_img=image,
+                )
+            )
+        return results
+
+    @overload
+    def __call__(
+        self,
+        image: ImageInput,
+        *,
+        score_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        suppress_contained: bool = True,
+        all_classes: bool = False,
+    ) -> DetectionResult: ...
+
+    @overload
+    def __call__(
+        self,
+        image: list[ImageInput] | tuple[ImageInput, ...],
+        *,
+        score_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        suppress_contained: bool = True,
+        all_classes: bool = False,
+    ) -> list[DetectionResult]: ...
+
+    def __call__(
+        self,
+        image: ImageInput | list[ImageInput] | tuple[ImageInput, ...],
+        *,
+        score_threshold: float | None = None,
+        iou_threshold: float | None = None,
+        suppress_contained: bool = True,
+        all_classes: bool = False,
+    ) -> DetectionResult | list[DetectionResult]:
         """Detect the objects in one image; thresholds default to the detector's.
+
+        ``image`` is a numpy array or PIL image (RGBA/RGB/gray, any size) or the path of an image file
+        (read with :func:`digit_detector.io.read_image`; ``ImageInputError`` if it cannot be). A list (or
+        tuple) of them runs as one batch and gives a list of results, one per image, equal to calling once
+        per image.
 
         With a namer (the weights' second stage) the threshold applies to objectness and every box found
         is named by the crop classifier, with a runner-up when it hesitates. ``suppress_contained=False``
@@ -343,25 +481,12 @@ class Detector:
         then skipped for this call). ``all_classes=True`` (for mAP only) lists each named box once per
         class, scored objectness x that class's probability.
         """
-        start = time.perf_counter()
-        batch, letterbox = preprocess(image, self.metadata.model.input_size)
-        preprocessed = time.perf_counter()
-        decoded = self.backend(batch)
-        inferred = time.perf_counter()
-        found = self.select_boxes(decoded, score_threshold, iou_threshold, suppress_contained)[0]
-        detections = self._detections(batch, found, letterbox, all_classes)
-        boxes = torch.tensor([d.box for d in detections], dtype=torch.float32).reshape(-1, 4)
-        number = read_number([d.class_id for d in detections], boxes.numpy())
-        done = time.perf_counter()
-        height, width = letterbox.original_size
-        return DetectionResult(
-            detections=detections,
-            number=number,
-            image_size=(width, height),
-            ms=(done - start) * 1000,
-            timings_ms={
-                "preprocess": (preprocessed - start) * 1000,
-                "model": (inferred - preprocessed) * 1000,
-                "postprocess": (done - inferred) * 1000,
-            },
-        )
+        options: dict[str, Any] = {
+            "score_threshold": score_threshold,
+            "iou_threshold": iou_threshold,
+            "suppress_contained": suppress_contained,
+            "all_classes": all_classes,
+        }
+        if isinstance(image, list | tuple):
+            return self._results(image, **options)
+        return self._results([image], **options)[0]

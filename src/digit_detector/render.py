@@ -1,20 +1,25 @@
 """Pictures of detections: boxes and labels drawn over an image (one colour per class), and grids of them.
 
-Pillow only (the app imports it; matplotlib charts live in :mod:`digit_detector.plots`). Used by the app's
-result image and by every contact sheet: ``data show``, the evaluation's ``worst_errors.png`` and the label
-audit's ``suspects.png``.
+Pillow only (the app imports it; matplotlib charts live in :mod:`digit_detector.plots`). :func:`annotate` is
+the one picture of a detection result: the app's result image and its PNG download,
+``DetectionResult.plot``/``save`` and ``predict --save``. :func:`draw_boxes` also draws every contact sheet:
+``data show``, the evaluation's ``worst_errors.png`` and the label audit's ``suspects.png``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_detector.classes import CLASS_NAMES
+from digit_detector.classes import CENSORED_ID, CLASS_NAMES
+
+if TYPE_CHECKING:
+    from digit_detector.detector import Detection
 
 # One colour per class (0-9 digits, censored, other), distinct on white paper.
 CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
@@ -77,6 +82,23 @@ def pixelate(
         )
         result.paste(small.resize(region.size, Image.Resampling.NEAREST), (x1, y1))
     return result
+
+
+def annotate(picture: Image.Image, detections: Sequence[Detection], *, scale: int = 1) -> Image.Image:
+    """``picture`` (the image the detections were found in, on white: see ``preprocess.to_rgb``) with the
+    censored objects pixelated first, then enlarged ``scale`` times, then every box drawn in its class colour
+    with its shown label (``"4 or 9"``) and score. A new RGB image; ``picture`` is not changed."""
+    censored = [d.box for d in detections if d.class_id == CENSORED_ID]
+    picture = pixelate(picture, censored) if censored else picture.convert("RGB")
+    if scale != 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.BILINEAR)
+    return draw_boxes(
+        picture,
+        np.array([d.box for d in detections], dtype=np.float64).reshape(-1, 4) * scale,
+        [d.class_id for d in detections],
+        [d.score for d in detections],
+        labels=[d.shown_label for d in detections],
+    )
 
 
 def grid(

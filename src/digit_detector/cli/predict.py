@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from digit_detector.detector import DetectionResult
 
 HELP = "detect objects in images and read the number they spell"
+SAVE_DIR = Path("<the --save folder>")  # --save-txt without a folder: the labels go beside the images
 
 
 def iter_image_paths(paths: Sequence[str]) -> Iterator[Path]:
@@ -49,14 +50,25 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description=(
             "Detect the drawn objects (digits 0-9, 'other', 'censored') in images and read the number "
             "the digits spell (lines top to bottom, each left to right). Exit code 1 if any image could "
-            "not be read, 2 if the weights could not be loaded."
+            "not be read (or its output not written), 2 if the weights could not be loaded or the options "
+            "do not fit."
         ),
         epilog=(
             "With --json, one JSON object per image and line: "
             '{"image": str, "detections": [{"label": str, "class_id": int, "score": float, '
             '"box": [x1, y1, x2, y2]}], "number": str, "ms": float}; an unreadable image gives '
             '{"image": str, "error": str} and the run goes on. Boxes are in the image\'s pixels; ms is the '
-            "preprocess + model + decode time for that image."
+            "preprocess + model + decode time for that image. "
+            "Files, as ultralytics writes them: --save DIR writes DIR/<stem>.png, the image annotated as the "
+            "app shows it (censored objects pixelated); --save-txt writes DIR/labels/<stem>.txt, one line "
+            "'class xc yc w h score' per detection (box normalised to the image, 0..1; an empty file when "
+            "nothing was found), into the --save folder or the folder given (--save-txt DIR alone writes "
+            "labels only); --coco FILE writes the COCO results of all images, "
+            '[{"image_id": int, "category_id": class id + 1, "bbox": [x, y, w, h], "score": float}], '
+            "as pycocotools' COCO.loadRes reads them: image ids 1, 2, ... over the readable images in "
+            "order, as 'data export-coco' numbers the images of a split, category ids as it writes them. "
+            "An output of the same stem as an earlier one replaces it (with a warning); one that would "
+            "replace its input image is not written (an error)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories of images")
@@ -88,6 +100,30 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="PyTorch, or onnxruntime on the CPU (runs <weights>.onnx, exported first if missing)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    parser.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write each image annotated, as the app shows it, to DIR/<stem>.png",
+    )
+    parser.add_argument(
+        "--save-txt",
+        nargs="?",
+        type=Path,
+        const=SAVE_DIR,
+        default=None,
+        metavar="DIR",
+        help="write YOLO label files with scores to DIR/labels/<stem>.txt (DIR: the --save folder when "
+        "not given)",
+    )
+    parser.add_argument(
+        "--coco",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the COCO results JSON of all images to FILE (what pycocotools' COCO.loadRes reads)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -95,9 +131,26 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from digit_detector.detector import Detector
     from digit_detector.io import read_image
+    from digit_detector.outputs import OutputError, PredictionOutputs
     from digit_detector.preprocess import ImageInputError
     from digit_detector.weights import WeightsError
 
+    labels_root = args.save if args.save_txt == SAVE_DIR else args.save_txt
+    if args.save_txt == SAVE_DIR and args.save is None:
+        print("error: --save-txt needs a folder: --save DIR --save-txt, or --save-txt DIR", file=sys.stderr)
+        return 2
+    if labels_root is not None and labels_root.is_file():  # "--save-txt a.png b.png" took a.png as DIR
+        print(
+            f"error: --save-txt {labels_root} is a file, not a folder: write --save-txt=DIR, or put a bare "
+            "--save-txt last",
+            file=sys.stderr,
+        )
+        return 2
+    outputs = PredictionOutputs(
+        save_dir=args.save,
+        labels_dir=None if labels_root is None else labels_root / "labels",
+        coco_path=args.coco,
+    )
     try:
         detector = Detector.from_weights(
             args.weights,
@@ -115,12 +168,20 @@ def run(args: argparse.Namespace) -> int:
     for path in iter_image_paths(args.paths):
         try:
             result = detector(read_image(path))
-        except ImageInputError as error:
+            warnings = outputs.add(path, result)
+        except (ImageInputError, OutputError, OSError) as error:
             failures += 1
             if args.json:
                 print(json.dumps({"image": str(path), "error": str(error)}), flush=True)
             else:
                 print(f"{path}  error: {error}", file=sys.stderr)
             continue
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         print(json.dumps(result.to_json(str(path))) if args.json else format_table(path, result), flush=True)
+    try:
+        outputs.close()
+    except OSError as error:
+        print(f"error: cannot write {args.coco} ({error})", file=sys.stderr)
+        return 1
     return 1 if failures else 0

@@ -9,7 +9,7 @@ the highest IoU (a wrong-class match). An unmatched ground-truth box is *missed*
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -93,7 +93,7 @@ def predict_samples(
     predictions = []
     for sample in tqdm(samples, desc="evaluating", unit="img", disable=not progress):
         image = read_image(sample.image_path)
-        result = shipped(image)
+        result = replace(shipped(image), orig_img=None)  # thousands are kept: not their images too
         # with a namer, the per-class list holds every named box once per class (multi-label, as ultralytics)
         per_class = low[False](image, all_classes=detector.namer is not None).detections
         predictions.append(ImagePrediction(sample, result, low[True](image).detections, per_class))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,8 @@ import streamlit as st
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-from digit_detector.classes import CENSORED_ID
 from digit_detector.detector import DetectionResult, Detector
-from digit_detector.render import class_colour, draw_boxes, pixelate
+from digit_detector.render import class_colour
 from digit_detector.ui.state import BACKENDS, DRAWING_KEY, try_load_detector, weights_path
 
 CANVAS_SIZE = 400
@@ -22,6 +22,7 @@ RESULT_SCALE = 2  # the result image is drawn at 2x and shown at canvas size: sh
 MAX_TABLE_ROWS = 12
 FRAME_COLOUR = (214, 214, 219)
 EMPTY_PROMPT = "Draw a digit (or a few) on the canvas: every object gets a box, a label and a score."
+DOWNLOAD_NAME = "drawing"  # the downloads' file stem, and the image the JSON record names
 
 NUMBER_STYLE = (
     "font-weight:700;line-height:1.1;letter-spacing:0.05em;font-variant-numeric:tabular-nums;"
@@ -39,29 +40,10 @@ def has_ink(image: NDArray[np.uint8] | None) -> bool:
     return bool(np.any(image < 250))
 
 
-def canvas_on_white(image: NDArray[np.uint8]) -> Image.Image:
-    """The canvas's RGBA drawing composited on white paper (RGB)."""
-    rgba = Image.fromarray(np.ascontiguousarray(image[:, :, :4]), "RGBA")
-    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(paper, rgba).convert("RGB")
-
-
 def result_image(image: NDArray[np.uint8], result: DetectionResult, scale: int = RESULT_SCALE) -> Image.Image:
-    """The drawing with censored objects pixelated (before anything else) and every box drawn on it."""
-    picture = canvas_on_white(image)
-    censored = [d.box for d in result.detections if d.class_id == CENSORED_ID]
-    if censored:
-        picture = pixelate(picture, censored)
-    if scale != 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.BILINEAR)
-    boxes = np.array([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4) * scale
-    picture = draw_boxes(
-        picture,
-        boxes,
-        [d.class_id for d in result.detections],
-        [d.score for d in result.detections],
-        labels=[d.shown_label for d in result.detections],
-    )
+    """The drawing as ``result.plot`` draws it (censored objects pixelated, every box labelled), enlarged
+    ``scale`` times, in a frame like the canvas's."""
+    picture = result.plot(image, scale=scale)
     ImageDraw.Draw(picture).rectangle(  # a frame like the canvas's, so the paper's edge shows
         [0, 0, picture.width - 1, picture.height - 1], outline=FRAME_COLOUR, width=scale
     )
@@ -97,6 +79,33 @@ def png_bytes(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def detections_json(result: DetectionResult) -> str:
+    """The detections download: the record ``predict --json`` prints for an image, indented."""
+    return json.dumps(result.to_json(DOWNLOAD_NAME), indent=2)
+
+
+def download_buttons(image: NDArray[np.uint8], result: DetectionResult) -> None:
+    """The annotated picture (as ``predict --save`` writes it) and the detections JSON, to download;
+    a click does not rerun the page."""
+    picture, record = st.columns(2)
+    picture.download_button(
+        "Download picture (PNG)",
+        png_bytes(result.plot(image)),
+        file_name=f"{DOWNLOAD_NAME}.png",
+        mime="image/png",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    record.download_button(
+        "Download detections (JSON)",
+        detections_json(result),
+        file_name=f"{DOWNLOAD_NAME}.json",
+        mime="application/json",
+        on_click="ignore",
+        icon=":material/download:",
+    )
 
 
 def number_size_rem(number: str) -> float:
@@ -156,6 +165,7 @@ def show_result(
             st.caption(f"… and {found - MAX_TABLE_ROWS} more with lower scores.")
     else:
         st.caption("Nothing found at this score threshold: lower it, or draw bigger.")
+    download_buttons(image, result)
     return result
 
 
