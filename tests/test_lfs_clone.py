@@ -28,6 +28,8 @@ LFS_STEP = "Write the Space's Git LFS rules"
 BINARY_SUFFIXES = (".safetensors", ".onnx", ".pt", ".pth", ".png", ".jpg")
 POINTER_PREFIX = b"version https://git-lfs"
 
+pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(), reason="not run from a git checkout")
+
 
 def git(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     completed = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
