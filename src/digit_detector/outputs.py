@@ -71,5 +71,6 @@ class PredictionOutputs:
         """Write the COCO results file (all images added, ``[]`` when nothing was found); its path."""
         if self.coco_path is None:
             return None
-        atomic_write_bytes(self.coco_path, json.dumps(self.coco_records, indent=1).encode())
+        lines = ",\n".join(json.dumps(record) for record in self.coco_records)  # one detection a line
+        atomic_write_bytes(self.coco_path, (f"[\n{lines}\n]\n" if lines else "[]\n").encode())
         return self.coco_path
