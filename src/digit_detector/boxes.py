@@ -15,17 +15,20 @@ paths); call :func:`validate` (or ``convert(..., validate_input=True)``) where i
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar, get_args
+import sys
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 import numpy as np
-import torch
-import torchvision
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import TypeIs
 
 BoxFormat = Literal["coco", "pascal_voc", "yolo"]
 BOX_FORMATS: tuple[BoxFormat, ...] = get_args(BoxFormat)
 
-Boxes = TypeVar("Boxes", torch.Tensor, NDArray[Any])
+Boxes = TypeVar("Boxes", "torch.Tensor", NDArray[Any])
 
 
 class InvalidBoxError(ValueError):
@@ -52,9 +55,18 @@ class InvalidBoxError(ValueError):
 # --------------------------------------------------------------------------- helpers
 
 
+def is_tensor(value: object) -> TypeIs[torch.Tensor]:
+    """Whether ``value`` is a torch tensor, without importing torch: none exists before torch is imported,
+    so numpy-only callers (the onnxruntime serving path) never load it."""
+    module = sys.modules.get("torch")
+    return module is not None and isinstance(value, module.Tensor)
+
+
 def _as_float(boxes: Boxes) -> Boxes:
     """``boxes`` with a float dtype and last dimension 4 (no copy when already float)."""
-    if isinstance(boxes, torch.Tensor):
+    if is_tensor(boxes):
+        import torch
+
         out = boxes if boxes.is_floating_point() else boxes.to(torch.get_default_dtype())
     else:
         arr = np.asarray(boxes)
@@ -71,7 +83,9 @@ def _check_shape(boxes: torch.Tensor | NDArray[Any]) -> None:
 
 def _stack(like: Boxes, cols: tuple[Any, Any, Any, Any]) -> Boxes:
     """Stack four coordinate columns back into ``(..., 4)``, as ``like``'s type."""
-    if isinstance(like, torch.Tensor):
+    if is_tensor(like):
+        import torch
+
         return torch.stack(cols, dim=-1)
     return np.stack(cols, axis=-1)
 
@@ -153,7 +167,7 @@ def convert(
         validate(boxes, src, image_size)
     b = _as_float(boxes)
     if src == dst:
-        return b.clone() if isinstance(b, torch.Tensor) else b.copy()
+        return b.clone() if is_tensor(b) else b.copy()
     if src == "coco":
         xyxy = coco_to_xyxy(b)
     elif src == "yolo":
@@ -208,7 +222,9 @@ def validate(
     offending box by index and values, e.g. ``box 3 [10.0, 5.0, -2.0, 4.0] (coco): width is negative``.
     """
     _check_format(fmt, "fmt")
-    if isinstance(boxes, torch.Tensor):
+    if is_tensor(boxes):
+        import torch
+
         detached = boxes.detach().cpu()
         arr = (detached if detached.dtype in (torch.float32, torch.float64) else detached.double()).numpy()
     else:
@@ -267,7 +283,7 @@ def box_iou(a: Boxes, b: Boxes) -> Boxes:
     Torch inputs use :func:`torchvision.ops.box_iou`; numpy inputs an equivalent vectorised
     version. A pair whose union is zero (two zero-area boxes) gives NaN, as in torchvision.
     """
-    if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+    if is_tensor(a) != is_tensor(b):
         raise TypeError("box_iou: a and b must both be numpy arrays or both torch tensors")
     a_f, b_f = _as_float(a), _as_float(b)
     if a_f.ndim != 2 or b_f.ndim != 2:
@@ -275,7 +291,9 @@ def box_iou(a: Boxes, b: Boxes) -> Boxes:
             f"box_iou needs (N, 4) and (M, 4) boxes, got {tuple(a_f.shape)} and {tuple(b_f.shape)}",
             reason="wrong shape",
         )
-    if isinstance(a_f, torch.Tensor):
+    if is_tensor(a_f):
+        import torchvision
+
         return torchvision.ops.box_iou(a_f, b_f)
     area_a = (a_f[:, 2] - a_f[:, 0]) * (a_f[:, 3] - a_f[:, 1])
     area_b = (b_f[:, 2] - b_f[:, 0]) * (b_f[:, 3] - b_f[:, 1])
@@ -295,7 +313,9 @@ def clip_xyxy(boxes: Boxes, image_size: tuple[int, int]) -> Boxes:
     """
     width, height = _image_size(image_size)
     b = _as_float(boxes)
-    if isinstance(b, torch.Tensor):
+    if is_tensor(b):
+        import torch
+
         upper = torch.tensor([width, height, width, height], dtype=b.dtype, device=b.device)
         return torch.clamp(b, min=torch.zeros_like(upper), max=upper)
     upper_np = np.array([width, height, width, height], dtype=b.dtype)

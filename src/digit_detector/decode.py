@@ -1,5 +1,11 @@
 """Raw YOLO head outputs -> boxes, scores and classes; duplicate suppression with torchvision.
 
+:func:`select` and :func:`contained` also take numpy arrays (what the onnxruntime backend gives): the same
+thresholds, NMS and containment rule in numpy, so that serving with onnxruntime needs no torch. The
+numpy NMS follows torchvision's CPU kernel step for step (greedy, best score first, a box suppressed by
+IoU > threshold with a kept one, IoU in float32 compared in float64) and keeps the same boxes
+(tests/test_select_numpy.py checks it against torchvision on random detections).
+
 Head layout per scale (coarse to fine): ``(N, 3, S, S, 5 + C)`` with channels
 ``[objectness, x, y, w, h, class logits...]``; ``x, y`` are sigmoid offsets in the cell and
 ``w, h = exp(t) * anchor`` (anchors relative to the image). A detection's score is
@@ -10,9 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import torch
-from torchvision.ops import batched_nms, box_area, nms
+import numpy as np
+from numpy.typing import NDArray
+
+from digit_detector.boxes import is_tensor
+
+if TYPE_CHECKING:
+    import torch
+
+# A tensor for the torch backend, a numpy array for the onnxruntime one; a function returns the kind it takes.
+ArrayT = TypeVar("ArrayT", "torch.Tensor", NDArray[Any])
 
 # exp(8) * the largest anchor already spans far beyond the image; the clamp only guards against inf.
 MAX_LOG_SIZE = 8.0
@@ -31,6 +46,8 @@ def decode(
 
     Pure tensor code, so it is exported to ONNX together with the network.
     """
+    import torch
+
     decoded = []
     for scale_output, scale_anchors in zip(outputs, anchors, strict=True):
         batch, num_anchors, rows, cols, channels = scale_output.shape
@@ -53,22 +70,27 @@ def decode(
 
 
 @dataclass(frozen=True)
-class RawDetections:
-    """Detections of one image in model-input pixels, best score first."""
+class RawDetections(Generic[ArrayT]):
+    """Detections of one image in model-input pixels, best score first (tensors or numpy arrays)."""
 
-    boxes: torch.Tensor  # (K, 4) xyxy
-    scores: torch.Tensor  # (K,)
-    class_ids: torch.Tensor  # (K,) int64
-    objectness: torch.Tensor  # (K,)
-    class_probs: torch.Tensor  # (K, C): the detector head's class probabilities
+    boxes: ArrayT  # (K, 4) xyxy
+    scores: ArrayT  # (K,)
+    class_ids: ArrayT  # (K,) int64
+    objectness: ArrayT  # (K,)
+    class_probs: ArrayT  # (K, C): the detector head's class probabilities
 
 
-def contained(boxes: torch.Tensor, threshold: float) -> torch.Tensor:
+def contained(boxes: ArrayT, threshold: float) -> ArrayT:
     """Mask of the boxes ``(K, 4)`` that lie more than ``threshold`` of their own area inside a larger box.
 
     Such a box is a part of a drawn object read as an object of its own (the stem of a 4 read as a 1);
     people do not draw one digit inside another.
     """
+    if not is_tensor(boxes):
+        return _contained_numpy(np.asarray(boxes), threshold)
+    import torch
+    from torchvision.ops import box_area
+
     if len(boxes) < 2:
         return torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
     area = box_area(boxes)
@@ -79,15 +101,104 @@ def contained(boxes: torch.Tensor, threshold: float) -> torch.Tensor:
     return ((inside > threshold) & larger).any(dim=1)
 
 
+def _contained_numpy(boxes: NDArray[Any], threshold: float) -> NDArray[np.bool_]:
+    """:func:`contained` in numpy (the same operations, in the boxes' dtype)."""
+    if len(boxes) < 2:
+        return np.zeros(len(boxes), dtype=bool)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    overlap = np.maximum(bottom_right - top_left, 0)
+    inside = overlap[..., 0] * overlap[..., 1] / np.maximum(area[:, None], area.dtype.type(1e-9))
+    larger = area[None, :] > area[:, None]  # [i, j]: box j is larger than box i
+    return np.asarray(((inside > threshold) & larger).any(axis=1))
+
+
+def nms_numpy(boxes: NDArray[Any], scores: NDArray[Any], iou_threshold: float) -> NDArray[np.int64]:
+    """torchvision.ops.nms in numpy: indices of the kept boxes ``(K, 4)``, best score first.
+
+    Greedy as torchvision's CPU kernel: the best remaining box is kept and every box overlapping it with
+    IoU > ``iou_threshold`` is dropped; IoU is computed in the boxes' dtype and compared in float64.
+    """
+    order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    areas = (x2 - x1) * (y2 - y1)
+    zero = boxes.dtype.type(0)
+    threshold = np.float64(iou_threshold)  # torchvision compares the float IoU with the double threshold
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        width = np.maximum(zero, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]))
+        height = np.maximum(zero, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]))
+        inter = width * height
+        iou = inter / (areas[i] + areas[rest] - inter)
+        order = rest[~(iou > threshold)]  # NaN IoU (two empty boxes) suppresses nothing, as in torchvision
+    return np.asarray(keep, dtype=np.int64)
+
+
+def batched_nms_numpy(
+    boxes: NDArray[Any], scores: NDArray[Any], classes: NDArray[Any], iou_threshold: float
+) -> NDArray[np.int64]:
+    """torchvision.ops.batched_nms in numpy: NMS within each class only, kept indices best score first.
+
+    As torchvision on the CPU: up to 1000 boxes, each class's boxes are shifted apart by
+    ``class x (largest coordinate + 1)`` and suppressed together; more boxes run class by class.
+    """
+    if len(boxes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if boxes.size <= 4000:
+        offsets = classes.astype(boxes.dtype) * (boxes.max() + boxes.dtype.type(1))
+        return nms_numpy(boxes + offsets[:, None], scores, iou_threshold)
+    keep = np.zeros(len(boxes), dtype=bool)
+    for class_id in np.unique(classes):
+        members = np.flatnonzero(classes == class_id)
+        keep[members[nms_numpy(boxes[members], scores[members], iou_threshold)]] = True
+    kept = np.flatnonzero(keep)
+    return kept[np.argsort(-scores[kept], kind="stable")]
+
+
+def _select_numpy(
+    decoded: NDArray[Any],
+    score_threshold: float,
+    iou_threshold: float,
+    class_agnostic: bool,
+    max_detections: int,
+    containment_threshold: float | None,
+    rank_by: str,
+) -> list[RawDetections[NDArray[Any]]]:
+    """:func:`select` in numpy, step for step."""
+    results = []
+    for image_rows in decoded:
+        class_ids = image_rows[:, 5:].argmax(axis=-1)
+        best_probs = np.take_along_axis(image_rows[:, 5:], class_ids[:, None], axis=-1)[:, 0]
+        objectness = image_rows[:, 4]
+        scores = objectness * best_probs if rank_by == "score" else objectness
+        keep = scores >= score_threshold
+        boxes, scores, class_ids = image_rows[keep, :4], scores[keep], class_ids[keep]
+        objectness, class_probs = objectness[keep], image_rows[keep, 5:]
+        if class_agnostic:
+            kept = nms_numpy(boxes, scores, iou_threshold)
+        else:
+            kept = batched_nms_numpy(boxes, scores, class_ids, iou_threshold)
+        kept = kept[:max_detections]
+        if containment_threshold is not None:
+            kept = kept[~_contained_numpy(boxes[kept], containment_threshold)]
+        results.append(
+            RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
+        )
+    return results
+
+
 def select(
-    decoded: torch.Tensor,
+    decoded: ArrayT,
     score_threshold: float,
     iou_threshold: float,
     class_agnostic: bool = True,
     max_detections: int = 100,
     containment_threshold: float | None = None,
     rank_by: str = "score",
-) -> list[RawDetections]:
+) -> list[RawDetections[ArrayT]]:
     """Threshold and suppress duplicates for each image of a decoded batch.
 
     ``rank_by="score"`` thresholds and ranks by objectness x best class probability (one-stage naming);
@@ -95,9 +206,22 @@ def select(
     Class-agnostic suppression (the default) leaves one detection per drawn object even when the
     model hesitates between two classes; the per-class mode is the usual one for mAP evaluation.
     ``containment_threshold`` also drops detections lying mostly inside a larger one (see :func:`contained`).
+    A numpy ``decoded`` is selected in numpy (no torch needed) and gives numpy detections.
     """
     if rank_by not in ("score", "objectness"):
         raise ValueError(f"rank_by must be 'score' or 'objectness', got {rank_by!r}")
+    if not is_tensor(decoded):
+        return _select_numpy(
+            np.asarray(decoded),
+            score_threshold,
+            iou_threshold,
+            class_agnostic,
+            max_detections,
+            containment_threshold,
+            rank_by,
+        )
+    from torchvision.ops import batched_nms, nms
+
     results = []
     for image_rows in decoded:
         best_probs, class_ids = image_rows[:, 5:].max(dim=-1)

@@ -7,31 +7,40 @@ picture (:meth:`~DetectionResult.plot`, :meth:`~DetectionResult.save`), YOLO lab
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 import numpy as np
-import torch
+from numpy.typing import NDArray
 from PIL import Image
 
 from digit_detector.boxes import xyxy_to_coco, xyxy_to_yolo
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
-from digit_detector.decode import RawDetections, contained, decode, select
+from digit_detector.decode import ArrayT, RawDetections, contained, decode, select
 from digit_detector.io import read_image
-from digit_detector.models import YoloModel
-from digit_detector.naming import BoxNamer, CropClassifier, load_namer
-from digit_detector.preprocess import ImageLike, Letterbox, preprocess, to_rgb
+from digit_detector.preprocess import ImageLike, Letterbox, preprocess_array, to_rgb
 from digit_detector.reading import read_number
 from digit_detector.render import annotate
 from digit_detector.weights import WeightsMetadata, default_weights_path, load_weights
 
-# A backend maps a (N, 3, S, S) input batch to decoded rows (N, K, 5 + C); see decode.decode.
-Backend = Callable[[torch.Tensor], torch.Tensor]
-# A namer maps (the same batch, boxes (K, 4) in input pixels, image index (K,)) to class probabilities (K, C).
-Namer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:  # torch is imported by the torch backend only: the onnx backend serves without it
+    import torch
+
+    from digit_detector.models import YoloModel
+    from digit_detector.naming import CropClassifier
+
+# A backend maps a (N, 3, S, S) float32 input batch (the Detector gives a numpy array; the shipped backends
+# also take tensors) to decoded rows (N, K, 5 + C) (see decode.decode): a torch tensor (TorchBackend) or a
+# numpy array (OnnxBackend); selection and naming follow that kind.
+Backend = Callable[[Any], Any]
+# A namer maps (the same batch, boxes (K, 4) in input pixels as the backend's kind, image index (K,)) to
+# class probabilities (K, C), of the boxes' kind.
+Namer = Callable[[Any, Any, Any], Any]
 # What the detector takes: an image (numpy/PIL), or the path of an image file (read with io.read_image).
 ImageInput = ImageLike | str | Path
 
@@ -142,10 +151,35 @@ class DetectionResult:
         }
 
 
+BACKEND_ENV = "DIGIT_DETECTOR_BACKEND"  # names the backend used when none is given: "torch" or "onnx"
+BACKENDS = ("torch", "onnx")
+
+
+def torch_installed() -> bool:
+    """Whether PyTorch can be imported here (looked up, not imported: that takes seconds and memory)."""
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def default_backend() -> str:
+    """The backend used when none is named: ``$DIGIT_DETECTOR_BACKEND`` ("torch" or "onnx"), else torch
+    where it is installed and onnx where it is not (an install from requirements-onnx.txt)."""
+    chosen = os.environ.get(BACKEND_ENV, "").strip().lower()
+    if not chosen:
+        return "torch" if torch_installed() else "onnx"
+    if chosen not in BACKENDS:
+        raise ValueError(f"${BACKEND_ENV} must be one of {', '.join(BACKENDS)}, got {chosen!r}")
+    return chosen
+
+
 class TorchBackend:
     """Runs the PyTorch model and decodes its heads."""
 
     def __init__(self, model: YoloModel, device: torch.device) -> None:
+        import torch
+
         self.model = model.to(device).eval()
         self.device = device
         config = model.config
@@ -153,48 +187,76 @@ class TorchBackend:
         self.input_size = config.input_size
         self.xy_scale = config.xy_scale
 
-    @torch.inference_mode()
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        outputs = self.model(batch.to(self.device))
-        return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
+    def __call__(self, batch: NDArray[np.float32] | torch.Tensor) -> torch.Tensor:
+        import torch
+
+        with torch.inference_mode():
+            outputs = self.model(torch.as_tensor(batch).to(self.device))
+            return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
 
 
 class TorchNamer:
     """Runs the PyTorch crop classifier on boxes of a batch (see :class:`~digit_detector.naming.BoxNamer`)."""
 
     def __init__(self, classifier: CropClassifier, device: torch.device) -> None:
+        from digit_detector.naming import BoxNamer
+
         self.module = BoxNamer(classifier).to(device).eval()
         self.device = device
 
-    @torch.inference_mode()
-    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        device = self.device
-        return self.module(images.to(device), boxes.to(device), image_index.to(device)).cpu()
+    def __call__(self, images: Any, boxes: Any, image_index: Any) -> torch.Tensor:
+        """Class probabilities of ``boxes`` in the images they index (tensors or numpy arrays)."""
+        import torch
+
+        with torch.inference_mode():
+            images, boxes, image_index = (
+                torch.as_tensor(value).to(self.device) for value in (images, boxes, image_index)
+            )
+            return self.module(images, boxes, image_index).cpu()
 
 
 @dataclass(frozen=True)
-class NamedBoxes:
+class NamedBoxes(Generic[ArrayT]):
     """Boxes of one image with their names: best class and runner-up, each with its score."""
 
-    boxes: torch.Tensor  # (K, 4) input pixels
-    class_ids: torch.Tensor  # (K,)
-    scores: torch.Tensor  # (K,) objectness x class probability
-    runner_up_ids: torch.Tensor  # (K,)
-    runner_up_scores: torch.Tensor  # (K,)
-    class_scores: torch.Tensor  # (K, C) objectness x every class's probability
+    boxes: ArrayT  # (K, 4) input pixels
+    class_ids: ArrayT  # (K,)
+    scores: ArrayT  # (K,) objectness x class probability
+    runner_up_ids: ArrayT  # (K,)
+    runner_up_scores: ArrayT  # (K,)
+    class_scores: ArrayT  # (K, C) objectness x every class's probability
 
 
-def apply_log_bias(class_probs: torch.Tensor, log_bias: torch.Tensor) -> torch.Tensor:
-    """Class probabilities ``(K, C)`` with a per-class log-prior ``(C,)`` added, renormalised."""
+def apply_log_bias(class_probs: ArrayT, log_bias: Any) -> ArrayT:
+    """Class probabilities ``(K, C)`` with a per-class log-prior ``(C,)`` added, renormalised (tensors or
+    numpy arrays; the result is of ``class_probs``' kind)."""
+    if isinstance(class_probs, np.ndarray):
+        bias = np.asarray(log_bias, dtype=class_probs.dtype)
+        if not bias.any():
+            return class_probs
+        weighted = class_probs * np.exp(bias)
+        return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), weighted.dtype.type(1e-12))
+    import torch
+
+    log_bias = torch.as_tensor(log_bias)
     if not bool(log_bias.any()):
         return class_probs
     weighted = class_probs * log_bias.exp()
     return weighted / weighted.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
-def name_boxes(found: RawDetections, class_probs: torch.Tensor) -> NamedBoxes:
+def name_boxes(found: RawDetections[ArrayT], class_probs: ArrayT) -> NamedBoxes[ArrayT]:
     """Best class and runner-up per box; scores are objectness x class probability."""
     class_scores = found.objectness[:, None] * class_probs
+    if isinstance(class_scores, np.ndarray):
+        if not len(class_scores):
+            no_ids = np.zeros(0, dtype=np.int64)
+            return NamedBoxes(found.boxes, no_ids, found.scores, no_ids, found.scores, class_scores)
+        order = np.argsort(-class_scores, axis=1, kind="stable")[:, : min(2, class_scores.shape[1])]
+        values = np.take_along_axis(class_scores, order, axis=1)
+        return NamedBoxes(found.boxes, order[:, 0], values[:, 0], order[:, 1], values[:, 1], class_scores)
+    import torch
+
     top = class_scores.topk(min(2, class_scores.shape[1]), dim=1) if len(class_scores) else None
     if top is None:
         empty = torch.zeros(0, dtype=torch.int64)
@@ -205,6 +267,8 @@ def name_boxes(found: RawDetections, class_probs: torch.Tensor) -> NamedBoxes:
 
 
 def default_device() -> torch.device:
+    import torch
+
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
@@ -240,8 +304,8 @@ class Detector:
         self.class_agnostic = class_agnostic
         # applied to the shown detections only (class-agnostic mode), not to the low-threshold ones of mAP
         self.containment_threshold = metadata.containment_threshold if class_agnostic else None
-        self.namer_log_bias = torch.tensor(
-            [metadata.namer_log_bias.get(name, 0.0) for name in metadata.class_names], dtype=torch.float32
+        self.namer_log_bias = np.array(
+            [metadata.namer_log_bias.get(name, 0.0) for name in metadata.class_names], dtype=np.float32
         )
 
     @classmethod
@@ -251,14 +315,17 @@ class Detector:
         *,
         arch: str | None = None,
         device: str | torch.device | None = None,
-        backend: str = "torch",
+        backend: str | None = None,
         **options: Any,
     ) -> Detector:
         """Load weights (default: the shipped model) and wrap them for inference.
 
         ``backend="onnx"`` runs ``<weights>.onnx`` (or a ``.onnx`` path) on the CPU with onnxruntime,
-        exporting it first when it is missing; ``device`` then does not apply.
+        exporting it first when it is missing; ``device`` then does not apply, and nothing imports torch
+        (unless it has to export). The default backend is :func:`default_backend`'s
+        (``$DIGIT_DETECTOR_BACKEND``, else torch where it is installed).
         """
+        backend = default_backend() if backend is None else backend
         weights = Path(path) if path is not None else default_weights_path()
         if backend == "onnx":
             from digit_detector.onnx_backend import load_onnx_backend, load_onnx_namer
@@ -270,13 +337,17 @@ class Detector:
             return cls(onnx_backend, onnx_metadata, namer=onnx_namer, **options)
         if backend != "torch":
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        import torch
+
+        from digit_detector.naming import load_namer
+
         model, metadata = load_weights(weights, arch)
         target = torch.device(device) if device else default_device()
         namer = TorchNamer(load_namer(weights.parent / metadata.namer)[0], target) if metadata.namer else None
         return cls(TorchBackend(model, target), metadata, namer=namer, **options)
 
     def _detections(
-        self, batch: torch.Tensor, found: RawDetections, letterbox: Letterbox, all_classes: bool
+        self, batch: NDArray[np.float32], found: RawDetections[Any], letterbox: Letterbox, all_classes: bool
     ) -> list[Detection]:
         """The selected boxes as Detections in original-image pixels, named by the namer if there is one."""
         boxes = letterbox.to_original(found.boxes).tolist()
@@ -293,7 +364,7 @@ class Detector:
                     strict=True,
                 )
             ]
-        probs = self.namer(batch, found.boxes, torch.zeros(len(found.boxes), dtype=torch.int64))
+        probs = self.namer(batch, found.boxes, np.zeros(len(found.boxes), dtype=np.int64))
         probs = apply_log_bias(probs, self.namer_log_bias)
         named = name_boxes(found, probs)
         if all_classes:
@@ -342,19 +413,20 @@ class Detector:
     def class_names(self) -> tuple[str, ...]:
         return self.metadata.class_names
 
-    def decode_batch(self, images: Sequence[ImageLike]) -> torch.Tensor:
+    def decode_batch(self, images: Sequence[ImageLike]) -> Any:
         """One forward pass over several images through the shared preprocessing: decoded rows
-        ``(N, K, 5 + C)`` with boxes in model-input pixels, for callers that select them themselves."""
+        ``(N, K, 5 + C)`` with boxes in model-input pixels (the backend's kind: a tensor for the torch
+        backend, a numpy array for onnx), for callers that select them themselves."""
         size = self.metadata.model.input_size
-        return self.backend(torch.cat([preprocess(image, size)[0] for image in images]))
+        return self.backend(np.concatenate([preprocess_array(image, size)[0] for image in images]))
 
     def select_boxes(
         self,
-        decoded: torch.Tensor,
+        decoded: Any,
         score_threshold: float | None,
         iou_threshold: float | None,
         suppress_contained: bool,
-    ) -> list[RawDetections]:
+    ) -> list[RawDetections[Any]]:
         """Threshold, NMS and containment per image; by objectness when a namer names the boxes."""
         return select(
             decoded,
@@ -377,7 +449,7 @@ class Detector:
         at many thresholds with this instead of running the model again."""
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
         if containment_threshold is not None and len(kept) > 1:
-            inside = contained(torch.tensor([d.box for d in kept]), containment_threshold).tolist()
+            inside = contained(np.array([d.box for d in kept], np.float32), containment_threshold).tolist()
             kept = [d for d, drop in zip(kept, inside, strict=True) if not drop]
         boxes = np.asarray([d.box for d in kept], dtype=np.float64).reshape(-1, 4)
         number = read_number([d.class_id for d in kept], boxes)
@@ -405,8 +477,8 @@ class Detector:
             return []
         start = time.perf_counter()
         loaded = [read_image(Path(image)) if isinstance(image, str | Path) else image for image in images]
-        prepared = [preprocess(image, self.metadata.model.input_size) for image in loaded]
-        batch = torch.cat([tensor for tensor, _ in prepared])
+        prepared = [preprocess_array(image, self.metadata.model.input_size) for image in loaded]
+        batch = np.concatenate([array for array, _ in prepared])
         preprocessed = time.perf_counter()
         decoded = self.backend(batch)
         inferred = time.perf_counter()

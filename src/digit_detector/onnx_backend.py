@@ -1,7 +1,8 @@
 """An onnxruntime backend for the Detector: runs the ``.onnx`` export (network + decode) on the CPU.
 
-Needs only onnxruntime (in the app's requirements); exporting a missing ``.onnx`` first also needs the
-onnx package (requirements-dev.txt).
+Needs only onnxruntime and numpy (no torch: requirements-onnx.txt serves the app with this backend alone);
+exporting a missing ``.onnx`` first also needs torch and the onnx package (requirements-dev.txt). The
+backend and the namer take numpy arrays and give numpy arrays; given torch tensors they give tensors.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import onnxruntime as ort
-import torch
+from numpy.typing import NDArray
 
+from digit_detector.boxes import is_tensor
 from digit_detector.weights import (
     WeightsError,
     WeightsMetadata,
@@ -23,7 +26,27 @@ from digit_detector.weights import (
     read_metadata,
 )
 
+if TYPE_CHECKING:
+    import torch
+
 METADATA_KEY = "digit_detector"  # as digit_detector.export.METADATA_KEY (not imported: export needs onnx)
+ArrayT = TypeVar("ArrayT", "torch.Tensor", NDArray[Any])
+
+
+def _as_numpy(array: object, dtype: type[np.generic]) -> NDArray[Any]:
+    """A C-contiguous numpy array of ``dtype`` from a numpy array or a (detached, CPU) torch tensor."""
+    if is_tensor(array):
+        array = array.detach().cpu().numpy()
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _like(result: NDArray[Any], template: ArrayT) -> ArrayT:
+    """``result`` as the kind of array ``template`` is: a tensor for a tensor input, else numpy."""
+    if is_tensor(template):
+        import torch
+
+        return torch.from_numpy(result)
+    return result
 
 
 def open_session(path: Path, threads: int | None) -> ort.InferenceSession:
@@ -67,10 +90,9 @@ class OnnxBackend:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise WeightsError(f"{self.path} holds an invalid weights metadata record ({error}).") from error
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        images = np.ascontiguousarray(batch.detach().cpu().numpy(), dtype=np.float32)
-        (decoded,) = self.session.run(None, {self.input_name: images})
-        return torch.from_numpy(decoded)
+    def __call__(self, batch: ArrayT) -> ArrayT:
+        (decoded,) = self.session.run(None, {self.input_name: _as_numpy(batch, np.float32)})
+        return _like(decoded, batch)
 
 
 def _export(weights: Path, onnx_path: Path, arch: str | None, reason: str) -> None:
@@ -127,16 +149,18 @@ class OnnxNamer:
         text = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         return None if text is None else dict(json.loads(text))
 
-    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: object, boxes: ArrayT, image_index: object) -> ArrayT:
+        """Class probabilities ``(K, C)`` of ``boxes`` (``(K, 4)``, input pixels) in the images they index,
+        as the kind of array ``boxes`` is."""
         feeds: dict[str, np.ndarray] = {
-            "images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32),
-            "boxes": np.ascontiguousarray(boxes.detach().cpu().numpy(), dtype=np.float32),
-            "image_index": np.ascontiguousarray(image_index.detach().cpu().numpy(), dtype=np.int64),
+            "images": _as_numpy(images, np.float32),
+            "boxes": _as_numpy(boxes, np.float32),
+            "image_index": _as_numpy(image_index, np.int64),
         }
         if len(feeds["boxes"]) == 0:  # onnxruntime's RoiAlign wants at least one box
-            return torch.zeros(0, int(self.session.get_outputs()[0].shape[1]))
+            return _like(np.zeros((0, int(self.session.get_outputs()[0].shape[1])), np.float32), boxes)
         (probs,) = self.session.run(None, feeds)
-        return torch.from_numpy(probs)
+        return _like(probs, boxes)
 
 
 def load_onnx_namer(namer_weights: Path, *, threads: int | None = None) -> OnnxNamer:

@@ -4,21 +4,29 @@ Training, evaluation, the CLI and the app all call :func:`preprocess` (or :func:
 :func:`letterbox` + :func:`to_tensor`, which it is made of), so the model always sees pixels
 prepared the same way: RGB, white background, letterboxed to ``input_size`` with area
 interpolation, scaled to ``pixel / 255`` (the original training normalisation: mean 0, std 1).
+:func:`preprocess_array` is the same as a numpy array (what the Detector feeds its backends): it needs no
+torch, and :func:`to_tensor` is its pixels wrapped as a tensor, so both give the same values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import cv2
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from PIL import Image
+
+from digit_detector.boxes import is_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 INPUT_SIZE = 192
 
 ImageLike = NDArray[np.generic] | Image.Image
+BoxArray = TypeVar("BoxArray", "torch.Tensor", NDArray[Any])
 
 
 class ImageInputError(ValueError):
@@ -35,9 +43,16 @@ class Letterbox:
     pad_x: float
     pad_y: float
 
-    def to_original(self, boxes_xyxy: torch.Tensor) -> torch.Tensor:
-        """Map boxes from model-input pixels back to original-image pixels (clipped to the image)."""
+    def to_original(self, boxes_xyxy: BoxArray) -> BoxArray:
+        """Map boxes from model-input pixels back to original-image pixels (clipped to the image); a tensor
+        or a numpy array in, the same out."""
         h, w = self.original_size
+        if not is_tensor(boxes_xyxy):
+            boxes = np.asarray(boxes_xyxy)
+            pad = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], dtype=boxes.dtype)
+            return np.minimum(np.maximum((boxes - pad) / self.scale, 0), np.array([w, h, w, h], boxes.dtype))
+        import torch
+
         offset = boxes_xyxy.new_tensor([self.pad_x, self.pad_y, self.pad_x, self.pad_y])
         out = (boxes_xyxy - offset) / self.scale
         limits = boxes_xyxy.new_tensor([w, h, w, h])
@@ -118,12 +133,27 @@ def letterbox(rgb: NDArray[np.uint8], input_size: int = INPUT_SIZE) -> tuple[NDA
     return canvas, transform
 
 
+def to_array(square_rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """HxWx3 uint8 -> 3xHxW float32 in 0..1 (pixel / 255), as a numpy array."""
+    return np.ascontiguousarray(square_rgb.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
+
+
 def to_tensor(square_rgb: NDArray[np.uint8]) -> torch.Tensor:
-    """HxWx3 uint8 -> 3xHxW float32 in 0..1 (pixel / 255)."""
-    return torch.from_numpy(np.ascontiguousarray(square_rgb.transpose(2, 0, 1))).float().div_(255.0)
+    """HxWx3 uint8 -> 3xHxW float32 in 0..1 (pixel / 255): :func:`to_array` as a tensor."""
+    import torch
+
+    return torch.from_numpy(to_array(square_rgb))
+
+
+def preprocess_array(image: ImageLike, input_size: int = INPUT_SIZE) -> tuple[NDArray[np.float32], Letterbox]:
+    """Any image -> (1x3xSxS model input as a numpy array, the letterbox that maps boxes back)."""
+    square, transform = letterbox(to_rgb(image), input_size)
+    return to_array(square)[None], transform
 
 
 def preprocess(image: ImageLike, input_size: int = INPUT_SIZE) -> tuple[torch.Tensor, Letterbox]:
-    """Any image -> (1x3xSxS model input, the letterbox that maps boxes back)."""
-    square, transform = letterbox(to_rgb(image), input_size)
-    return to_tensor(square).unsqueeze(0), transform
+    """Any image -> (1x3xSxS model input tensor, the letterbox that maps boxes back)."""
+    import torch
+
+    array, transform = preprocess_array(image, input_size)
+    return torch.from_numpy(array), transform

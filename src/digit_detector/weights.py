@@ -12,11 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from digit_detector.bundled import (  # WEIGHTS_ENV, default_weights_path: here too, torch-free there
     DEFAULT_WEIGHTS_NAME,
@@ -25,8 +21,13 @@ from digit_detector.bundled import (  # WEIGHTS_ENV, default_weights_path: here 
     default_weights_path,
 )
 from digit_detector.classes import CLASS_NAMES
-from digit_detector.models import YoloModel, build_model, load_model_config
+from digit_detector.models import build_model, load_model_config
 from digit_detector.models.config import ModelConfig
+
+if TYPE_CHECKING:  # torch and safetensors are imported where tensors are read or written: the metadata,
+    import torch  # check_readable and the paths serve the onnxruntime backend without them
+
+    from digit_detector.models import YoloModel
 
 FORMAT_VERSION = 1
 WEIGHTS_DIR = bundled_dir("weights")  # the shipped weights: package data, or weights/ in a source checkout
@@ -110,6 +111,8 @@ def metadata_path(weights_path: Path) -> Path:
 
 def save_weights(model: YoloModel, metadata: WeightsMetadata, path: Path) -> Path:
     """Write ``path`` (.safetensors) and its ``.json`` metadata record; returns the weights path."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
@@ -131,6 +134,10 @@ def check_readable(path: Path) -> None:
 
 
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
         if path.suffix == ".safetensors":
             return load_file(str(path), device="cpu")
@@ -160,6 +167,8 @@ def save_tensors(
 
     The generic form of :func:`save_weights`, for models other than the detector (e.g. the style CVAE).
     """
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     contiguous = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from digit_detector.bundled import bundled_dir
 from digit_detector.models.config import DEFAULT_ANCHORS, STRIDES, ModelConfig
-from digit_detector.models.layers import YoloModel
-from digit_detector.models.yolov3 import YOLOv3
-from digit_detector.models.yolov3_tiny import YOLOv3Tiny
+
+if TYPE_CHECKING:
+    from digit_detector.models.layers import YoloModel
+    from digit_detector.models.yolov3 import YOLOv3
+    from digit_detector.models.yolov3_tiny import YOLOv3Tiny
 
 __all__ = [
     "DEFAULT_ANCHORS",
@@ -27,10 +30,22 @@ __all__ = [
     "load_model_config",
 ]
 
-_REGISTRY: dict[str, Callable[[ModelConfig], YoloModel]] = {
-    "yolov3": YOLOv3,
-    "yolov3-tiny": YOLOv3Tiny,
+# architecture name -> the module and class that build it. The PyTorch modules (and their names below) are
+# imported on first use, so that model configs and weights metadata are read without torch (the
+# onnxruntime-only serving path).
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "yolov3": ("digit_detector.models.yolov3", "YOLOv3"),
+    "yolov3-tiny": ("digit_detector.models.yolov3_tiny", "YOLOv3Tiny"),
 }
+_LAZY = {"YoloModel": "digit_detector.models.layers", **{name: module for module, name in _REGISTRY.values()}}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
 
 
 class UnknownModelError(ValueError):
@@ -50,11 +65,12 @@ def available_models() -> list[str]:
 def build_model(config: ModelConfig) -> YoloModel:
     """A freshly initialised model (head biases set for from-scratch training)."""
     try:
-        builder = _REGISTRY[config.name]
+        module, name = _REGISTRY[config.name]
     except KeyError:
         raise UnknownModelError(
             f"unknown model architecture {config.name!r}; available models: {', '.join(available_models())}"
         ) from None
+    builder: type[YoloModel] = getattr(importlib.import_module(module), name)
     return builder(config)
 
 

@@ -233,7 +233,7 @@ def render() -> None:
         "training use. The Draw page keeps nothing: your drawing lives in your browser tab."
     )
     weights = weights_path()
-    detector, problem = try_load_detector(weights, "torch")
+    detector, problem = try_load_detector(weights)
     config = detector.metadata.model if detector else None
     st.graphviz_chart(
         pipeline_dot(config.name, config.input_size, detector.namer is not None)

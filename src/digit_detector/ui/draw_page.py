@@ -14,7 +14,15 @@ from PIL import Image, ImageDraw
 
 from digit_detector.detector import DetectionResult, Detector
 from digit_detector.render import class_colour
-from digit_detector.ui.state import BACKENDS, DRAWING_KEY, try_load_detector, weights_path
+from digit_detector.ui.state import (
+    BACKENDS,
+    DRAWING_KEY,
+    backend_choices,
+    backend_label,
+    default_backend,
+    try_load_detector,
+    weights_path,
+)
 
 CANVAS_SIZE = 400
 DEFAULT_PEN_WIDTH = 12
@@ -197,7 +205,8 @@ def render() -> None:
         "`other` (letters, shapes) or `censored` (hidden) — and reads the number."
     )
     weights = weights_path()
-    detector, problem = try_load_detector(weights, "torch")
+    base_backend = default_backend()  # $DIGIT_DETECTOR_BACKEND, else torch where it is installed
+    detector, problem = try_load_detector(weights, base_backend)
     default_score = round(detector.score_threshold, 2) if detector else 0.5
     default_iou = round(detector.iou_threshold, 2) if detector else 0.45
 
@@ -233,9 +242,11 @@ def render() -> None:
                 "when most of its box lies inside a larger box. The threshold comes with the weights.",
                 disabled=detector is None or detector.containment_threshold is None,
             )
+            choices = backend_choices()
             backend_name = st.radio(
                 "Backend",
-                list(BACKENDS),
+                choices,
+                index=choices.index(backend_label(base_backend)),
                 horizontal=True,
                 key="backend",
                 help="PyTorch, or the ONNX export run by onnxruntime (same results, often faster).",
@@ -244,11 +255,11 @@ def render() -> None:
         if problem is not None:
             st.error(problem)
             detector = None
-        elif backend_name != "torch":
+        elif BACKENDS[backend_name] != base_backend:
             chosen, backend_problem = try_load_detector(weights, BACKENDS[backend_name])
             if chosen is None:
-                st.warning(f"{backend_problem} Using torch instead.")
-                backend_name = "torch"
+                st.warning(f"{backend_problem} Using {backend_label(base_backend)} instead.")
+                backend_name = backend_label(base_backend)
             else:
                 detector = chosen
         show_result(

@@ -222,8 +222,8 @@ def image_digest(rgb: NDArray[np.uint8]) -> str:
 
 
 def get_detector() -> tuple[Detector | None, str | None]:
-    """``(detector, None)`` or ``(None, why)``: the app's shared, cached detector (torch backend)."""
-    return try_load_detector(weights_path(), "torch")
+    """``(detector, None)`` or ``(None, why)``: the app's shared, cached detector (the app's backend)."""
+    return try_load_detector(weights_path())
 
 
 def feedback_config() -> dict[str, Any] | None:

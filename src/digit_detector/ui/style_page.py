@@ -83,7 +83,7 @@ def render() -> None:
         "Draw one digit. A conditional VAE takes its style — slant, stroke width, shape — from your digit "
         "and draws all ten digits with it."
     )
-    detector, problem = try_load_detector(weights_path(), "torch")
+    detector, problem = try_load_detector(weights_path())
     loaded, style_problem = try_load_style(style_weights_path())
     left, right = st.columns(2, gap="large")
     with left:

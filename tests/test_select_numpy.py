@@ -1,0 +1,146 @@
+"""The numpy selection (what the onnxruntime backend runs, without torch) keeps exactly the boxes the
+torchvision one keeps: thresholds, NMS (class-agnostic and per class), containment, naming."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torchvision.ops import batched_nms, nms
+
+from digit_detector.decode import RawDetections, batched_nms_numpy, contained, nms_numpy, select
+from digit_detector.detector import Detector, apply_log_bias, name_boxes
+
+SIZE = 192.0
+CLASSES = 12
+
+
+def random_decoded(seed: int, images: int = 3, rows: int = 400) -> np.ndarray:
+    """Decoded rows ``(N, K, 5 + C)`` as the model gives them: clustered boxes (so that NMS and containment
+    have work to do), objectness and softmax class probabilities, float32."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, SIZE, (images, 8, 2))[:, rng.integers(0, 8, rows)]
+    centres += rng.normal(0, 6, centres.shape)
+    sizes = rng.uniform(4, 90, (images, rows, 2))
+    boxes = np.concatenate((centres - sizes / 2, centres + sizes / 2), axis=-1)
+    objectness = rng.uniform(0, 1, (images, rows, 1)) ** 2
+    logits = rng.normal(0, 2, (images, rows, CLASSES))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return np.concatenate((boxes, objectness, probs), axis=-1).astype(np.float32)
+
+
+def assert_same(
+    torch_found: list[RawDetections[torch.Tensor]], numpy_found: list[RawDetections[np.ndarray]]
+) -> None:
+    assert len(torch_found) == len(numpy_found)
+    for expected, got in zip(torch_found, numpy_found, strict=True):
+        for name in ("boxes", "scores", "class_ids", "objectness", "class_probs"):
+            want, have = getattr(expected, name).numpy(), getattr(got, name)
+            assert isinstance(have, np.ndarray), name
+            assert have.dtype == want.dtype, name
+            np.testing.assert_array_equal(have, want, err_msg=name)  # the same boxes, in the same order
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(
+    ("class_agnostic", "rank_by", "containment"),
+    [(True, "score", None), (False, "score", None), (True, "objectness", 0.5), (True, "score", 0.7)],
+)
+def test_numpy_select_keeps_the_torchvision_boxes(
+    seed: int, class_agnostic: bool, rank_by: str, containment: float | None
+) -> None:
+    decoded = random_decoded(seed)
+    for score_threshold, iou_threshold in ((0.05, 0.45), (0.25, 0.3), (0.5, 0.6), (0.0, 0.45)):
+        options = {
+            "class_agnostic": class_agnostic,
+            "containment_threshold": containment,
+            "rank_by": rank_by,
+        }
+        expected = select(torch.from_numpy(decoded), score_threshold, iou_threshold, **options)  # type: ignore[arg-type]
+        assert_same(expected, select(decoded, score_threshold, iou_threshold, **options))  # type: ignore[arg-type]
+
+
+def test_numpy_select_keeps_the_torchvision_boxes_beyond_max_detections() -> None:
+    decoded = random_decoded(7, images=1, rows=3000)
+    for agnostic in (True, False):
+        expected = select(torch.from_numpy(decoded), 0.0, 0.7, agnostic, max_detections=300)
+        assert_same(expected, select(decoded, 0.0, 0.7, agnostic, max_detections=300))
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 50, 1200])  # 1200 boxes: torchvision's class-by-class path
+def test_nms_numpy_equals_torchvision(count: int) -> None:
+    decoded = random_decoded(count, images=1, rows=max(count, 1))[0, :count]
+    boxes, scores = decoded[:, :4], decoded[:, 4]
+    classes = decoded[:, 5:].argmax(-1)
+    for threshold in (0.1, 0.3, 0.45, 0.9):
+        want = nms(torch.from_numpy(boxes), torch.from_numpy(scores), threshold).numpy()
+        np.testing.assert_array_equal(nms_numpy(boxes, scores, threshold), want)
+        want = batched_nms(
+            torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), threshold
+        ).numpy()
+        np.testing.assert_array_equal(batched_nms_numpy(boxes, scores, classes, threshold), want)
+
+
+def test_nms_numpy_compares_the_float_iou_with_the_double_threshold() -> None:
+    """IoU exactly float32(0.3) (> 0.3 in double): torchvision suppresses the box, and so must numpy."""
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 3]], dtype=np.float32)  # IoU 30 / 100
+    scores = np.array([0.9, 0.8], dtype=np.float32)
+    want = nms(torch.from_numpy(boxes), torch.from_numpy(scores), 0.3).numpy()
+    np.testing.assert_array_equal(nms_numpy(boxes, scores, 0.3), want)
+
+
+def test_contained_is_the_same_in_numpy() -> None:
+    boxes = random_decoded(3, images=1, rows=300)[0, :, :4]
+    for threshold in (0.3, 0.5, 0.8):
+        want = contained(torch.from_numpy(boxes), threshold).numpy()
+        got = contained(boxes, threshold)
+        assert isinstance(got, np.ndarray) and want.any() and not want.all()
+        np.testing.assert_array_equal(got, want)
+
+
+def test_naming_and_log_bias_are_the_same_in_numpy() -> None:
+    decoded = random_decoded(4, images=1)
+    found_torch = select(torch.from_numpy(decoded), 0.1, 0.45, rank_by="objectness")[0]
+    found_numpy = select(decoded, 0.1, 0.45, rank_by="objectness")[0]
+    bias = np.zeros(CLASSES, dtype=np.float32)
+    bias[[3, 10]] = (0.5, -0.3)
+    probs = found_numpy.class_probs
+    np.testing.assert_allclose(
+        apply_log_bias(probs, bias), apply_log_bias(torch.from_numpy(probs), bias).numpy(), rtol=1e-6
+    )
+    assert apply_log_bias(probs, np.zeros(CLASSES, np.float32)) is probs
+    expected = name_boxes(found_torch, found_torch.class_probs)
+    got = name_boxes(found_numpy, probs)
+    for name in ("class_ids", "scores", "runner_up_ids", "runner_up_scores", "class_scores"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name).numpy(), err_msg=name)
+
+
+def test_a_detector_on_numpy_outputs_finds_what_the_torch_one_finds() -> None:
+    """The shipped weights (detector + namer) through the torch backend, and the same modules with their
+    outputs handed over as numpy arrays (the onnx backend's kind): the same named detections."""
+    shipped = Path(__file__).resolve().parents[1] / "weights" / "yolov3-tiny.safetensors"
+    torch_detector = Detector.from_weights(shipped, backend="torch", device="cpu")
+    backend, namer = torch_detector.backend, torch_detector.namer
+    assert namer is not None
+    numpy_detector = Detector(
+        lambda batch: backend(batch).numpy(),
+        torch_detector.metadata,
+        namer=lambda images, boxes, index: namer(images, boxes, index).numpy(),
+    )
+    image = np.zeros((400, 400, 4), dtype=np.uint8)
+    image[80:320, 190:202] = (0, 0, 0, 255)  # a 1
+    image[100:112, 240:330] = (0, 0, 0, 255)  # a 7: its bar ...
+    image[100:310, 318:330] = (0, 0, 0, 255)  # ... and its stem
+    for options in ({}, {"score_threshold": 0.01, "suppress_contained": False}):
+        expected, got = torch_detector(image, **options), numpy_detector(image, **options)  # type: ignore[arg-type]
+        assert expected.detections, "the comparison needs detections"
+        assert [(d.label, d.runner_up) for d in got.detections] == [
+            (d.label, d.runner_up) for d in expected.detections
+        ]
+        np.testing.assert_allclose([d.box for d in got.detections], [d.box for d in expected.detections])
+        np.testing.assert_allclose(
+            [d.score for d in got.detections], [d.score for d in expected.detections], rtol=1e-6
+        )
+        assert got.number == expected.number
