@@ -20,17 +20,21 @@ from digit_detector.ui import about_page, draw_page, improve_page  # noqa: E402
 from digit_detector.ui.state import torch_installed  # noqa: E402
 
 
-def pages() -> list[st.Page]:
-    """The app's pages: Draw (default), Your style, About and Improve the model. "Your style" runs a
-    PyTorch model: an onnxruntime-only deployment (requirements-onnx.txt) leaves it out."""
-    style = []
-    if torch_installed():
-        from digit_detector.ui import style_page
+def style() -> None:
+    """The "Your style" page, imported when it is first shown: its model is a PyTorch CVAE, and the other
+    pages need no torch with the onnx backend."""
+    from digit_detector.ui import style_page
 
-        style = [st.Page(style_page.render, title="Your style", icon=":material/gesture:", url_path="style")]
+    style_page.render()
+
+
+def pages() -> list[st.Page]:
+    """The app's pages: Draw (default), Your style, About and Improve the model; an onnxruntime-only
+    deployment (requirements-onnx.txt, no torch) leaves out "Your style"."""
+    style_pages = [st.Page(style, title="Your style", icon=":material/gesture:", url_path="style")]
     return [
         st.Page(draw_page.render, title="Draw", icon=":material/draw:", url_path="draw", default=True),
-        *style,
+        *(style_pages if torch_installed() else []),
         st.Page(about_page.render, title="About", icon=":material/info:", url_path="about"),
         st.Page(
             improve_page.render,
