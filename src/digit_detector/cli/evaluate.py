@@ -14,17 +14,16 @@ HELP = "evaluate weights on a dataset split: mAP, plots, JSON report"
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    from digit_detector.evaluation.report import TARGETS
     from digit_detector.weights import DEFAULT_WEIGHTS
 
+    targets = ", ".join(f"{name} {comparison} {goal:g}" for name, (_, comparison, goal) in TARGETS.items())
     parser = subparsers.add_parser(
         "eval",
         help=HELP,
         description=(
-            "Evaluate a model on a dataset split (the project's YOLO layout) against the ship targets: "
-            "mAP@0.5 >= 0.95, mAP@0.5:0.95 >= 0.72, single-digit top-1 >= 97 %, numbers read exactly "
-            ">= 90 %, no detection on blank canvases, 'other' taken for a digit <= 5 %, every size and "
-            "pen-width bucket >= 95 % found. Writes report.json, confusion_matrix.png, pr_curves.png and "
-            "worst_errors.png."
+            "Evaluate a model on a dataset split (the project's YOLO layout) against the ship targets "
+            f"({targets}). Writes report.json, confusion_matrix.png, pr_curves.png and worst_errors.png."
         ),
         epilog=(
             "Exit code 0 when the evaluation ran (1 with --require-targets if a target is not met), "
