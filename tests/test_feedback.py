@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from PIL import Image
 
+from digit_detector import feedback
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.cli import main as cli_main
 from digit_detector.data.yolo_format import format_label_lines, load_split, read_sample
@@ -29,7 +30,10 @@ from digit_detector.feedback import (
     LocalFeedbackStore,
     Prediction,
     S3FeedbackStore,
+    local_store_is_durable,
     new_sample_id,
+    redact,
+    sharing_is_temporary,
     store_from_config,
 )
 
@@ -200,7 +204,8 @@ def test_local_store_imports_with_data_cli(tmp_path: Path) -> None:
 
 
 def test_store_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DIGIT_DETECTOR_S3_BUCKET", raising=False)
+    for name in ("DIGIT_DETECTOR_S3_BUCKET", "DIGIT_DETECTOR_FEEDBACK_DURABLE", "SPACE_ID"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DIR", str(tmp_path / "env"))
     store = store_from_config(None)
     assert isinstance(store, LocalFeedbackStore) and store.root == tmp_path / "env"
@@ -224,6 +229,77 @@ def test_store_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     }
     with pytest.raises(FeedbackError, match="misconfigured"):
         store_from_config({"bucket": "b3", "endpoint_url": "not a url"})
+
+
+# --------------------------------------------------------------------------- durability and redaction
+
+
+@pytest.fixture
+def space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """On a Space (``$SPACE_ID``) whose persistent storage would be ``tmp/data`` (absent until made)."""
+    for name in ("S3_BUCKET", "FEEDBACK_DURABLE", "FEEDBACK_DIR"):
+        monkeypatch.delenv(f"DIGIT_DETECTOR_{name}", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/digit-detector")
+    monkeypatch.setattr(feedback, "SPACE_PERSISTENT_DIR", tmp_path / "data")
+    return tmp_path / "data"
+
+
+def test_local_store_is_durable_off_a_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DIGIT_DETECTOR_S3_BUCKET", "DIGIT_DETECTOR_FEEDBACK_DURABLE", "SPACE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert local_store_is_durable(tmp_path) and not sharing_is_temporary(None)
+    store = store_from_config(None)
+    assert isinstance(store, LocalFeedbackStore) and store.durable
+    monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DURABLE", "0")  # say, a container without a volume
+    assert not local_store_is_durable(tmp_path) and sharing_is_temporary(None)
+    assert local_store_is_durable(tmp_path, True)  # the mapping's setting wins
+    assert LocalFeedbackStore(tmp_path).durable  # made directly: as before
+
+
+def test_local_store_on_a_space_is_temporary(space: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sharing_is_temporary(None) and sharing_is_temporary({})
+    store = store_from_config(None)
+    assert isinstance(store, LocalFeedbackStore) and not store.durable
+    assert not local_store_is_durable(space / "feedback")  # no persistent storage: /data is absent
+
+    space.mkdir()  # the persistent storage upgrade: /data is mounted
+    monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DIR", str(space / "feedback"))
+    assert not sharing_is_temporary(None)
+    store = store_from_config(None)
+    assert isinstance(store, LocalFeedbackStore) and store.durable
+    assert sharing_is_temporary({"local_dir": "data/feedback"})  # the app folder is not in /data
+    assert not local_store_is_durable(space.parent / "datafeedback")
+
+    for value, durable in (("1", True), ("yes", True), ("0", False), ("off", False), ("maybe", False)):
+        monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DURABLE", value)
+        assert local_store_is_durable("data/feedback") is durable, value
+    assert local_store_is_durable("data/feedback", "true") and not local_store_is_durable(space, False)
+
+
+def test_a_bucket_is_never_temporary(space: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert not sharing_is_temporary({"bucket": "b"})
+    monkeypatch.setenv("DIGIT_DETECTOR_S3_BUCKET", "b")
+    assert not sharing_is_temporary(None)
+    store = store_from_config(None)
+    assert isinstance(store, S3FeedbackStore) and store.durable
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('Could not connect to the endpoint URL: "http://user:secret@127.0.0.1:9/b/k"',
+         'Could not connect to the endpoint URL: "http://***@127.0.0.1:9/b/k"'),
+        ("https://AKID:wJalr%2Fx@s3.example.com", "https://***@s3.example.com"),
+        ("s3+https://a:b@c:d@host/path?x=y@z", "s3+https://***@host/path?x=y@z"),  # raw @ in the password
+        ("Invalid endpoint: https://token@host, then http://u:p@other/",
+         "Invalid endpoint: https://***@host, then http://***@other/"),
+        ("http://127.0.0.1:9/bucket and me@example.com", "http://127.0.0.1:9/bucket and me@example.com"),
+        ("no url here", "no url here"),
+    ],
+)  # fmt: skip
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
 
 
 # --------------------------------------------------------------------------- S3 (a real S3 protocol server)
@@ -313,6 +389,19 @@ def test_s3_unreachable_endpoint_keeps_earlier_samples(s3_bucket: str) -> None:
     with pytest.raises(FeedbackError, match=rf"Could not upload the drawing to s3://{s3_bucket}/fb"):
         S3FeedbackStore(s3_bucket, "fb", dead).save(make_sample(2))
     assert all_keys(s3_bucket) == before == sorted(store.keys_for(first).values())
+
+
+def test_s3_failure_message_redacts_endpoint_credentials(s3_bucket: str) -> None:
+    """The store's error names the endpoint boto3 used, credentials and all; :func:`redact` removes them."""
+    dead = boto3.client(
+        "s3",
+        endpoint_url=f"http://user:secret@127.0.0.1:{free_port()}",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}),
+    )
+    with pytest.raises(FeedbackError) as caught:
+        S3FeedbackStore(s3_bucket, "fb", dead).save(make_sample())
+    assert "user:secret@" in str(caught.value)  # hence: never shown, only logged through redact()
+    assert "secret" not in redact(str(caught.value)) and "http://***@127.0.0.1:" in redact(str(caught.value))
 
 
 def test_s3_missing_bucket(s3_bucket: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from digit_detector import feedback
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detection, DetectionResult
 from digit_detector.feedback import FeedbackError, FeedbackSample, Prediction
@@ -17,6 +19,7 @@ from digit_detector.ui import improve_page
 from digit_detector.ui.improve_page import (
     CONSENT_TEXT,
     DRAWING_KEY,
+    UNAVAILABLE_TEXT,
     EditedBox,
     boxes_from_canvas_json,
     build_sample,
@@ -142,7 +145,8 @@ def test_consent_gate() -> None:
 
     failing = RecordingStore(FeedbackError("Could not upload the drawing to s3://b/p (boom)."))
     outcome = submit_feedback(True, make_sample, lambda: failing)
-    assert not outcome.stored and "s3://b/p (boom)" in outcome.message and "still here" in outcome.message
+    assert not outcome.stored and UNAVAILABLE_TEXT in outcome.message and "still here" in outcome.message
+    assert "s3://" not in outcome.message and "boom" not in outcome.message
 
     def bad_sample() -> FeedbackSample:
         raise ValueError("Choose a class for box 2 first.")
@@ -173,7 +177,8 @@ def page_script() -> None:
 
 @pytest.fixture
 def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("DIGIT_DETECTOR_S3_BUCKET", raising=False)
+    for name in ("DIGIT_DETECTOR_S3_BUCKET", "DIGIT_DETECTOR_FEEDBACK_DURABLE", "SPACE_ID"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DIR", str(tmp_path / "feedback"))
     return tmp_path / "feedback"
 
@@ -207,6 +212,7 @@ def test_page_stores_nothing_without_consent(store_dir: Path, detector: FakeDete
     assert not app.exception
     assert any(CONSENT_TEXT in w.value for w in app.warning)
     assert not app.success
+    assert not any("restarts" in w.value for w in app.warning)  # off a Space the folder is lasting
     assert not store_dir.exists()  # nothing written, not even a folder
 
     app.checkbox(key="improve_consent").check().run()
@@ -250,15 +256,123 @@ def test_page_delete_and_reset(store_dir: Path, detector: FakeDetector) -> None:
 
 
 def test_page_store_error_is_shown(
-    store_dir: Path, detector: FakeDetector, monkeypatch: pytest.MonkeyPatch
+    store_dir: Path, detector: FakeDetector, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = RecordingStore(FeedbackError("Could not save the drawing to X (PermissionError: no)."))
     monkeypatch.setattr(improve_page, "feedback_store", lambda: store)
     app = run_page(drawing_rgba())
     app.checkbox(key="improve_consent").check().run()
     app.button(key="improve_send").click().run()
-    assert any("PermissionError" in e.value and "still here" in e.value for e in app.error)
+    (error,) = app.error
+    assert UNAVAILABLE_TEXT in error.value and "still here" in error.value
+    assert "PermissionError" not in error.value  # the details are for the server log
+    assert "Could not save the drawing to X (PermissionError: no)" in caplog.text
     assert [s.value for s in box_selectboxes(app)] == ["7", "4"]  # the boxes are still there to retry
+
+
+def test_unexpected_store_failure_is_logged_not_shown(caplog: pytest.LogCaptureFixture) -> None:
+    def make_sample() -> FeedbackSample:
+        return build_sample(np.full((8, 8, 3), 255, np.uint8), [], [], "v1")
+
+    failing = RecordingStore(RuntimeError("no route to https://user:secret@s3.example.com/b"))
+    outcome = submit_feedback(True, make_sample, lambda: failing)
+    assert not outcome.stored and outcome.message.startswith("Sharing is not available right now.")
+    assert "secret" not in outcome.message and "example" not in outcome.message
+    assert "https://***@s3.example.com/b" in caplog.text and "secret" not in caplog.text
+    assert "RuntimeError" in caplog.text and "Traceback" in caplog.text
+
+
+def page_text(app: AppTest) -> str:
+    """Every piece of text the page shows (messages, markdown, captions, labels, exceptions)."""
+    parts: list[str] = []
+    for kind in ("error", "warning", "info", "success", "exception", "markdown", "caption", "title"):
+        parts += [str(element.value) for element in getattr(app, kind)]
+    for kind in ("button", "checkbox", "selectbox", "text_input", "radio"):
+        parts += [str(element.label) for element in getattr(app, kind)]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("configured_in", ["environment", "secrets"])
+def test_page_never_shows_the_store_endpoint_or_credentials(
+    store_dir: Path,
+    detector: FakeDetector,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    configured_in: str,
+) -> None:
+    """A failing S3 store whose endpoint URL carries ``user:secret@``: the page says only that sharing is
+    unavailable; the log has the details with the URL's credentials redacted."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = f"http://user:secret@127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMIexample",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    app = AppTest.from_function(page_script, default_timeout=60)
+    if configured_in == "environment":
+        monkeypatch.setenv("DIGIT_DETECTOR_S3_BUCKET", "private-bucket-name")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    else:
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        app.secrets["feedback"] = {"bucket": "private-bucket-name", "endpoint_url": endpoint}
+    app.session_state[DRAWING_KEY] = drawing_rgba()
+    app.run()
+    assert not app.warning  # a bucket is durable: no "only until the Space restarts" notice
+    app.checkbox(key="improve_consent").check().run()
+    app.button(key="improve_send").click().run()
+    assert not app.exception and not app.success
+    (error,) = app.error
+    assert UNAVAILABLE_TEXT in error.value
+    text = page_text(app)
+    hidden = ("secret", "user:", "127.0.0.1", str(port), "private-bucket-name", "s3://", "AKID", "wJalr")
+    for word in hidden:
+        assert word not in text, word
+    assert f"http://***@127.0.0.1:{port}/private-bucket-name" in caplog.text  # where it went, for the log
+    assert "secret" not in caplog.text and "wJalr" not in caplog.text
+    assert not store_dir.exists()
+
+
+def test_page_on_a_space_without_lasting_storage(
+    store_dir: Path, detector: FakeDetector, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only the Space's own disk: the page says before and after sharing that the drawing stays only until
+    the Space restarts, and never that it was saved for good."""
+    monkeypatch.setenv("SPACE_ID", "someone/digit-detector")
+    monkeypatch.setattr(feedback, "SPACE_PERSISTENT_DIR", tmp_path / "no-persistent-storage")
+    app = run_page(drawing_rgba())
+    (notice,) = app.warning
+    assert "only until the Space restarts" in notice.value
+    app.checkbox(key="improve_consent").check().run()
+    app.button(key="improve_send").click().run()
+    assert not app.error
+    (success,) = app.success
+    assert "only until this Space restarts" in success.value and "Stored" not in success.value
+    (sample,) = load_split(store_dir, "train").samples  # it is there, for as long as the Space runs
+    assert sample.image_path.stem in success.value
+
+
+def test_page_on_a_space_with_persistent_storage(
+    detector: FakeDetector, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The store in the Space's persistent storage (``/data``) or declared durable: no notice, "Stored"."""
+    for name in ("DIGIT_DETECTOR_S3_BUCKET", "DIGIT_DETECTOR_FEEDBACK_DURABLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/digit-detector")
+    monkeypatch.setattr(feedback, "SPACE_PERSISTENT_DIR", tmp_path / "data")
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DIR", str(tmp_path / "data" / "feedback"))
+    app = run_page(drawing_rgba())
+    assert not app.warning
+    app.checkbox(key="improve_consent").check().run()
+    app.button(key="improve_send").click().run()
+    (success,) = app.success
+    assert success.value.startswith("Thank you! Stored as sample")
+    assert len(load_split(tmp_path / "data" / "feedback", "train").samples) == 1
 
 
 def test_page_without_drawing_or_model(

@@ -20,16 +20,29 @@ Nothing here decides *whether* to store: the app asks for explicit consent first
 :func:`store_from_config` picks the store from a mapping (the app's ``st.secrets["feedback"]``) and the
 environment: S3 when a bucket is configured, else the local folder.
 
-==================================  =======================================================
-``DIGIT_DETECTOR_FEEDBACK_DIR``     local store root (default ``data/feedback``, relative to the CWD)
-``DIGIT_DETECTOR_S3_BUCKET``        bucket; when set (or ``bucket`` in the mapping) S3 is used
-``DIGIT_DETECTOR_S3_PREFIX``        key prefix (default ``feedback``)
-``AWS_ENDPOINT_URL``, credentials   read by boto3 itself (``AWS_ACCESS_KEY_ID``, profiles, roles...)
-==================================  =======================================================
+===================================  =======================================================
+``DIGIT_DETECTOR_FEEDBACK_DIR``      local store root (default ``data/feedback``, relative to the CWD)
+``DIGIT_DETECTOR_FEEDBACK_DURABLE``  ``1``/``0``: the local folder does / does not outlive a restart
+                                     (default: see :func:`local_store_is_durable`)
+``DIGIT_DETECTOR_S3_BUCKET``         bucket; when set (or ``bucket`` in the mapping) S3 is used
+``DIGIT_DETECTOR_S3_PREFIX``         key prefix (default ``feedback``)
+``AWS_ENDPOINT_URL``, credentials    read by boto3 itself (``AWS_ACCESS_KEY_ID``, profiles, roles...)
+``SPACE_ID``                         set by Hugging Face Spaces: the local folder is then temporary
+===================================  =======================================================
 
-Mapping keys (all optional): ``bucket``, ``prefix``, ``local_dir``, ``endpoint_url``, ``region``,
-``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``; they take precedence over
-the environment.
+Mapping keys (all optional): ``bucket``, ``prefix``, ``local_dir``, ``durable``, ``endpoint_url``,
+``region``, ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``; they take precedence
+over the environment.
+
+Durability: a Space's disk is wiped when it restarts, so on a Space (``$SPACE_ID`` set) the local store is
+*temporary* (:attr:`LocalFeedbackStore.durable` False, :func:`sharing_is_temporary` True) unless its folder
+lies in the Space's persistent storage (:data:`SPACE_PERSISTENT_DIR`, ``/data``) or
+``DIGIT_DETECTOR_FEEDBACK_DURABLE`` says otherwise; the app then tells people so before and after they
+share. An S3 bucket is durable.
+
+Errors: a :class:`FeedbackError` message names the store (folder, ``s3://bucket/prefix``) and the cause,
+which may include the endpoint URL. It is for the server log, after :func:`redact` (which removes any
+``user:password@`` from URLs), never for the page.
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
@@ -58,6 +72,9 @@ from digit_detector.data.yolo_format import (
 )
 
 FEEDBACK_DIR_ENV = "DIGIT_DETECTOR_FEEDBACK_DIR"
+FEEDBACK_DURABLE_ENV = "DIGIT_DETECTOR_FEEDBACK_DURABLE"
+SPACE_ID_ENV = "SPACE_ID"
+SPACE_PERSISTENT_DIR = Path("/data")  # a Space's persistent storage (a paid upgrade), when it has one
 S3_BUCKET_ENV = "DIGIT_DETECTOR_S3_BUCKET"
 S3_PREFIX_ENV = "DIGIT_DETECTOR_S3_PREFIX"
 DEFAULT_FEEDBACK_DIR = Path("data") / "feedback"
@@ -211,10 +228,14 @@ def _locked_append(path: Path) -> Iterator[Any]:
 
 
 class LocalFeedbackStore:
-    """Samples in a local YOLO dataset folder plus ``feedback.jsonl`` (see the module docstring)."""
+    """Samples in a local YOLO dataset folder plus ``feedback.jsonl`` (see the module docstring).
 
-    def __init__(self, root: Path | str | None = None) -> None:
+    ``durable``: whether the folder outlives a restart of the app (False on a Space's ephemeral disk).
+    """
+
+    def __init__(self, root: Path | str | None = None, durable: bool = True) -> None:
         self.root = Path(root) if root is not None else default_feedback_dir()
+        self.durable = durable
 
     def __repr__(self) -> str:
         return f"LocalFeedbackStore({str(self.root)!r})"
@@ -275,6 +296,8 @@ class S3FeedbackStore:
     ``client`` is a boto3 S3 client; by default one is made as boto3 configures itself (environment,
     profiles, ``AWS_ENDPOINT_URL``), with short timeouts so an unreachable service fails quickly.
     """
+
+    durable = True
 
     def __init__(self, bucket: str, prefix: str = DEFAULT_S3_PREFIX, client: Any | None = None) -> None:
         if not bucket:
@@ -355,13 +378,70 @@ def default_feedback_dir() -> Path:
     return Path(os.environ.get(FEEDBACK_DIR_ENV) or DEFAULT_FEEDBACK_DIR)
 
 
-def store_from_config(config: Mapping[str, Any] | None = None) -> FeedbackStore:
-    """S3 when a bucket is configured (mapping key ``bucket`` or ``$DIGIT_DETECTOR_S3_BUCKET``), else local.
+def on_space() -> bool:
+    """True on a Hugging Face Space (``$SPACE_ID`` is set there)."""
+    return bool(os.environ.get(SPACE_ID_ENV))
 
-    Raises FeedbackError when the S3 settings are unusable.
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def local_store_is_durable(root: Path | str, setting: Any = None) -> bool:
+    """Whether a local store at ``root`` outlives a restart of the app.
+
+    ``setting`` (the mapping's ``durable``), else ``$DIGIT_DETECTOR_FEEDBACK_DURABLE``, decides when given
+    (``1/true/yes/on`` or ``0/false/no/off``; anything else counts as not durable, so the app never claims
+    a lasting save it cannot vouch for). Without one: durable off a Space; on a Space only inside its
+    persistent storage (:data:`SPACE_PERSISTENT_DIR`, when it exists).
+    """
+    if setting is None or setting == "":
+        setting = os.environ.get(FEEDBACK_DURABLE_ENV, "")
+    if isinstance(setting, bool):
+        return setting
+    text = str(setting).strip().lower()
+    if text:
+        return text in _TRUE
+    if not on_space():
+        return True
+    persistent = SPACE_PERSISTENT_DIR
+    return persistent.is_dir() and Path(os.path.abspath(root)).is_relative_to(persistent)
+
+
+def _bucket(settings: Mapping[str, Any]) -> str:
+    return str(settings.get("bucket") or os.environ.get(S3_BUCKET_ENV) or "")
+
+
+def _local_dir(settings: Mapping[str, Any]) -> Path:
+    local_dir = settings.get("local_dir")
+    return Path(str(local_dir)) if local_dir else default_feedback_dir()
+
+
+def sharing_is_temporary(config: Mapping[str, Any] | None = None) -> bool:
+    """True when :func:`store_from_config` would pick a local folder that is lost on a restart."""
+    settings = dict(config or {})
+    if _bucket(settings):
+        return False
+    return not local_store_is_durable(_local_dir(settings), settings.get("durable"))
+
+
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s\"'<>?#]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``***@``."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def store_from_config(config: Mapping[str, Any] | None = None) -> FeedbackStore:
+    """S3 when a bucket is configured (mapping key ``bucket`` or ``$DIGIT_DETECTOR_S3_BUCKET``), else local
+    (``durable`` as :func:`local_store_is_durable` says).
+
+    Raises FeedbackError when the S3 settings are unusable (its message may hold the endpoint URL: log it
+    through :func:`redact`, never show it).
     """
     settings = dict(config or {})
-    bucket = str(settings.get("bucket") or os.environ.get(S3_BUCKET_ENV) or "")
+    bucket = _bucket(settings)
     if bucket:
         prefix = settings.get("prefix")
         if prefix is None:
@@ -374,5 +454,5 @@ def store_from_config(config: Mapping[str, Any] | None = None) -> FeedbackStore:
                 f"({type(error).__name__}: {error})."
             ) from error
         return S3FeedbackStore(bucket, str(prefix), client)
-    local_dir = settings.get("local_dir")
-    return LocalFeedbackStore(Path(str(local_dir)) if local_dir else default_feedback_dir())
+    root = _local_dir(settings)
+    return LocalFeedbackStore(root, durable=local_store_is_durable(root, settings.get("durable")))

@@ -12,7 +12,12 @@ Seams for ``app.py`` and the other pages:
   returns it: a numpy uint8 array HxWx4 (RGBA, transparent = paper) or HxWx3 (RGB); absent or None when
   there is none. This page only reads it.
 - :func:`get_detector`: the app's cached detector, ``ui.state.try_load_detector(ui.state.weights_path())``.
-- :func:`feedback_store`: the store from ``st.secrets["feedback"]`` (when present) and the environment.
+- :func:`feedback_store`: the store from ``st.secrets["feedback"]`` (when present) and the environment;
+  :func:`sharing_is_temporary`: whether that store is a folder lost when the Space (or app) restarts, which
+  the page then says before and after sharing.
+
+A store's errors never reach the page (they may name the endpoint, bucket or credentials in a URL): the
+page shows :data:`UNAVAILABLE_TEXT`, and the details go to the server log with URLs redacted.
 
 Session-state keys this page owns all start with ``improve_``.
 """
@@ -20,7 +25,9 @@ Session-state keys this page owns all start with ``improve_``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,8 +46,11 @@ from digit_detector.feedback import (
     FeedbackSample,
     FeedbackStore,
     Prediction,
+    on_space,
+    redact,
     store_from_config,
 )
+from digit_detector.feedback import sharing_is_temporary as _sharing_is_temporary
 from digit_detector.render import class_colour, draw_boxes
 from digit_detector.ui.state import DRAWING_KEY, try_load_detector, weights_path
 
@@ -50,8 +60,11 @@ DEFAULT_PEN_WIDTH = 12
 MIN_BOX_PX = 2.0
 BOX_STROKE_WIDTH = 2
 SECRETS_SECTION = "feedback"
+UNAVAILABLE_TEXT = "Sharing is not available right now; nothing was stored."
 _STATE = "improve_"
 _ORIGIN = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -202,11 +215,37 @@ def submit_feedback(
         sample = make_sample()
     except ValueError as error:
         return SubmitOutcome(False, f"Nothing was stored: {error}")
+    retry = "Your drawing and boxes are still here: try again later."
     try:
-        sample_id = make_store().save(sample)
-    except FeedbackError as error:
-        return SubmitOutcome(False, f"{error} Your drawing and boxes are still here: try again later.", None)
+        store = make_store()
+        sample_id = store.save(sample)
+    except FeedbackError as error:  # nothing was stored (a store's promise); the details are for the log
+        log.warning("Sharing a drawing failed: %s", redact(str(error)))
+        return SubmitOutcome(False, f"{UNAVAILABLE_TEXT} {retry}")
+    except Exception as error:  # not a store's own failure: its text may name the endpoint too
+        details = redact("".join(traceback.format_exception(error)))
+        log.error("Sharing a drawing failed unexpectedly: %s", details)
+        return SubmitOutcome(False, f"Sharing is not available right now. {retry}")
+    if getattr(store, "durable", True) is False:
+        return SubmitOutcome(
+            True,
+            f"Thank you! Kept as sample `{sample_id}`, but only until this {_host()} restarts: "
+            f"this {_host()} has no lasting storage for shared drawings.",
+            sample_id,
+        )
     return SubmitOutcome(True, f"Thank you! Stored as sample `{sample_id}`.", sample_id)
+
+
+def _host() -> str:
+    return "Space" if on_space() else "app"
+
+
+def temporary_notice() -> str:
+    """What the page says before sharing when shared drawings are lost on a restart."""
+    return (
+        f"This {_host()} has no lasting storage for shared drawings: a drawing you share here stays only "
+        f"until the {_host()} restarts, then it is gone."
+    )
 
 
 def has_ink(rgb: NDArray[np.uint8]) -> bool:
@@ -238,6 +277,11 @@ def feedback_config() -> dict[str, Any] | None:
 def feedback_store() -> FeedbackStore:
     """Where "Send" stores samples (see :func:`digit_detector.feedback.store_from_config`)."""
     return store_from_config(feedback_config())
+
+
+def sharing_is_temporary() -> bool:
+    """True when :func:`feedback_store` is a local folder lost on a restart (a Space's own disk)."""
+    return _sharing_is_temporary(feedback_config())
 
 
 # --------------------------------------------------------------------------- page
@@ -421,6 +465,8 @@ def render() -> None:
             args=(edited_boxes_from_predictions(predictions),),
         )
         st.divider()
+        if sharing_is_temporary():
+            st.warning(temporary_notice(), icon=":material/hourglass_bottom:")
         note = st.text_input("Note (optional)", key=f"{_STATE}note", max_chars=300)
         consent = st.checkbox(CONSENT_TEXT, key=f"{_STATE}consent")
         st.caption(
