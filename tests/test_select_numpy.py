@@ -1,5 +1,6 @@
-"""The numpy selection (what the onnxruntime backend runs, without torch) keeps exactly the boxes the
-torchvision one keeps: thresholds, NMS (class-agnostic and per class), containment, naming."""
+"""The one selection (numpy, what both backends run; onnxruntime without torch) keeps exactly the boxes
+torchvision's NMS keeps: thresholds, NMS (class-agnostic and per class), containment, naming. The oracle,
+:func:`torchvision_select`, is the selection written with torchvision ops as it was before the numpy one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torchvision.ops import batched_nms, nms
+from torchvision.ops import batched_nms, box_area, nms
 
 from digit_detector.decode import RawDetections, batched_nms_numpy, contained, nms_numpy, select
 from digit_detector.detector import Detector, apply_log_bias, name_boxes
@@ -29,6 +30,49 @@ def random_decoded(seed: int, images: int = 3, rows: int = 400) -> np.ndarray:
     logits = rng.normal(0, 2, (images, rows, CLASSES))
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     return np.concatenate((boxes, objectness, probs), axis=-1).astype(np.float32)
+
+
+def torchvision_contained(boxes: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The containment rule in torch ops (the oracle for :func:`contained`)."""
+    if len(boxes) < 2:
+        return torch.zeros(len(boxes), dtype=torch.bool)
+    area = box_area(boxes)
+    top_left = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    bottom_right = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inside = (bottom_right - top_left).clamp(min=0).prod(dim=2) / area[:, None].clamp(min=1e-9)
+    larger = area[None, :] > area[:, None]
+    return ((inside > threshold) & larger).any(dim=1)
+
+
+def torchvision_select(
+    decoded: torch.Tensor,
+    score_threshold: float,
+    iou_threshold: float,
+    class_agnostic: bool = True,
+    max_detections: int = 100,
+    containment_threshold: float | None = None,
+    rank_by: str = "score",
+) -> list[RawDetections[torch.Tensor]]:
+    """:func:`select` with torchvision's ``nms``/``batched_nms`` (the oracle)."""
+    results = []
+    for image_rows in decoded:
+        best_probs, class_ids = image_rows[:, 5:].max(dim=-1)
+        objectness = image_rows[:, 4]
+        scores = objectness * best_probs if rank_by == "score" else objectness
+        keep = scores >= score_threshold
+        boxes, scores, class_ids = image_rows[keep, :4], scores[keep], class_ids[keep]
+        objectness, class_probs = objectness[keep], image_rows[keep, 5:]
+        if class_agnostic:
+            kept = nms(boxes, scores, iou_threshold)
+        else:
+            kept = batched_nms(boxes, scores, class_ids, iou_threshold)
+        kept = kept[:max_detections]
+        if containment_threshold is not None:
+            kept = kept[~torchvision_contained(boxes[kept], containment_threshold)]
+        results.append(
+            RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
+        )
+    return results
 
 
 def assert_same(
@@ -58,14 +102,16 @@ def test_numpy_select_keeps_the_torchvision_boxes(
             "containment_threshold": containment,
             "rank_by": rank_by,
         }
-        expected = select(torch.from_numpy(decoded), score_threshold, iou_threshold, **options)  # type: ignore[arg-type]
+        expected = torchvision_select(torch.from_numpy(decoded), score_threshold, iou_threshold, **options)  # type: ignore[arg-type]
         assert_same(expected, select(decoded, score_threshold, iou_threshold, **options))  # type: ignore[arg-type]
+        from_tensor = select(torch.from_numpy(decoded), score_threshold, iou_threshold, **options)  # type: ignore[arg-type]
+        assert_same(expected, [RawDetections(*(t.numpy() for t in vars(r).values())) for r in from_tensor])
 
 
 def test_numpy_select_keeps_the_torchvision_boxes_beyond_max_detections() -> None:
     decoded = random_decoded(7, images=1, rows=3000)
     for agnostic in (True, False):
-        expected = select(torch.from_numpy(decoded), 0.0, 0.7, agnostic, max_detections=300)
+        expected = torchvision_select(torch.from_numpy(decoded), 0.0, 0.7, agnostic, max_detections=300)
         assert_same(expected, select(decoded, 0.0, 0.7, agnostic, max_detections=300))
 
 
@@ -94,7 +140,7 @@ def test_nms_numpy_compares_the_float_iou_with_the_double_threshold() -> None:
 def test_contained_is_the_same_in_numpy() -> None:
     boxes = random_decoded(3, images=1, rows=300)[0, :, :4]
     for threshold in (0.3, 0.5, 0.8):
-        want = contained(torch.from_numpy(boxes), threshold).numpy()
+        want = torchvision_contained(torch.from_numpy(boxes), threshold).numpy()
         got = contained(boxes, threshold)
         assert isinstance(got, np.ndarray) and want.any() and not want.all()
         np.testing.assert_array_equal(got, want)
@@ -102,7 +148,7 @@ def test_contained_is_the_same_in_numpy() -> None:
 
 def test_naming_and_log_bias_are_the_same_in_numpy() -> None:
     decoded = random_decoded(4, images=1)
-    found_torch = select(torch.from_numpy(decoded), 0.1, 0.45, rank_by="objectness")[0]
+    found_torch = torchvision_select(torch.from_numpy(decoded), 0.1, 0.45, rank_by="objectness")[0]
     found_numpy = select(decoded, 0.1, 0.45, rank_by="objectness")[0]
     bias = np.zeros(CLASSES, dtype=np.float32)
     bias[[3, 10]] = (0.5, -0.3)

@@ -1,10 +1,10 @@
-"""Raw YOLO head outputs -> boxes, scores and classes; duplicate suppression with torchvision.
+"""Raw YOLO head outputs -> boxes, scores and classes; thresholds, duplicate suppression and containment.
 
-:func:`select` and :func:`contained` also take numpy arrays (what the onnxruntime backend gives): the same
-thresholds, NMS and containment rule in numpy, so that serving with onnxruntime needs no torch. The
-numpy NMS follows torchvision's CPU kernel step for step (greedy, best score first, a box suppressed by
-IoU > threshold with a kept one, IoU in float32 compared in float64) and keeps the same boxes
-(tests/test_select_numpy.py checks it against torchvision on random detections).
+:func:`select` and :func:`contained` run in numpy for both backends (tensors in, tensors out), so that
+serving with onnxruntime needs no torch and there is one selection, not two. The NMS follows
+torchvision's CPU kernel step for step (greedy, best score first, a box suppressed by IoU > threshold
+with a kept one, IoU in float32 compared in float64) and keeps the same boxes as ``torchvision.ops.nms``
+and ``batched_nms`` (tests/test_select_numpy.py checks it against them on random detections).
 
 Head layout per scale (coarse to fine): ``(N, 3, S, S, 5 + C)`` with channels
 ``[objectness, x, y, w, h, class logits...]``; ``x, y`` are sigmoid offsets in the cell and
@@ -84,25 +84,14 @@ def contained(boxes: ArrayT, threshold: float) -> ArrayT:
     """Mask of the boxes ``(K, 4)`` that lie more than ``threshold`` of their own area inside a larger box.
 
     Such a box is a part of a drawn object read as an object of its own (the stem of a 4 read as a 1);
-    people do not draw one digit inside another.
+    people do not draw one digit inside another. Computed in numpy; a tensor gives a tensor mask.
     """
-    if not is_tensor(boxes):
-        return _contained_numpy(np.asarray(boxes), threshold)
-    import torch
-    from torchvision.ops import box_area
+    if is_tensor(boxes):
+        import torch
 
-    if len(boxes) < 2:
-        return torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
-    area = box_area(boxes)
-    top_left = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    bottom_right = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inside = (bottom_right - top_left).clamp(min=0).prod(dim=2) / area[:, None].clamp(min=1e-9)
-    larger = area[None, :] > area[:, None]  # [i, j]: box j is larger than box i
-    return ((inside > threshold) & larger).any(dim=1)
-
-
-def _contained_numpy(boxes: NDArray[Any], threshold: float) -> NDArray[np.bool_]:
-    """:func:`contained` in numpy (the same operations, in the boxes' dtype)."""
+        mask = contained(boxes.detach().cpu().numpy(), threshold)
+        return torch.from_numpy(mask).to(boxes.device)
+    boxes = np.asarray(boxes)
     if len(boxes) < 2:
         return np.zeros(len(boxes), dtype=bool)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -183,7 +172,7 @@ def _select_numpy(
             kept = batched_nms_numpy(boxes, scores, class_ids, iou_threshold)
         kept = kept[:max_detections]
         if containment_threshold is not None:
-            kept = kept[~_contained_numpy(boxes[kept], containment_threshold)]
+            kept = kept[~contained(boxes[kept], containment_threshold)]
         results.append(
             RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
         )
@@ -206,7 +195,8 @@ def select(
     Class-agnostic suppression (the default) leaves one detection per drawn object even when the
     model hesitates between two classes; the per-class mode is the usual one for mAP evaluation.
     ``containment_threshold`` also drops detections lying mostly inside a larger one (see :func:`contained`).
-    A numpy ``decoded`` is selected in numpy (no torch needed) and gives numpy detections.
+    Selection runs in numpy (no torch needed, one implementation for both backends); a tensor ``decoded``
+    gives tensor detections on its device.
     """
     if rank_by not in ("score", "objectness"):
         raise ValueError(f"rank_by must be 'score' or 'objectness', got {rank_by!r}")
@@ -220,24 +210,23 @@ def select(
             containment_threshold,
             rank_by,
         )
-    from torchvision.ops import batched_nms, nms
+    import torch
 
-    results = []
-    for image_rows in decoded:
-        best_probs, class_ids = image_rows[:, 5:].max(dim=-1)
-        objectness = image_rows[:, 4]
-        scores = objectness * best_probs if rank_by == "score" else objectness
-        keep = scores >= score_threshold
-        boxes, scores, class_ids = image_rows[keep, :4], scores[keep], class_ids[keep]
-        objectness, class_probs = objectness[keep], image_rows[keep, 5:]
-        if class_agnostic:
-            kept = nms(boxes, scores, iou_threshold)
-        else:
-            kept = batched_nms(boxes, scores, class_ids, iou_threshold)
-        kept = kept[:max_detections]
-        if containment_threshold is not None:
-            kept = kept[~contained(boxes[kept], containment_threshold)]
-        results.append(
-            RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
+    found = _select_numpy(
+        decoded.detach().cpu().numpy(),
+        score_threshold,
+        iou_threshold,
+        class_agnostic,
+        max_detections,
+        containment_threshold,
+        rank_by,
+    )
+    return [
+        RawDetections(
+            *(
+                torch.from_numpy(np.ascontiguousarray(field)).to(decoded.device)
+                for field in (raw.boxes, raw.scores, raw.class_ids, raw.objectness, raw.class_probs)
+            )
         )
-    return results
+        for raw in found
+    ]
