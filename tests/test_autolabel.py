@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import cv2
@@ -143,6 +144,12 @@ def test_transparent_canvas_export(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "expected"), [("4", 4), ("10", 10), ("censored", 10), ("Other", 11)])
 def test_parse_class(text: str, expected: int) -> None:
     assert parse_class(text) == expected
+
+
+@pytest.mark.parametrize("text", ["+1", "1_0", "٧", "1.0", "04", "12", "dog"])
+def test_parse_class_refuses_what_int_would_take(text: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"unknown class {text!r}; use an id 0..11 or one of")):
+        parse_class(text)
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

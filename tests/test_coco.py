@@ -16,6 +16,7 @@ from digit_detector.data.coco import (
     CocoFormatError,
     class_id_for_name,
     export_coco,
+    parse_number,
     read_coco,
 )
 from digit_detector.data.yolo_format import write_sample
@@ -116,6 +117,12 @@ def test_read_coco_rejects_non_coco(tmp_path: Path, content: str) -> None:
         ("12", None),
         ("04", None),
         ("cat", None),
+        ("+1", None),
+        ("1_0", None),
+        ("٧", None),
+        ("１", None),  # a fullwidth digit
+        ("1.0", None),
+        ("9" * 5000, None),  # int() would raise over 4300 digits
     ],
 )
 def test_class_id_for_name(name: str, expected: int | None) -> None:
@@ -134,3 +141,58 @@ def test_cli(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["export-coco", "--help"])
+
+
+@pytest.mark.parametrize(
+    "value", ["1_0", "٣", "inf", "nan", "0x10", "", " ", True, None, [1], float("inf"), 10**400]
+)
+def test_parse_number_refuses_what_float_would_take(value: object) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        parse_number(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(" 2.5 ", 2.5), ("-3", -3.0), ("1e-3", 0.001), (".5", 0.5), (7, 7.0)]
+)
+def test_parse_number(value: object, expected: float) -> None:
+    assert parse_number(value) == expected
+
+
+def test_read_coco_survives_hostile_values(tmp_path: Path) -> None:
+    doc = {
+        "images": [
+            {"id": 1, "file_name": "x.png", "width": 1e308 * 10, "height": "10"},
+            {"id": [1], "file_name": "list-id.png"},
+            {"id": 3, "file_name": {"a": 1}},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": [1], "category_id": 1, "bbox": [1, 1, 2, 2]},
+            {"id": 2, "image_id": 1, "category_id": {"x": 1}, "bbox": [1, 1, 2, 2]},
+            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]},
+        ],
+        "categories": [{"id": 1, "name": "7"}],
+    }
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(doc))  # json writes Infinity for the width
+    coco = read_coco(path)
+    (image,) = coco.images
+    assert (image.width, image.height) == (None, 10)
+    reasons = " | ".join(p.reason for p in coco.problems)
+    assert "images[1]: 'id' must be a number or string" in reasons and "images[2]" in reasons
+    assert "annotations[0] refers to unknown image id [1]" in reasons
+    assert image.errors == ["annotations[1]: category_id {'x': 1} is not a number"]
+    assert image.category_ids == [1]
+    for bad in ('{"images": [], "categories": [{"id": [1], "name": "7"}]}', "[" * 100_000, "1" * 5000):
+        path.write_text(bad)
+        with pytest.raises(CocoFormatError, match=f"^{path}: "):
+            read_coco(path)
+
+
+def test_read_coco_refuses_a_file_over_the_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from digit_detector.data import limits
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 10)
+    with pytest.raises(CocoFormatError, match=r"is over the 10 B limit for one file: not read"):
+        read_coco(path)

@@ -156,6 +156,13 @@ def add_import_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from digit_detector.data.coco import plain_doc
     from digit_detector.data.importers import dataset
     from digit_detector.data.importers.sources import FORMATS
+    from digit_detector.data.limits import (
+        MAX_ARCHIVE_BYTES,
+        MAX_ARCHIVE_MEMBERS,
+        MAX_FILE_BYTES,
+        MAX_IMAGE_PIXELS,
+        human_size,
+    )
     from digit_detector.data.yolo_format import SPLITS
 
     parser = subparsers.add_parser(
@@ -163,7 +170,13 @@ def add_import_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="import labelled drawings (Kaggle set, makesense.ai exports, YOLO, COCO) into a dataset",
         description=plain_doc(dataset.__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Exit code: 0 all imported, 1 some files skipped (listed with reasons), 2 nothing importable.",
+        epilog=(
+            "Exit code: 0 all imported, 1 some files skipped (listed with reasons), 2 nothing imported "
+            "(the source as a whole unusable: unknown format, unreadable or over-limit zip or index file, "
+            "--out overlapping the input; one sentence on stderr). Limits: one file (zip member) "
+            f"{human_size(MAX_FILE_BYTES)}, one image {MAX_IMAGE_PIXELS // 10**6} megapixels, a zip "
+            f"{human_size(MAX_ARCHIVE_BYTES)} unpacked and {MAX_ARCHIVE_MEMBERS} members."
+        ),
     )
     parser.add_argument(
         "source", type=Path, metavar="SRC", help="folder, zip, CSV or JSON to import (read only)"
@@ -194,16 +207,21 @@ def add_import_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped, so a hostile file name cannot break the report's lines."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def run_import(args: argparse.Namespace) -> int:
     from digit_detector.data.importers.dataset import import_dataset
-    from digit_detector.data.importers.sources import ImportFormatError
+    from digit_detector.data.importers.sources import IGNORE_RULE, ImportFormatError
 
     try:
         report = import_dataset(
             args.source, args.out, args.format, args.images, args.split, args.val_fraction
         )
     except ImportFormatError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     per_split = ", ".join(f"{s}: {n}" for s, n in sorted(report.imported.items())) or "nothing"
     print(
@@ -212,7 +230,11 @@ def run_import(args: argparse.Namespace) -> int:
     if report.problems:
         print(f"skipped {len(report.problems)} file(s):", file=sys.stderr)
         for problem in report.problems:
-            print(f"  {problem.path}: {problem.reason}", file=sys.stderr)
+            print(f"  {_one_line(str(problem.path))}: {_one_line(problem.reason)}", file=sys.stderr)
+    if report.ignored:
+        shown = ", ".join(_one_line(str(p.path)) for p in report.ignored[:3])
+        more = f" and {len(report.ignored) - 3} more" if len(report.ignored) > 3 else ""
+        print(f"ignored {len(report.ignored)} {IGNORE_RULE} ({shown}{more})", file=sys.stderr)
     if report.total == 0:
         return 2
     return 1 if report.problems else 0

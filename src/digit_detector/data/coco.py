@@ -8,12 +8,16 @@ files from other tools, which are nearly always 1-based, looking the same). Cate
 ``info.images_dir`` records that folder, so the importer finds the images without ``--images``.
 
 Reading maps categories to our classes by name (``"4"``, ``"censored"``, ``"other"``, case and
-spaces ignored); a name that is an integer 0..11 (e.g. ``"10"``) is taken as our class id.
+surrounding spaces ignored); a name written in ASCII digits 0..11 (e.g. ``"10"``) is taken as our
+class id, and nothing else is (``"+1"``, ``"1_0"``, ``"07"``, ``"٧"`` are unknown names). Image and
+category ids must be JSON numbers or strings; a file over
+:data:`~digit_detector.data.limits.MAX_FILE_BYTES` is refused unread.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +28,15 @@ from numpy.typing import NDArray
 
 from digit_detector.boxes import xyxy_to_coco
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
-from digit_detector.data.yolo_format import Problem, atomic_write_bytes, load_split
+from digit_detector.data.limits import FileTooLargeError, read_text
+from digit_detector.data.yolo_format import (
+    CLASS_ID_PATTERN,
+    Problem,
+    atomic_write_bytes,
+    load_split,
+    parse_class_id,
+    parse_decimal,
+)
 
 CATEGORY_ID_OFFSET = 1
 """COCO ``category_id`` = our class id + ``CATEGORY_ID_OFFSET``."""
@@ -82,10 +94,9 @@ def class_id_for_name(name: Any) -> int | None:
     lowered = [n.lower() for n in CLASS_NAMES]
     if text in lowered:
         return lowered.index(text)
-    try:
-        number = int(text)
-    except ValueError:
+    if not CLASS_ID_PATTERN.fullmatch(text):
         return None
+    number = parse_class_id(text) if len(text) <= 2 else NUM_CLASSES
     return number if 0 <= number < NUM_CLASSES and str(number) == text else None
 
 
@@ -135,13 +146,42 @@ def export_coco(root: Path, split: str, out: Path) -> tuple[Path, int, list[Prob
 
 
 def parse_number(value: Any) -> float:
-    """A label file's number (JSON number or numeric text) as float; ValueError "... is not a number"."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{value!r} is not a number")
+    """A label file's number (JSON number or ASCII decimal text, finite) as float; ValueError
+    "... is not a number" otherwise (booleans, ``NaN``, ``inf``, ``"1_0"``, ``"٣"`` included)."""
+    if isinstance(value, str):
+        return parse_decimal(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{short_repr(value)} is not a number")
     try:
-        return float(value)
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{short_repr(value)} is not a number (too large)") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (hostile files can hold huge values)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int too long to print, deep nesting
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_id(value: Any) -> bool:
+    """A JSON id we can key by: a number or a string (not a list, object, boolean or null)."""
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+def _size(value: Any) -> int | None:
+    """A positive, finite image size from JSON, as int; None otherwise."""
+    try:
+        number = parse_number(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a number") from None
+        return None
+    return int(number) if number >= 1 else None
 
 
 def read_coco(path: Path) -> CocoFile:
@@ -152,9 +192,11 @@ def read_coco(path: Path) -> CocoFile:
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CocoFormatError(f"{path}: not readable JSON ({error})") from None
+        data = json.loads(read_text(path))
+    except FileTooLargeError as error:
+        raise CocoFormatError(f"{path}: {error}") from None
+    except (OSError, ValueError, RecursionError) as error:  # ValueError: bad UTF-8 or JSON, huge ints
+        raise CocoFormatError(f"{path}: not readable JSON ({type(error).__name__}: {error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise CocoFormatError(f"{path}: not COCO JSON (no 'images' list)")
     raw_annotations = data.get("annotations", [])
@@ -164,7 +206,13 @@ def read_coco(path: Path) -> CocoFile:
     category_names: dict[Any, str] = {}
     for category in raw_categories:
         if not isinstance(category, dict) or "id" not in category or "name" not in category:
-            raise CocoFormatError(f"{path}: category {category!r} needs 'id' and 'name'")
+            raise CocoFormatError(f"{path}: category {short_repr(category)} needs 'id' and 'name'")
+        if not _is_id(category["id"]):
+            raise CocoFormatError(
+                f"{path}: category id {short_repr(category['id'])} is not a number or string"
+            )
+        if not _is_id(category["name"]):
+            raise CocoFormatError(f"{path}: category name {short_repr(category['name'])} is not a string")
         category_names[category["id"]] = str(category["name"])
 
     problems: list[Problem] = []
@@ -172,14 +220,18 @@ def read_coco(path: Path) -> CocoFile:
     by_id: dict[Any, CocoImage] = {}
     for index, entry in enumerate(data["images"]):
         if not isinstance(entry, dict) or "id" not in entry or not entry.get("file_name"):
-            problems.append(Problem(path, f"images[{index}] needs 'id' and 'file_name': {entry!r}"))
+            problems.append(Problem(path, f"images[{index}] needs 'id' and 'file_name': {short_repr(entry)}"))
             continue
-        width, height = entry.get("width"), entry.get("height")
+        if not _is_id(entry["id"]) or not isinstance(entry["file_name"], str):
+            problems.append(
+                Problem(path, f"images[{index}]: 'id' must be a number or string, 'file_name' a string")
+            )
+            continue
         image = CocoImage(
             id=entry["id"],
-            file_name=str(entry["file_name"]),
-            width=int(width) if isinstance(width, int | float) and width > 0 else None,
-            height=int(height) if isinstance(height, int | float) and height > 0 else None,
+            file_name=entry["file_name"],
+            width=_size(entry.get("width")),
+            height=_size(entry.get("height")),
         )
         if image.id in by_id:
             problems.append(Problem(path, f"images[{index}]: duplicate image id {image.id!r}"))
@@ -191,23 +243,28 @@ def read_coco(path: Path) -> CocoFile:
         if not isinstance(annotation, dict):
             problems.append(Problem(path, f"annotations[{index}] is not an object"))
             continue
-        owner = by_id.get(annotation.get("image_id"))
+        image_id = annotation.get("image_id")
+        owner = by_id.get(image_id) if _is_id(image_id) else None
         if owner is None:
             problems.append(
-                Problem(
-                    path, f"annotations[{index}] refers to unknown image id {annotation.get('image_id')!r}"
-                )
+                Problem(path, f"annotations[{index}] refers to unknown image id {short_repr(image_id)}")
             )
             continue
         bbox = annotation.get("bbox")
         try:
             if not isinstance(bbox, list) or len(bbox) != 4:
-                raise ValueError(f"bbox {bbox!r} is not [x, y, w, h]")
+                raise ValueError(f"bbox {short_repr(bbox)} is not [x, y, w, h]")
             values = [parse_number(v) for v in bbox]
         except ValueError as error:
             owner.errors.append(f"annotations[{index}]: {error}")
             continue
-        owner.category_ids.append(annotation.get("category_id"))
+        category_id = annotation.get("category_id")
+        if not _is_id(category_id):
+            owner.errors.append(
+                f"annotations[{index}]: category_id {short_repr(category_id)} is not a number"
+            )
+            continue
+        owner.category_ids.append(category_id)
         owner.boxes.append(values)
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
     return CocoFile(path, images, category_names, info or {}, problems)

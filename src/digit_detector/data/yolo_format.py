@@ -13,7 +13,9 @@ Every writer and reader of datasets in the project goes through this module.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +32,13 @@ from digit_detector.classes import CLASS_NAMES, NUM_CLASSES, is_digit
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+CLASS_ID_PATTERN = re.compile(r"[0-9]+")
+"""A class id as written in a label file: ASCII digits only (``int()`` also takes ``"+1"``, ``"1_0"``,
+``" 1"`` and ``"٧"``; those are refused)."""
+DECIMAL_PATTERN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A coordinate as written in a label file: an ASCII decimal (``float()`` also takes ``"1_0"``,
+``"inf"``, ``"nan"`` and other scripts' digits; those are refused)."""
+_MAX_CLASS_DIGITS = 9
 
 
 class LabelFileError(ValueError):
@@ -71,6 +80,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse_class_id(text: str) -> int:
+    """A class id written as ASCII digits (the one place label text's class ids are read); ValueError
+    "class '+1' is not a class id (ASCII digits 0-9 only)" otherwise. The range is the caller's to check."""
+    if not CLASS_ID_PATTERN.fullmatch(text):
+        raise ValueError(f"class {text[:40]!r} is not a class id (ASCII digits 0-9 only)")
+    if len(text) > _MAX_CLASS_DIGITS:
+        raise ValueError(f"class {text[:40]} is out of range")
+    return int(text)
+
+
+def parse_decimal(text: str) -> float:
+    """A finite number written as an ASCII decimal (``"0.5"``, ``"-3"``, ``"1e-3"``); ValueError otherwise."""
+    if not DECIMAL_PATTERN.fullmatch(text):
+        raise ValueError(f"{text[:40]!r} is not a number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]!r} is not a finite number")
+    return value
 
 
 def format_label_lines(
@@ -154,12 +183,15 @@ def parse_label_text(
             continue
         where = f"{source} line {line_no}"
         if len(fields) != 5:
-            raise LabelFileError(f"{where}: expected 'class xc yc w h', got {line.strip()!r}")
+            raise LabelFileError(f"{where}: expected 'class xc yc w h', got {line.strip()[:200]!r}")
         try:
-            class_id = int(fields[0])
-            values = [float(v) for v in fields[1:]]
+            class_id = parse_class_id(fields[0])
+        except ValueError as error:
+            raise LabelFileError(f"{where}: {error}") from None
+        try:
+            values = [parse_decimal(v) for v in fields[1:]]
         except ValueError:
-            raise LabelFileError(f"{where}: not numbers: {line.strip()!r}") from None
+            raise LabelFileError(f"{where}: not numbers: {line.strip()[:200]!r}") from None
         if not 0 <= class_id < NUM_CLASSES:
             raise LabelFileError(f"{where}: class {class_id} is out of range 0..{NUM_CLASSES - 1}")
         xc, yc, w, h = values

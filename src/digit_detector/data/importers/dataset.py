@@ -28,13 +28,25 @@ Split: ``--split S`` for all, or ``--val-fraction F``: an image goes to ``val`` 
 file name (sha256 of the base name) falls below F, so the assignment is stable across runs and
 sources. Without either, a source split folder (``images/val/...``) is kept, else ``train``.
 Output images are PNGs named after the source's relative path; ``meta/<split>.jsonl`` records the
-original file for each one. The input is only ever read.
+original file for each one. The input is only ever read: ``--out`` may not be, contain or lie inside
+the source or ``--images`` folder (refused before anything is written).
+
+Hostile or broken input: class ids are ASCII digits only (``+1``, ``1_0``, ``٧`` are refused; names may
+have surrounding spaces), numbers are finite ASCII decimals; one file (a zip member: uncompressed) is
+read only up to :data:`~digit_detector.data.limits.MAX_FILE_BYTES`, an image only up to
+:data:`~digit_detector.data.limits.MAX_IMAGE_PIXELS`, a bigger one is a problem; a zip over
+:data:`~digit_detector.data.limits.MAX_ARCHIVE_BYTES` unpacked or
+:data:`~digit_detector.data.limits.MAX_ARCHIVE_MEMBERS` members is refused. Symbolic links leading out of
+a source folder, zip members with absolute or ``..`` names and COCO ``file_name`` s outside the images
+folder are problems, never read; hidden and system files (``.*``, ``__MACOSX/``, ``Thumbs.db``) are
+ignored and counted (see :mod:`.sources`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -47,21 +59,25 @@ from tqdm import tqdm
 
 from digit_detector.boxes import InvalidBoxError, clip_xyxy, convert, validate
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES
-from digit_detector.data.coco import class_id_for_name, parse_number
+from digit_detector.data.coco import class_id_for_name, short_repr
 from digit_detector.data.importers.readers import READERS, detect_format
 from digit_detector.data.importers.sources import (
     BORDER_TOLERANCE_PX,
     FORMATS,
     Candidate,
+    IgnoredFile,
     ImportFormatError,
     ImportReport,
     LabelName,
 )
+from digit_detector.data.limits import MAX_IMAGE_PIXELS
 from digit_detector.data.yolo_format import (
+    CLASS_ID_PATTERN,
     SPLITS,
     LabelFileError,
     Problem,
     append_meta,
+    parse_class_id,
     parse_label_text,
     write_data_yaml,
     write_sample,
@@ -72,19 +88,34 @@ from digit_detector.io import on_white
 
 
 def _class_id(value: Any) -> int:
-    """Our class id for a label value (an id or a name); ValueError naming it otherwise."""
+    """Our class id for a label value (an id or a name); ValueError naming it otherwise.
+
+    An id is a JSON integer (or an integral float such as ``7.0``) or ASCII digits (``"7"``); a string
+    that is not digits is taken as a name (exactly, no surrounding spaces), a :class:`LabelName` by name.
+    """
     if isinstance(value, LabelName):
         class_id = class_id_for_name(value.text)
         if class_id is None:
-            raise ValueError(f"unknown label name {value.text!r} (expected one of {list(CLASS_NAMES)})")
+            raise ValueError(f"unknown label name {value.text[:80]!r} (expected one of {list(CLASS_NAMES)})")
         return class_id
     if isinstance(value, str):
-        by_name = class_id_for_name(value)
-        if by_name is not None:
+        if CLASS_ID_PATTERN.fullmatch(value):
+            number: int | float = parse_class_id(value)
+        else:
+            by_name = class_id_for_name(value) if value == value.strip() else None
+            if by_name is None:
+                raise ValueError(
+                    f"class {value[:80]!r} is not a class id (ASCII digits) or one of {list(CLASS_NAMES)}"
+                )
             return by_name
-    number = parse_number(value)
-    if number != int(number) or not 0 <= number < NUM_CLASSES:
-        raise ValueError(f"class {value!r} is out of range 0..{NUM_CLASSES - 1}")
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = value
+    else:
+        raise ValueError(f"class {short_repr(value)} is not a class id or name")
+    if not (isinstance(number, int) or (math.isfinite(number) and number == int(number))):
+        raise ValueError(f"class {short_repr(value)} is not an integer")
+    if not 0 <= number < NUM_CLASSES:
+        raise ValueError(f"class {short_repr(value)} is out of range 0..{NUM_CLASSES - 1}")
     return int(number)
 
 
@@ -95,11 +126,9 @@ def _remap_yolo_text(text: str, names: list[str], source: str) -> str:
         fields = line.split()
         if fields:
             try:
-                class_index = int(fields[0])
-            except ValueError:
-                raise LabelFileError(
-                    f"{source} line {line_no}: class {fields[0]!r} is not an integer"
-                ) from None
+                class_index = parse_class_id(fields[0])
+            except ValueError as error:
+                raise LabelFileError(f"{source} line {line_no}: {error}") from None
             if not 0 <= class_index < len(names):
                 raise LabelFileError(
                     f"{source} line {line_no}: class {class_index} is not in the names list {names}"
@@ -114,9 +143,22 @@ def _remap_yolo_text(text: str, names: list[str], source: str) -> str:
     return "\n".join(lines)
 
 
+class ImageTooLargeError(ValueError):
+    """An image with more than MAX_IMAGE_PIXELS pixels (refused from its header, never decoded)."""
+
+
 def decode_image(data: bytes) -> NDArray[np.uint8]:
-    """RGB uint8 pixels of an encoded image (EXIF rotation applied, transparency on white)."""
+    """RGB uint8 pixels of an encoded image (EXIF rotation applied, transparency on white).
+
+    Raises ImageTooLargeError (before decoding) for more than MAX_IMAGE_PIXELS pixels.
+    """
     with Image.open(io.BytesIO(data)) as opened:
+        width, height = opened.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ImageTooLargeError(
+                f"image is {width}x{height} px, over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels: "
+                "not read"
+            )
         opened.load()
         image = ImageOps.exif_transpose(opened)
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -151,12 +193,41 @@ def stem_for(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", joined).strip("._") or "image"
 
 
-def _check_paths(source: Path, out: Path) -> None:
-    src, dst = source.resolve(), out.resolve()
-    if dst == src or (source.is_dir() and src in dst.parents):
-        raise ImportFormatError(
-            f"--out {out} must not be inside the source {source} (the input is never modified)"
+def _check_paths(source: Path, out: Path, images: Path | None) -> None:
+    """Refuse an output that is, contains or lies inside what the import reads (before any write).
+
+    Read folders: the source folder, ``--images``, and for a JSON source without ``--images`` the JSON's
+    folder (where its images are looked for). A source file may not lie where the output writes.
+    """
+    dst = out.resolve()
+    folders = [(source, "the source")] if source.is_dir() else []
+    if images is not None:
+        folders.append((images, "the --images folder"))
+    elif source.is_file() and source.suffix.lower() == ".json":
+        folders.append((source.parent, "the folder of the source JSON (where its images are read)"))
+    for folder, what in folders:
+        read = folder.resolve()
+        relation = (
+            "is"
+            if dst == read
+            else "is inside"
+            if read in dst.parents
+            else "contains"
+            if dst in read.parents
+            else ""
         )
+        if relation:
+            raise ImportFormatError(
+                f"--out {out} {relation} {what} {folder}: choose an output folder outside it "
+                "(the input is only ever read, never written)"
+            )
+    if source.is_file():
+        src = source.resolve()
+        written = [dst / "images", dst / "labels", dst / "meta", dst / "data.yaml"]
+        if src == dst or any(src == w or w in src.parents for w in written):
+            raise ImportFormatError(
+                f"--out {out} would write where the source {source} lies: choose another output folder"
+            )
 
 
 def import_dataset(
@@ -182,10 +253,15 @@ def import_dataset(
         raise ImportFormatError(f"--val-fraction must be within 0..1, got {val_fraction}")
     if not source.exists():
         raise ImportFormatError(f"{source} does not exist")
-    _check_paths(source, out)
+    _check_paths(source, out, images)
     resolved = detect_format(source) if fmt == "auto" else fmt
     candidates, problems = READERS[resolved](source, images)
-    report = ImportReport(out=out, format=resolved, problems=problems)
+    report = ImportReport(
+        out=out,
+        format=resolved,
+        problems=[p for p in problems if not isinstance(p, IgnoredFile)],
+        ignored=[p for p in problems if isinstance(p, IgnoredFile)],
+    )
     records: dict[str, list[dict[str, Any]]] = defaultdict(list)
     used_stems: set[str] = set()
     try:
@@ -197,7 +273,15 @@ def import_dataset(
         ):
             where = candidate.image.where
             try:
-                pixels = decode_image(candidate.image.read())
+                data = candidate.image.read()
+            except ValueError as error:  # FileTooLargeError, UnreadableFileError
+                report.problems.append(Problem(where, str(error)))
+                continue
+            try:
+                pixels = decode_image(data)
+            except ImageTooLargeError as error:
+                report.problems.append(Problem(where, str(error)))
+                continue
             except Exception as error:  # PIL raises many types for corrupt files
                 report.problems.append(
                     Problem(where, f"corrupt or unreadable image ({type(error).__name__}: {error})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from digit_detector.data.coco import parse_number
@@ -21,6 +22,7 @@ from digit_detector.data.importers.sources import (
     names_from,
     source_entries,
 )
+from digit_detector.data.limits import read_text
 from digit_detector.data.yolo_format import (
     Problem,
 )
@@ -28,16 +30,17 @@ from digit_detector.data.yolo_format import (
 
 def read_makesense_yolo(source: Path, images: Path | None = None) -> Readout:
     """A makesense.ai YOLO export (zip or unzipped folder of ``.txt``) + the images folder."""
-    entries = source_entries(source)
+    listing = source_entries(source)
+    entries = listing.entries
+    problems: list[Problem] = list(listing.problems)
     image_entries = [e for e in entries if is_image_name(e.name)]
-    if not image_entries:
-        image_entries = images_folder_entries(images, "makesense-yolo")
-    elif images is not None:
-        image_entries += source_entries(images)
+    if not image_entries or images is not None:
+        images_listing = images_folder_entries(images, "makesense-yolo")
+        image_entries += images_listing.entries
+        problems += images_listing.problems
     index = ImageIndex(image_entries)
     names = names_from(entries)
     candidates: list[Candidate] = []
-    problems: list[Problem] = []
     labelled: set[str] = set()
     for entry in entries:
         if Path(entry.name).suffix.lower() != ".txt" or Path(entry.name).name.lower() in IGNORED_TXT:
@@ -51,6 +54,9 @@ def read_makesense_yolo(source: Path, images: Path | None = None) -> Readout:
             text = entry.read().decode("utf-8")
         except UnicodeDecodeError:
             problems.append(Problem(entry.where, "label file is not UTF-8 text"))
+            continue
+        except ValueError as error:  # FileTooLargeError, UnreadableFileError
+            problems.append(Problem(entry.where, str(error)))
             continue
         candidates.append(
             Candidate(
@@ -74,33 +80,45 @@ def _xml_text(node: ET.Element, path: str) -> str:
     return found.text.strip()
 
 
+def _xml_size(node: ET.Element, path: str) -> int:
+    """An image size from VOC XML (``"200"`` or ``"200.0"``): a finite number, as int."""
+    return int(parse_number(_xml_text(node, path)))
+
+
 def read_makesense_voc(source: Path, images: Path | None = None) -> Readout:
     """A makesense.ai Pascal VOC export (zip or folder of ``.xml``) + the images folder.
 
     VOC coordinates are taken as pixel edges (0-based, as makesense.ai writes them).
     """
-    entries = source_entries(source)
-    image_entries = [e for e in entries if is_image_name(e.name)] or images_folder_entries(
-        images, "makesense-voc"
-    )
+    listing = source_entries(source)
+    entries = listing.entries
+    problems: list[Problem] = list(listing.problems)
+    image_entries = [e for e in entries if is_image_name(e.name)]
+    if not image_entries:
+        images_listing = images_folder_entries(images, "makesense-voc")
+        image_entries, problems = images_listing.entries, problems + images_listing.problems
     index = ImageIndex(image_entries)
     candidates: list[Candidate] = []
-    problems: list[Problem] = []
     labelled: set[str] = set()
     for entry in entries:
         if Path(entry.name).suffix.lower() != ".xml":
             continue
         try:
-            root = ET.fromstring(entry.read())
+            data = entry.read()
+        except ValueError as error:  # FileTooLargeError, UnreadableFileError
+            problems.append(Problem(entry.where, str(error)))
+            continue
+        try:
+            root = ET.fromstring(data)
             filename = root.findtext("filename") or Path(entry.name).stem
-            size = (int(float(_xml_text(root, "size/width"))), int(float(_xml_text(root, "size/height"))))
+            size = (_xml_size(root, "size/width"), _xml_size(root, "size/height"))
             labels, boxes = [], []
             for obj in root.iter("object"):
                 labels.append(_xml_text(obj, "name"))
                 boxes.append(
                     [parse_number(_xml_text(obj, f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax")]
                 )
-        except (ET.ParseError, ValueError) as error:
+        except (ET.ParseError, ValueError, LookupError) as error:  # LookupError: an unknown encoding
             problems.append(Problem(entry.where, f"malformed VOC XML: {error}"))
             continue
         image, why = index.find(filename.strip())
@@ -127,16 +145,31 @@ def read_makesense_voc(source: Path, images: Path | None = None) -> Readout:
     return candidates, problems
 
 
+def _csv_rows(lines: list[str], source: Path, problems: list[Problem]) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each CSV record; a record the csv module rejects is a problem."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # a field over csv.field_size_limit(), a stray quote
+            problems.append(Problem(source, f"line {reader.line_num}: not CSV ({error})"))
+            continue
+        yield reader.line_num, row
+
+
 def read_makesense_csv(source: Path, images: Path | None = None) -> Readout:
     """A makesense.ai CSV export (one row per box) + the images folder."""
-    index = ImageIndex(images_folder_entries(images, "makesense-csv"))
+    images_listing = images_folder_entries(images, "makesense-csv")
+    index = ImageIndex(images_listing.entries)
     rows: dict[str, list[tuple[int, list[str]]]] = defaultdict(list)
     try:
-        lines = source.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
+        lines = read_text(source, encoding="utf-8-sig").splitlines()
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, over the size cap
         raise ImportFormatError(f"{source}: not a readable CSV ({error})") from None
-    problems: list[Problem] = []
-    for line_no, row in enumerate(csv.reader(lines), start=1):
+    problems: list[Problem] = list(images_listing.problems)
+    for line_no, row in _csv_rows(lines, source, problems):
         if not row or not "".join(row).strip():
             continue
         if line_no == 1 and row[0].strip().lower() == "label_name":

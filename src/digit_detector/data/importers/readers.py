@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from digit_detector.data.importers.coco_source import find_coco_json, read_coco_source
-from digit_detector.data.importers.kaggle import find_kaggle_json, read_kaggle
+from digit_detector.data.importers.kaggle import find_kaggle_json, load_json, read_kaggle
 from digit_detector.data.importers.makesense import (
     read_makesense_csv,
     read_makesense_voc,
@@ -17,7 +16,7 @@ from digit_detector.data.importers.makesense import (
 from digit_detector.data.importers.sources import (
     ImportFormatError,
     Readout,
-    zip_entries,
+    zip_listing,
 )
 from digit_detector.data.importers.yolo import read_yolo
 from digit_detector.data.yolo_format import (
@@ -44,16 +43,13 @@ def detect_format(source: Path) -> str:
         if suffix == ".csv":
             return "makesense-csv"
         if suffix == ".json":
-            try:
-                data = json.loads(source.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-                raise ImportFormatError(f"{source}: not readable JSON ({error})") from None
+            data = load_json(source)
             if isinstance(data, dict) and "images" in data and "annotations" in data:
                 return "coco"
             if isinstance(data, dict):
                 return "kaggle"
         if zipfile.is_zipfile(source):
-            suffixes = {Path(e.name).suffix.lower() for e in zip_entries(source)}
+            suffixes = {Path(e.name).suffix.lower() for e in zip_listing(source).entries}
             if ".xml" in suffixes:
                 return "makesense-voc"
             if ".txt" in suffixes:
