@@ -188,6 +188,24 @@ def installed(wheel: Path) -> Path:
     return site
 
 
+BLOCKER = """\
+import importlib.abc, os, sys
+
+BLOCKED = set(filter(None, os.environ.get("TEST_BLOCKED_MODULES", "").split(",")))
+
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (not installed in this test)")
+        return None
+
+
+if BLOCKED:
+    sys.meta_path.insert(0, Refuse())
+"""
+
+
 @pytest.fixture(scope="module")
 def console_venv(wheel: Path) -> Path:
     """A virtual environment with the wheel ``pip install``-ed, its dependencies (and pip) seen through a
@@ -200,6 +218,9 @@ def console_venv(wheel: Path) -> Path:
     )
     ours = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
     (purelib / "_test_dependencies.pth").write_text("".join(f"{folder}\n" for folder in ours))
+    # $TEST_BLOCKED_MODULES (comma-separated) refuses those imports: an install without torch, for the test
+    (purelib / "_test_block.py").write_text(BLOCKER)
+    (purelib / "_test_block.pth").write_text("import _test_block\n")
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "--no-input"]
     run([*pip, "install", "--no-deps", "--no-index", "--ignore-installed", str(wheel)], wheel.parent)
     return venv
@@ -247,14 +268,30 @@ def test_the_console_script_of_an_installed_wheel_prints_its_versions(
 
 
 @pytest.mark.integration
-def test_the_console_script_of_an_installed_wheel_predicts(console_venv: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("backend", "blocked"), [("torch", ""), ("onnx", "torch,torchvision,safetensors,lightning,hydra")]
+)
+def test_the_console_script_of_an_installed_wheel_predicts_and_saves(
+    console_venv: Path, tmp_path: Path, backend: str, blocked: str
+) -> None:
+    """``digit-detector predict --save --save-txt`` from the installed wheel, outside the checkout; with the
+    onnx backend also where torch cannot be imported (the onnxruntime-only install)."""
     canvas = np.zeros((400, 400, 4), dtype=np.uint8)
     canvas[100:300, 190:210] = (0, 0, 0, 255)  # one upright stroke: a 1
     Image.fromarray(canvas).save(tmp_path / "one.png")
     command = [str(console_venv / "bin" / "digit-detector"), "predict", "one.png", "--json"]
-    (line,) = run(command, tmp_path, outside_env(None)).splitlines()
+    command += ["--backend", backend, "--save", "out", "--save-txt"]
+    env = outside_env(None) | {"TEST_BLOCKED_MODULES": blocked}
+    (line,) = run(command, tmp_path, env).splitlines()
     record = json.loads(line)
     assert record["number"] == "1", record
+    assert Image.open(tmp_path / "out" / "one.png").size == (400, 400)
+    (label,) = (tmp_path / "out" / "labels" / "one.txt").read_text().splitlines()
+    assert label.split()[0] == "1" and len(label.split()) == 6
+    if blocked:  # the block is real: torch cannot be imported in that environment
+        probe = [str(console_venv / "bin" / "python"), "-c", "import torch"]
+        failed = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        assert failed.returncode != 0 and "not installed in this test" in failed.stderr
 
 
 @pytest.mark.integration
