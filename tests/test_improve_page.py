@@ -203,6 +203,11 @@ def box_selectboxes(app: AppTest) -> list[Any]:
     return [s for s in app.selectbox if s.key and s.key.startswith("improve_label_")]
 
 
+def consent_box(app: AppTest) -> Any:
+    (box,) = [c for c in app.checkbox if c.label == CONSENT_TEXT]
+    return box
+
+
 def test_page_stores_nothing_without_consent(store_dir: Path, detector: FakeDetector) -> None:
     app = run_page(drawing_rgba())
     assert [s.value for s in box_selectboxes(app)] == ["7", "4"]  # the model's boxes, pre-filled
@@ -215,9 +220,9 @@ def test_page_stores_nothing_without_consent(store_dir: Path, detector: FakeDete
     assert not any("restarts" in w.value for w in app.warning)  # off a Space the folder is lasting
     assert not store_dir.exists()  # nothing written, not even a folder
 
-    app.checkbox(key="improve_consent").check().run()
+    consent_box(app).check().run()
     assert not store_dir.exists()  # ticking alone stores nothing either
-    app.checkbox(key="improve_consent").uncheck().run()
+    consent_box(app).uncheck().run()
     app.button(key="improve_send").click().run()
     assert not store_dir.exists()
     assert detector.calls == 1  # one detection per drawing, not per rerun
@@ -228,7 +233,7 @@ def test_page_sends_corrected_boxes_with_consent(store_dir: Path, detector: Fake
     box_selectboxes(app)[1].select("9").run()  # the model said 4; it is a 9
     assert [s.value for s in box_selectboxes(app)] == ["7", "9"]
     app.text_input(key="improve_note").input("my nine").run()
-    app.checkbox(key="improve_consent").check().run()
+    consent_box(app).check().run()
     app.button(key="improve_send").click().run()
     assert not app.exception and not app.error
     (success,) = app.success
@@ -241,9 +246,36 @@ def test_page_sends_corrected_boxes_with_consent(store_dir: Path, detector: Fake
     record = (store_dir / "feedback.jsonl").read_text()
     assert '"model_version": "fake-1"' in record and '"note": "my nine"' in record
 
+    assert consent_box(app).value is False  # the consent was for that drawing: ticked anew to send again
+    consent_box(app).check().run()
     app.button(key="improve_send").click().run()  # the same thing again is not stored twice
     assert len(load_split(store_dir, "train").samples) == 1
     assert any("Already sent" in i.value for i in app.info)
+
+
+def test_consent_is_reset_after_sharing_and_for_a_new_drawing(
+    store_dir: Path, detector: FakeDetector
+) -> None:
+    app = run_page(drawing_rgba())
+    consent_box(app).check().run()
+    app.button(key="improve_send").click().run()
+    assert not app.exception
+    assert len(app.success) == 1 and "Thank you" in app.success[0].value
+    assert consent_box(app).value is False
+    app.button(key="improve_send").click().run()  # without a new tick nothing more is stored
+    assert any(CONSENT_TEXT in w.value for w in app.warning)
+    assert len(load_split(store_dir, "train").samples) == 1
+
+    consent_box(app).check().run()
+    assert consent_box(app).value is True
+    other = drawing_rgba()
+    other[300:310, 300:380, 3] = 255  # another stroke: another drawing
+    app.session_state[DRAWING_KEY] = other
+    app.run()
+    assert not app.exception and detector.calls == 2
+    assert consent_box(app).value is False  # a tick for the last drawing is not one for this
+    app.button(key="improve_send").click().run()
+    assert len(load_split(store_dir, "train").samples) == 1
 
 
 def test_page_delete_and_reset(store_dir: Path, detector: FakeDetector) -> None:
@@ -261,7 +293,7 @@ def test_page_store_error_is_shown(
     store = RecordingStore(FeedbackError("Could not save the drawing to X (PermissionError: no)."))
     monkeypatch.setattr(improve_page, "feedback_store", lambda: store)
     app = run_page(drawing_rgba())
-    app.checkbox(key="improve_consent").check().run()
+    consent_box(app).check().run()
     app.button(key="improve_send").click().run()
     (error,) = app.error
     assert UNAVAILABLE_TEXT in error.value and "still here" in error.value
@@ -323,7 +355,7 @@ def test_page_never_shows_the_store_endpoint_or_credentials(
     app.session_state[DRAWING_KEY] = drawing_rgba()
     app.run()
     assert not app.warning  # a bucket is durable: no "only until the Space restarts" notice
-    app.checkbox(key="improve_consent").check().run()
+    consent_box(app).check().run()
     app.button(key="improve_send").click().run()
     assert not app.exception and not app.success
     (error,) = app.error
@@ -347,7 +379,7 @@ def test_page_on_a_space_without_lasting_storage(
     app = run_page(drawing_rgba())
     (notice,) = app.warning
     assert "only until the Space restarts" in notice.value
-    app.checkbox(key="improve_consent").check().run()
+    consent_box(app).check().run()
     app.button(key="improve_send").click().run()
     assert not app.error
     (success,) = app.success
@@ -368,7 +400,7 @@ def test_page_on_a_space_with_persistent_storage(
     monkeypatch.setenv("DIGIT_DETECTOR_FEEDBACK_DIR", str(tmp_path / "data" / "feedback"))
     app = run_page(drawing_rgba())
     assert not app.warning
-    app.checkbox(key="improve_consent").check().run()
+    consent_box(app).check().run()
     app.button(key="improve_send").click().run()
     (success,) = app.success
     assert success.value.startswith("Thank you! Stored as sample")

@@ -5,6 +5,8 @@ Flow: take a drawing (the Draw page's, or draw one here) -> the model's boxes pr
 label, and its stroke has the class colour) -> the person moves, resizes, deletes, adds and relabels boxes
 -> only after ticking :data:`CONSENT_TEXT` *and* pressing "Send" is the sample stored
 (:func:`digit_detector.feedback.store_from_config`). Nothing is stored otherwise (:func:`submit_feedback`).
+The consent is for *this* drawing: the tick clears once it is shared and when another drawing comes (the
+checkbox gets a new key, :func:`_consent_key`), so the next drawing needs its own tick.
 
 Seams for ``app.py`` and the other pages:
 
@@ -354,6 +356,15 @@ def _delete(boxes: list[EditedBox], index: int) -> None:
     _reset_editor([b for i, b in enumerate(boxes) if i != index])
 
 
+def _consent_key() -> str:
+    """The consent checkbox's key: a new one (so an unticked box) per drawing and after each share."""
+    return f"{_STATE}consent_{st.session_state.get(f'{_STATE}consent_rev', 0)}"
+
+
+def _reset_consent() -> None:
+    st.session_state[f"{_STATE}consent_rev"] = st.session_state.get(f"{_STATE}consent_rev", 0) + 1
+
+
 def _detect(rgb: NDArray[np.uint8]) -> bool:
     """Run the model once per drawing and load its boxes into the editor; False when it cannot run."""
     digest = image_digest(rgb)
@@ -369,6 +380,7 @@ def _detect(rgb: NDArray[np.uint8]) -> bool:
     st.session_state[f"{_STATE}predictions"] = predictions
     st.session_state[f"{_STATE}model_version"] = str(detector.metadata.version)
     st.session_state[f"{_STATE}sent"] = None
+    _reset_consent()  # a new drawing: the consent given for the last one does not carry over
     _reset_editor(edited_boxes_from_predictions(predictions))
     return True
 
@@ -468,11 +480,14 @@ def render() -> None:
         if sharing_is_temporary():
             st.warning(temporary_notice(), icon=":material/hourglass_bottom:")
         note = st.text_input("Note (optional)", key=f"{_STATE}note", max_chars=300)
-        consent = st.checkbox(CONSENT_TEXT, key=f"{_STATE}consent")
+        consent = st.checkbox(CONSENT_TEXT, key=_consent_key())
         st.caption(
             "Stored: the drawing, your boxes and classes, the model's boxes, its version, the time and "
             "your note. Nothing about you (no account, no address)."
         )
+        stored_message = st.session_state.pop(f"{_STATE}stored_message", None)
+        if stored_message:
+            st.success(stored_message)
         if st.button("Send", type="primary", key=f"{_STATE}send"):
             fingerprint = (st.session_state[f"{_STATE}digest"], tuple(boxes), note)
             sent = st.session_state.get(f"{_STATE}sent")
@@ -488,7 +503,9 @@ def render() -> None:
             )
             if outcome.stored:
                 st.session_state[f"{_STATE}sent"] = (fingerprint, outcome.sample_id)
-                st.success(outcome.message)
+                st.session_state[f"{_STATE}stored_message"] = outcome.message
+                _reset_consent()
+                st.rerun()  # draw the consent box afresh, unticked; the message is shown below
             elif consent:
                 st.error(outcome.message)
             else:
