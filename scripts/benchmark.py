@@ -2,11 +2,17 @@
 peak memory. Prints a Markdown table the README can quote (or JSON with --json).
 
     .venv/bin/python scripts/benchmark.py [--weights FILE] [--runs N] [--json]
+    .venv/bin/python scripts/benchmark.py --memory [--weights FILE] [--json]
 
 Latency is ``Detector.__call__`` on a 400x400 RGBA canvas (the app's), preprocessing to detections and the
 number, median and p90 over ``--runs`` calls after warm-up, with ``torch.set_num_threads(2)`` (and two
 onnxruntime threads). Training throughput is forward + YoloLoss + backward + AdamW step of yolov3-tiny at
 batch 32 on synthetic images with targets from ``build_targets`` (built beforehand, not timed).
+
+``--memory`` measures instead the peak resident memory of ``predict`` (``python -m digit_detector predict
+FILE``, torch on the CPU, in a fresh process each) on the app's canvas and on the largest image the reader
+accepts (``MAX_IMAGE_PIXELS``, 8000x5000: RGBA, RGB and 16-bit gray), and on a decompression bomb (a PNG
+header claiming 20000x20000 pixels, refused before decoding), as a table of figures (not a unit test).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +37,7 @@ import torch
 
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.export import export_onnx
+from digit_detector.io import MAX_IMAGE_PIXELS
 from digit_detector.models import build_model, load_model_config
 from digit_detector.models.config import STRIDES
 from digit_detector.onnx_backend import load_onnx_backend
@@ -170,6 +178,96 @@ def measure(
     return weights, notes, results
 
 
+# Runs predict in a fresh process and prints its exit code and peak RSS in MiB as JSON. The peak is VmHWM, the
+# high-water mark of this program's own memory: ru_maxrss would start from the parent's RSS at the fork.
+PREDICT_PEAK = """
+import json, resource, sys
+from pathlib import Path
+from digit_detector.cli import main
+code = main(sys.argv[1:])
+status = Path("/proc/self/status")
+if status.is_file():
+    line = next(l for l in status.read_text().splitlines() if l.startswith("VmHWM:"))
+    peak = int(line.split()[1]) / 1024
+else:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
+print(json.dumps({"code": code, "peak_mib": peak}), file=sys.stderr)
+"""
+
+
+def memory_images(scratch: Path) -> list[tuple[str, Path]]:
+    """The images ``--memory`` runs predict on, written to ``scratch``: (what, file)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    width, height = 8000, MAX_IMAGE_PIXELS // 8000  # the largest accepted: 8000x5000
+    rgba = np.zeros((height, width, 4), dtype=np.uint8)
+    for row in range(4):  # a few big digits' worth of strokes on transparent paper
+        rgba[500 + row * 1100 : 1300 + row * 1100, 1000:1100] = (0, 0, 0, 255)
+    cases = [("400x400 RGBA canvas (the app's)", canvas(), "canvas.png")]
+    cases += [(f"{width}x{height} RGBA (the largest accepted)", rgba, "largest-rgba.png")]
+    rgb = np.full((height, width, 3), 255, dtype=np.uint8)
+    rgb[rgba[:, :, 3] > 0] = 0
+    cases += [(f"{width}x{height} RGB", rgb, "largest-rgb.jpg")]
+    deep = rgb[:, :, 0].astype(np.uint16) * 257
+    cases += [(f"{width}x{height} 16-bit gray", deep, "largest-16bit.png")]
+    images = []
+    for what, pixels, name in cases:
+        Image.fromarray(pixels).save(scratch / name)
+        images.append((what, scratch / name))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20_000, 20_000, 8, 6, 0, 0, 0)  # RGBA: 1.6 GB if decoded
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64)))
+    (scratch / "bomb.png").write_bytes(bomb + chunk(b"IEND", b""))
+    images.append(("20000x20000 PNG header, 100 bytes (a decompression bomb)", scratch / "bomb.png"))
+    return images
+
+
+def measure_memory(weights: Path, scratch: Path) -> list[dict[str, Any]]:
+    """Peak RSS of ``predict`` on each of :func:`memory_images`, each in a fresh process."""
+    rows = []
+    for what, image in memory_images(scratch):
+        command = [sys.executable, "-c", PREDICT_PEAK, "predict", str(image), "--weights", str(weights)]
+        started = time.perf_counter()
+        completed = subprocess.run([*command, "--device", "cpu"], capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        report = json.loads(completed.stderr.strip().splitlines()[-1])
+        message = completed.stderr.strip().splitlines()[0] if report["code"] else ""
+        rows.append(
+            {
+                "image": what,
+                "file_bytes": image.stat().st_size,
+                "exit_code": report["code"],
+                "peak_rss_mib": report["peak_mib"],
+                "seconds": seconds,
+                "message": message,
+            }
+        )
+    return rows
+
+
+def print_memory(rows: list[dict[str, Any]]) -> None:
+    print(f"predict's peak RSS, torch on the CPU; the reader's limit: {MAX_IMAGE_PIXELS:,} pixels")
+    print()
+    print("| image | file | exit code | peak RSS | wall time |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        size = row["file_bytes"]
+        file_size = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 1024:.1f} KiB"
+        print(
+            f"| {row['image']} | {file_size} | {row['exit_code']} | {row['peak_rss_mib']:.0f} MiB "
+            f"| {row['seconds']:.1f} s |"
+        )
+    for row in rows:
+        if row["message"]:
+            print(f"\n{row['image']}: {row['message']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -185,7 +283,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
     parser.add_argument("--device", default="cpu", help="torch device for the torch rows (default cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="measure predict's peak memory on the largest accepted image (and a bomb) instead",
+    )
     args = parser.parse_args(argv)
+    if args.memory:
+        weights = args.weights if args.weights is not None else DEFAULT_WEIGHTS
+        with tempfile.TemporaryDirectory(prefix="digit-benchmark-") as scratch:
+            memory_rows = measure_memory(weights, Path(scratch))
+        if args.json:
+            print(json.dumps({"weights": str(weights), "memory": memory_rows}, indent=2))
+        else:
+            print_memory(memory_rows)
+        return 0
 
     torch.set_num_threads(THREADS)
     load_before = [round(v, 2) for v in os.getloadavg()]

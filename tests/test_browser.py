@@ -240,3 +240,47 @@ def test_reads_one_and_seven(browser: Browser, tmp_path: Path) -> None:
             screenshot(page, "07-trained-17")
         finally:
             page.context.close()
+
+
+# the class of the element the Draw page's canvas component shows at canvas pixel (x, y): its shadow root's
+# hit test (the component isolates its styles there; the drawing surface is fabric's "upper-canvas")
+ELEMENT_AT_JS = """([x, y]) => {
+    const hosts = [...document.querySelectorAll('*')].filter(e => e.shadowRoot?.querySelector('.dc-root'));
+    const root = hosts[hosts.length - 1].shadowRoot;
+    const canvases = root.querySelectorAll('canvas');
+    const box = canvases[canvases.length - 1].getBoundingClientRect();
+    const element = root.elementFromPoint(box.left + x, box.top + y);
+    return element === null ? null : element.getAttribute('class');
+}"""
+TOOLBAR_STRIP = [(268, 0), (300, 10), (399, 1), (340, 26), (270, 34)]  # where the hidden toolbar lay
+
+
+def test_a_stroke_started_in_the_toolbar_corner_is_drawn_and_read(browser: Browser, tmp_path: Path) -> None:
+    """streamlit-drawable-canvas hid its toolbar, invisible, over the canvas's top right strip (x 268-400,
+    y 0-26): a stroke started there pressed the toolbar and was lost. Now the toolbar sits above the canvas
+    (and below the pen slider), with the mouse and on a touch screen, and the stroke is read."""
+    with serve_app(DEFAULT_WEIGHTS, tmp_path / "streamlit.log") as url:
+        for touch in (False, True):
+            context = browser.new_context(viewport={"width": 1280, "height": 1000}, has_touch=touch)
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            try:
+                page.goto(url)
+                page.get_by_text(PROMPT).wait_for()
+                canvas = drawing_surface(page)
+                toolbar = page.locator(".dc-toolbar").first
+                box = toolbar.bounding_box()
+                thumb = page.locator('[data-testid="stSlider"]').first.get_by_role("slider").bounding_box()
+                assert box is not None and thumb is not None
+                assert thumb["y"] + thumb["height"] <= box["y"] and box["y"] + box["height"] <= canvas["y"]
+                drawn_on = [page.evaluate(ELEMENT_AT_JS, list(p)) for p in TOOLBAR_STRIP]
+                assert drawn_on == ["dc-canvas upper-canvas"] * len(TOOLBAR_STRIP)
+                if touch:  # no hover to show it: the toolbar is always shown
+                    assert toolbar.evaluate("e => getComputedStyle(e).opacity") == "1"
+                    continue
+                page.mouse.move(0, 0)  # the stroke starts as the pointer arrives, before any hover effect
+                draw(page, [[(300, 10), (310, 40), (310, 120), (310, 200)]])
+                expect(page.locator(".dd-number")).to_have_text("1")
+                screenshot(page, "09-toolbar-corner")
+            finally:
+                context.close()

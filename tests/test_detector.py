@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from PIL import Image
 
 from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
-from digit_detector.detector import Detection, Detector, apply_log_bias
+from digit_detector.detector import Detection, Detector, DeviceError, apply_log_bias, resolve_device
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.render import annotate
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
@@ -277,3 +278,48 @@ def test_plot_and_save_draw_the_apps_picture(tmp_path: Path) -> None:
         replace(result, orig_img=None).plot()
     with pytest.raises(ValueError, match="the image is 10x10"):
         result.plot(np.zeros((10, 10), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("value", [-1, 2, 5, float("nan"), float("inf"), "half"])
+def test_thresholds_outside_0_to_1_are_a_clear_value_error(
+    detector: Detector, random_tiny_weights: Path, value: object
+) -> None:
+    image = np.full((64, 64, 3), 255, dtype=np.uint8)
+    for name in ("score_threshold", "iou_threshold"):
+        message = rf"^{name} must be a number from 0 to 1, got {re.escape(repr(value))}$"
+        with pytest.raises(ValueError, match=message):
+            Detector(detector.backend, detector.metadata, **{name: value})  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=message):
+            Detector.from_weights(random_tiny_weights, device="cpu", **{name: value})
+        with pytest.raises(ValueError, match=message):
+            detector(image, **{name: value})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^score_threshold must be"):
+        detector.detect_batch([image], score_threshold=value)  # type: ignore[arg-type]
+
+
+def test_thresholds_at_the_ends_are_taken(detector: Detector) -> None:
+    image = np.full((64, 64, 3), 255, dtype=np.uint8)
+    assert detector(image, score_threshold=1.0, iou_threshold=0.0).detections == []
+    assert (
+        Detector(detector.backend, detector.metadata, score_threshold=0, iou_threshold=1).score_threshold == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("tpu", r"^'tpu' is not a torch device"),
+        ("meta", r"^the meta device holds no data"),
+        pytest.param(
+            "cuda:0",
+            r"^CUDA is not available on this machine",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
+        ),
+    ],
+)
+def test_a_device_that_cannot_run_the_model_is_a_device_error(
+    random_tiny_weights: Path, device: str, message: str
+) -> None:
+    with pytest.raises(DeviceError, match=message):
+        Detector.from_weights(random_tiny_weights, device=device)
+    assert resolve_device("cpu") == torch.device("cpu")

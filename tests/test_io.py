@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from digit_detector.io import on_white, read_gray, read_image, read_pixels
+from digit_detector.io import (
+    IMAGE_SUFFIXES,
+    MAX_IMAGE_PIXELS,
+    check_size,
+    on_white,
+    read_gray,
+    read_image,
+    read_pixels,
+)
 from digit_detector.preprocess import ImageInputError
 
 
@@ -116,3 +127,108 @@ def test_on_white_is_opaque() -> None:
     composited = on_white(_rgba_canvas())
     assert composited.mode == "RGBA"
     assert (np.asarray(composited)[:, :, 3] == 255).all()
+
+
+# A subprocess reads PNG headers claiming huge sizes (a few bytes of IDAT) and reports the growth of its
+# peak RSS over what importing took, and the time. The peak is VmHWM, the high-water mark of the program's
+# own memory (ru_maxrss starts from the parent's RSS at the fork: pytest's would hide any growth).
+BOMB_SCRIPT = """
+import json, struct, sys, time, zlib
+from pathlib import Path
+from digit_detector.io import read_image
+from digit_detector.preprocess import ImageInputError
+
+def peak_mib():
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+def png(width, height, depth, colour):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    idat = zlib.compress(bytes(64))
+    return b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+folder = sys.argv[1]
+before = peak_mib()
+messages = []
+start = time.perf_counter()
+for width, height, depth, colour in [(20000, 20000, 1, 0), (13300, 13300, 8, 6), (8001, 5000, 16, 0)]:
+    path = f"{folder}/{width}x{height}.png"
+    with open(path, "wb") as handle:
+        handle.write(png(width, height, depth, colour))
+    try:
+        read_image(path)
+        messages.append(None)
+    except ImageInputError as error:
+        messages.append(str(error))
+seconds = time.perf_counter() - start
+grown = peak_mib() - before
+print(json.dumps({"messages": messages, "seconds": seconds, "grown_mb": grown}))
+"""
+
+
+@pytest.mark.integration  # a subprocess: its peak RSS is its own
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads VmHWM from /proc (Linux)")
+def test_huge_headers_are_refused_before_decoding_quickly_and_in_bounded_memory(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", BOMB_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    over = f"more than the {MAX_IMAGE_PIXELS:,} pixels (40 megapixels) an image may have: scale it down first"
+    assert report["messages"] == [
+        f"{tmp_path}/20000x20000.png has {over}",  # past Pillow's own bomb limit: its error, our sentence
+        f"{tmp_path}/13300x13300.png is 13300x13300 pixels, {over}",  # RGBA: 700 MB if decoded
+        f"{tmp_path}/8001x5000.png is 8001x5000 pixels, {over}",  # one column over the limit
+    ]
+    assert report["seconds"] < 2
+    assert report["grown_mb"] < 20, report  # decoding any of them takes 40-700 MB
+    assert "DecompressionBombWarning" not in completed.stderr
+
+
+def test_the_limit_is_40_megapixels() -> None:
+    assert MAX_IMAGE_PIXELS == 40_000_000
+    check_size("a.png", (8000, 5000))
+    check_size("a.png", (400, 400))
+    with pytest.raises(ImageInputError, match=r"^a\.png is 8000x5001 pixels, more than the 40,000,000"):
+        check_size("a.png", (8000, 5001))
+
+
+def _sixteen_bit_drawing() -> tuple[np.ndarray, np.ndarray]:
+    """An 8-bit drawing with mid-grey ink, and its 16-bit twin (each value x 257)."""
+    eight = np.full((20, 30), 255, dtype=np.uint8)
+    eight[5:15, 10:14] = 128
+    eight[8, 20] = 0
+    return eight, eight.astype(np.uint16) * 257
+
+
+@pytest.mark.parametrize(
+    ("suffix", "make"),
+    [
+        (".png", lambda a: Image.fromarray(a)),  # I;16
+        (".tif", lambda a: Image.fromarray(a)),  # I;16
+        (".tif", lambda a: Image.fromarray(a.byteswap().view(">u2"))),  # I;16B
+        (".tif", lambda a: Image.fromarray(a.astype(np.int32))),  # I (32-bit)
+        (".tif", lambda a: Image.fromarray(a.astype(np.float32) / 65535)),  # F, 0..1
+    ],
+    ids=["png-I;16", "tif-I;16", "tif-I;16B", "tif-I", "tif-F"],
+)
+def test_high_bit_depth_gray_is_scaled_not_clipped(tmp_path: Path, suffix: str, make: object) -> None:
+    eight, sixteen = _sixteen_bit_drawing()
+    path = tmp_path / f"deep{suffix}"
+    make(sixteen).save(path)  # type: ignore[operator]
+    image = read_image(path)
+    assert image.mode == "L"
+    np.testing.assert_array_equal(np.asarray(image), eight)  # mid-grey ink stays mid-grey, not white
+    np.testing.assert_array_equal(read_gray(path), eight)
+    np.testing.assert_array_equal(read_pixels(path), eight)
+
+
+@pytest.mark.parametrize("suffix", IMAGE_SUFFIXES)
+def test_every_listed_suffix_is_read(tmp_path: Path, suffix: str) -> None:
+    """IMAGE_SUFFIXES (what a folder given to predict expands to) lists only formats the reader reads."""
+    path = tmp_path / f"picture{suffix}"
+    Image.new("RGB", (16, 12), (200, 100, 50)).save(path)
+    assert read_image(path).size == (16, 12)
+    assert read_gray(path).shape == (12, 16)

@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from numpy.typing import NDArray
 from PIL import Image
 
-from digit_detector.preprocess import INPUT_SIZE, ImageInputError, letterbox, preprocess, to_rgb
+from digit_detector.preprocess import INPUT_SIZE, ImageInputError, letterbox, preprocess, to_rgb, to_uint8
 
 
 def test_rgba_canvas_is_composited_onto_white() -> None:
@@ -72,3 +73,50 @@ def test_letterbox_keeps_aspect_and_maps_boxes_back() -> None:
     in_model = transform.to_input(box)
     back = transform.to_original(torch.tensor(in_model, dtype=torch.float32))
     np.testing.assert_allclose(back.numpy(), box, atol=1e-3)
+
+
+def _mid_grey_drawing() -> NDArray[np.uint8]:
+    eight = np.full((20, 30), 255, dtype=np.uint8)
+    eight[5:15, 10:14] = 128
+    eight[8, 20] = 0
+    return eight
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda e: e.astype(np.uint16) * 257,  # uint16 array
+        lambda e: e.astype(np.int32) * 257,  # int32 array (a PIL "I" image's)
+        lambda e: Image.fromarray(e.astype(np.uint16) * 257),  # PIL I;16
+        lambda e: Image.fromarray((e.astype(np.uint16) * 257).byteswap().view(">u2")),  # PIL I;16B
+        lambda e: Image.fromarray(e.astype(np.int32) * 257),  # PIL I
+        lambda e: Image.fromarray(e.astype(np.float32) / 255),  # PIL F, 0..1
+        lambda e: e.astype(np.float64) / 255,  # float array, 0..1
+        lambda e: e.astype(np.int64),  # int64 array of 8-bit values (np.array of ints)
+    ],
+    ids=["uint16", "int32", "I;16", "I;16B", "I", "F", "float", "int64-8bit"],
+)
+def test_deep_and_float_pixels_are_scaled_to_8_bit_not_clipped(make: object) -> None:
+    eight = _mid_grey_drawing()
+    rgb = to_rgb(make(eight))  # type: ignore[operator]
+    np.testing.assert_array_equal(rgb, np.repeat(eight[:, :, None], 3, axis=2))
+
+
+def test_to_uint8_keeps_the_high_byte_of_16_bit_values_and_honours_a_forced_reading() -> None:
+    values = np.array([0, 128, 256, 32767, 32896, 65279, 65535, 70000, -5])
+    assert to_uint8(values.astype(np.uint16)[:7]).tolist() == [0, 0, 1, 127, 128, 254, 255]
+    assert to_uint8(values).tolist() == [0, 0, 1, 127, 128, 254, 255, 255, 0]  # above 255: 16-bit, clipped
+    assert to_uint8(np.array([0, 100, 255, 300]), sixteen_bit=False).tolist() == [0, 100, 255, 255]
+    assert to_uint8(np.array([0, 255, 256]), sixteen_bit=True).tolist() == [0, 0, 1]
+    assert to_uint8(np.array([True, False])).tolist() == [255, 0]
+
+
+def test_a_mode_pillow_cannot_convert_is_an_image_input_error() -> None:
+    lab = Image.new("LAB", (4, 4))
+    try:
+        lab.convert("RGB")
+    except ValueError:
+        with pytest.raises(ImageInputError, match="cannot convert a LAB image to RGB"):
+            to_rgb(lab)
+    else:
+        assert to_rgb(lab).shape == (4, 4, 3)

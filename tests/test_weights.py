@@ -86,3 +86,41 @@ def test_safetensors_without_metadata_record(tmp_path: Path, random_tiny_weights
     shutil.copy(random_tiny_weights, lonely)
     with pytest.raises(WeightsError, match="no metadata record"):
         load_weights(lonely)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"class_names": ["0", "1"]}, r"2 class names for a model of 12 classes: the record needs one name"),
+        ({"class_names": "0123456789ab"}, r"class_names must be a list of non-empty strings"),
+        ({"class_names": [str(i) for i in range(11)] + [""]}, r"class_names must be a list of non-empty"),
+        ({"score_threshold": 1.5}, r"score_threshold must be a number from 0 to 1, got 1.5"),
+        ({"iou_threshold": -0.1}, r"iou_threshold must be a number from 0 to 1, got -0.1"),
+        ({"containment_threshold": float("inf")}, r"containment_threshold must be a number from 0 to 1"),
+    ],
+)
+def test_a_record_that_does_not_fit_its_model_is_refused(
+    tmp_path: Path, random_tiny_weights: Path, changes: dict[str, object], message: str
+) -> None:
+    weights = Path(shutil.copy(random_tiny_weights, tmp_path))
+    record = json.loads(random_tiny_weights.with_suffix(".json").read_text())
+    weights.with_suffix(".json").write_text(json.dumps({**record, **changes}))
+    with pytest.raises(WeightsError, match=rf"is not a valid weights metadata record \({message}"):
+        load_weights(weights)
+
+
+def test_a_record_naming_an_unknown_model_and_an_unknown_arch_are_refused(
+    tmp_path: Path, random_tiny_weights: Path
+) -> None:
+    weights = Path(shutil.copy(random_tiny_weights, tmp_path))
+    record = json.loads(random_tiny_weights.with_suffix(".json").read_text())
+    record["model"]["name"] = "yolov9"
+    weights.with_suffix(".json").write_text(json.dumps(record))
+    with pytest.raises(WeightsError, match=r"names the model 'yolov9', which this version does not know"):
+        load_weights(weights)
+    plain = tmp_path / "plain.pt"
+    torch.save({"w": torch.zeros(1)}, plain)
+    with pytest.raises(
+        WeightsError, match=r"^--arch foo is not an architecture: use one of yolov3, yolov3-tiny"
+    ):
+        load_weights(plain, arch="foo")

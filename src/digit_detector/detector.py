@@ -8,6 +8,7 @@ picture (:meth:`~DetectionResult.plot`, :meth:`~DetectionResult.save`), YOLO lab
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -276,6 +277,63 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+_INSTEAD = "use cpu, or no device to pick cuda, mps or cpu by what is there"
+
+
+class DeviceError(ValueError):
+    """A torch device that does not exist or is not usable on this machine; the message is one sentence."""
+
+
+def _first_sentence(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.split(". ")[0].rstrip(".")[:200]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The torch device to run on: ``device`` once it has held a tensor here, else :func:`default_device`.
+
+    ``DeviceError`` when it is no torch device (``"tpu"``), holds no data (``"meta"``) or is not available
+    on this machine (``"cuda"`` without an NVIDIA driver, ``"cuda:3"`` with one GPU, ``"mps"`` off a Mac).
+    """
+    import torch
+
+    if device is None or device == "":
+        return default_device()
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(
+            f"{str(device)!r} is not a torch device: use cpu, cuda, cuda:N or mps, or none to pick one"
+        ) from None
+    if target.type == "meta":
+        raise DeviceError("the meta device holds no data and cannot run the model: use cpu, cuda or mps")
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"CUDA is not available on this machine (no NVIDIA GPU or driver): {_INSTEAD}")
+    if target.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"MPS is not available on this machine (it needs an Apple-silicon Mac): {_INSTEAD}")
+    try:
+        torch.zeros(1, device=target).cpu()
+    except Exception as error:  # RuntimeError (no driver, bad ordinal), AssertionError (torch without CUDA)
+        raise DeviceError(
+            f"device {str(device)!r} is not available on this machine ({_first_sentence(error)}): {_INSTEAD}"
+        ) from None
+    return target
+
+
+def check_threshold(name: str, value: float | None) -> float | None:
+    """``value`` as a float when it is a finite number from 0 to 1 (None passes: the default); ValueError
+    naming ``name`` otherwise."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}") from None
+    if not (math.isfinite(number) and 0.0 <= number <= 1.0):
+        raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
+    return number
+
+
 class Detector:
     """Finds and names every drawn object in an image.
 
@@ -296,6 +354,8 @@ class Detector:
         class_agnostic: bool = True,
         namer: Namer | None = None,
     ) -> None:
+        score_threshold = check_threshold("score_threshold", score_threshold)
+        iou_threshold = check_threshold("iou_threshold", iou_threshold)
         self.backend = backend
         self.namer = namer
         self.metadata = metadata
@@ -324,7 +384,13 @@ class Detector:
         exporting it first when it is missing; ``device`` then does not apply, and nothing imports torch
         (unless it has to export). The default backend is :func:`default_backend`'s
         (``$DIGIT_DETECTOR_BACKEND``, else torch where it is installed).
+
+        ``WeightsError`` when the weights cannot be used, ``DeviceError`` when ``device`` cannot be (see
+        :func:`resolve_device`), ``ValueError`` for a threshold that is not a number from 0 to 1; the
+        thresholds are checked before anything is loaded.
         """
+        for name in ("score_threshold", "iou_threshold"):
+            check_threshold(name, options.get(name))
         backend = default_backend() if backend is None else backend
         weights = Path(path) if path is not None else default_weights_path()
         if backend == "onnx":
@@ -337,12 +403,10 @@ class Detector:
             return cls(onnx_backend, onnx_metadata, namer=onnx_namer, **options)
         if backend != "torch":
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        import torch
-
         from digit_detector.naming import load_namer
 
+        target = resolve_device(device)  # before the weights: a wrong device is said without loading them
         model, metadata = load_weights(weights, arch)
-        target = torch.device(device) if device else default_device()
         namer = TorchNamer(load_namer(weights.parent / metadata.namer)[0], target) if metadata.namer else None
         return cls(TorchBackend(model, target), metadata, namer=namer, **options)
 
@@ -447,6 +511,7 @@ class Detector:
         detections kept by :meth:`threshold_value`, boxes mostly inside a larger one dropped when
         ``containment_threshold`` is given, and the number read again. Evaluation replays one forward pass
         at many thresholds with this instead of running the model again."""
+        check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
         if containment_threshold is not None and len(kept) > 1:
             inside = contained(np.array([d.box for d in kept], np.float32), containment_threshold).tolist()
@@ -473,6 +538,8 @@ class Detector:
     ) -> list[DetectionResult]:
         """One forward pass over ``images`` (paths are read first); each result's times are the batch's
         shared equally."""
+        check_threshold("score_threshold", score_threshold)
+        check_threshold("iou_threshold", iou_threshold)
         if not images:
             return []
         start = time.perf_counter()

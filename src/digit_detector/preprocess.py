@@ -29,6 +29,12 @@ ImageLike = NDArray[np.generic] | Image.Image
 BoxArray = TypeVar("BoxArray", "torch.Tensor", NDArray[Any])
 
 
+#: PIL modes of more than 8 bits per pixel (16-bit gray from PNG and TIFF, 32-bit integer and float gray):
+#: :func:`to_rgb` and :func:`digit_detector.io.read_image` scale them to 8-bit ``L`` (PIL's own conversion
+#: clips them, so mid-grey ink turns white).
+HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 class ImageInputError(ValueError):
     """An image the detector cannot use (wrong shape, dtype or empty)."""
 
@@ -64,18 +70,55 @@ class Letterbox:
         return np.asarray(boxes_xyxy, dtype=np.float64) * self.scale + offset
 
 
+def to_uint8(array: NDArray[np.generic], *, sixteen_bit: bool | None = None) -> NDArray[np.uint8]:
+    """Pixel values of any type as 8-bit, scaled rather than clipped, so that mid-grey stays mid-grey.
+
+    - uint8: as they are; bool: 0 or 255;
+    - uint16: 16-bit values, their high byte kept (``>> 8``: 65535 -> 255, 32896 -> 128, and a value
+      ``v * 257`` back to ``v``, so a 16-bit image made from an 8-bit one reads exactly as it);
+    - other integers (int32 from a PIL ``I`` image, int64 from ``np.array``): 8-bit values 0..255 when
+      none exceeds 255, else 16-bit values as for uint16 (clipped to 0..65535 first); ``sixteen_bit``
+      forces one reading (True: 16-bit, False: 8-bit);
+    - floats: 0..1 (``sixteen_bit`` does not apply); NaN or infinite values are an ``ImageInputError``.
+    """
+    if array.dtype == np.uint8:
+        return np.asarray(array, dtype=np.uint8)
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * np.uint8(255)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ImageInputError("the image contains NaN or infinite pixel values")
+        return np.clip(np.asarray(array, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ImageInputError(f"unsupported pixel type {array.dtype}")
+    if sixteen_bit is None:
+        sixteen_bit = array.dtype == np.uint16 or (array.size > 0 and int(array.max()) > 255)
+    if not sixteen_bit:
+        return np.clip(array, 0, 255).astype(np.uint8)
+    if array.dtype != np.uint16:
+        array = np.clip(array, 0, 65535)
+    return np.right_shift(array, 8).astype(np.uint8)  # one temporary of the input's size
+
+
 def to_rgb(image: ImageLike) -> NDArray[np.uint8]:
     """Return an HxWx3 uint8 RGB array with a white background.
 
     Accepts PIL images of any mode and numpy arrays shaped HxW (grayscale), HxWx1, HxWx3 (RGB)
     or HxWx4 (RGBA, e.g. the drawing canvas: composited onto white so transparent = paper).
-    Float arrays are taken as 0..1.
+    Pixel values become 8-bit as :func:`to_uint8` says: 16-bit images (PIL ``I;16``/``I;16B``/``I``,
+    uint16 arrays, wider integers above 255) are scaled down, not clipped; float arrays (and PIL ``F``)
+    are taken as 0..1.
     """
     if isinstance(image, Image.Image):
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            image = image.convert("RGBA")
-        elif image.mode != "RGB":
-            image = image.convert("RGB")
+        if image.mode in HIGH_BIT_MODES:
+            image = Image.fromarray(to_uint8(np.asarray(image), sixteen_bit=image.mode != "F"), "L")
+        try:
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+            elif image.mode != "RGB":
+                image = image.convert("RGB")
+        except (ValueError, OSError) as error:  # a mode Pillow opens but cannot convert (e.g. LAB)
+            raise ImageInputError(f"cannot convert a {image.mode} image to RGB ({error})") from None
         array: NDArray[np.generic] = np.asarray(image)
     elif isinstance(image, np.ndarray):
         array = image
@@ -91,27 +134,20 @@ def to_rgb(image: ImageLike) -> NDArray[np.uint8]:
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ImageInputError(f"the image is empty (shape {array.shape})")
 
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise ImageInputError("the image contains NaN or infinite pixel values")
-        array = np.clip(np.asarray(array, dtype=np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    elif array.dtype == np.bool_:
-        array = array.astype(np.uint8) * 255
-    elif array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.integer):
-            raise ImageInputError(f"unsupported pixel type {array.dtype}")
-        array = np.clip(array, 0, 255).astype(np.uint8)
-
+    array = to_uint8(array)
     if array.ndim == 2:
         return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
     if array.shape[2] == 4:
         # alpha compositing onto white: 255 - (255 - rgb) * a / 255, i.e. the inverted colours premultiplied
-        # by alpha ("ink"), inverted back; OpenCV's rounding premultiply is 5x faster than separate ops
+        # by alpha ("ink"), inverted back; OpenCV's rounding premultiply is 5x faster than separate ops. In
+        # place where it can be (the caller's array is never written): one RGBA and one RGB buffer at a time
         rgba = np.ascontiguousarray(array, dtype=np.uint8)
-        inverted = cv2.bitwise_not(rgba)
-        inverted[:, :, 3] = rgba[:, :, 3]
-        ink = cv2.cvtColor(inverted, cv2.COLOR_RGBA2mRGBA)
-        return np.asarray(cv2.bitwise_not(cv2.cvtColor(ink, cv2.COLOR_RGBA2RGB)), dtype=np.uint8)
+        ink = cv2.bitwise_not(rgba)
+        ink[:, :, 3] = rgba[:, :, 3]
+        cv2.cvtColor(ink, cv2.COLOR_RGBA2mRGBA, dst=ink)
+        rgb = cv2.cvtColor(ink, cv2.COLOR_RGBA2RGB)
+        del ink
+        return np.asarray(cv2.bitwise_not(rgb, dst=rgb), dtype=np.uint8)
     return np.ascontiguousarray(array, dtype=np.uint8)
 
 

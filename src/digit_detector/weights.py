@@ -10,6 +10,7 @@ never an unrestricted pickle load.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from digit_detector.bundled import (  # WEIGHTS_ENV, default_weights_path: here 
     default_weights_path,
 )
 from digit_detector.classes import CLASS_NAMES
-from digit_detector.models import build_model, load_model_config
+from digit_detector.models import UnknownModelError, available_models, build_model, load_model_config
 from digit_detector.models.config import ModelConfig
 
 if TYPE_CHECKING:  # torch and safetensors are imported where tensors are read or written: the metadata,
@@ -44,6 +45,13 @@ class WeightsError(RuntimeError):
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _class_names(value: Any) -> tuple[str, ...]:
+    """A record's class names: a JSON list (a string would pass as a list of its letters)."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"class_names must be a list of non-empty strings, got {value!r:.80}")
+    return tuple(value)
 
 
 @dataclass
@@ -84,6 +92,19 @@ class WeightsMetadata:
         }
 
     def __post_init__(self) -> None:
+        """ValueError for class names that do not fit the model or a threshold that is not from 0 to 1."""
+        names = self.class_names
+        if isinstance(names, str) or not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"class_names must be a list of non-empty strings, got {names!r:.80}")
+        if len(names) != self.model.num_classes:
+            raise ValueError(
+                f"{len(names)} class names for a model of {self.model.num_classes} classes: "
+                "the record needs one name per class"
+            )
+        for name in ("score_threshold", "iou_threshold", "containment_threshold"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
         unknown = sorted(set(self.namer_log_bias) - set(self.class_names))
         if unknown:
             raise WeightsError(f"namer_log_bias names classes these weights do not have: {unknown}")
@@ -92,7 +113,7 @@ class WeightsMetadata:
     def from_dict(cls, record: dict[str, Any]) -> WeightsMetadata:
         return cls(
             model=ModelConfig.from_dict(record["model"]),
-            class_names=tuple(record.get("class_names", CLASS_NAMES)),
+            class_names=_class_names(record.get("class_names", CLASS_NAMES)),
             normalization=record.get("input", {}).get("normalization", NORMALIZATION),
             score_threshold=float(record.get("score_threshold", DEFAULT_SCORE_THRESHOLD)),
             iou_threshold=float(record.get("iou_threshold", DEFAULT_IOU_THRESHOLD)),
@@ -199,9 +220,17 @@ def read_metadata(path: Path, arch: str | None = None) -> WeightsMetadata:
     record_path = metadata_path(path)
     if record_path.is_file():
         try:
-            metadata = WeightsMetadata.from_dict(json.loads(record_path.read_text()))
+            record = json.loads(record_path.read_text())
+            if not isinstance(record, dict) or not isinstance(record.get("model"), dict):
+                raise ValueError('not a JSON object with a "model" object')
+            metadata = WeightsMetadata.from_dict(record)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise WeightsError(f"{record_path} is not a valid weights metadata record ({error}).") from error
+        if metadata.model.name not in available_models():
+            raise WeightsError(
+                f"{record_path} names the model {metadata.model.name!r}, which this version does not know "
+                f"(it knows {', '.join(available_models())}): use weights made for it."
+            )
         if arch is not None and arch != metadata.model.name:
             raise WeightsError(
                 f"{path} holds a {metadata.model.name} model (per {record_path.name}), not {arch}."
@@ -209,7 +238,13 @@ def read_metadata(path: Path, arch: str | None = None) -> WeightsMetadata:
         return metadata
     if path.suffix == ".safetensors":
         raise WeightsError(f"{path} has no metadata record: {record_path.name} must lie beside it.")
-    return WeightsMetadata(model=load_model_config(arch or "yolov3"), version=path.name)
+    try:
+        config = load_model_config(arch or "yolov3")
+    except UnknownModelError:
+        raise WeightsError(
+            f"--arch {arch} is not an architecture: use one of {', '.join(available_models())}."
+        ) from None
+    return WeightsMetadata(model=config, version=path.name)
 
 
 def describe_mismatch(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:

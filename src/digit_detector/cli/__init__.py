@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import shlex
 import sys
 from collections.abc import Sequence
@@ -74,6 +75,18 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse ``type`` for a threshold: a finite number from 0 to 1 (``nan``, ``inf``, -1 and 2 are refused,
+    with exit code 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
     return value
 
 

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     from digit_detector.audit.classifier import AuditConfig, AuditError
     from digit_detector.audit.report import apply_actions, run_audit, write_report
+    from digit_detector.detector import DeviceError, resolve_device
 
     parser: argparse.ArgumentParser = args.parser
     if args.apply is not None:
@@ -92,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         parser.error("--out REPORT_DIR is required (unless --apply)")
+    try:
+        resolve_device(args.device)
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     config = AuditConfig(
         split=args.split,
         model=args.model,

@@ -14,6 +14,7 @@ HELP = "evaluate weights on a dataset split: mAP, plots, JSON report"
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    from digit_detector.cli import unit_interval
     from digit_detector.evaluation.report import TARGETS
     from digit_detector.weights import DEFAULT_WEIGHTS
 
@@ -39,7 +40,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="report folder (default: reports/eval-<weights>-<split>)"
     )
     parser.add_argument(
-        "--score", type=float, default=None, help="score threshold (default: the weights' metadata)"
+        "--score", type=unit_interval, default=None, help="score threshold, 0 to 1 (default: the weights')"
     )
     parser.add_argument(
         "--choose-score",
@@ -59,7 +60,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
-    from digit_detector.detector import Detector
+    from digit_detector.detector import Detector, DeviceError
     from digit_detector.evaluation.files import save_report
     from digit_detector.evaluation.scoring import evaluate
     from digit_detector.evaluation.thresholds import choose_thresholds
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         detector = Detector.from_weights(args.weights, device=args.device, score_threshold=args.score)
-    except WeightsError as error:
+    except (WeightsError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not (args.data / "images" / args.split).is_dir():

@@ -20,16 +20,30 @@ HELP = "detect objects in images and read the number they spell"
 SAVE_DIR = Path("<the --save folder>")  # --save-txt without a folder: the labels go beside the images
 
 
-def iter_image_paths(paths: Sequence[str]) -> Iterator[Path]:
-    """Files as given; directories expand to their image files, sorted by name."""
-    from digit_detector.data.yolo_format import IMAGE_SUFFIXES
+class NoImagesError(Exception):
+    """A folder given to ``predict`` that holds no image file; the message is one sentence."""
+
+
+def iter_image_paths(paths: Sequence[str]) -> Iterator[Path | NoImagesError]:
+    """Files as given; directories expand to their image files (every suffix in
+    :data:`digit_detector.io.IMAGE_SUFFIXES`, hidden files left out), sorted by name. A directory with no
+    image file in it gives a ``NoImagesError`` in its place, for the caller to report."""
+    from digit_detector.io import IMAGE_SUFFIXES, is_image_file
 
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            yield from sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        try:
+            found = sorted(p for p in path.iterdir() if is_image_file(p) and not p.is_dir())
+        except OSError as error:
+            yield NoImagesError(f"{path}: cannot list the folder ({error.strerror or error})")
+            continue
+        if found:
+            yield from found
+        else:
+            yield NoImagesError(f"{path}: no image in this folder (looked for {', '.join(IMAGE_SUFFIXES)})")
 
 
 def format_table(path: Path, result: DetectionResult) -> str:
@@ -42,6 +56,8 @@ def format_table(path: Path, result: DetectionResult) -> str:
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    from digit_detector.cli import unit_interval
+    from digit_detector.io import MAX_IMAGE_PIXELS
     from digit_detector.weights import DEFAULT_WEIGHTS
 
     parser = subparsers.add_parser(
@@ -49,9 +65,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=HELP,
         description=(
             "Detect the drawn objects (digits 0-9, 'other', 'censored') in images and read the number "
-            "the digits spell (lines top to bottom, each left to right). Exit code 1 if any image could "
-            "not be read (or its output not written), 2 if the weights could not be loaded or the options "
-            "do not fit."
+            "the digits spell (lines top to bottom, each left to right). Exit code 0 when every image was "
+            "read; 1 if any image could not be read (missing, corrupt, over "
+            f"{MAX_IMAGE_PIXELS:,} pixels), a folder held no image or an output could not be written (the "
+            "other images are still done, each failure on its own line); 2 when nothing was done: the "
+            "weights cannot be loaded, the device is not available, or the options are wrong or do not fit."
         ),
         epilog=(
             "With --json, one JSON object per image and line: "
@@ -82,10 +100,16 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--arch", default=None, help="architecture of a plain .pt state_dict (e.g. yolov3); checked otherwise"
     )
     parser.add_argument(
-        "--score", type=float, default=None, help="score threshold (default: the weights' metadata)"
+        "--score",
+        type=unit_interval,
+        default=None,
+        help="score threshold, 0 to 1 (default: the weights' metadata)",
     )
     parser.add_argument(
-        "--iou", type=float, default=None, help="NMS IoU threshold (default: the weights' metadata)"
+        "--iou",
+        type=unit_interval,
+        default=None,
+        help="NMS IoU threshold, 0 to 1 (default: the weights' metadata)",
     )
     parser.add_argument(
         "--per-class",
@@ -129,7 +153,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digit_detector.detector import Detector
+    from digit_detector.detector import Detector, DeviceError
     from digit_detector.io import read_image
     from digit_detector.outputs import OutputError, PredictionOutputs
     from digit_detector.preprocess import ImageInputError
@@ -161,11 +185,15 @@ def run(args: argparse.Namespace) -> int:
             iou_threshold=args.iou,
             class_agnostic=not args.per_class,
         )
-    except WeightsError as error:
+    except (WeightsError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failures = 0
     for path in iter_image_paths(args.paths):
+        if isinstance(path, NoImagesError):
+            failures += 1
+            print(f"error: {path}", file=sys.stderr)
+            continue
         try:
             result = detector(read_image(path))
             warnings = outputs.add(path, result)

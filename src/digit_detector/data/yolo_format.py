@@ -29,9 +29,9 @@ from PIL import Image
 
 from digit_detector.boxes import xyxy_to_yolo, yolo_to_xyxy
 from digit_detector.classes import CLASS_NAMES, NUM_CLASSES, is_digit
+from digit_detector.io import IMAGE_SUFFIXES as IMAGE_SUFFIXES  # what a split holds: what io reads
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 CLASS_ID_PATTERN = re.compile(r"[0-9]+")
 """A class id as written in a label file: ASCII digits only (``int()`` also takes ``"+1"``, ``"1_0"``,
 ``" 1"`` and ``"٧"``; those are refused)."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import json
+import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +34,26 @@ MAX_TABLE_ROWS = 12
 FRAME_COLOUR = (214, 214, 219)
 EMPTY_PROMPT = "Draw a digit (or a few) on the canvas: every object gets a box, a label and a score."
 DOWNLOAD_NAME = "drawing"  # the downloads' file stem, and the image the JSON record names
+
+# streamlit-drawable-canvas 0.13.0 keeps its toolbar (send, undo, redo, edit, reset) over the canvas's top
+# right corner, invisible (opacity 0) until the pointer hovers the canvas, and slides it above the canvas only
+# 0.1-0.2 s later: a stroke started in that strip (x 268-400, y 0-26 of 400) pressed the invisible toolbar
+# and was lost, always on touch screens, which have no hover. The component isolates its styles in a shadow
+# root, out of the app's CSS' reach, so :func:`register_canvas` registers it again with its own JS and CSS
+# plus these rules: the toolbar always sits right above the canvas (its lower edge on the canvas's upper
+# one, so the pointer goes from one to the other without leaving them; the canvas 0.75rem lower to make
+# room below the pen slider), takes no pointer while hidden, and shows at all times on touch screens.
+CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
+_TOOLBAR_STATES = (
+    ".dc-root:hover>.dc-toolbar,.dc-toolbar:hover,.dc-toolbar:focus-within,.dc-toolbar[data-pinned=true]"
+)
+CANVAS_TOOLBAR_CSS = (
+    ".dc-root{margin-top:0.75rem}"
+    f".dc-toolbar,{_TOOLBAR_STATES}{{top:auto;bottom:100%;padding:0 0 0 .5rem}}"
+    ".dc-toolbar{pointer-events:none}"
+    f"{_TOOLBAR_STATES}{{pointer-events:auto}}"
+    "@media (hover:none){.dc-toolbar{opacity:1;pointer-events:auto}}"
+)
 
 NUMBER_STYLE = (
     "font-weight:700;line-height:1.1;letter-spacing:0.05em;font-variant-numeric:tabular-nums;"
@@ -177,11 +200,43 @@ def show_result(
     return result
 
 
+class _SameComponent(logging.Filter):
+    """Drops Streamlit's warning that :data:`CANVAS_COMPONENT` is registered again: meant here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return CANVAS_COMPONENT not in record.getMessage()
+
+
+@functools.cache
+def register_canvas() -> None:
+    """Register the drawable canvas again, as its package does, with :data:`CANVAS_TOOLBAR_CSS` after its
+    own CSS (once per process; the canvas renders the component registered last under its name)."""
+    import streamlit_drawable_canvas  # registers the component first, inside a Streamlit runtime
+
+    build = Path(streamlit_drawable_canvas.__file__).parent / "frontend" / "build"
+    (own_css,) = build.glob("index-*.css")
+    registry_log = logging.getLogger("streamlit.components.v2.component_registry")
+    quiet = _SameComponent()
+    registry_log.addFilter(quiet)
+    try:
+        st.components.v2.component(
+            CANVAS_COMPONENT,
+            js="index-*.js",  # the package's script, served from its asset folder as before
+            css=own_css.read_text(encoding="utf-8") + "\n" + CANVAS_TOOLBAR_CSS,
+            html='<div class="canvas-root"></div>',
+            isolate_styles=True,
+        )
+    finally:
+        registry_log.removeFilter(quiet)
+
+
 def pen_canvas(*, pen_key: str, canvas_key: str) -> Any:
     """The pen-width slider and the 400x400 white freehand canvas (black pen) the drawing pages share;
-    returns the canvas component's result (``image_data`` is RGBA)."""
+    returns the canvas component's result (``image_data`` is RGBA). Its toolbar sits above it (see
+    :data:`CANVAS_TOOLBAR_CSS`): a stroke may start anywhere on the canvas."""
     from streamlit_drawable_canvas import st_canvas  # registers its component inside a Streamlit runtime
 
+    register_canvas()
     pen_width = st.slider("Pen width", 3, 25, DEFAULT_PEN_WIDTH, key=pen_key)
     return st_canvas(
         stroke_width=pen_width,
