@@ -20,7 +20,16 @@ from digit_detector.cli import main as cli_main
 from digit_detector.data.objects import ObjectFactory
 from digit_detector.detector import Detector
 from digit_detector.style import metrics
-from digit_detector.style.analogy import NoDigitError, drawn_ink, row_image, style_row
+from digit_detector.style.analogy import (
+    CRISP_SCALE,
+    NoDigitError,
+    crisp_ink,
+    crisp_one,
+    drawn_ink,
+    find_drawn_object,
+    row_image,
+    style_row,
+)
 from digit_detector.style.crops import (
     CROP_SIZE,
     CropSet,
@@ -286,6 +295,40 @@ def test_drawn_ink_and_row_image() -> None:
     row = row_image(digits, highlight=3, tile=40)
     assert row.width == 10 * 44 + 4 and row.height > 40
     assert row_image(digits, tile=40, input_crop=digits[0]).width == 11 * 44 + 4
+    wrapped = row_image(digits, highlight=3, tile=40, per_line=5)  # two lines of five
+    assert wrapped.size == (5 * 44 + 4, 2 * row.height - 4)
+
+
+def test_crisp_ink_redraws_a_blurry_digit_with_the_given_pen() -> None:
+    """Decoder-like soft ink (a blurred, uneven 7) comes back as sharp strokes of the asked pen width."""
+    soft = np.zeros((CROP_SIZE, CROP_SIZE), dtype=np.float32)
+    cv2.line(soft, (8, 6), (24, 6), 1.0, 4)
+    cv2.line(soft, (24, 6), (13, 27), 1.0, 4)
+    soft = cv2.GaussianBlur(soft, (0, 0), 1.2) * 0.9
+    for pen in (1.5, 3.0, 5.0):
+        crisp = crisp_ink(soft, pen)
+        assert crisp.shape == (CROP_SIZE * CRISP_SCALE, CROP_SIZE * CRISP_SCALE)
+        grey = np.mean((crisp > 0.1) & (crisp < 0.9)) / np.mean(crisp > 0.1)
+        assert grey < 0.25, grey  # mostly full ink or paper: only the anti-aliased edge is grey
+        measured = metrics.thickness(cv2.resize(crisp, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA))
+        assert abs(measured - pen) < 0.8, (pen, measured)
+    one = crisp_one(soft, 3.0, 0.3)
+    ys, xs = np.nonzero(one > 0.5)
+    assert ys.max() - ys.min() > 0.7 * one.shape[0]  # one tall stroke
+    assert xs[ys.argmin()] > xs[ys.argmax()]  # leaning right: the top is right of the foot
+    n, _ = cv2.connectedComponents((one > 0.5).astype(np.uint8))
+    assert n == 2  # a single piece (and the paper)
+
+
+def test_a_large_thick_digit_is_found_without_the_detectors_threshold() -> None:
+    """The drawn object is the drawing's ink (specks dropped) when there is no detector."""
+    canvas = drawing(7, height=300, pen=25)
+    canvas[5:8, 5:8, 3] = 255  # a speck far away
+    found = find_drawn_object(None, canvas)
+    assert found.label is None and found.detection is None and found.box is not None
+    x1, y1, x2, y2 = found.box
+    assert 40 <= y1 <= 60 and 340 <= y2 <= 360 and x1 > 20 and x2 < 380, found.box
+    assert find_drawn_object(None, np.zeros((400, 400, 4), np.uint8)).box is None
 
 
 # --------------------------------------------------------------------------- CLI and page
@@ -295,9 +338,19 @@ def test_style_row_with_label_and_without_digit(random_style_weights: Path) -> N
     model, _ = load_style_model(random_style_weights)
     row = style_row(model, drawing(2), None, label=2)
     assert row.label == 2 and row.label_source == "given" and row.detection is None
-    assert row.digits.shape == (10, CROP_SIZE, CROP_SIZE) and row.crop.shape == (CROP_SIZE, CROP_SIZE)
+    big = CROP_SIZE * CRISP_SCALE
+    assert row.digits.shape == (10, big, big) and row.crop.shape == (CROP_SIZE, CROP_SIZE)
+    assert style_row(model, drawing(2), None, label=2, render="soft").digits.shape == (
+        10,
+        CROP_SIZE,
+        CROP_SIZE,
+    )
+    assert 1.0 <= row.pen <= 6.0
     assert np.array_equal(row.digits, style_row(model, drawing(2), None, label=2).digits)
-    sampled = [style_row(model, drawing(2), None, label=2, sample=True, seed=s).digits for s in (1, 1, 2)]
+    sampled = [
+        style_row(model, drawing(2), None, label=2, sample=True, seed=s, render="soft").digits
+        for s in (1, 1, 2)
+    ]
     assert np.array_equal(sampled[0], sampled[1]) and not np.array_equal(sampled[0], sampled[2])
     with pytest.raises(NoDigitError, match="no digit found"):
         style_row(model, drawing(2), None)
@@ -326,7 +379,7 @@ def test_cli_renders_a_row_from_a_drawing(
     assert "error:" in capsys.readouterr().err
 
 
-def test_cli_without_a_digit_says_so(
+def test_cli_on_a_blank_drawing_says_so(
     tmp_path: Path, random_style_weights: Path, random_tiny_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blank = tmp_path / "blank.png"
@@ -337,7 +390,22 @@ def test_cli_without_a_digit_says_so(
          "--detector-weights", str(random_tiny_weights)]
     )  # fmt: skip
     assert code == 1
-    assert "no digit found" in capsys.readouterr().err and not out.exists()
+    assert "no ink" in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_takes_the_style_of_a_large_thick_digit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 7 drawn 300 px tall with a 25 px pen (larger than the detector reads at its threshold) still gives
+    a row: the detector's best digit at any score names it."""
+    if not DEFAULT_STYLE_WEIGHTS.is_file():
+        pytest.skip("weights/style-cvae.safetensors is not trained yet")
+    image = tmp_path / "big-seven.png"
+    Image.fromarray(drawing(7, seed=1, height=300, pen=25)).save(image)
+    out = tmp_path / "row.png"
+    assert cli_main(["style", str(image), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "(detected)" in said and out.is_file(), said
 
 
 def test_cli_detects_the_digit_with_the_shipped_models(
@@ -374,6 +442,7 @@ def test_style_page_shows_the_row(random_style_weights: Path, monkeypatch: pytes
     at = AppTest.from_function(_style_page_script, default_timeout=60).run()
     assert not at.exception
     assert len(at.get("image")) == 1
+    assert len(at.get("download_button")) == 1
     assert any("Your digit: **5** (you picked)" in m.value for m in at.markdown)
     assert any("Draw one digit" in info.value for info in at.info)
     assert any("No digit found" in warning.value for warning in at.warning)

@@ -29,7 +29,7 @@ HELP = "all ten digits in the style of one drawn digit (also `style train`, `sty
 
 
 def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
-    from digit_detector.style.analogy import TILE_SIZE
+    from digit_detector.style.analogy import DEFAULT_RENDER, RENDERS, TILE_SIZE
     from digit_detector.style.model import DEFAULT_STYLE_WEIGHTS
     from digit_detector.weights import DEFAULT_WEIGHTS
 
@@ -77,6 +77,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
     parser.add_argument("--tile", type=int, default=TILE_SIZE, help=f"tile size in px (default {TILE_SIZE})")
     parser.add_argument("--with-input", action="store_true", help="show the input crop first ('yours')")
+    parser.add_argument(
+        "--render",
+        choices=RENDERS,
+        default=DEFAULT_RENDER,
+        help=f"crisp: pen strokes at your digit's pen width; soft: the decoder's bitmap "
+        f"(default {DEFAULT_RENDER})",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
             sample=args.sample,
             seed=args.seed,
             strength=style_strength(record) if args.strength is None else args.strength,
+            render=args.render,
         )
     except (ImageInputError, NoDigitError, NoInkError) as error:
         print(f"error: {args.image}: {error}", file=sys.stderr)
@@ -235,6 +243,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_eval_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
+    from digit_detector.style.analogy import DEFAULT_RENDER, RENDERS
     from digit_detector.style.crops import DEFAULT_DATA
     from digit_detector.style.evaluate import READABLE_GOAL, STRENGTH_GRID
 
@@ -272,6 +281,13 @@ def add_eval_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=f"first choose the style strength on --n-val validation digits (the strongest of "
         f"{', '.join(f'{s:g}' for s in STRENGTH_GRID)} read top-1 >= {READABLE_GOAL:.0%}%), store it in the "
         "weights' metadata, then evaluate on the test split at it",
+    )
+    parser.add_argument(
+        "--render",
+        choices=RENDERS,
+        default=DEFAULT_RENDER,
+        help=f"how the digits are inked: crisp pen strokes at the input's pen width or the decoder's soft "
+        f"bitmap (default {DEFAULT_RENDER})",
     )
     parser.add_argument("--no-save", action="store_true", help="do not write the metrics into the metadata")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
@@ -316,7 +332,7 @@ def run_eval(args: argparse.Namespace) -> int:
             print("error: --choose-strength needs the detector (drop --no-detector)", file=sys.stderr)
             return 2
         val_crops = load_or_make_crops(args.data, "val", args.n_val, VAL_SEED)
-        curve = strength_curve(model, val_crops, detector, seed=args.seed)
+        curve = strength_curve(model, val_crops, detector, seed=args.seed, render=args.render)
         strength = choose_strength(curve)
         choice = {
             "split": "val",
@@ -336,9 +352,9 @@ def run_eval(args: argparse.Namespace) -> int:
     crops = load_or_make_crops(args.data, "test", args.n, TEST_SEED)
     if args.sheet is not None:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
-        example_sheet(model, crops, strength=strength).save(args.sheet)
+        example_sheet(model, crops, strength=strength, render=args.render).save(args.sheet)
         print(f"example rows written to {args.sheet}", file=sys.stderr)
-    report = evaluate(model, crops, detector, args.seed, strength=strength)
+    report = evaluate(model, crops, detector, args.seed, strength=strength, render=args.render)
     if choice is not None:
         report["strength_choice"] = choice
     report["command"] = command

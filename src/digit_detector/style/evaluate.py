@@ -21,18 +21,21 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
 from PIL import Image
 
 from digit_detector.detector import Detector
-from digit_detector.style.analogy import drawn_ink, row_image
+from digit_detector.style.analogy import DEFAULT_RENDER, drawn_ink, pen_width, render_digits, row_image
 from digit_detector.style.crops import CropSet
 from digit_detector.style.metrics import (
     TOP1_SCORE,
     paste_heights,
+    read_pasted,
     readability,
+    slant,
     style_correlation,
     style_features,
 )
@@ -55,9 +58,12 @@ def analogies(
     seed: int = 0,
     batch_size: int = 250,
     strength: float = 1.0,
+    render: str = "soft",
 ) -> Ink:
-    """``(N, 10, S, S)`` pen-like digits for each crop: ``mode`` "model" (posterior mean times
-    ``strength``), "prior" (z ~ N(0, I), seeded, ignores the input) or "zero" (z = 0, ignores the input)."""
+    """``(N, 10, R, R)`` pen-like digits for each crop: ``mode`` "model" (posterior mean times
+    ``strength``), "prior" (z ~ N(0, I), seeded, ignores the input) or "zero" (z = 0, ignores the input),
+    inked as ``render`` (see :data:`~digit_detector.style.analogy.RENDERS`; "crisp": the model's digits
+    with the input's measured pen, the baselines' with their own)."""
     generator = torch.Generator().manual_seed(seed)
     ink, labels = torch.from_numpy(crops.ink()), torch.from_numpy(crops.labels)
     out = []
@@ -73,7 +79,15 @@ def analogies(
                 probabilities = model.render_styles(torch.zeros((len(labels[chunk]), model.config.latent)))
             else:
                 raise ValueError(f"mode must be model, prior or zero, got {mode!r}")
-            out.append(drawn_ink(probabilities))
+            pens, slants = np.zeros((1, 1)), np.zeros((1, 1))
+            if render == "crisp" and mode == "model":
+                pens = np.array([[pen_width(c)] for c in ink[chunk].numpy()])
+                slants = np.array([[slant(c)] for c in ink[chunk].numpy()])
+            elif render == "crisp":  # the baselines ignore the input: each digit keeps its own pen, slant
+                soft = drawn_ink(probabilities)
+                pens = np.array([[pen_width(d) for d in row] for row in soft])
+                slants = np.array([[slant(d) for d in row] for row in soft])
+            out.append(render_digits(probabilities, pens, render, slants))
     return np.concatenate(out)
 
 
@@ -85,8 +99,13 @@ def score_generated(
     heights: NDArray[np.int64],
 ) -> dict[str, Any]:
     """Correlations and (with a detector) readability of ``generated`` ``(N, 10, S, S)``."""
-    n = len(crops)
-    features = style_features(generated.reshape(-1, *generated.shape[2:])).reshape(n, NUM_DIGITS, 2)
+    n, size = len(crops), crops.images.shape[-1]
+    flat = generated.reshape(-1, *generated.shape[2:])
+    if flat.shape[-1] != size:  # crisp digits: measured at the crop's resolution, as the inputs are
+        flat_features = np.stack([cv2.resize(d, (size, size), interpolation=cv2.INTER_AREA) for d in flat])
+    else:
+        flat_features = flat
+    features = style_features(flat_features).reshape(n, NUM_DIGITS, 2)
     result: dict[str, Any] = {
         "correlation": style_correlation(input_features, crops.labels, features).to_dict()
     }
@@ -94,15 +113,17 @@ def score_generated(
         own = np.zeros((n, NUM_DIGITS), dtype=bool)
         own[np.arange(n), crops.labels] = True
         intended = np.tile(np.arange(NUM_DIGITS), n)
-        flat = generated.reshape(-1, *generated.shape[2:])
         mask = ~own.reshape(-1)
-        at_threshold, top1 = readability(
+        reads = read_pasted(
             detector,
             flat[mask],
-            intended[mask].tolist(),
             np.repeat(heights, NUM_DIGITS)[mask].tolist(),
             [detector.score_threshold, TOP1_SCORE],
         )
+        wanted = intended[mask]
+        hits = [np.array([r == c for r, c in zip(read, wanted, strict=True)]) for read in reads]
+        at_threshold, top1 = (float(h.mean()) for h in hits)
+        per_class = {str(c): round(float(hits[1][wanted == c].mean()), 4) for c in range(NUM_DIGITS)}
         own_at, own_top1 = readability(
             detector,
             flat[~mask],
@@ -115,6 +136,7 @@ def score_generated(
                 "at_threshold": round(at_threshold, 4),
                 "top1": round(top1, 4),
                 "count": int(mask.sum()),
+                "top1_per_class": per_class,
             },
             "own_class": {"at_threshold": round(own_at, 4), "top1": round(own_top1, 4), "count": n},
         }
@@ -128,16 +150,18 @@ def evaluate(
     seed: int = 0,
     progress: bool = True,
     strength: float = 1.0,
+    render: str = DEFAULT_RENDER,
 ) -> dict[str, Any]:
-    """The full measurement (see the module docstring) as a JSON-ready dict."""
+    """The full measurement (see the module docstring) as a JSON-ready dict, the digits inked as
+    ``render``."""
     start = time.perf_counter()
     heights = paste_heights(len(crops), seed)
     input_features = style_features(crops.ink())
-    report: dict[str, Any] = {"inputs": len(crops), "style_strength": strength}
+    report: dict[str, Any] = {"inputs": len(crops), "style_strength": strength, "render": render}
     for name, mode in (("model", "model"), ("baseline_prior", "prior"), ("baseline_zero", "zero")):
         if progress:
             print(f"  scoring {name} ...", file=sys.stderr, flush=True)
-        generated = analogies(model, crops, mode, seed, strength=strength)
+        generated = analogies(model, crops, mode, seed, strength=strength, render=render)
         report[name] = score_generated(
             generated, crops, input_features, detector if name != "baseline_zero" else None, heights
         )
@@ -161,6 +185,7 @@ def strength_curve(
     detector: Detector,
     strengths: Sequence[float] = STRENGTH_GRID,
     seed: int = 0,
+    render: str = DEFAULT_RENDER,
 ) -> list[dict[str, float]]:
     """Readability (at the detector's threshold and top-1) and style correlations of the analogies at each
     style strength."""
@@ -169,7 +194,7 @@ def strength_curve(
     curve = []
     for strength in strengths:
         scored = score_generated(
-            analogies(model, crops, "model", seed, strength=strength),
+            analogies(model, crops, "model", seed, strength=strength, render=render),
             crops,
             input_features,
             detector,
@@ -211,13 +236,18 @@ def example_indices(features: NDArray[np.float64], labels: NDArray[np.int64], co
 
 
 def example_sheet(
-    model: StyleCVAE, crops: CropSet, count: int = 8, tile: int = 64, strength: float = 1.0
+    model: StyleCVAE,
+    crops: CropSet,
+    count: int = 8,
+    tile: int = 64,
+    strength: float = 1.0,
+    render: str = DEFAULT_RENDER,
 ) -> Image.Image:
     """Rows of analogies for ``count`` test inputs that span the styles: the input first, then 0-9."""
     features = style_features(crops.ink())
     indices = example_indices(features, crops.labels, count)
     subset = CropSet(crops.images[indices], crops.labels[indices])
-    generated = analogies(model, subset, "model", strength=strength)
+    generated = analogies(model, subset, "model", strength=strength, render=render)
     rows = [
         row_image(generated[k], highlight=int(subset.labels[k]), tile=tile, input_crop=subset.ink()[k])
         for k in range(len(indices))
@@ -244,7 +274,7 @@ def format_report(report: dict[str, Any]) -> str:
         head,
     ]
     for name, title in (
-        ("model", f"model (strength {report.get('style_strength', 1.0):g})"),
+        ("model", f"model ({report.get('render', 'soft')}, strength {report.get('style_strength', 1.0):g})"),
         ("baseline_prior", "baseline: z ~ N(0, I)"),
         ("baseline_zero", "baseline: z = 0"),
     ):
@@ -255,6 +285,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"{title:28} {_pct(readable.get('at_threshold')):>10} {_pct(readable.get('top1')):>10} "
             f"{corr['slant_pooled']:8.3f} {corr['thickness_pooled']:8.3f} "
             f"{corr['slant_within_class']:11.3f} {corr['thickness_within_class']:11.3f}"
+        )
+    per_class = report["model"].get("readable", {}).get("analogies", {}).get("top1_per_class")
+    if per_class:
+        lines.append(
+            "model read top-1 per class: " + ", ".join(f"{c}: {_pct(v)}" for c, v in per_class.items())
         )
     if "inputs_readable" in report:
         ref = report["inputs_readable"]

@@ -188,7 +188,18 @@ def readability(
     each pasted ``heights[i]`` px tall (default PASTE_HEIGHT) on a white canvas."""
     if len(intended) == 0:
         return [math.nan for _ in thresholds or [0]]
-    sizes = [PASTE_HEIGHT] * len(intended) if heights is None else [int(h) for h in heights]
-    canvases = [paste_on_canvas(ink, h) for ink, h in zip(inks, sizes, strict=True)]
-    reads = read_digits(detector, canvases, thresholds)
+    reads = read_pasted(detector, inks, heights, thresholds)
     return [float(np.mean([r == c for r, c in zip(read, intended, strict=True)])) for read in reads]
+
+
+def read_pasted(
+    detector: Detector,
+    inks: Ink,
+    heights: Sequence[int] | None = None,
+    thresholds: Sequence[float] | None = None,
+) -> list[list[int | None]]:
+    """Per threshold, what the detector reads each crop ``(N, R, R)`` as (:func:`read_digits`), each
+    pasted ``heights[i]`` px tall (default PASTE_HEIGHT) on a white canvas."""
+    sizes = [PASTE_HEIGHT] * len(inks) if heights is None else [int(h) for h in heights]
+    canvases = [paste_on_canvas(ink, h) for ink, h in zip(inks, sizes, strict=True)]
+    return read_digits(detector, canvases, thresholds)

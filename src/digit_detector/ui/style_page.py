@@ -21,7 +21,11 @@ from digit_detector.weights import WeightsError
 STYLE_PROMPT = "Draw one digit on the canvas: all ten digits appear here in your handwriting."
 AUTO_LABEL = "detect"
 LABEL_CHOICES = [AUTO_LABEL, *(str(d) for d in range(10))]
-ROW_TILE = 96
+# Each generated digit's ink spans 28/32 of its tile: 152 px tiles show digits ~133 px tall, a third of the
+# 400 px canvas, in two lines of five (784 px wide, shown at that size, not shrunk to a column).
+ROW_TILE = 152
+ROW_PER_LINE = 5
+INPUT_TILE = 192
 
 
 def style_weights_path() -> str:
@@ -72,7 +76,18 @@ def show_style(
         else ""
     )
     st.markdown(f"Your digit: **{row.label}** ({how}{score}). All ten in your style:")
-    st.image(png_bytes(row.image(ROW_TILE)), width="stretch")
+    picture = row.image(ROW_TILE, per_line=ROW_PER_LINE)
+    data = png_bytes(picture)
+    st.image(data, width=picture.width)
+    st.download_button(
+        "Download the row (PNG)",
+        data,
+        file_name=f"my-digits-from-a-{row.label}.png",
+        mime="image/png",
+        icon=":material/download:",
+        key="style_row_download",
+        on_click="ignore",
+    )
     return row
 
 
@@ -112,8 +127,8 @@ def render() -> None:
         if style_problem is not None:
             st.error(style_problem)
             return
-        assert loaded is not None
-        row = show_style(canvas.image_data, loaded[0], detector, label, strength)
-        if row is not None:
-            with st.container(width=ROW_TILE * 2):
-                st.image(png_bytes(ink_tile(row.crop, ROW_TILE * 2)), caption="what the model sees")
+    assert loaded is not None
+    row = show_style(canvas.image_data, loaded[0], detector, label, strength)  # full width: large digits
+    if row is not None:
+        with st.expander("What the model sees"):
+            st.image(png_bytes(ink_tile(row.crop, INPUT_TILE)), width=INPUT_TILE)
