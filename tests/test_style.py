@@ -310,7 +310,8 @@ def test_crisp_ink_redraws_a_blurry_digit_with_the_given_pen() -> None:
         assert crisp.shape == (CROP_SIZE * CRISP_SCALE, CROP_SIZE * CRISP_SCALE)
         grey = np.mean((crisp > 0.1) & (crisp < 0.9)) / np.mean(crisp > 0.1)
         assert grey < 0.25, grey  # mostly full ink or paper: only the anti-aliased edge is grey
-        measured = metrics.thickness(cv2.resize(crisp, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA))
+        small = cv2.resize(crisp, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
+        measured = metrics.thickness(np.asarray(small, dtype=np.float32))
         assert abs(measured - pen) < 0.8, (pen, measured)
     one = crisp_one(soft, 3.0, 0.3)
     ys, xs = np.nonzero(one > 0.5)
