@@ -20,6 +20,10 @@ workloads run by that interpreter with this checkout's ``src`` on the path:
   ``show_result`` on the drawing: the imports, model loading, inference and rendering a session costs
   (not the tornado server or a browser's websocket).
 
+Each workload's wall time is reported too (``app``: a cold session's first drawing, from a bare interpreter
+to the result), and ``health_s``: a cold ``streamlit run app.py`` until ``/_stcore/health`` answers (what a
+Space's health check waits for; the model loads with the first session, not before).
+
 Prints one JSON object (``--json``) or a Markdown table. Needs only the standard library.
 """
 
@@ -30,9 +34,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +143,46 @@ def run_measured(python: Path, code: str, env: dict[str, str]) -> dict[str, Any]
     """Run ``code`` with ``python``: its last stdout line (JSON) plus its peak RSS in MiB."""
     # output to files, not pipes: wait4 (this child's own rusage; ru_maxrss in KiB on Linux) reads nothing
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
         process = subprocess.Popen([str(python), "-c", code], cwd=ROOT, env=env, stdout=out, stderr=err)
         _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
     if process.returncode != 0:
         raise RuntimeError(f"{python} failed:\n{stderr[-3000:]}")
-    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        **json.loads(stdout.strip().splitlines()[-1]),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "seconds": round(seconds, 2),
+    }
+
+
+def health_seconds(python: Path, env: dict[str, str], timeout: float = 120.0) -> float:
+    """Seconds from ``streamlit run app.py`` (a cold process) until ``/_stcore/health`` answers 200."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(python), "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        while time.perf_counter() - start < timeout:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as reply:
+                    if reply.status == 200:
+                        return round(time.perf_counter() - start, 2)
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the app did not answer its health check within {timeout:.0f} s")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def only_index_env() -> dict[str, str]:
@@ -205,6 +243,7 @@ def measure(python: Path, requirements: Path, exclude: list[str], backend: str |
         "largest_mib": {name: round(size / MiB, 1) for name, size in largest},
         "predict": run_measured(python, PREDICT, env),
         "app": run_measured(python, APP, env),
+        "health_s": health_seconds(python, env),
     }
 
 
@@ -241,11 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"| {requirements.name} | installed | predict peak RSS | app peak RSS |")
-    print("|---|---|---|---|")
+    print(f"| {requirements.name} | installed | predict peak RSS | app peak RSS | first drawing | health |")
+    print("|---|---|---|---|---|---|")
     print(
         f"| {python} | {result['installed_mib']} MiB | {result['predict']['peak_rss_mib']} MiB "
-        f"({result['predict']['backend']}) | {result['app']['peak_rss_mib']} MiB |"
+        f"({result['predict']['backend']}) | {result['app']['peak_rss_mib']} MiB | "
+        f"{result['app']['seconds']} s | {result['health_s']} s |"
     )
     print("largest:", ", ".join(f"{name} {size} MiB" for name, size in result["largest_mib"].items()))
     return 0
