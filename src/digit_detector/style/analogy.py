@@ -35,7 +35,8 @@ INK_LOW, INK_HIGH = 0.2, 0.7
 RENDERS = ("crisp", "soft")
 DEFAULT_RENDER = "crisp"
 CRISP_SCALE = 4
-CRISP_LEVEL = 0.35  # decoder probability that counts as ink before thinning
+CRISP_LEVEL = 0.25  # decoder probability that counts as ink before thinning
+CRISP_CLOSE = 0  # closing (px at CRISP_SCALE) of the thresholded ink before thinning
 PEN_RANGE = (1.0, 6.0)  # the re-inking pen, in crop pixels (the crop is CROP_SIZE wide)
 PEN_BIAS = 0.4  # metrics.thickness reads a crisp pen about this much (crop px) wider than drawn
 ONE_MAX_SLANT = 0.5  # the crisp 1 leans at most this much (x shift per unit height)
@@ -119,7 +120,11 @@ def crisp_ink(probabilities: Ink, pen: float, scale: int = CRISP_SCALE) -> Ink:
     probabilities = np.asarray(probabilities, dtype=np.float32)
     size = probabilities.shape[0] * scale
     big = cv2.resize(probabilities, (size, size), interpolation=cv2.INTER_CUBIC)
-    strokes = trace_glyph(big > CRISP_LEVEL)
+    mask = (big > CRISP_LEVEL).astype(np.uint8)
+    if CRISP_CLOSE > 1:  # bridge the decoder's faint joints (a 9's tail, a 4's crossing) before tracing
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (CRISP_CLOSE, CRISP_CLOSE))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+    strokes = trace_glyph(mask)
     sub = 16  # cv2 fixed-point: 4 fractional bits
     canvas = np.zeros((size, size), dtype=np.uint8)
     width = max(1, round(pen * scale))
