@@ -123,7 +123,7 @@ def crisp_ink(probabilities: Ink, pen: float, scale: int = CRISP_SCALE) -> Ink:
     mask = (big > CRISP_LEVEL).astype(np.uint8)
     if CRISP_CLOSE > 1:  # bridge the decoder's faint joints (a 9's tail, a 4's crossing) before tracing
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (CRISP_CLOSE, CRISP_CLOSE))
-        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
+        mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), dtype=np.uint8)
     strokes = trace_glyph(mask)
     sub = 16  # cv2 fixed-point: 4 fractional bits
     canvas = np.zeros((size, size), dtype=np.uint8)
