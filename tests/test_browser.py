@@ -207,10 +207,15 @@ def test_your_style_page_shows_ten_digits(page: Page) -> None:
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Digit").click()
     page.get_by_role("option", name="7", exact=True).click()
     expect(page.get_by_role("combobox", name="Digit")).to_have_value("7")
-    draw(page, SEVEN)
+    seconds = draw(page, SEVEN)  # from the mouse-up to the row shown
     expect(page.get_by_text("Your digit: 7 (you picked)")).to_be_visible()
     row = page.locator('[data-testid="stImage"] img').first
-    assert row.evaluate("img => img.naturalWidth") == 10 * 100 + 4  # ten 96 px tiles
+    assert row.evaluate("img => img.naturalWidth") == 5 * 156 + 4  # two lines of five 152 px tiles
+    shown = row.bounding_box()
+    assert shown is not None and shown["width"] >= 130 / 152 * (5 * 156 + 4)  # digits >= 130 px on screen
+    expect(page.get_by_test_id("stDownloadButton")).to_be_visible()
+    print(f"style page: stroke to row {1000 * seconds:.0f} ms")
+    assert seconds < 2.0  # 0.44 s measured on a busy 2-core machine (goal 0.5 s); generous for CI runners
     screenshot(page, "08-your-style")
 
 
