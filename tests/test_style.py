@@ -454,6 +454,8 @@ def test_style_page_shows_the_row(random_style_weights: Path, monkeypatch: pytes
 
 @pytest.mark.slow
 def test_a_minute_of_training_carries_style_over_better_than_ignoring_the_input() -> None:
+    """Measured here: a CVAE trained for one minute follows its inputs' slant and thickness (within-class
+    r 0.78 / 0.80 on 2026-11-30) and its crisp analogies read better than styles from the prior."""
     train = make_crops("train", 4000, seed=11, progress=False)
     test = make_crops("test", 200, seed=12, progress=False)
     result = train_model(train, settings=TrainSettings(minutes=1.0, seed=0), progress=False)
@@ -469,3 +471,21 @@ def test_a_minute_of_training_carries_style_over_better_than_ignoring_the_input(
     assert model.slant_within_class > prior.slant_within_class + 0.2, (model, prior)
     assert model.thickness_within_class > prior.thickness_within_class + 0.2, (model, prior)
     assert model.slant_pooled > 0.3 and model.thickness_pooled > 0.3, model
+    # readable: the shipped detector reads this model's crisp analogies (at the shipped strength 0.4) more
+    # often as the intended digit than the same decoder's digits for styles drawn from the prior
+    detector = Detector.from_weights(DEFAULT_WEIGHTS, device="cpu")
+    subset = CropSet(test.images[:60], test.labels[:60])
+    heights = metrics.paste_heights(len(subset), 0)
+    subset_inputs = inputs[:60]
+    read = {
+        mode: score_generated(
+            analogies(result.model, subset, mode, seed=0, strength=0.4, render="crisp"),
+            subset,
+            subset_inputs,
+            detector,
+            heights,
+        )["readable"]["analogies"]["top1"]
+        for mode in ("model", "prior")
+    }
+    print(f"a minute of training: read top-1 {read}, correlations {model} against the prior's {prior}")
+    assert read["model"] > read["prior"] + 0.1, read  # measured 2026-11-30: 0.65 against 0.47
