@@ -5,6 +5,7 @@ python scripts/style_crisp_picture.py
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from digit_detector.data.objects import ObjectFactory
@@ -16,7 +17,8 @@ model, record = load_style_model(None)
 strength = style_strength(record)
 
 
-def drawing(digit, seed, height, pen):
+def drawing(digit: int, seed: int, height: float, pen: float) -> NDArray[np.uint8]:
+    """A white 400x400 RGB canvas with one test-split digit drawn in black, centred."""
     ink = ObjectFactory("test", np.random.default_rng(seed)).digit(digit, height, pen).ink
     g = np.full((400, 400), 255, np.uint8)
     y, x = 200 - ink.shape[0] // 2, 200 - ink.shape[1] // 2
@@ -26,7 +28,7 @@ def drawing(digit, seed, height, pen):
 
 inputs = [(4, 1, 150, 6), (2, 3, 160, 14), (7, 5, 300, 25), (9, 2, 120, 4)]
 font = ImageFont.load_default(size=15)
-rows = []
+rows: list[Image.Image] = []
 for digit, seed, height, pen in inputs:
     img = drawing(digit, seed, height, pen)
     for render, caption in (("soft", "before"), ("crisp", "after")):
