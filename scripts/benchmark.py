@@ -12,7 +12,9 @@ batch 32 on synthetic images with targets from ``build_targets`` (built beforeha
 ``--memory`` measures instead the peak resident memory of ``predict`` (``python -m digit_detector predict
 FILE``, torch on the CPU, in a fresh process each) on the app's canvas and on the largest image the reader
 accepts (``MAX_IMAGE_PIXELS``, 8000x5000: RGBA, RGB and 16-bit gray), and on a decompression bomb (a PNG
-header claiming 20000x20000 pixels, refused before decoding), as a table of figures (not a unit test).
+header claiming 20000x20000 pixels, refused before decoding), as a table of figures (not a unit test); and
+the peak memory of ``data import`` on the largest archive member it accepts (a makesense YOLO zip whose
+label member is just under ``MAX_FILE_BYTES``) and on a zip bomb (a 1 GiB member, refused unread).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from digit_detector.data.limits import MAX_FILE_BYTES
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.export import export_onnx
 from digit_detector.io import MAX_IMAGE_PIXELS
@@ -251,10 +254,77 @@ def measure_memory(weights: Path, scratch: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def import_archives(scratch: Path) -> list[tuple[str, Path, Path]]:
+    """The archives ``--memory`` imports (makesense YOLO zips + an images folder): (what, zip, images)."""
+    import zipfile
+
+    from PIL import Image
+
+    images = scratch / "import-images"
+    images.mkdir()
+    Image.fromarray(canvas()).save(images / "drawing.png")
+    line = b"1 0.500000 0.500000 0.100000 0.200000\n"
+    lines = (MAX_FILE_BYTES - 2**20) // len(line)  # just under the cap
+    largest = scratch / "largest-member.zip"
+    with (
+        zipfile.ZipFile(largest, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("drawing.txt", "w") as f,
+    ):
+        for _ in range(lines // 10_000):
+            f.write(line * 10_000)
+    bomb = scratch / "bomb.zip"
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("drawing.txt", "w", force_zip64=True) as f,
+    ):
+        for _ in range(1024):
+            f.write(bytes(2**20))
+    return [
+        (f"zip, one {lines * len(line) / 2**20:.0f} MiB label member ({lines:,} boxes)", largest, images),
+        ("zip bomb, one 1 GiB member", bomb, images),
+    ]
+
+
+def measure_import_memory(scratch: Path) -> list[dict[str, Any]]:
+    """Peak RSS of ``data import`` on each of :func:`import_archives`, each in a fresh process."""
+    rows = []
+    for what, archive, images in import_archives(scratch):
+        out = scratch / f"out-{archive.stem}"
+        command = [
+            sys.executable,
+            "-c",
+            PREDICT_PEAK,
+            "data",
+            "import",
+            str(archive),
+            "--images",
+            str(images),
+        ]
+        command += ["--format", "makesense-yolo", "--out", str(out)]
+        started = time.perf_counter()
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        report = json.loads(completed.stderr.strip().splitlines()[-1])
+        rows.append(
+            {
+                "image": what,
+                "file_bytes": archive.stat().st_size,
+                "exit_code": report["code"],
+                "peak_rss_mib": report["peak_mib"],
+                "seconds": seconds,
+                "message": "",
+            }
+        )
+    return rows
+
+
 def print_memory(rows: list[dict[str, Any]]) -> None:
-    print(f"predict's peak RSS, torch on the CPU; the reader's limit: {MAX_IMAGE_PIXELS:,} pixels")
+    print(
+        f"Peak RSS of predict (torch on the CPU) and data import; limits: {MAX_IMAGE_PIXELS:,} pixels "
+        f"per image, {MAX_FILE_BYTES // 2**20} MiB per file"
+    )
     print()
-    print("| image | file | exit code | peak RSS | wall time |")
+    print("| input | file | exit code | peak RSS | wall time |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for row in rows:
         size = row["file_bytes"]
@@ -293,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = args.weights if args.weights is not None else DEFAULT_WEIGHTS
         with tempfile.TemporaryDirectory(prefix="digit-benchmark-") as scratch:
             memory_rows = measure_memory(weights, Path(scratch))
+            memory_rows += measure_import_memory(Path(scratch))
         if args.json:
             print(json.dumps({"weights": str(weights), "memory": memory_rows}, indent=2))
         else:
