@@ -7,6 +7,7 @@ called directly. One test runs the app in a subprocess that refuses to import an
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -171,6 +172,10 @@ def test_the_downloads_are_the_results_picture_and_json_record() -> None:
     shown = np.asarray(draw_page.result_image(image, result, scale=1))
     plotted = np.asarray(result.plot(image))  # what the PNG download holds, and predict --save writes
     assert np.array_equal(shown[1:-1, 1:-1], plotted[1:-1, 1:-1])  # all but the frame
+    download = Image.open(io.BytesIO(draw_page.download_png(image, result)))
+    assert download.format == "PNG" and np.array_equal(np.asarray(download), plotted)
+    shown_jpeg = Image.open(io.BytesIO(draw_page.jpeg_bytes(draw_page.result_image(image, result))))
+    assert shown_jpeg.format == "JPEG" and shown_jpeg.size == (800, 800)  # what st.image sends unchanged
 
 
 def test_detection_table_and_number() -> None:
@@ -273,7 +278,8 @@ def test_show_result_shows_image_time_and_table(
     assert any("dd-detections" in markdown.value for markdown in at.markdown)  # random weights find plenty
     downloads = {button.proto.label: button.proto for button in at.get("download_button")}
     assert set(downloads) == {"Download picture (PNG)", "Download detections (JSON)"}
-    assert downloads["Download picture (PNG)"].url.endswith(".png")
+    picture = downloads["Download picture (PNG)"]  # drawn and encoded when clicked, not on every stroke
+    assert picture.deferred_file_id and not picture.url
     assert downloads["Download detections (JSON)"].url.endswith(".json")
     assert all(button.ignore_rerun for button in downloads.values())  # a download does not rerun the model
 

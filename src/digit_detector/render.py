@@ -91,7 +91,9 @@ def annotate(picture: Image.Image, detections: Sequence[Detection], *, scale: in
     censored = [d.box for d in detections if d.class_id == CENSORED_ID]
     picture = pixelate(picture, censored) if censored else picture.convert("RGB")
     if scale != 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.BILINEAR)
+        # Pixel doubling, not bilinear: the drawing is antialiased already, and the boxes and labels drawn
+        # after it at full resolution are what the enlargement is for (0.5 ms for 400 -> 800, not 6).
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     return draw_boxes(
         picture,
         np.array([d.box for d in detections], dtype=np.float64).reshape(-1, 4) * scale,

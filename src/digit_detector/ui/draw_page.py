@@ -20,9 +20,11 @@ from digit_detector.render import class_colour
 from digit_detector.ui.state import (
     BACKENDS,
     DRAWING_KEY,
+    ServerBusy,
     backend_choices,
     backend_label,
     default_backend,
+    inference_gate,
     try_load_detector,
     weights_path,
 )
@@ -30,9 +32,11 @@ from digit_detector.ui.state import (
 CANVAS_SIZE = 400
 DEFAULT_PEN_WIDTH = 12
 RESULT_SCALE = 2  # the result image is drawn at 2x and shown at canvas size: sharp on high-DPI screens
+RESULT_JPEG_QUALITY = 90  # what st.image encodes RGB pictures with
 MAX_TABLE_ROWS = 12
 FRAME_COLOUR = (214, 214, 219)
 EMPTY_PROMPT = "Draw a digit (or a few) on the canvas: every object gets a box, a label and a score."
+BUSY_MESSAGE = "The detector is busy with other people's drawings: try again in a moment."
 DOWNLOAD_NAME = "drawing"  # the downloads' file stem, and the image the JSON record names
 
 # streamlit-drawable-canvas 0.13.0 keeps its toolbar (send, undo, redo, edit, reset) over the canvas's top
@@ -66,6 +70,8 @@ def has_ink(image: NDArray[np.uint8] | None) -> bool:
     if image is None or image.size == 0:
         return False
     if image.ndim == 3 and image.shape[2] == 4:
+        if image[:, :, 3].min() > 0:  # the canvas's paper is opaque: one min over RGB (0.7 ms, not 4)
+            return bool(image[:, :, :3].min() < 250)
         visible = image[:, :, 3] > 0
         return bool(np.any(visible & (image[:, :, :3].min(axis=2) < 250)))
     return bool(np.any(image < 250))
@@ -112,6 +118,19 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg_bytes(picture: Image.Image, quality: int = RESULT_JPEG_QUALITY) -> bytes:
+    """``picture`` (RGB) as the JPEG the page shows: ``st.image`` turns any RGB picture into a JPEG of this
+    quality anyway (it re-encoded the PNG it was given, 13 + 10 ms per stroke); 1 ms for 800x800."""
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def download_png(image: NDArray[np.uint8], result: DetectionResult) -> bytes:
+    """The picture download: the annotated drawing as ``predict --save`` writes it."""
+    return png_bytes(result.plot(image))
+
+
 def detections_json(result: DetectionResult) -> str:
     """The detections download: the record ``predict --json`` prints for an image, indented."""
     return json.dumps(result.to_json(DOWNLOAD_NAME), indent=2)
@@ -119,11 +138,12 @@ def detections_json(result: DetectionResult) -> str:
 
 def download_buttons(image: NDArray[np.uint8], result: DetectionResult) -> None:
     """The annotated picture (as ``predict --save`` writes it) and the detections JSON, to download;
-    a click does not rerun the page."""
+    a click does not rerun the page. The picture is drawn and encoded only when its button is clicked
+    (a deferred download: 6 ms of every stroke saved)."""
     picture, record = st.columns(2)
     picture.download_button(
         "Download picture (PNG)",
-        png_bytes(result.plot(image)),
+        functools.partial(download_png, image, result),
         file_name=f"{DOWNLOAD_NAME}.png",
         mime="image/png",
         on_click="ignore",
@@ -176,15 +196,22 @@ def show_result(
     if detector is None:
         return None
     st.session_state[DRAWING_KEY] = image  # the "Improve the model" page offers this drawing for correction
-    result = detector(
-        image,
-        score_threshold=score_threshold,
-        iou_threshold=iou_threshold,
-        suppress_contained=suppress_contained,
-    )
+    try:
+        with inference_gate().slot():  # a bounded wait for the model: "busy" past capacity, not a frozen page
+            result = detector(
+                image,
+                score_threshold=score_threshold,
+                iou_threshold=iou_threshold,
+                suppress_contained=suppress_contained,
+            )
+            picture = jpeg_bytes(result_image(image, result))
+    except ServerBusy:
+        st.warning(BUSY_MESSAGE, icon="⏳")
+        st.button("Try again", icon=":material/refresh:")  # reruns with the same drawing
+        return None
     st.markdown(number_html(result.number), unsafe_allow_html=True)
     with st.container(width=CANVAS_SIZE):  # shown at canvas size, sent at RESULT_SCALE x for sharpness
-        st.image(png_bytes(result_image(image, result)), width="stretch")
+        st.image(picture, output_format="JPEG", width="stretch")  # as it is: st.image re-encodes no JPEG
     found = len(result.detections)
     st.caption(
         f"Model time **{result.ms:.0f} ms** ({backend_name}) · "
@@ -259,8 +286,15 @@ def render() -> None:
         "Draw digits with the mouse or a finger. A YOLOv3 detector boxes every object — the digits 0-9, "
         "`other` (letters, shapes) or `censored` (hidden) — and reads the number."
     )
+    drawing_area()
+
+
+@st.fragment
+def drawing_area() -> None:
+    """The canvas, its settings and the result: a fragment, so a stroke (or a setting) reruns only this,
+    not the app's navigation, page config and title."""
     weights = weights_path()
-    base_backend = default_backend()  # $DIGIT_DETECTOR_BACKEND, else torch where it is installed
+    base_backend = default_backend(weights)  # $DIGIT_DETECTOR_BACKEND, else onnx where its export is there
     detector, problem = try_load_detector(weights, base_backend)
     default_score = round(detector.score_threshold, 2) if detector else 0.5
     default_iou = round(detector.iou_threshold, 2) if detector else 0.45
