@@ -430,3 +430,67 @@ def test_s3_partial_upload_is_removed(s3_bucket: str) -> None:
     with pytest.raises(FeedbackError, match="SlowDown"):
         S3FeedbackStore(s3_bucket, "fb", FailingMeta(client)).save(make_sample(2))
     assert all_keys(s3_bucket) == sorted(S3FeedbackStore(s3_bucket, "fb", client).keys_for(first).values())
+
+
+class LandedThenFailed(FailingMeta):
+    """A client whose metadata put lands but answers with an error (a timeout after the write)."""
+
+    def put_object(self, **kwargs: Any) -> Any:
+        answer = self.client.put_object(**kwargs)
+        if kwargs["Key"].endswith(".json"):
+            raise ClientError({"Error": {"Code": "RequestTimeout", "Message": "no answer"}}, "PutObject")
+        return answer
+
+
+def test_s3_put_that_landed_but_failed_leaves_no_orphan(s3_bucket: str) -> None:
+    client = boto3.client("s3")
+    with pytest.raises(FeedbackError, match="RequestTimeout"):
+        S3FeedbackStore(s3_bucket, "fb", LandedThenFailed(client)).save(make_sample(2))
+    assert all_keys(s3_bucket) == []  # no meta pointing at an image and label that were removed
+
+
+def test_two_replicas_share_one_bucket_without_losing_or_duplicating(s3_bucket: str) -> None:
+    """Two app replicas (two stores, two clients) saving at once: every sample is stored once, whole."""
+    replicas = [S3FeedbackStore(s3_bucket, "fb", boto3.client("s3")) for _ in range(2)]
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def share(store: S3FeedbackStore, seed: int) -> None:
+        for k in range(4):
+            sample_id = store.save(make_sample(seed * 10 + k))
+            with lock:
+                ids.append(sample_id)
+
+    threads = [threading.Thread(target=share, args=(replicas[n % 2], n)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == len(set(ids)) == 24
+    keys = all_keys(s3_bucket)
+    assert keys == sorted(key for sample_id in ids for key in replicas[0].keys_for(sample_id).values())
+    client = boto3.client("s3")
+    metas = [key for key in keys if key.startswith("fb/meta/")]
+    assert {
+        json.loads(client.get_object(Bucket=s3_bucket, Key=key)["Body"].read())["id"] for key in metas
+    } == set(ids)
+
+
+def _save_from_a_replica(root: str, seed: int) -> list[str]:
+    store = LocalFeedbackStore(root)
+    return [store.save(make_sample(seed * 10 + k)) for k in range(5)]
+
+
+def test_two_replicas_share_one_folder_without_losing_or_duplicating(tmp_path: Path) -> None:
+    """Two processes (replicas on one shared volume) saving into one folder: unique ids, whole samples,
+    one intact JSONL line each (the append is under flock)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        batches = pool.starmap(_save_from_a_replica, [(str(tmp_path / "fb"), seed) for seed in range(4)])
+    ids = [sample_id for batch in batches for sample_id in batch]
+    assert len(ids) == len(set(ids)) == 20
+    contents = load_split(tmp_path / "fb", "train")
+    assert not contents.problems and len(contents.samples) == 20
+    records = LocalFeedbackStore(tmp_path / "fb").read_records()
+    assert sorted(record["id"] for record in records) == sorted(ids)

@@ -333,13 +333,15 @@ class S3FeedbackStore:
             (keys["image"], sample.png_bytes(), "image/png"),
             (keys["meta"], record, "application/json"),
         )
-        put: list[str] = []
+        tried: list[str] = []
         try:
             for key, body, content_type in objects:
+                tried.append(key)
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-                put.append(key)
         except (BotoCoreError, ClientError) as error:
-            for key in put:  # best effort: the service is failing; without its meta a sample is not done
+            # Best effort: the service is failing; without its meta a sample is not done. The put that
+            # failed is removed too: a timed-out put may still have landed (no orphan meta left behind).
+            for key in tried:
                 with suppress(BotoCoreError, ClientError):
                     self.client.delete_object(Bucket=self.bucket, Key=key)
             raise FeedbackError(
