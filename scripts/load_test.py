@@ -8,7 +8,9 @@ Without ``--url`` it serves ``app.py`` itself (``streamlit run`` on a free loopb
 ``.streamlit/config.toml``) with ``--weights`` (default: ``$DIGIT_DETECTOR_WEIGHTS`` or the shipped weights,
 else random yolov3-tiny weights: same speed, other boxes); ``--backend`` sets ``$DIGIT_DETECTOR_BACKEND`` and
 ``--set section.option=value`` any Streamlit option (as ``$STREAMLIT_SECTION_OPTION``) for that server.
-With ``--url`` it loads a server already running on this machine (loopback only), found by its port.
+With ``--url`` it loads a server already running on this machine (loopback only), found by its port
+(``--pids`` names the processes to measure when the port is a proxy's). ``--replicas N`` serves app.py N
+times behind ``deploy/nginx.conf`` (session-sticky; needs nginx) and measures the replicas together.
 
 For each user count: a short warm-up (one user), then the users draw a stroke every ``--interval`` seconds
 for ``--duration`` seconds; one line per count: strokes, results, "busy" answers, errors, latency (from each
@@ -26,7 +28,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +40,7 @@ from digit_detector.loadgen import (  # noqa: E402
     listening_pid,
     loopback_address,
     run_load,
+    serve_proxy,
     wait_until_idle,
 )
 
@@ -70,12 +73,19 @@ def streamlit_env(settings: list[str]) -> dict[str, str]:
 
 
 @contextmanager
-def server(args: argparse.Namespace) -> Iterator[str]:
+def server(args: argparse.Namespace) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """The URL to load and the server processes to measure."""
     if args.url:
-        loopback_address(args.url)
-        yield args.url
+        port = loopback_address(args.url)[1]
+        pids = tuple(int(pid) for pid in args.pids.split(",")) if args.pids else ()
+        if not pids:
+            found = listening_pid(port)
+            if found is None:
+                raise SystemExit(f"no process listens on {args.url}")
+            pids = (found,)
+        yield args.url, pids
         return
-    from digit_detector.browser import serve_app
+    from digit_detector.browser import free_port, serve_app
     from digit_detector.weights import default_weights_path
 
     env = streamlit_env(args.set)
@@ -84,14 +94,22 @@ def server(args: argparse.Namespace) -> Iterator[str]:
     for setting in args.env:
         name, _, value = setting.partition("=")
         env[name] = value
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         weights = args.weights or default_weights_path()
         if not Path(weights).exists():
             weights = random_weights(Path(folder))
         log = Path(args.log) if args.log else Path(folder) / "streamlit.log"
-        print(f"serving app.py with {weights} {env or ''} (log: {log})", flush=True)
-        with serve_app(Path(weights), log, env=env) as url:
-            yield url
+        replicas = f"{args.replicas} replicas behind nginx, " if args.replicas > 1 else ""
+        print(f"serving app.py: {replicas}{weights} {env or ''} (log: {log})", flush=True)
+        urls = [
+            stack.enter_context(serve_app(Path(weights), log.with_suffix(f".{n}.log") if n else log, env=env))
+            for n in range(args.replicas)
+        ]
+        pids = tuple(listening_pid(loopback_address(url)[1]) or 0 for url in urls)
+        if args.replicas == 1:
+            yield urls[0], pids
+        else:
+            yield stack.enter_context(serve_proxy(urls, Path(folder), free_port())), pids
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--url", help="a running app on this machine (loopback); default: serve app.py")
+    parser.add_argument("--pids", help="with --url: the server processes to measure (default: the port's)")
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="serve app.py this many times behind deploy/nginx.conf"
+    )
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--backend", choices=["torch", "onnx"])
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.OPTION=VALUE")
@@ -118,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(n) for n in args.users.split(",")]
 
     results: list[LoadResult] = []
-    with server(args) as url:
-        pid = listening_pid(loopback_address(url)[1])
-        if pid is None:
-            raise SystemExit(f"no process listens on {url}")
+    with server(args) as (url, pids):
 
         def config(users: int, duration: float) -> LoadConfig:
             return LoadConfig(
@@ -133,14 +152,14 @@ def main(argv: list[str] | None = None) -> int:
                 timeout_s=args.timeout,
                 fetch_images=not args.no_fetch,
                 verify_every=args.verify_every,
-                server_pid=pid,
+                server_pids=pids,
                 mismatch_dir=args.mismatch_dir,
             )
 
         if args.warmup > 0:
             print("warm-up:", run_load(config(1, args.warmup)).summary(), flush=True)
         for users in counts:
-            wait_until_idle(pid)
+            wait_until_idle(pids)
             result = run_load(config(users, args.duration))
             results.append(result)
             print(result.summary(), *(["errors:", result.errors] if result.errors else []), flush=True)

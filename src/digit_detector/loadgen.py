@@ -34,11 +34,12 @@ import ipaddress
 import json
 import os
 import random
+import re
 import statistics
 import time
 import urllib.parse
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -493,7 +494,7 @@ class LoadConfig:
     timeout_s: float = 30.0  # a stroke unanswered this long is an error (the user reconnects)
     fetch_images: bool = True  # GET the result image, as the browser's <img> does
     verify_every: int = 1  # check every n-th result image shows the user's own drawing (0: never)
-    server_pid: int | None = None  # default: the process listening on the URL's port
+    server_pids: tuple[int, ...] = ()  # the server processes (replicas); default: the one on the URL's port
     seed: int = 0
     connect_concurrency: int = 4  # page loads at once before the drawing starts
     mismatch_dir: Path | None = None  # where result images showing another drawing are saved, if anywhere
@@ -545,7 +546,7 @@ class LoadResult:
     unverifiable: int = 0
     loadavg_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
     loadavg_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    server_pid: int = 0
+    server_pids: tuple[int, ...] = ()  # CPU and RSS are their sums
 
     @property
     def answered(self) -> int:
@@ -705,36 +706,43 @@ class _Runner:
 
     async def run(self) -> LoadResult:
         config, loop = self.config, asyncio.get_running_loop()
-        pid = config.server_pid or listening_pid(self.port)
-        if pid is None:
+        pids = config.server_pids or tuple(pid for pid in [listening_pid(self.port)] if pid is not None)
+        if not pids:
             raise LoadTestError(f"no process on this machine listens on port {self.port}")
+
+        def cpu_s() -> float:
+            return sum(process_cpu_s(pid) for pid in pids)
+
+        def rss_mb() -> float:
+            return sum(process_rss_mb(pid) for pid in pids)
+
         gate = asyncio.Semaphore(config.connect_concurrency)
         sessions = await asyncio.gather(*(self.connect(user, gate) for user in range(config.users)))
         live = [(i, s) for i, s in enumerate(sessions) if s is not None]
         if not live:
             raise LoadTestError(f"no user could load the page: {dict(self.tally.errors)}")
-        rss: list[float] = [process_rss_mb(pid)]
+        rss: list[float] = [rss_mb()]
         result = LoadResult(
-            config.users, config.interval_s, 0.0, server_pid=pid, loadavg_start=load_average()
+            config.users, config.interval_s, 0.0, server_pids=pids, loadavg_start=load_average()
         )
-        cpu_start, client_start, start = process_cpu_s(pid), process_cpu_s(os.getpid()), loop.time() + 0.2
+        cpu_start, client_start, start = cpu_s(), process_cpu_s(os.getpid()), loop.time() + 0.2
         stop = start + config.duration_s
 
         async def sample_rss() -> None:
             while True:
                 await asyncio.sleep(0.5)
                 with contextlib.suppress(OSError, LoadTestError):
-                    rss.append(process_rss_mb(pid))
+                    rss.append(rss_mb())
 
         sampler = asyncio.create_task(sample_rss())
         try:
             await asyncio.gather(*(self.user(i, s, start, stop) for i, s in live))
         finally:
             sampler.cancel()
-        result.server_cpu_s = round(process_cpu_s(pid) - cpu_start, 3)
+        result.server_cpu_s = round(cpu_s() - cpu_start, 3)
         client_cpu_s = process_cpu_s(os.getpid()) - client_start
         result.duration_s = round(loop.time() - start, 2)
-        rss.append(process_rss_mb(pid))
+        rss.append(rss_mb())
         tally = self.tally
         result.strokes_sent, result.results, result.busy = tally.sent, len(tally.results), len(tally.busy)
         result.errors = dict(tally.errors)
@@ -768,11 +776,80 @@ def run_load(config: LoadConfig) -> LoadResult:
     return asyncio.run(_Runner(config).run())
 
 
-def wait_until_idle(pid: int, seconds: float = 1.0, threshold: float = 0.05, timeout_s: float = 30.0) -> None:
-    """Wait until process ``pid`` used under ``threshold`` of a core over ``seconds`` (a run's tail done)."""
+def wait_until_idle(
+    pids: Sequence[int], seconds: float = 1.0, threshold: float = 0.05, timeout_s: float = 30.0
+) -> None:
+    """Wait until processes ``pids`` used under ``threshold`` of a core over ``seconds`` (a run is done)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        before = process_cpu_s(pid)
+        before = sum(process_cpu_s(pid) for pid in pids)
         time.sleep(seconds)
-        if process_cpu_s(pid) - before < threshold * seconds:
+        if sum(process_cpu_s(pid) for pid in pids) - before < threshold * seconds:
             return
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Past one process: replicas behind the repository's nginx configuration
+# ---------------------------------------------------------------------------------------------------------
+
+NGINX_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"  # in a source checkout
+_UPSTREAM_SERVER = re.compile(r"^\s*server 127\.0\.0\.1:\d+[^;]*;\s*$", re.MULTILINE)
+
+
+def nginx_config(template: str, replica_ports: Sequence[int], listen_port: int, folder: Path) -> str:
+    """``deploy/nginx.conf`` (``template``) for a run on this machine: its upstream lists ``replica_ports``,
+    it listens on loopback ``listen_port``, and its pid and temporary files go to ``folder``."""
+    hash_line = "        hash $dd_route consistent;\n"
+    if hash_line not in template or not _UPSTREAM_SERVER.search(template):
+        raise LoadTestError("the nginx template has no sticky upstream to fill in")
+    text = _UPSTREAM_SERVER.sub("", template)
+    servers = "".join(
+        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in replica_ports
+    )
+    text = text.replace(hash_line, hash_line + servers)
+    text = re.sub(r"listen \d+;", f"listen 127.0.0.1:{listen_port};", text)
+    return text.replace("/tmp/digit-detector-nginx", str(folder / "nginx"))
+
+
+@contextlib.contextmanager
+def serve_proxy(replica_urls: Sequence[str], folder: Path, port: int) -> Iterator[str]:
+    """nginx with ``deploy/nginx.conf`` in front of ``replica_urls`` (loopback) on ``port``; yields its URL.
+    Needs the ``nginx`` binary (``apt-get install nginx-light``)."""
+    import shutil
+    import subprocess
+    import urllib.request
+
+    binary = shutil.which("nginx")
+    if binary is None:
+        raise LoadTestError("no nginx on this machine: apt-get install nginx-light")
+    ports = [loopback_address(url)[1] for url in replica_urls]
+    config = folder / "nginx.conf"
+    config.write_text(nginx_config(NGINX_CONFIG.read_text(), ports, port, folder))
+    log = (folder / "nginx.log").open("w")
+    process = subprocess.Popen([binary, "-c", str(config), "-g", "daemon off;"], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                raise LoadTestError(
+                    f"nginx exited with {process.returncode}: {(folder / 'nginx.log').read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise LoadTestError("nginx did not answer in 20 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
