@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import io
 import ipaddress
@@ -772,8 +773,17 @@ class _Runner:
 
 
 def run_load(config: LoadConfig) -> LoadResult:
-    """Run ``config``'s simulated users against the app and measure its server (see the module doc)."""
-    return asyncio.run(_Runner(config).run())
+    """Run ``config``'s simulated users against the app and measure its server (see the module doc).
+
+    The users run on an event loop of their own: in a thread of their own when the caller's thread
+    already runs one (Playwright's sync API, a notebook), where ``asyncio.run`` would refuse.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_Runner(config).run())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _Runner(config).run()).result()
 
 
 def wait_until_idle(
