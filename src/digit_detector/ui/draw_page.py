@@ -286,13 +286,8 @@ def render() -> None:
         "Draw digits with the mouse or a finger. A YOLOv3 detector boxes every object — the digits 0-9, "
         "`other` (letters, shapes) or `censored` (hidden) — and reads the number."
     )
-    drawing_area()
-
-
-@st.fragment
-def drawing_area() -> None:
-    """The canvas, its settings and the result: a fragment, so a stroke (or a setting) reruns only this,
-    not the app's navigation, page config and title."""
+    # No st.fragment around the canvas and result: a stroke would rerun only them, but it measured no
+    # cheaper (server CPU per stroke 30.6-31.6 ms with it, 28.4-30.4 ms without: scripts/load_test.py).
     weights = weights_path()
     base_backend = default_backend(weights)  # $DIGIT_DETECTOR_BACKEND, else onnx where its export is there
     detector, problem = try_load_detector(weights, base_backend)
