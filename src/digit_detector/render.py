@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES
 
 if TYPE_CHECKING:
-    from digit_detector.detector import Detection
+    from digit_detector.results import Detection
 
 # One colour per class (0-9 digits, censored, other), distinct on white paper.
 CLASS_COLOURS: tuple[tuple[int, int, int], ...] = (
