@@ -541,7 +541,9 @@ class LoadResult:
     cpu_ms_per_stroke: float = float("nan")  # server CPU / strokes answered (results + busy)
     cpu_ms_per_result: float = float("nan")
     client_cpu_ms_per_stroke: float = float("nan")  # this load generator's own CPU (it shares the machine)
-    rss_mb: dict[str, float] = field(default_factory=dict)  # start, at_10pct (of the run), end, max
+    rss_mb: dict[str, float] = field(
+        default_factory=dict
+    )  # start, at_10pct and at_50pct (of the run), end, max
     verified: int = 0
     mismatched: int = 0  # result images that showed another drawing than the user's own
     unverifiable: int = 0
@@ -572,7 +574,7 @@ class LoadResult:
             f"(from sent: p90 {self.response_ms.get('p90', nan):.0f}); "
             f"server CPU {self.cpu_ms_per_stroke:.1f} ms/stroke ({self.cpu_ms_per_result:.1f} ms/result, "
             f"load generator {self.client_cpu_ms_per_stroke:.1f}); RSS {self.rss_mb.get('start', 0):.0f} -> "
-            f"{self.rss_mb.get('at_10pct', 0):.0f} (10 %) -> "
+            f"{self.rss_mb.get('at_10pct', 0):.0f} (10 %) -> {self.rss_mb.get('at_50pct', 0):.0f} (50 %) -> "
             f"{self.rss_mb.get('end', 0):.0f} MiB (max {self.rss_mb.get('max', 0):.0f}); "
             f"load average {self.loadavg_start[0]:.2f} -> {self.loadavg_end[0]:.2f}"
         )
@@ -758,6 +760,7 @@ class _Runner:
         result.rss_mb = {
             "start": round(rss[0], 1),
             "at_10pct": round(rss[len(rss) // 10], 1),  # the sessions' own memory is in by then
+            "at_50pct": round(rss[len(rss) // 2], 1),
             "end": round(rss[-1], 1),
             "max": round(max(rss), 1),
         }
