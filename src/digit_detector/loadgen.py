@@ -645,6 +645,8 @@ class _Runner:
         try:
             while due < stop and tally.sent < config.max_strokes:
                 await asyncio.sleep(max(0.0, due - loop.time()))
+                if tally.sent >= config.max_strokes:  # others sent the last ones while this user waited
+                    break
                 state = self.state_for(index, stroke)
                 tally.sent += 1
                 stroke += 1
