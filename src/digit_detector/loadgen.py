@@ -27,27 +27,41 @@ Development tooling (``scripts/load_test.py``, ``tests/test_loadgen.py``): the a
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import contextlib
 import io
-import ipaddress
-import json
 import os
-import random
-import re
 import statistics
 import time
 import urllib.parse
 from collections import Counter, OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from digit_detector.loadgen_drawings import CanvasState as CanvasState
+from digit_detector.loadgen_drawings import Point as Point
+from digit_detector.loadgen_drawings import canvas_state as canvas_state
+from digit_detector.loadgen_drawings import drawing_bank as drawing_bank
+from digit_detector.loadgen_drawings import fabric_path as fabric_path
+from digit_detector.loadgen_drawings import ink_agreement as ink_agreement
+from digit_detector.loadgen_drawings import ink_grid as ink_grid
+from digit_detector.loadgen_drawings import matches_own_drawing as matches_own_drawing
+from digit_detector.loadgen_drawings import random_stroke as random_stroke
+from digit_detector.loadgen_drawings import render_strokes as render_strokes
+from digit_detector.loadgen_machine import LoadTestError as LoadTestError
+from digit_detector.loadgen_machine import listening_pid as listening_pid
+from digit_detector.loadgen_machine import load_average as load_average
+from digit_detector.loadgen_machine import loopback_address as loopback_address
+from digit_detector.loadgen_machine import process_cpu_s as process_cpu_s
+from digit_detector.loadgen_machine import process_rss_mb as process_rss_mb
+from digit_detector.loadgen_proxy import NGINX_CONFIG as NGINX_CONFIG
+from digit_detector.loadgen_proxy import nginx_config as nginx_config
+from digit_detector.loadgen_proxy import serve_proxy as serve_proxy
 
 CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
 CANVAS_SIZE = 400
@@ -61,244 +75,6 @@ VERIFY_GRID = 100  # ink masks are compared at 100x100 (4x4-pixel cells of the 4
 FABRIC_VERSION = "6.7.1"
 _MESSAGE_CACHE_SIZE = 256  # ForwardMsgs kept by hash, as the browser's message cache keeps them
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class LoadTestError(RuntimeError):
-    """The load test could not run (no server, no canvas on the page, a URL that is not loopback)."""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Where: loopback only, and the server process behind the port
-# ---------------------------------------------------------------------------------------------------------
-
-
-def loopback_address(url: str) -> tuple[str, int]:
-    """``(host, port)`` of an ``http://`` URL on this machine's loopback interface; anything else (another
-    host, a name other than ``localhost``, https) raises ValueError: the load generator only loads a
-    server on this machine."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http":
-        raise ValueError(f"only http:// URLs on loopback are loaded, got {url!r}")
-    host = parts.hostname or ""
-    if host != "localhost":
-        try:
-            is_loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            is_loopback = False
-        if not is_loopback:
-            raise ValueError(
-                f"refusing to load {host!r}: only loopback (127.0.0.0/8, ::1, localhost) is loaded"
-            )
-    if parts.port is None:
-        raise ValueError(f"the URL must name the port, got {url!r}")
-    return ("127.0.0.1" if host == "localhost" else host), parts.port
-
-
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as lines:
-            next(lines)
-            for line in lines:
-                fields = line.split()
-                local, state, inode = fields[1], fields[3], fields[9]
-                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-                    inodes.add(inode)
-    return inodes
-
-
-def listening_pid(port: int) -> int | None:
-    """The pid of the process listening on TCP ``port`` on this machine, or None when none is found
-    (or its file descriptors cannot be read)."""
-    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    if not wanted:
-        return None
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in (entry / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    if os.readlink(fd) in wanted:
-                        return int(entry.name)
-    return None
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process ``pid`` has used so far, all its threads."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is the state
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK  # utime, stime (fields 14, 15 of stat)
-
-
-def process_rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise LoadTestError(f"no VmRSS for pid {pid}")
-
-
-def load_average() -> tuple[float, float, float]:
-    """This machine's 1, 5 and 15 minute load averages."""
-    one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
-    return float(one), float(five), float(fifteen)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# What: drawings as the canvas sends them
-# ---------------------------------------------------------------------------------------------------------
-
-Point = tuple[float, float]
-
-
-def random_stroke(rng: random.Random, centre: Point, size: float = 60.0, points: int = 24) -> list[Point]:
-    """A digit-like pen stroke: a wobbly arc of an ellipse (a loop, a hook or a bar) around ``centre``."""
-    start = rng.uniform(0, 2 * np.pi)
-    span = rng.uniform(0.5, 1.8) * np.pi
-    rx, ry = rng.uniform(0.3, 1.0) * size, rng.uniform(0.6, 1.2) * size
-    cx, cy = centre
-    stroke = []
-    for t in np.linspace(0.0, 1.0, points):
-        angle = start + span * t
-        x = cx + rx * np.cos(angle) + rng.gauss(0, 1.0)
-        y = cy + ry * np.sin(angle) + rng.gauss(0, 1.0)
-        stroke.append((min(max(x, 4.0), CANVAS_SIZE - 4.0), min(max(y, 4.0), CANVAS_SIZE - 4.0)))
-    return stroke
-
-
-def fabric_path(stroke: Sequence[Point], width: int = PEN_WIDTH) -> dict[str, Any]:
-    """The fabric.js ``Path`` object the canvas's free-drawing brush makes of ``stroke``."""
-    xs, ys = [p[0] for p in stroke], [p[1] for p in stroke]
-    left, top = min(xs) - width / 2, min(ys) - width / 2
-    commands: list[list[Any]] = [["M", round(xs[0], 3), round(ys[0], 3)]]
-    commands += [["L", round(x, 3), round(y, 3)] for x, y in stroke[1:]]
-    return {
-        "type": "Path",
-        "version": FABRIC_VERSION,
-        "originX": "left",
-        "originY": "top",
-        "left": round(left, 3),
-        "top": round(top, 3),
-        "width": round(max(xs) - min(xs), 3),
-        "height": round(max(ys) - min(ys), 3),
-        "fill": None,
-        "stroke": "#000000",
-        "strokeWidth": width,
-        "strokeLineCap": "round",
-        "strokeLineJoin": "round",
-        "strokeMiterLimit": 10,
-        "scaleX": 1,
-        "scaleY": 1,
-        "angle": 0,
-        "opacity": 1,
-        "visible": True,
-        "path": commands,
-    }
-
-
-def render_strokes(strokes: Sequence[Sequence[Point]], width: int = PEN_WIDTH) -> NDArray[np.uint8]:
-    """The canvas's pixels (RGBA, white paper, black round pen) with ``strokes`` drawn."""
-    picture = Image.new("RGBA", (CANVAS_SIZE, CANVAS_SIZE), (255, 255, 255, 255))
-    pen = ImageDraw.Draw(picture)
-    radius = width / 2
-    for stroke in strokes:
-        pen.line(list(stroke), fill=(0, 0, 0, 255), width=width, joint="curve")
-        for x, y in (stroke[0], stroke[-1]):
-            pen.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(0, 0, 0, 255))
-    return np.asarray(picture)
-
-
-def ink_grid(pixels: NDArray[np.uint8], grid: int = VERIFY_GRID) -> NDArray[np.bool_]:
-    """Where the picture has black ink (all channels < 60), on a ``grid`` x ``grid`` mask (a cell is ink
-    when any of its pixels is)."""
-    rgb = pixels[:, :, :3] if pixels.ndim == 3 else pixels[:, :, None]
-    ink = rgb.max(axis=2) < 60
-    height, width = ink.shape
-    cell_h, cell_w = height // grid, width // grid
-    cropped = ink[: cell_h * grid, : cell_w * grid]
-    return np.asarray(cropped.reshape(grid, cell_h, grid, cell_w).any(axis=(1, 3)))
-
-
-@dataclass(frozen=True)
-class CanvasState:
-    """One value of the canvas (after ``strokes`` strokes of drawing ``drawing``), ready to send."""
-
-    drawing: int
-    strokes: int
-    value_json: str  # the component's widget state, as the browser sends it
-    ink: NDArray[np.bool_]  # the ink on the :data:`VERIFY_GRID` grid, to recognise the result image
-    lines: tuple[tuple[Point, ...], ...] = ()  # the strokes' points
-
-    def pixels(self) -> NDArray[np.uint8]:
-        """The canvas's pixels (RGBA) in this state."""
-        return render_strokes(self.lines)
-
-
-def canvas_state(drawing: int, strokes: Sequence[Sequence[Point]]) -> CanvasState:
-    """The canvas's value after ``strokes``: the PNG the browser's ``canvas.toDataURL("png")`` makes (RGBA,
-    opaque white paper) and the fabric.js JSON, one ``Path`` per stroke."""
-    pixels = render_strokes(strokes)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG")
-    data_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    raw = {"version": FABRIC_VERSION, "objects": [fabric_path(s) for s in strokes], "background": "#FFFFFF"}
-    value = json.dumps({"drawing": {"raw": raw, "data": data_url}}, separators=(",", ":"))
-    lines = tuple(tuple(stroke) for stroke in strokes)
-    return CanvasState(drawing, len(strokes), value, ink_grid(pixels), lines)
-
-
-def drawing_bank(drawings: int, strokes_per_drawing: int, seed: int = 0) -> list[list[CanvasState]]:
-    """``drawings`` different drawings of ``strokes_per_drawing`` strokes each (two or three digit-like
-    shapes side by side), every drawing as its successive canvas values (1, 2, ... strokes)."""
-    rng = random.Random(seed)
-    bank = []
-    for drawing in range(drawings):
-        digits = rng.randint(2, 3)
-        centres = [
-            (CANVAS_SIZE * (i + 0.5) / digits + rng.uniform(-15, 15), rng.uniform(130, 270))
-            for i in range(digits)
-        ]
-        strokes = [random_stroke(rng, centres[i % digits]) for i in range(strokes_per_drawing)]
-        bank.append([canvas_state(drawing, strokes[: n + 1]) for n in range(strokes_per_drawing)])
-    return bank
-
-
-def _near(ink: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """``ink`` grown by one cell: the result is enlarged and framed, its lines shift by a pixel or two."""
-    padded = np.pad(ink, 1)
-    near = np.zeros_like(ink)
-    for dy in (0, 1, 2):
-        for dx in (0, 1, 2):
-            near |= padded[dy : dy + ink.shape[0], dx : dx + ink.shape[1]]
-    return near
-
-
-def ink_agreement(shown: NDArray[np.bool_], drawn: NDArray[np.bool_]) -> float:
-    """How well two ink grids agree, 0-1: the harmonic mean of the share of ``shown`` near ``drawn`` and
-    the share of ``drawn`` near ``shown`` (a larger drawing that merely contains ``shown`` scores low)."""
-    if not shown.any() or not drawn.any():
-        return 0.0
-    precision = (shown & _near(drawn)).sum() / shown.sum()
-    recall = (drawn & _near(shown)).sum() / drawn.sum()
-    return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
-
-
-def matches_own_drawing(
-    result: NDArray[np.uint8], own: CanvasState, others: Sequence[CanvasState]
-) -> bool | None:
-    """Whether the result image (the drawing as the app shows it, boxed, at any integer scale) shows ``own``
-    rather than any of ``others`` (other drawings; states of ``own``'s drawing are left out): its black ink
-    must agree with ``own``'s (:func:`ink_agreement` over 0.8) better than with any other's. None when it
-    has little black ink to judge by (e.g. objects pixelated as "censored")."""
-    shown = ink_grid(result)
-    if shown.sum() < 5:
-        return None
-    mine = ink_agreement(shown, own.ink)
-    if mine < 0.8 and shown.sum() < 0.5 * own.ink.sum():  # mostly pixelated away: nothing to judge by
-        return None
-    rivals = (ink_agreement(shown, other.ink) for other in others if other.drawing != own.drawing)
-    return mine >= 0.8 and all(mine > rival for rival in rivals)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -801,70 +577,3 @@ def wait_until_idle(
         time.sleep(seconds)
         if sum(process_cpu_s(pid) for pid in pids) - before < threshold * seconds:
             return
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Past one process: replicas behind the repository's nginx configuration
-# ---------------------------------------------------------------------------------------------------------
-
-NGINX_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"  # in a source checkout
-_UPSTREAM_SERVER = re.compile(r"^\s*server 127\.0\.0\.1:\d+[^;]*;\s*$", re.MULTILINE)
-
-
-def nginx_config(template: str, replica_ports: Sequence[int], listen_port: int, folder: Path) -> str:
-    """``deploy/nginx.conf`` (``template``) for a run on this machine: its upstream lists ``replica_ports``,
-    it listens on loopback ``listen_port``, and its pid and temporary files go to ``folder``."""
-    hash_line = "        hash $dd_route consistent;\n"
-    if hash_line not in template or not _UPSTREAM_SERVER.search(template):
-        raise LoadTestError("the nginx template has no sticky upstream to fill in")
-    text = _UPSTREAM_SERVER.sub("", template)
-    servers = "".join(
-        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in replica_ports
-    )
-    text = text.replace(hash_line, hash_line + servers)
-    text = re.sub(r"listen \d+;", f"listen 127.0.0.1:{listen_port};", text)
-    return text.replace("/tmp/digit-detector-nginx", str(folder / "nginx"))
-
-
-@contextlib.contextmanager
-def serve_proxy(replica_urls: Sequence[str], folder: Path, port: int) -> Iterator[str]:
-    """nginx with ``deploy/nginx.conf`` in front of ``replica_urls`` (loopback) on ``port``; yields its URL.
-    Needs the ``nginx`` binary (``apt-get install nginx-light``)."""
-    import shutil
-    import subprocess
-    import urllib.request
-
-    binary = shutil.which("nginx")
-    if binary is None:
-        raise LoadTestError("no nginx on this machine: apt-get install nginx-light")
-    ports = [loopback_address(url)[1] for url in replica_urls]
-    config = folder / "nginx.conf"
-    config.write_text(nginx_config(NGINX_CONFIG.read_text(), ports, port, folder))
-    log = (folder / "nginx.log").open("w")
-    process = subprocess.Popen([binary, "-c", str(config), "-g", "daemon off;"], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise LoadTestError(
-                    f"nginx exited with {process.returncode}: {(folder / 'nginx.log').read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise LoadTestError("nginx did not answer in 20 s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()

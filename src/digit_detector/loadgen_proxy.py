@@ -1,0 +1,92 @@
+"""Replicas behind nginx for the load generator: the repository's config filled in and served."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from digit_detector.loadgen_machine import LoadTestError, loopback_address
+
+CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
+CANVAS_SIZE = 400
+PEN_WIDTH = 12
+BUSY_MARKER = "busy"  # the app's "busy, try again in a moment" warning contains this (case-insensitive)
+MAX_USERS = 512
+MAX_DURATION_S = 3600.0
+MAX_STROKES = 200_000
+MAX_VERIFY_SAMPLES = 5_000  # result images kept per run to check after it (about 40 KB each)
+VERIFY_GRID = 100  # ink masks are compared at 100x100 (4x4-pixel cells of the 400x400 canvas)
+FABRIC_VERSION = "6.7.1"
+_MESSAGE_CACHE_SIZE = 256  # ForwardMsgs kept by hash, as the browser's message cache keeps them
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Past one process: replicas behind the repository's nginx configuration
+# ---------------------------------------------------------------------------------------------------------
+
+NGINX_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"  # in a source checkout
+_UPSTREAM_SERVER = re.compile(r"^\s*server 127\.0\.0\.1:\d+[^;]*;\s*$", re.MULTILINE)
+
+
+def nginx_config(template: str, replica_ports: Sequence[int], listen_port: int, folder: Path) -> str:
+    """``deploy/nginx.conf`` (``template``) for a run on this machine: its upstream lists ``replica_ports``,
+    it listens on loopback ``listen_port``, and its pid and temporary files go to ``folder``."""
+    hash_line = "        hash $dd_route consistent;\n"
+    if hash_line not in template or not _UPSTREAM_SERVER.search(template):
+        raise LoadTestError("the nginx template has no sticky upstream to fill in")
+    text = _UPSTREAM_SERVER.sub("", template)
+    servers = "".join(
+        f"        server 127.0.0.1:{port} max_fails=3 fail_timeout=10s;\n" for port in replica_ports
+    )
+    text = text.replace(hash_line, hash_line + servers)
+    text = re.sub(r"listen \d+;", f"listen 127.0.0.1:{listen_port};", text)
+    return text.replace("/tmp/digit-detector-nginx", str(folder / "nginx"))
+
+
+@contextlib.contextmanager
+def serve_proxy(replica_urls: Sequence[str], folder: Path, port: int) -> Iterator[str]:
+    """nginx with ``deploy/nginx.conf`` in front of ``replica_urls`` (loopback) on ``port``; yields its URL.
+    Needs the ``nginx`` binary (``apt-get install nginx-light``)."""
+    import shutil
+    import subprocess
+    import urllib.request
+
+    binary = shutil.which("nginx")
+    if binary is None:
+        raise LoadTestError("no nginx on this machine: apt-get install nginx-light")
+    ports = [loopback_address(url)[1] for url in replica_urls]
+    config = folder / "nginx.conf"
+    config.write_text(nginx_config(NGINX_CONFIG.read_text(), ports, port, folder))
+    log = (folder / "nginx.log").open("w")
+    process = subprocess.Popen([binary, "-c", str(config), "-g", "daemon off;"], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                raise LoadTestError(
+                    f"nginx exited with {process.returncode}: {(folder / 'nginx.log').read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise LoadTestError("nginx did not answer in 20 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
