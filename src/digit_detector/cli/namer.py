@@ -57,6 +57,12 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes that read the canvases (default: one per core)"
+    )
+    parser.add_argument(
+        "--device", default=None, help="train: cpu, cuda, cuda:N or mps (default: the fastest one here)"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -97,6 +103,7 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.mnist_only and args.data is None:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
         return 2
+    from digit_detector.detector import DeviceError, resolve_device
     from digit_detector.naming import NamerConfig
     from digit_detector.training.namer import (
         accuracy_by_kind,
@@ -107,8 +114,17 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
     config = NamerConfig(widths=(args.widths[0], args.widths[1], args.widths[2]))
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     train_sets, val_set, tests = namer_crop_sets(
-        args.data, mnist_only=args.mnist_only, use_mnist=not args.no_mnist, train_limit=args.train_limit
+        args.data,
+        mnist_only=args.mnist_only,
+        use_mnist=not args.no_mnist,
+        train_limit=args.train_limit,
+        workers=args.workers,
     )
     print(f"training on {sum(len(s) for s in train_sets):,} boxes", flush=True)
     model, history = train_namer(
@@ -120,6 +136,7 @@ def run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        device=device,
     )
     metrics = {name: accuracy_by_kind(predict_crop_set(model, crops), crops) for name, crops in tests.items()}
     record = {
@@ -127,6 +144,7 @@ def run_train(args: argparse.Namespace) -> int:
             "command": recorded_command(args),
             "data_root": None if args.data is None else str(args.data),
             "mnist_only": args.mnist_only,
+            "device": str(device),
             "train_boxes": sum(len(s) for s in train_sets),
             **history,
         },

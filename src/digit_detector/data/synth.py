@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing as mp
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from digit_detector.data import sources
 from digit_detector.data.augment import AugmentConfig, Augmenter, AugmentResult, tight_boxes
 from digit_detector.data.compose import ComposeConfig, ObjectSource, compose
 from digit_detector.data.yolo_format import SPLITS, append_meta, write_data_yaml, write_sample
+from digit_detector.parallel import ordered_map
 
 GENERATOR = "digit_detector.data.synth"
 GENERATOR_VERSION = 1  # bump when the output of a given config and seed changes
@@ -136,10 +136,8 @@ class _Worker:
 _WORKER: _Worker | None = None
 
 
-def _init_worker(out: Path, split: str, seed: int, config: SynthConfig, set_threads: bool) -> None:
+def _init_worker(out: Path, split: str, seed: int, config: SynthConfig) -> None:
     global _WORKER
-    if set_threads:  # never in a forked child: reconfiguring cv2's inherited pool there can hang
-        cv2.setNumThreads(1)
     _WORKER = _Worker(out, split, seed, config)
 
 
@@ -152,25 +150,9 @@ def _records(
     out: Path, n: int, seed: int, split: str, config: SynthConfig, workers: int
 ) -> Iterator[dict[str, Any]]:
     """Per-image records in index order (rendered in this process or in a pool of ``workers``)."""
-    if workers <= 1:
-        worker = _Worker(out, split, seed, config)
-        yield from (worker(i) for i in range(n))
-        return
-    # fork: workers start at once, sharing what is already imported (torch takes seconds to import).
-    # cv2 is set to one thread while forking, so that the children inherit no thread pool.
-    forking = "fork" in mp.get_all_start_methods()
-    context = mp.get_context("fork" if forking else "spawn")
-    chunk = max(1, min(32, n // (workers * 8)))
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        pool = context.Pool(
-            workers, initializer=_init_worker, initargs=(out, split, seed, config, not forking)
-        )
-    finally:
-        cv2.setNumThreads(threads)
-    with pool:
-        yield from pool.imap(_run_worker, range(n), chunksize=chunk)
+    return ordered_map(
+        _run_worker, range(n), workers, initializer=_init_worker, initargs=(out, split, seed, config)
+    )
 
 
 def generate(

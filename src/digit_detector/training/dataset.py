@@ -10,9 +10,9 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
 from digit_detector.data.yolo_format import Problem, Sample, load_split
+from digit_detector.parallel import default_workers, ordered_map
 from digit_detector.preprocess import letterbox, to_rgb, to_tensor
 from digit_detector.training.targets import build_targets
 
@@ -23,6 +23,9 @@ class DetectionBatch:
     targets: list[torch.Tensor]  # per scale (B, 3, G, G, 6)
     boxes: list[torch.Tensor]  # per image (n, 4) xyxy in model-input pixels
     class_ids: list[torch.Tensor]  # per image (n,)
+
+
+PackedArrays = tuple[tuple[int, ...], NDArray[np.int64], NDArray[np.float32]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,37 @@ class PackedTarget:
         return dense
 
 
+@dataclass(frozen=True)
+class _SamplePreparer:
+    """One canvas letterboxed to the model input, its boxes in input pixels and its packed targets as
+    arrays (picklable both ways, so that a pool of processes can prepare the canvases)."""
+
+    input_size: int
+    anchors: torch.Tensor
+    grid_sizes: tuple[int, ...]
+    ignore_threshold: float
+    positive_threshold: float | None
+    xy_scale: float
+
+    def __call__(self, sample: Sample) -> tuple[NDArray[np.uint8], NDArray[np.float32], list[PackedArrays]]:
+        with Image.open(sample.image_path) as image:
+            square, transform = letterbox(to_rgb(image), self.input_size)
+        boxes = transform.to_input(sample.boxes_xyxy).astype(np.float32)
+        targets = build_targets(
+            torch.from_numpy(boxes).reshape(-1, 4),
+            torch.from_numpy(sample.class_ids),
+            self.anchors,
+            self.grid_sizes,
+            self.input_size,
+            self.ignore_threshold,
+            self.positive_threshold,
+            self.xy_scale,
+        )
+        # plain arrays cross the process boundary (torch tensors would each hold a shared-memory handle)
+        packed = [PackedTarget.pack(scale) for scale in targets]
+        return square, boxes, [(p.shape, p.flat_indices.numpy(), p.values.numpy()) for p in packed]
+
+
 class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]]):
     """Images letterboxed to the model input (uint8, in memory) with their boxes in input pixels."""
 
@@ -60,6 +94,7 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
         ignore_threshold: float = 0.5,
         positive_threshold: float | None = None,
         xy_scale: float = 1.0,
+        workers: int | None = None,
     ) -> None:
         contents = load_split(Path(root), split)
         if contents.problems:
@@ -73,40 +108,32 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
         self.ignore_threshold = ignore_threshold
         self.positive_threshold = positive_threshold
         self.xy_scale = xy_scale
+        prepare = _SamplePreparer(
+            input_size, anchors, grid_sizes, ignore_threshold, positive_threshold, xy_scale
+        )
         self.images = np.empty((len(samples), input_size, input_size, 3), dtype=np.uint8)
         self.boxes: list[NDArray[np.float32]] = []
         self.class_ids: list[NDArray[np.int64]] = []
-        for index, sample in enumerate(tqdm(samples, desc=f"loading {split}", disable=not progress)):
-            self.images[index], boxes = self._prepare(sample)
-            self.boxes.append(boxes)
-            self.class_ids.append(sample.class_ids)
         # Targets are fixed per image (no online augmentation), so they are built once here rather than in
         # every epoch's loader (on 2 cores that was a fifth of the training step). They are kept packed: a
         # dense set is 54 kB per image (5 GB for 100k canvases), almost all zeros.
-        self.targets = [
-            [PackedTarget.pack(scale) for scale in self._build_targets(index)]
-            for index in tqdm(range(len(samples)), desc=f"targets {split}", disable=not progress)
-        ]
-
-    def _prepare(self, sample: Sample) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
-        with Image.open(sample.image_path) as image:
-            square, transform = letterbox(to_rgb(image), self.input_size)
-        return square, transform.to_input(sample.boxes_xyxy).astype(np.float32)
+        self.targets: list[list[PackedTarget]] = []
+        prepared = ordered_map(
+            prepare, samples, default_workers(workers), desc=f"loading {split}", progress=progress
+        )
+        for index, (image, boxes, targets) in enumerate(prepared):
+            self.images[index] = image
+            self.boxes.append(boxes)
+            self.class_ids.append(samples[index].class_ids)
+            self.targets.append(
+                [
+                    PackedTarget(shape, torch.from_numpy(at), torch.from_numpy(values))
+                    for shape, at, values in targets
+                ]
+            )
 
     def __len__(self) -> int:
         return len(self.images)
-
-    def _build_targets(self, index: int) -> list[torch.Tensor]:
-        return build_targets(
-            torch.from_numpy(self.boxes[index]).reshape(-1, 4),
-            torch.from_numpy(self.class_ids[index]),
-            self.anchors,
-            self.grid_sizes,
-            self.input_size,
-            self.ignore_threshold,
-            self.positive_threshold,
-            self.xy_scale,
-        )
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
         boxes = torch.from_numpy(self.boxes[index]).reshape(-1, 4)

@@ -13,6 +13,7 @@ crop is rotated, sheared and scaled, and the stroke is thickened or thinned by a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from digit_detector.classes import CLASS_NAMES, is_digit
@@ -30,7 +32,8 @@ from digit_detector.data import sources
 from digit_detector.data.yolo_format import load_split, read_meta
 from digit_detector.io import read_image
 from digit_detector.naming import CropClassifier, NamerConfig, crop_ink
-from digit_detector.preprocess import preprocess
+from digit_detector.parallel import default_workers, ordered_map
+from digit_detector.preprocess import Letterbox, preprocess
 from digit_detector.weights import save_tensors
 
 MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the digit's box
@@ -49,6 +52,10 @@ class CropSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def to(self, device: torch.device) -> CropSet:
+        """The same set with its images on ``device`` (crops are cut where the images are)."""
+        return dataclasses.replace(self, ink=self.ink.to(device))
+
     def crops(
         self, rows: torch.Tensor, config: NamerConfig, boxes: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -59,8 +66,18 @@ class CropSet:
         return crop_ink(ink, chosen, local, config.crop_size, config.margin)
 
 
-def canvas_crop_set(root: Path, split: str, limit: int | None = None, progress: bool = True) -> CropSet:
-    """The true boxes of ``split`` in ``root``, in the detector's 192x192 input space."""
+def _canvas_ink(path: Path) -> tuple[NDArray[np.uint8], Letterbox]:
+    """A canvas through the inference preprocessing, as ink (255 = black) ``(1, S, S)``, and its letterbox."""
+    batch, letterbox = preprocess(read_image(path))
+    ink = (255.0 * (1.0 - batch[0].mean(dim=0, keepdim=True))).round().to(torch.uint8).numpy()
+    return ink, letterbox
+
+
+def canvas_crop_set(
+    root: Path, split: str, limit: int | None = None, progress: bool = True, workers: int | None = None
+) -> CropSet:
+    """The true boxes of ``split`` in ``root``, in the detector's 192x192 input space (the canvases read
+    by ``workers`` processes, default one per core)."""
     samples = load_split(Path(root), split).samples
     if limit is not None:
         samples = samples[:limit]
@@ -79,9 +96,10 @@ def canvas_crop_set(root: Path, split: str, limit: int | None = None, progress: 
     index: list[int] = []
     labels: list[int] = []
     kinds: list[str] = []
-    for number, sample in enumerate(tqdm(samples, desc=f"crops {split}", unit="img", disable=not progress)):
-        batch, letterbox = preprocess(read_image(sample.image_path))
-        inks.append((255.0 * (1.0 - batch[0].mean(dim=0, keepdim=True))).round().to(torch.uint8))
+    paths = [sample.image_path for sample in samples]
+    read = ordered_map(_canvas_ink, paths, default_workers(workers), desc=f"crops {split}", progress=progress)
+    for number, (sample, (ink, letterbox)) in enumerate(zip(samples, read, strict=True)):
+        inks.append(torch.from_numpy(ink))
         if len(sample.class_ids) == 0:
             continue
         boxes.append(torch.from_numpy(letterbox.to_input(sample.boxes_xyxy)).float())
@@ -145,9 +163,9 @@ def augment_crops(crops: torch.Tensor, generator: torch.Generator) -> torch.Tens
     theta = torch.zeros(count, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos / zoom, (-sin + shear * cos) / zoom
     theta[:, 1, 0], theta[:, 1, 1] = sin / zoom, cos / zoom
-    grid = F.affine_grid(theta, list(crops.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(crops.device), list(crops.shape), align_corners=False)
     warped = F.grid_sample(crops, grid, align_corners=False, padding_mode="zeros")
-    choice = torch.rand(count, generator=generator).view(-1, 1, 1, 1)
+    choice = torch.rand(count, generator=generator).view(-1, 1, 1, 1).to(crops.device)
     thicker = F.max_pool2d(warped, 3, stride=1, padding=1)
     thinner = -F.max_pool2d(-warped, 3, stride=1, padding=1)
     return torch.where(choice < 0.25, thicker, torch.where(choice < 0.5, thinner, warped))
@@ -159,11 +177,13 @@ def predict_crop_set(
 ) -> torch.Tensor:
     """Class probabilities ``(K, C)`` for every box of ``crop_set`` (or ``boxes`` in their place)."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(crop_set), batch_size):
         rows = torch.arange(start, min(start + batch_size, len(crop_set)))
         chosen = None if boxes is None else boxes[rows]
-        out.append(model(crop_set.crops(rows, model.config, chosen)).softmax(dim=-1))
+        crops = crop_set.crops(rows, model.config, chosen).to(device)
+        out.append(model(crops).softmax(dim=-1).cpu())
     return torch.cat(out) if out else torch.zeros(0, model.config.num_classes)
 
 
@@ -202,14 +222,19 @@ def train_namer(
     label_smoothing: float = 0.05,
     seed: int = 0,
     progress: bool = True,
+    device: torch.device | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
     one-cycle schedule over the run: by steps, or by wall time when ``minutes`` caps it.
-    Returns the model and a history (validation accuracy per epoch, images per second)."""
+    Trains on ``device`` (default: the CPU), with the images of every set moved there once.
+    Returns the model (on the CPU) and a history (validation accuracy per epoch, images per second)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     config = config or NamerConfig()
-    model = CropClassifier(config)
+    device = device or torch.device("cpu")
+    train_sets = [crop_set.to(device) for crop_set in train_sets]
+    val_set = val_set.to(device)
+    model = CropClassifier(config).to(device)
     owners = torch.cat([torch.full((len(s),), i, dtype=torch.int64) for i, s in enumerate(train_sets)])
     rows = torch.cat([torch.arange(len(s)) for s in train_sets])
     steps_per_epoch = max(1, len(rows) // batch_size)
@@ -239,7 +264,8 @@ def train_namer(
                 crops.append(crop_set.crops(mine, config, jittered))
                 labels.append(crop_set.labels[mine])
             inputs = augment_crops(torch.cat(crops), generator)
-            loss = F.cross_entropy(model(inputs), torch.cat(labels), label_smoothing=label_smoothing)
+            targets = torch.cat(labels).to(device)
+            loss = F.cross_entropy(model(inputs), targets, label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -255,8 +281,7 @@ def train_namer(
             break
     seconds = time.perf_counter() - start
     history.update(seconds=round(seconds, 1), images_per_second=round(seen / max(seconds, 1e-9), 1))
-    model.eval()
-    return model, history
+    return model.cpu().eval(), history
 
 
 def save_namer(model: CropClassifier, record: dict[str, Any], path: Path) -> Path:
@@ -271,23 +296,29 @@ def save_namer(model: CropClassifier, record: dict[str, Any], path: Path) -> Pat
 
 
 def namer_crop_sets(
-    data: Path | None, *, mnist_only: bool = False, use_mnist: bool = True, train_limit: int | None = None
+    data: Path | None,
+    *,
+    mnist_only: bool = False,
+    use_mnist: bool = True,
+    train_limit: int | None = None,
+    workers: int | None = None,
 ) -> tuple[list[CropSet], CropSet, dict[str, CropSet]]:
     """Training sets, validation set and test sets (by name) for the two uses of the recipe.
 
     ``mnist_only``: the MNIST originals the split rule allows (train + val) to train, the val part again to
     validate; otherwise the true boxes of ``data``'s train split (the first ``train_limit`` canvases), plus
     the MNIST train part when ``use_mnist``, validated on the val split's boxes and tested on the test
-    split's. The reserved MNIST originals are a test set either way."""
+    split's (when it has canvases). The reserved MNIST originals are a test set either way."""
     tests: dict[str, CropSet] = {"mnist_reserved_originals": mnist_crop_set("test")}
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
         return train_sets, train_sets[1], tests
     if data is None:
         raise ValueError("training on canvases needs a dataset")
-    train_sets = [canvas_crop_set(data, "train", train_limit)]
+    train_sets = [canvas_crop_set(data, "train", train_limit, workers=workers)]
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
-    val_set = canvas_crop_set(data, "val")
-    tests["test_true_boxes"] = canvas_crop_set(data, "test")
+    val_set = canvas_crop_set(data, "val", workers=workers)
+    if load_split(Path(data), "test").samples:
+        tests["test_true_boxes"] = canvas_crop_set(data, "test", workers=workers)
     return train_sets, val_set, tests

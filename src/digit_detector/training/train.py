@@ -93,6 +93,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         ignore_threshold=ignore,
         positive_threshold=positive,
         xy_scale=model_config.xy_scale,
+        workers=data.get("load_workers"),
     )
     val_set = DetectionDataset(
         root,
@@ -104,6 +105,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         ignore_threshold=ignore,
         positive_threshold=positive,
         xy_scale=model_config.xy_scale,
+        workers=data.get("load_workers"),
     )
     loaders: dict[str, Any] = {
         "collate_fn": collate,
@@ -198,7 +200,8 @@ def finalize(
     model: torch.nn.Module, metadata: WeightsMetadata, root: Path, data: DictConfig, run_dir: Path
 ) -> None:
     """Choose the default score and containment thresholds on validation data, then evaluate on the test
-    split (if any) with the same Detector path the app uses, and record all in the metadata."""
+    split (if any; ``data.test_split=null`` skips it) with the same Detector path the app uses, and record
+    all in the metadata."""
     detector = Detector(TorchBackend(model, torch.device("cpu")), metadata)  # type: ignore[arg-type]
     val_samples = load_split(root, data.val_split).samples[: data.val_limit or None]
     metadata.score_threshold, metadata.containment_threshold = choose_thresholds(
@@ -208,7 +211,7 @@ def finalize(
         f"chosen on {len(val_samples)} validation images: score threshold {metadata.score_threshold:.2f}, "
         f"containment threshold {metadata.containment_threshold}"
     )
-    test_samples = load_split(root, data.test_split).samples
+    test_samples = load_split(root, data.test_split).samples if data.test_split else []
     if test_samples:
         report = evaluate(
             detector,

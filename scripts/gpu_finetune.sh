@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One prepared run on a CUDA machine: generate the canvases there, then on the one GPU side by side
+# fine-tune the detector from earlier weights and train two namers (the crop classifier at two widths),
+# and leave the weights in OUT (bring them back, then `namer attach` here chooses and evaluates).
+#   bash scripts/gpu_finetune.sh OUT INIT_WEIGHTS [MINUTES] [TRAIN_CANVASES] [TRAIN_SEED]
+# MINUTES is the detector's and the namers' training time. The validation (seed 2, 1,500) and test
+# (seed 3, 2,000) splits are the ones `docs/data.md` makes, so the namers' test figures compare.
+# ACCELERATOR=cpu PRECISION=32-true DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
+set -euo pipefail
+out=$1
+init=$2
+minutes=${3:-4.5}
+canvases=${4:-60000}
+seed=${5:-11}
+root=${GPU_DATA:-/tmp/gpu-data}
+python=${PYTHON:-python}
+workers=$(nproc)
+mkdir -p "$out"
+synth() { "$python" -m digit_detector data synth --out "$root" --workers "$workers" --overwrite "$@"; }
+synth --split train --n "$canvases" --seed "$seed"
+synth --split val --n 1500 --seed 2
+synth --split test --n 2000 --seed 3
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+
+"$python" -m digit_detector train experiment=cpu_tiny data.root="$root" init_weights="$init" \
+  trainer.accelerator="${ACCELERATOR:-gpu}" trainer.precision="${PRECISION:-bf16-mixed}" trainer.threads=4 \
+  data.batch_size=64 data.num_workers=6 data.load_workers=8 data.val_limit=500 data.test_split=null \
+  optimizer.learning_rate=0.001 loss.box_loss=mse+giou trainer.time_budget_minutes="$minutes" \
+  run_dir="$root/detector" version=gpu-finetune >"$out/detector.log" 2>&1 &
+detector=$!
+namer() {  # namer NAME WIDTHS...
+  local name=$1
+  shift
+  "$python" -m digit_detector namer train --data "$root" --minutes "$minutes" --device "${DEVICE:-cuda}" \
+    --threads 2 --workers 4 --batch-size 512 --widths "$@" --out "$out/$name.safetensors" >"$out/$name.log" 2>&1
+}
+namer namer-32 32 64 128 &
+narrow=$!
+namer namer-48 48 96 192 &
+wide=$!
+status=0
+wait "$detector" || status=$?
+wait "$narrow" || status=$?
+wait "$wide" || status=$?
+cp "$root/detector/yolov3-tiny.safetensors" "$root/detector/yolov3-tiny.json" "$out/" || status=$?
+for log in detector namer-32 namer-48; do  # one log: the transfer back takes few files
+  echo "===== $log"
+  tail -c 20000 "$out/$log.log"
+done >"$out/runs.log"
+rm -f "$out/detector.log" "$out/namer-32.log" "$out/namer-48.log"
+exit "$status"
