@@ -12,11 +12,11 @@ from digit_detector.evaluation.scoring import evaluate
 from digit_detector.lone_digits import lone_digit_grid
 from digit_detector.weights import DEFAULT_WEIGHTS
 
-# The shipped model (v9.0.0) measured mAP@0.5 0.949 on the 2,000-canvas test split and 0.949 on this gate's
-# 120 canvases (v7: 0.957 on the gate's canvases of the generator before v9); the gate sits 0.02 below.
-GATE_MAP50 = 0.93
-# v9.0.0 named 126 of the 130 lone digits of this grid (seed 7) and showed all of them.
-GATE_LONE_DIGITS_NAMED = 0.93
+# The shipped model (v11.0.0) measured mAP@0.5 0.957 on the 2,000-canvas test split and 0.953 on this gate's
+# 120 canvases (v9.0.0: 0.949 and 0.949); the gate sits about 0.02 below.
+GATE_MAP50 = 0.935
+# v11.0.0 named 128 of the 130 lone digits of this grid (seed 7) and showed all of them (v9.0.0: 126).
+GATE_LONE_DIGITS_NAMED = 0.95
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from digit_detector.style.analogy import (
     crisp_one,
     drawn_ink,
     find_drawn_object,
+    hysteresis_mask,
     row_image,
     style_row,
 )
@@ -297,6 +298,19 @@ def test_drawn_ink_and_row_image() -> None:
     assert row_image(digits, tile=40, input_crop=digits[0]).width == 11 * 44 + 4
     wrapped = row_image(digits, highlight=3, tile=40, per_line=5)  # two lines of five
     assert wrapped.size == (5 * 44 + 4, 2 * row.height - 4)
+
+
+def test_hysteresis_keeps_a_faint_joint_and_drops_a_faint_speck() -> None:
+    probabilities = np.zeros((20, 20), dtype=np.float32)
+    probabilities[5, 2:8] = 0.9  # two strong strokes
+    probabilities[5, 12:18] = 0.9
+    probabilities[5, 8:12] = 0.15  # joined by a faint joint
+    probabilities[15, 5:9] = 0.15  # and a faint speck on its own
+    single = hysteresis_mask(probabilities, 0.25, 0.25)
+    joined = hysteresis_mask(probabilities, 0.1, 0.25)
+    assert cv2.connectedComponents(single, connectivity=8)[0] - 1 == 2  # the stroke cut at the joint
+    assert cv2.connectedComponents(joined, connectivity=8)[0] - 1 == 1  # one stroke
+    assert joined[5, 2:18].all() and not joined[15].any()
 
 
 def test_crisp_ink_redraws_a_blurry_digit_with_the_given_pen() -> None:

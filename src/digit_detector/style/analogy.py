@@ -36,6 +36,7 @@ RENDERS = ("crisp", "soft")
 DEFAULT_RENDER = "crisp"
 CRISP_SCALE = 4
 CRISP_LEVEL = 0.25  # decoder probability that counts as ink before thinning
+CRISP_LOW = 0.25  # fainter ink counts where it joins ink above CRISP_LEVEL (hysteresis_mask)
 CRISP_CLOSE = 0  # closing (px at CRISP_SCALE) of the thresholded ink before thinning
 PEN_RANGE = (1.0, 6.0)  # the re-inking pen, in crop pixels (the crop is CROP_SIZE wide)
 PEN_BIAS = 0.4  # metrics.thickness reads a crisp pen about this much (crop px) wider than drawn
@@ -113,14 +114,29 @@ def pen_width(crop: Ink) -> float:
     return float(np.clip(thickness(crop) - PEN_BIAS, *PEN_RANGE))
 
 
+def hysteresis_mask(probabilities: NDArray[np.floating], low: float, high: float) -> NDArray[np.uint8]:
+    """Ink above ``high``, plus ink above ``low`` that touches it (8-connected): the decoder draws some
+    joints faintly (a 9's tail, a 6's loop, a 4's crossing), and a single threshold cuts the stroke there,
+    while faint specks apart from the digit stay out."""
+    weak = (probabilities > min(low, high)).astype(np.uint8)
+    count, labels = cv2.connectedComponents(weak, connectivity=8)
+    if count <= 1:
+        return weak
+    kept = np.zeros(count, dtype=bool)
+    kept[np.unique(labels[probabilities > high])] = True
+    kept[0] = False
+    return kept[labels].astype(np.uint8)
+
+
 def crisp_ink(probabilities: Ink, pen: float, scale: int = CRISP_SCALE) -> Ink:
     """One decoded digit ``(S, S)`` as crisp pen strokes ``(S * scale, S * scale)``: thresholded at
-    CRISP_LEVEL (upsampled first), traced to smoothed centre lines (specks and spurs dropped, as the data
-    engine traces glyphs) and drawn with a round anti-aliased pen ``pen`` crop pixels wide."""
+    CRISP_LEVEL with hysteresis down to CRISP_LOW (upsampled first), traced to smoothed centre lines
+    (specks and spurs dropped, as the data engine traces glyphs) and drawn with a round anti-aliased pen
+    ``pen`` crop pixels wide."""
     probabilities = np.asarray(probabilities, dtype=np.float32)
     size = probabilities.shape[0] * scale
     big = cv2.resize(probabilities, (size, size), interpolation=cv2.INTER_CUBIC)
-    mask = (big > CRISP_LEVEL).astype(np.uint8)
+    mask = hysteresis_mask(big, CRISP_LOW, CRISP_LEVEL)
     if CRISP_CLOSE > 1:  # bridge the decoder's faint joints (a 9's tail, a 4's crossing) before tracing
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (CRISP_CLOSE, CRISP_CLOSE))
         mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), dtype=np.uint8)
