@@ -135,7 +135,7 @@ def crisp_ink(probabilities: Ink, pen: float, scale: int = CRISP_SCALE) -> Ink:
     ``pen`` crop pixels wide."""
     probabilities = np.asarray(probabilities, dtype=np.float32)
     size = probabilities.shape[0] * scale
-    big = cv2.resize(probabilities, (size, size), interpolation=cv2.INTER_CUBIC)
+    big = np.asarray(cv2.resize(probabilities, (size, size), interpolation=cv2.INTER_CUBIC), dtype=np.float32)
     mask = hysteresis_mask(big, CRISP_LOW, CRISP_LEVEL)
     if CRISP_CLOSE > 1:  # bridge the decoder's faint joints (a 9's tail, a 4's crossing) before tracing
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (CRISP_CLOSE, CRISP_CLOSE))
