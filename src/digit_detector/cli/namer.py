@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=40, help="epochs at most (default 40)")
     parser.add_argument("--minutes", type=float, default=None, help="wall-time budget (anneals within it)")
     parser.add_argument("--widths", type=int, nargs=3, default=[32, 64, 128], help="conv widths per block")
+    parser.add_argument(
+        "--crop-size", type=int, default=None, help="side of the square crop in pixels (default 28)"
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -114,6 +118,8 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
     config = NamerConfig(widths=(args.widths[0], args.widths[1], args.widths[2]))
+    if args.crop_size is not None:
+        config = replace(config, crop_size=args.crop_size)
     try:
         device = resolve_device(args.device)
     except DeviceError as error:
