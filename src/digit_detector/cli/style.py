@@ -357,6 +357,8 @@ def run_eval(args: argparse.Namespace) -> int:
     report = evaluate(model, crops, detector, args.seed, strength=strength, render=args.render)
     if choice is not None:
         report["strength_choice"] = choice
+    elif args.strength is None and "strength_choice" in record.get("metrics", {}).get("test", {}):
+        report["strength_choice"] = record["metrics"]["test"]["strength_choice"]  # the stored strength's
     report["command"] = command
     report["data"] = {"split": "test", "n": args.n, "seed": TEST_SEED}
     if detector is not None:
