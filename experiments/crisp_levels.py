@@ -32,7 +32,8 @@ def main() -> None:
     detector = Detector.from_weights(None, device="cpu")
     crops = load_or_make_crops(DEFAULT_DATA, "val", args.n, VAL_SEED)
     for low in args.lows:
-        analogy.CRISP_LOW = low  # the module constant crisp_ink reads
+        analogy.CRISP_LOW = low  # the module constant crisp_ink reads, for every digit alike
+        analogy.CRISP_LOW_BY_DIGIT = {}
         report = evaluate(model, crops, detector, 0, strength=style_strength(record), render="crisp")
         readable = report["model"]["readable"]["analogies"]
         correlation = report["model"]["correlation"]

@@ -28,6 +28,7 @@ from digit_detector.style.analogy import (
     drawn_ink,
     find_drawn_object,
     hysteresis_mask,
+    render_digits,
     row_image,
     style_row,
 )
@@ -311,6 +312,18 @@ def test_hysteresis_keeps_a_faint_joint_and_drops_a_faint_speck() -> None:
     assert cv2.connectedComponents(single, connectivity=8)[0] - 1 == 2  # the stroke cut at the joint
     assert cv2.connectedComponents(joined, connectivity=8)[0] - 1 == 1  # one stroke
     assert joined[5, 2:18].all() and not joined[15].any()
+
+
+def test_a_nine_keeps_its_faint_tail_in_a_row() -> None:
+    """The decoder draws a 9's tail faintly; the 9 is traced with its own low level, other digits not."""
+    decoded = np.zeros((10, 32, 32), dtype=np.float32)
+    cv2.circle(decoded[8], (16, 10), 5, 0.9, 2)  # a strong loop ...
+    decoded[8, 15:27, 20:22] = 0.15  # ... and a faint tail joined to it
+    decoded[9] = decoded[8]
+    row = render_digits(decoded, 1.0, "crisp", slants=0.0)
+    tail = (slice(21 * CRISP_SCALE, 26 * CRISP_SCALE), slice(19 * CRISP_SCALE, 23 * CRISP_SCALE))
+    assert row[9][tail].max() > 0.5  # the 9's tail is drawn
+    assert row[8][tail].max() < 0.1  # the same map as an 8 loses it (a single threshold)
 
 
 def test_crisp_ink_redraws_a_blurry_digit_with_the_given_pen() -> None:

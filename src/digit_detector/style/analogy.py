@@ -37,6 +37,8 @@ DEFAULT_RENDER = "crisp"
 CRISP_SCALE = 4
 CRISP_LEVEL = 0.25  # decoder probability that counts as ink before thinning
 CRISP_LOW = 0.25  # fainter ink counts where it joins ink above CRISP_LEVEL (hysteresis_mask)
+# per digit where validation chose another low level: the decoder draws a 9's tail faintly
+CRISP_LOW_BY_DIGIT = {9: 0.1}
 CRISP_CLOSE = 0  # closing (px at CRISP_SCALE) of the thresholded ink before thinning
 PEN_RANGE = (1.0, 6.0)  # the re-inking pen, in crop pixels (the crop is CROP_SIZE wide)
 PEN_BIAS = 0.4  # metrics.thickness reads a crisp pen about this much (crop px) wider than drawn
@@ -128,15 +130,15 @@ def hysteresis_mask(probabilities: NDArray[np.floating], low: float, high: float
     return kept[labels].astype(np.uint8)
 
 
-def crisp_ink(probabilities: Ink, pen: float, scale: int = CRISP_SCALE) -> Ink:
+def crisp_ink(probabilities: Ink, pen: float, scale: int = CRISP_SCALE, low: float | None = None) -> Ink:
     """One decoded digit ``(S, S)`` as crisp pen strokes ``(S * scale, S * scale)``: thresholded at
-    CRISP_LEVEL with hysteresis down to CRISP_LOW (upsampled first), traced to smoothed centre lines
-    (specks and spurs dropped, as the data engine traces glyphs) and drawn with a round anti-aliased pen
-    ``pen`` crop pixels wide."""
+    CRISP_LEVEL with hysteresis down to ``low`` (default CRISP_LOW; upsampled first), traced to smoothed
+    centre lines (specks and spurs dropped, as the data engine traces glyphs) and drawn with a round
+    anti-aliased pen ``pen`` crop pixels wide."""
     probabilities = np.asarray(probabilities, dtype=np.float32)
     size = probabilities.shape[0] * scale
     big = np.asarray(cv2.resize(probabilities, (size, size), interpolation=cv2.INTER_CUBIC), dtype=np.float32)
-    mask = hysteresis_mask(big, CRISP_LOW, CRISP_LEVEL)
+    mask = hysteresis_mask(big, CRISP_LOW if low is None else low, CRISP_LEVEL)
     if CRISP_CLOSE > 1:  # bridge the decoder's faint joints (a 9's tail, a 4's crossing) before tracing
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (CRISP_CLOSE, CRISP_CLOSE))
         mask = np.asarray(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), dtype=np.uint8)
@@ -186,8 +188,8 @@ def render_digits(
 ) -> Ink:
     """Decoded digits ``(..., S, S)`` inked as ``render`` ("crisp": one pen width per leading index,
     ``pens`` broadcast over them; "soft": :func:`drawn_ink`). With ``slants`` (broadcast like ``pens``)
-    the digits are rows of ten, and the crisp 1 (index 1 of each row) is :func:`crisp_one` at that
-    slant."""
+    the digits are rows of ten: the crisp 1 (index 1 of each row) is :func:`crisp_one` at that slant, and
+    the digits of CRISP_LOW_BY_DIGIT are traced with their own low level."""
     if render not in RENDERS:
         raise ValueError(f"render must be one of {', '.join(RENDERS)}, got {render!r}")
     soft = drawn_ink(probabilities)
@@ -201,13 +203,18 @@ def render_digits(
     widths = np.broadcast_to(np.asarray(pens, dtype=np.float64), soft.shape[:-2]).reshape(-1)
     ones = np.zeros(soft.shape[:-2], dtype=bool)
     leans = np.zeros(soft.shape[:-2])
+    lows = np.full(soft.shape[:-2], CRISP_LOW)
     if slants is not None:
         ones[..., 1] = True
         leans = np.broadcast_to(np.asarray(slants, dtype=np.float64), soft.shape[:-2])
+        for digit, low in CRISP_LOW_BY_DIGIT.items():
+            lows[..., digit] = low
     out = np.stack(
         [
-            crisp_one(p, float(w), float(a)) if one else crisp_ink(p, float(w))
-            for p, w, one, a in zip(flat, widths, ones.reshape(-1), leans.reshape(-1), strict=True)
+            crisp_one(p, float(w), float(a)) if one else crisp_ink(p, float(w), low=float(low))
+            for p, w, one, a, low in zip(
+                flat, widths, ones.reshape(-1), leans.reshape(-1), lows.reshape(-1), strict=True
+            )
         ]
     )
     return out.reshape(*soft.shape[:-2], size * CRISP_SCALE, size * CRISP_SCALE)
