@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,18 +14,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
 CANVAS_SIZE = 400
 PEN_WIDTH = 12
-BUSY_MARKER = "busy"  # the app's "busy, try again in a moment" warning contains this (case-insensitive)
-MAX_USERS = 512
-MAX_DURATION_S = 3600.0
-MAX_STROKES = 200_000
-MAX_VERIFY_SAMPLES = 5_000  # result images kept per run to check after it (about 40 KB each)
 VERIFY_GRID = 100  # ink masks are compared at 100x100 (4x4-pixel cells of the 400x400 canvas)
 FABRIC_VERSION = "6.7.1"
-_MESSAGE_CACHE_SIZE = 256  # ForwardMsgs kept by hash, as the browser's message cache keeps them
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from digit_detector.loadgen_machine import LoadTestError, loopback_address
-
-CANVAS_COMPONENT = "streamlit-drawable-canvas.streamlit_drawable_canvas"
-CANVAS_SIZE = 400
-PEN_WIDTH = 12
-BUSY_MARKER = "busy"  # the app's "busy, try again in a moment" warning contains this (case-insensitive)
-MAX_USERS = 512
-MAX_DURATION_S = 3600.0
-MAX_STROKES = 200_000
-MAX_VERIFY_SAMPLES = 5_000  # result images kept per run to check after it (about 40 KB each)
-VERIFY_GRID = 100  # ink masks are compared at 100x100 (4x4-pixel cells of the 400x400 canvas)
-FABRIC_VERSION = "6.7.1"
-_MESSAGE_CACHE_SIZE = 256  # ForwardMsgs kept by hash, as the browser's message cache keeps them
-_CLK_TCK = os.sysconf("SC_CLK_TCK")
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Past one process: replicas behind the repository's nginx configuration
