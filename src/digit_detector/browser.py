@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, Playwright
 
 from digit_detector.bundled import source_checkout
+from digit_detector.serving import serving
 from digit_detector.weights import WEIGHTS_ENV
 
 ROOT = source_checkout() or Path.cwd()  # app.py is not part of the package: it lives in the checkout
@@ -57,31 +56,9 @@ def serve_app(weights: Path, log_path: Path, env: Mapping[str, str] | None = Non
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
     environment = {**os.environ, **(env or {}), WEIGHTS_ENV: str(weights), "PYTHONUNBUFFERED": "1"}
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"streamlit exited with {process.returncode}: {log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.read().strip() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start in 60 s: {log_path.read_text()}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, url, log_path, name="streamlit", timeout_s=60, cwd=ROOT, env=environment):
+        yield url
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from digit_detector.loadgen_machine import LoadTestError, loopback_address
+from digit_detector.serving import serving
 
 # ---------------------------------------------------------------------------------------------------------
 # Past one process: replicas behind the repository's nginx configuration
@@ -38,8 +38,6 @@ def serve_proxy(replica_urls: Sequence[str], folder: Path, port: int) -> Iterato
     """nginx with ``deploy/nginx.conf`` in front of ``replica_urls`` (loopback) on ``port``; yields its URL.
     Needs the ``nginx`` binary (``apt-get install nginx-light``)."""
     import shutil
-    import subprocess
-    import urllib.request
 
     binary = shutil.which("nginx")
     if binary is None:
@@ -47,31 +45,9 @@ def serve_proxy(replica_urls: Sequence[str], folder: Path, port: int) -> Iterato
     ports = [loopback_address(url)[1] for url in replica_urls]
     config = folder / "nginx.conf"
     config.write_text(nginx_config(NGINX_CONFIG.read_text(), ports, port, folder))
-    log = (folder / "nginx.log").open("w")
-    process = subprocess.Popen([binary, "-c", str(config), "-g", "daemon off;"], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise LoadTestError(
-                    f"nginx exited with {process.returncode}: {(folder / 'nginx.log').read_text()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise LoadTestError("nginx did not answer in 20 s")
-            time.sleep(0.1)
+    command = [binary, "-c", str(config), "-g", "daemon off;"]
+    with serving(
+        command, url, folder / "nginx.log", name="nginx", timeout_s=20, poll_s=0.1, error=LoadTestError
+    ):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
