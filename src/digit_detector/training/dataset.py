@@ -104,10 +104,6 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
         if not samples:
             raise ValueError(f"no labelled images in {Path(root) / 'images' / split}")
         self.problems: list[Problem] = contents.problems
-        self.anchors, self.grid_sizes, self.input_size = anchors, grid_sizes, input_size
-        self.ignore_threshold = ignore_threshold
-        self.positive_threshold = positive_threshold
-        self.xy_scale = xy_scale
         prepare = _SamplePreparer(
             input_size, anchors, grid_sizes, ignore_threshold, positive_threshold, xy_scale
         )
