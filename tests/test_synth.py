@@ -22,7 +22,13 @@ from digit_detector.classes import CENSORED_ID, CLASS_NAMES, NUM_CLASSES, OTHER_
 from digit_detector.cli.data import add_synth_parser
 from digit_detector.data import synth
 from digit_detector.data.augment import AugmentConfig, Augmenter, ink_boxes
-from digit_detector.data.compose import LAYOUT_WEIGHTS, LEGIBLE_HEIGHT_PER_PEN, ComposeConfig, compose
+from digit_detector.data.compose import (
+    LAYOUT_WEIGHTS,
+    LEGIBLE_HEIGHT_PER_PEN,
+    ComposeConfig,
+    compose,
+    parse_layout_weights,
+)
 from digit_detector.data.yolo_format import load_split, read_meta
 
 N_SAMPLE = 40
@@ -318,3 +324,27 @@ def test_cli_handler(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         parser.parse_args(["synth", "--help"])
     assert "--workers" in capsys.readouterr().out
+
+
+def test_cli_layouts_reweight_the_mix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="data")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "ds"
+    only_lines = ",".join(f"{kind}=0" for kind in LAYOUT_WEIGHTS if kind != "lines")
+    args = parser.parse_args(
+        ["synth", "--out", str(out), "--n", "6", "--seed", "5", "--no-augment", "--layouts", only_lines]
+    )
+    assert args.func(args) == 0
+    records = read_meta(out, "train")
+    assert {record["layout"] for record in records} == {"lines"}
+    for bad in ("lines", "lines=x", "circles=0.5", "lines=-1", ",".join(f"{k}=0" for k in LAYOUT_WEIGHTS)):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1", "--layouts", bad])
+        assert exit_info.value.code == 2
+    assert "--layouts" in capsys.readouterr().err
+
+
+def test_layout_weights_keep_the_defaults_they_do_not_name() -> None:
+    weights = parse_layout_weights("lines=0.3, number=0.25")
+    assert weights == {**LAYOUT_WEIGHTS, "lines": 0.3, "number": 0.25}
+    assert parse_layout_weights("") == LAYOUT_WEIGHTS

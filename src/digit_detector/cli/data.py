@@ -51,8 +51,19 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- synth
 
 
+def layout_weights(text: str) -> dict[str, float]:
+    """argparse ``type`` for ``--layouts`` (:func:`digit_detector.data.compose.parse_layout_weights`)."""
+    from digit_detector.data.compose import parse_layout_weights
+
+    try:
+        return parse_layout_weights(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from digit_detector.data import sources
+    from digit_detector.data.compose import LAYOUT_WEIGHTS
     from digit_detector.data.yolo_format import SPLITS
 
     parser = subparsers.add_parser(
@@ -76,6 +87,16 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-augment", action="store_true", help="skip the geometric augmentation")
     parser.add_argument(
+        "--layouts",
+        type=layout_weights,
+        default=None,
+        metavar="KIND=W,...",
+        help=(
+            "reweight layout kinds, the rest keeping their defaults, e.g. lines=0.3,single_digit=0.15 "
+            f"(defaults: {','.join(f'{k}={v:g}' for k, v in LAYOUT_WEIGHTS.items())})"
+        ),
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing split in DIR instead of refusing"
     )
     parser.add_argument(
@@ -91,10 +112,13 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run_synth(args: argparse.Namespace) -> int:
     from digit_detector.data import sources
+    from digit_detector.data.compose import ComposeConfig
     from digit_detector.data.synth import SynthConfig, generate
 
     config = SynthConfig(
-        use_augment=not args.no_augment, cache_dir=str(args.cache_dir) if args.cache_dir else None
+        compose=ComposeConfig() if args.layouts is None else ComposeConfig(layout_weights=args.layouts),
+        use_augment=not args.no_augment,
+        cache_dir=str(args.cache_dir) if args.cache_dir else None,
     )
     start = time.perf_counter()
     try:

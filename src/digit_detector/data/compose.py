@@ -389,6 +389,24 @@ LAYOUTS: dict[str, Callable[[_Layout], None]] = {
 }
 
 
+def parse_layout_weights(text: str) -> dict[str, float]:
+    """``"number=0.3,lines=0.3"`` -> the default :data:`LAYOUT_WEIGHTS` with those kinds reweighted (unknown
+    kinds, malformed pairs and weights that are negative or sum to nothing raise ValueError)."""
+    weights = dict(LAYOUT_WEIGHTS)
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in LAYOUTS:
+            raise ValueError(f"expected KIND=WEIGHT with KIND one of {sorted(LAYOUTS)}, got {pair!r}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ValueError(f"the weight of {name!r} must be a number, got {value.strip()!r}") from None
+    if any(not math.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"layout weights must be non-negative with a positive sum, got {weights}")
+    return weights
+
+
 def choose_layout(rng: np.random.Generator, weights: dict[str, float]) -> str:
     """A layout kind drawn with ``weights`` (normalised; unknown names raise ValueError)."""
     unknown = set(weights) - set(LAYOUTS)
