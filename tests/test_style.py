@@ -51,7 +51,7 @@ from digit_detector.style.model import (
     save_style_model,
     style_strength,
 )
-from digit_detector.style.train import TrainSettings, train_model
+from digit_detector.style.train import TrainSettings, critic_view, train_model
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError
 
 
@@ -207,6 +207,16 @@ def test_training_is_deterministic_with_a_seed() -> None:
     assert first.steps == second.steps == 8
     for key, value in first.model.state_dict().items():
         assert torch.equal(value, second.model.state_dict()[key]), key
+
+
+def test_the_critic_sees_faint_strokes_as_the_crisp_ink_does() -> None:
+    analogy = torch.tensor([0.05, 0.15, 0.45, 0.9], requires_grad=True)
+    assert torch.equal(critic_view(analogy, 0.0), analogy)
+    seen = critic_view(analogy, 20.0)
+    assert seen[0] < 0.05 and seen[1] < 0.15  # fainter than the crisp ink's level: nearly paper
+    assert seen[2] > 0.95 and seen[3] > 0.99  # above it: nearly full ink
+    seen[1].backward()
+    assert analogy.grad is not None and analogy.grad[1] > 1.0  # a faint stroke is pushed to cross the level
 
 
 def test_weights_round_trip_and_clear_errors(tmp_path: Path) -> None:

@@ -164,6 +164,15 @@ def add_train_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         default=TrainSettings.cycle_weight,
         help="weight of the style cycle loss",
     )
+    parser.add_argument(
+        "--critic-sharpness",
+        type=float,
+        default=TrainSettings.critic_sharpness,
+        help=(
+            "the critic judges analogies thresholded softly at the crisp ink's level, sigmoid(K (p - "
+            "level)), so strokes drawn too faintly for the crisp ink count against them (0: the soft bitmap)"
+        ),
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument(
@@ -200,6 +209,7 @@ def run_train(args: argparse.Namespace) -> int:
         beta=args.beta,
         class_weight=args.class_weight,
         cycle_weight=args.cycle_weight,
+        critic_sharpness=args.critic_sharpness,
         seed=args.seed,
         threads=args.threads,
     )

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from digit_detector.style.analogy import CRISP_LEVEL
 from digit_detector.style.crops import CROP_SIZE, CropSet
 from digit_detector.style.model import (
     NUM_DIGITS,
@@ -43,6 +44,7 @@ class TrainSettings:
     warmup: float = 0.15  # fraction of the budget over which the KL weight ramps from 0 to beta
     class_weight: float = 10.0  # analogies must look like their class to a critic trained on real crops
     cycle_weight: float = 1.0  # an analogy re-encoded with its class gives back the same style
+    critic_sharpness: float = 0.0  # > 0: the critic sees analogies as the crisp ink will (critic_view)
     seed: int = 0
     threads: int = 1
 
@@ -77,14 +79,30 @@ class DigitCritic(nn.Module):
         return logits
 
 
+def critic_view(analogy: torch.Tensor, sharpness: float) -> torch.Tensor:
+    """What the critic judges: the decoded probabilities, or with ``sharpness > 0`` a soft threshold at
+    the crisp rendering's ink level, ``sigmoid(sharpness * (p - CRISP_LEVEL))``. The crisp ink drops strokes
+    decoded fainter than that level (a 9's tail, a 4's crossing); seen this way, a digit that relies on
+    them is not its class to the critic, so the decoder learns to draw them firmly."""
+    if sharpness <= 0:
+        return analogy
+    return torch.sigmoid(sharpness * (analogy - CRISP_LEVEL))
+
+
 def analogy_losses(
-    model: StyleCVAE, critic: DigitCritic, ink: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+    model: StyleCVAE,
+    critic: DigitCritic,
+    ink: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    critic_sharpness: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The CVAE terms plus the analogy terms, per image.
 
     ``reconstruction`` (Bernoulli, summed over pixels) and ``kl`` as in :func:`loss_terms`; ``critic``: the
     critic's cross-entropy on real crops (trains the critic only); ``class``: the critic's cross-entropy on
-    each image decoded with its style and another class (trains the CVAE only, the critic frozen);
+    each image decoded with its style and another class, seen through :func:`critic_view` (trains the
+    CVAE only, the critic frozen);
     ``cycle``: squared distance between the style and that analogy's re-encoded style (summed over ``z``).
     """
     mu, logvar = model.encode(ink, labels)
@@ -97,7 +115,7 @@ def analogy_losses(
     others = (labels + torch.randint(1, NUM_DIGITS, labels.shape, generator=generator)) % NUM_DIGITS
     analogy = torch.sigmoid(model.decode_logits(z, others))
     critic.requires_grad_(False)
-    class_loss = F.cross_entropy(critic(analogy), others)
+    class_loss = F.cross_entropy(critic(critic_view(analogy, critic_sharpness)), others)
     critic.requires_grad_(True)
     mu_again, _ = model.encode(analogy, others)
     cycle = (mu_again - mu.detach()).pow(2).sum(1).mean()
@@ -175,7 +193,9 @@ def train_model(
                 settings.beta * min(1.0, fraction / settings.warmup) if settings.warmup > 0 else settings.beta
             )
             if analogy_terms:
-                terms = analogy_losses(model, critic, ink[batch], labels[batch], generator)
+                terms = analogy_losses(
+                    model, critic, ink[batch], labels[batch], generator, settings.critic_sharpness
+                )
                 rec, kl = terms["reconstruction"], terms["kl"]
                 class_sum += terms["class"].item()
                 ramp = beta / settings.beta if settings.beta > 0 else 1.0  # analogy terms warm up with the KL

@@ -1,0 +1,70 @@
+"""Several namers averaged: does an ensemble of second stages name better than the shipped one?
+
+    .venv/bin/python experiments/namer_ensemble.py --data data/synth --split val \
+        --namers weights/yolov3-tiny.namer.safetensors runs/gpu1-namer/namer-48.safetensors \
+        runs/gpu2-namer/namer-c28.safetensors runs/gpu2-namer/namer-c40.safetensors
+    .venv/bin/python experiments/namer_ensemble.py --data data/synth --split test --pipeline \
+        --namers runs/gpu1-namer/namer-48.safetensors runs/gpu2-namer/namer-c28.safetensors
+
+Prints how many of the split's true boxes each namer names right and every average of two or more of
+them; with ``--pipeline`` it also evaluates the shipped detector with the average of ``--namers`` in place
+of its own namer (its thresholds and log-bias unchanged), as ``eval`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import torch
+
+from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+from digit_detector.detector import Detector, TorchNamer
+from digit_detector.evaluation.scoring import evaluate
+from digit_detector.naming import load_namer
+from digit_detector.training.namer import canvas_crop_set, predict_crop_set
+
+
+class AveragedNamer:
+    """The mean of several namers' class probabilities (the Detector's ``namer`` interface)."""
+
+    def __init__(self, members: list[TorchNamer]) -> None:
+        self.members = members
+
+    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(images, boxes, image_index) for member in self.members]).mean(dim=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--namers", type=Path, nargs="+", required=True)
+    parser.add_argument("--pipeline", action="store_true", help="also evaluate the detector with the average")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    crops = canvas_crop_set(args.data, args.split, progress=False)
+    probs = {path.stem: predict_crop_set(load_namer(path)[0], crops) for path in args.namers}
+    for size in range(1, len(probs) + 1):
+        for names in itertools.combinations(probs, size):
+            average = torch.stack([probs[name] for name in names]).mean(dim=0)
+            right = float((average.argmax(dim=1) == crops.labels).float().mean())
+            print(f"{' + '.join(names)}: {right:.2%} of {len(crops)} true boxes named right")
+    if args.pipeline:
+        detector = Detector.from_weights(device="cpu")
+        cpu = torch.device("cpu")
+        detector.namer = AveragedNamer([TorchNamer(load_namer(path)[0], cpu) for path in args.namers])
+        samples = load_split(args.data, args.split).samples
+        report = evaluate(
+            detector,
+            samples,
+            sources=digit_sources(args.data, args.split),
+            pens=object_pen_widths(args.data, args.split),
+        )
+        print("\n".join(report.summary_lines()))
+
+
+if __name__ == "__main__":
+    main()
