@@ -67,7 +67,7 @@ def write_dataset(root: Path, split: str = "test") -> list[Sample]:
     for stem, class_ids, boxes in IMAGES:
         canvas = np.full((192, 192, 3), 255, dtype=np.uint8)
         for x1, y1, x2, y2 in boxes:
-            canvas[int(y1) + 5 : int(y2) - 5, int(x1) + 5 : int(x2) - 5] = 0
+            canvas[int(y1) : int(y2), int(x1) : int(x2)] = 0  # labels are the tight extent of the ink
         write_sample(
             root, split, stem, canvas, np.asarray(class_ids, dtype=np.int64), np.asarray(boxes).reshape(-1, 4)
         )

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 import numpy as np
 from numpy.typing import NDArray
 
+from digit_detector.boxes import is_tensor
 from digit_detector.decode import ArrayT, RawDetections, contained, decode, select
+from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
-from digit_detector.preprocess import ImageLike, Letterbox, preprocess_array
+from digit_detector.preprocess import ImageLike, Letterbox, preprocess_array, to_rgb
 from digit_detector.reading import read_number
 from digit_detector.results import Detection, DetectionResult
 from digit_detector.weights import WeightsMetadata, default_weights_path, load_weights
@@ -246,6 +248,7 @@ class Detector:
         iou_threshold: float | None = None,
         class_agnostic: bool = True,
         namer: Namer | None = None,
+        fit_to_ink: bool = True,
     ) -> None:
         score_threshold = check_threshold("score_threshold", score_threshold)
         iou_threshold = check_threshold("iou_threshold", iou_threshold)
@@ -255,6 +258,8 @@ class Detector:
         self.score_threshold = metadata.score_threshold if score_threshold is None else score_threshold
         self.iou_threshold = metadata.iou_threshold if iou_threshold is None else iou_threshold
         self.class_agnostic = class_agnostic
+        # found boxes snapped to the ink they cover before they are named (see digit_detector.ink)
+        self.fit_to_ink = fit_to_ink
         # applied to the shown detections only (class-agnostic mode), not to the low-threshold ones of mAP
         self.containment_threshold = metadata.containment_threshold if class_agnostic else None
         self.namer_log_bias = np.array(
@@ -303,10 +308,32 @@ class Detector:
         namer = TorchNamer(load_namer(weights.parent / metadata.namer)[0], target) if metadata.namer else None
         return cls(TorchBackend(model, target), metadata, namer=namer, **options)
 
+    def _fitted_to_ink(
+        self, found: RawDetections[Any], letterbox: Letterbox, rgb: NDArray[np.uint8]
+    ) -> RawDetections[Any]:
+        """``found`` with its boxes fitted to the ink of the original image ``rgb`` (in input pixels)."""
+        if not len(found.boxes):
+            return found
+        original = letterbox.to_original(found.boxes)
+        fitted = letterbox.to_input(
+            fit_boxes_to_ink(rgb, original.cpu().numpy() if is_tensor(original) else original)
+        )
+        if is_tensor(found.boxes):
+            return replace(found, boxes=found.boxes.new_tensor(fitted))
+        return replace(found, boxes=fitted.astype(found.boxes.dtype))
+
     def _detections(
-        self, batch: NDArray[np.float32], found: RawDetections[Any], letterbox: Letterbox, all_classes: bool
+        self,
+        batch: NDArray[np.float32],
+        found: RawDetections[Any],
+        letterbox: Letterbox,
+        rgb: NDArray[np.uint8],
+        all_classes: bool,
     ) -> list[Detection]:
-        """The selected boxes as Detections in original-image pixels, named by the namer if there is one."""
+        """The selected boxes as Detections in original-image pixels (fitted to the ink when the detector
+        does that), named by the namer if there is one."""
+        if self.fit_to_ink:
+            found = self._fitted_to_ink(found, letterbox, rgb)
         boxes = letterbox.to_original(found.boxes).tolist()
         if self.namer is None:
             return [
@@ -437,7 +464,8 @@ class Detector:
             return []
         start = time.perf_counter()
         loaded = [read_image(Path(image)) if isinstance(image, str | Path) else image for image in images]
-        prepared = [preprocess_array(image, self.metadata.model.input_size) for image in loaded]
+        rgbs = [to_rgb(image) for image in loaded]
+        prepared = [preprocess_array(rgb, self.metadata.model.input_size) for rgb in rgbs]
         batch = np.concatenate([array for array, _ in prepared])
         preprocessed = time.perf_counter()
         decoded = self.backend(batch)
@@ -445,7 +473,7 @@ class Detector:
         found = self.select_boxes(decoded, score_threshold, iou_threshold, suppress_contained)
         named = []
         for i, (_, letterbox) in enumerate(prepared):
-            detections = self._detections(batch[i : i + 1], found[i], letterbox, all_classes)
+            detections = self._detections(batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes)
             boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
             named.append((detections, read_number([d.class_id for d in detections], boxes), letterbox))
         done = time.perf_counter()

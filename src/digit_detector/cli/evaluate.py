@@ -48,6 +48,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="first pick the score threshold (best F1 with no blank-canvas detection) and then the "
         "containment threshold (best F1) on this split (use val), then evaluate at them",
     )
+    parser.add_argument(
+        "--raw-boxes",
+        action="store_true",
+        help="keep the boxes as the model regressed them (default: fitted to the ink they cover)",
+    )
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
     parser.add_argument(
@@ -67,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
     from digit_detector.weights import WeightsError, default_weights_path
 
     try:
-        detector = Detector.from_weights(args.weights, device=args.device, score_threshold=args.score)
+        detector = Detector.from_weights(
+            args.weights, device=args.device, score_threshold=args.score, fit_to_ink=not args.raw_boxes
+        )
     except (WeightsError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

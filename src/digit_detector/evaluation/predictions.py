@@ -75,6 +75,7 @@ def predict_samples(
         iou_threshold=detector.iou_threshold,
         class_agnostic=detector.class_agnostic,
         namer=detector.namer,
+        fit_to_ink=detector.fit_to_ink,
     )
     low = {
         agnostic: Detector(
@@ -84,6 +85,7 @@ def predict_samples(
             iou_threshold=detector.iou_threshold,
             class_agnostic=agnostic,
             namer=detector.namer,
+            fit_to_ink=detector.fit_to_ink,
         )
         for agnostic in (True, False)
     }

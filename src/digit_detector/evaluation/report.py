@@ -84,6 +84,7 @@ class EvalReport(ReadingRates):
     iou_threshold: float
     class_agnostic: bool
     containment_threshold: float | None
+    boxes_fitted_to_ink: bool  # the detector's boxes snapped to the ink they cover (digit_detector.ink)
     model_version: str
     class_names: tuple[str, ...]
     map50: float | None  # per-class NMS (COCO protocol); None: no ground-truth boxes
@@ -174,6 +175,7 @@ class EvalReport(ReadingRates):
             "iou_threshold": self.iou_threshold,
             "nms": "class-agnostic" if self.class_agnostic else "per-class",
             "containment_threshold": self.containment_threshold,
+            "boxes": "fitted to the ink" if self.boxes_fitted_to_ink else "as regressed",
             "ships": self.ships,
             "targets": self.targets(),
             "map": {
@@ -263,6 +265,7 @@ class EvalReport(ReadingRates):
             f"{self.images} images, model {self.model_version}, score >= {self.score_threshold:g}, "
             f"{nms} NMS (IoU {self.iou_threshold:g}), containment "
             f"{'off' if self.containment_threshold is None else f'> {self.containment_threshold:g}'}, "
+            f"boxes {'fitted to the ink' if self.boxes_fitted_to_ink else 'as regressed'}, "
             f"median {self.ms_median:.1f} ms/image",
             f"mAP@0.5       {fmt(self.map50)} {verdict('mAP@0.5')}  (class-agnostic NMS: "
             f"{fmt(self.map50_agnostic)})",

@@ -223,6 +223,7 @@ def report_from_predictions(
         iou_threshold=float(detector.iou_threshold),
         class_agnostic=detector.class_agnostic,
         containment_threshold=detector.containment_threshold,
+        boxes_fitted_to_ink=detector.fit_to_ink,
         model_version=detector.metadata.version,
         class_names=names,
         map50=_coco_value(per_class_map["map_50"]),

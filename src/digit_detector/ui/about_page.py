@@ -54,9 +54,9 @@ def pipeline_dot(arch: str = "yolov3-tiny", input_size: int = 192, namer: bool =
         ("decode", "Decode\\nboxes, objectness,\\n12 class probabilities"),
         (
             "nms",
-            "Objectness threshold\\n+ NMS\\n+ crop classifier names\\neach box"
+            "Objectness threshold\\n+ NMS\\n+ boxes fitted to the ink\\n+ crop classifier names\\neach box"
             if namer
-            else "Score threshold\\n+ NMS",
+            else "Score threshold\\n+ NMS\\n+ boxes fitted to the ink",
         ),
         ("read", "Read the number\\nlines top → bottom,\\nleft → right"),
         ("show", "Show\\npixelate censored,\\ndraw boxes"),
