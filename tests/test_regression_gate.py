@@ -15,6 +15,10 @@ from digit_detector.weights import DEFAULT_WEIGHTS
 # The shipped model (v11.0.0) measured mAP@0.5 0.957 on the 2,000-canvas test split and 0.953 on this gate's
 # 120 canvases (v9.0.0: 0.949 and 0.949); the gate sits about 0.02 below.
 GATE_MAP50 = 0.935
+# With the boxes fitted to the ink (package 4.2.0) v11.0.0 measured mAP@0.5:0.95 0.886 on the test split and
+# 0.887 here (0.745 with the boxes as regressed): the gate sits about 0.03 below, so a box fit that stops
+# working fails it.
+GATE_MAP50_95 = 0.86
 # v11.0.0 named 128 of the 130 lone digits of this grid (seed 7) and showed all of them (v9.0.0: 126).
 GATE_LONE_DIGITS_NAMED = 0.95
 
@@ -33,6 +37,7 @@ def test_shipped_weights_keep_their_accuracy(
     generate(root, 120, seed=2026, split="test", workers=1, progress=False)
     report = evaluate(shipped, load_split(root, "test").samples, progress=False)
     assert report.map50 is not None and report.map50 >= GATE_MAP50, report.summary_lines()
+    assert report.map50_95 is not None and report.map50_95 >= GATE_MAP50_95, report.summary_lines()
     assert report.blank_with_detection == 0, report.summary_lines()
 
 
