@@ -24,7 +24,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-DARK_THRESHOLD = 128  # a pixel < 128 is ink
+from digit_detector.ink import DARK_THRESHOLD  # a pixel < 128 is ink: labels and box fits agree
+
 _FRINGE_KERNEL = np.ones((5, 5), np.uint8)
 
 
