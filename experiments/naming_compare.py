@@ -39,7 +39,7 @@ def main() -> None:
     truth, head, namer = [], [], []
     for sample in tqdm(samples, desc="boxes"):
         batch, letterbox = preprocess(read_image(sample.image_path))
-        found = detector.select_boxes(detector.backend(batch), args.objectness, None, True)[0]
+        found = detector.select_boxes(detector.backend(batch), args.objectness, None)[0]
         if len(found.boxes) == 0 or len(sample.class_ids) == 0:
             continue
         probs = detector.namer(batch, found.boxes, torch.zeros(len(found.boxes), dtype=torch.int64))

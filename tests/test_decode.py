@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,10 +115,37 @@ def test_contained_marks_a_part_inside_a_larger_box_whatever_the_scores() -> Non
     assert contained(boxes[:1], 0.5).tolist() == [False]
 
 
-def test_select_with_containment_drops_the_stroke_read_as_a_one() -> None:
+def test_a_box_around_a_row_of_stronger_boxes_is_dropped_instead_of_them() -> None:
+    """A number "174" proposed as one `other` box as well as digit by digit: the digits stay."""
+    row = [[0.0, 0.0, 30.0, 50.0], [32.0, 0.0, 62.0, 50.0], [64.0, 0.0, 94.0, 50.0], [0.0, 0.0, 94.0, 50.0]]
+    boxes = np.array(row, dtype=np.float32)
+    digits_stronger = np.array([0.9, 0.8, 0.95, 0.6], dtype=np.float32)
+    assert contained(boxes, 0.5, digits_stronger).tolist() == [False, False, False, True]
+    assert contained(boxes, 0.5).tolist() == [True, True, True, False]  # without scores: the old rule
+    # only one part outscores the whole: parts of one object, dropped as before
+    one_stronger = np.array([0.9, 0.5, 0.4, 0.6], dtype=np.float32)
+    assert contained(boxes, 0.5, one_stronger).tolist() == [True, True, True, False]
+    # a fragment inside a kept digit still goes: the stem inside the first digit's box
+    with_stem = np.vstack([boxes, [[2.0, 2.0, 8.0, 48.0]]]).astype(np.float32)
+    scores = np.append(digits_stronger, 0.99).astype(np.float32)
+    assert contained(with_stem, 0.5, scores).tolist() == [False, False, False, True, True]
+    # two parts fitted to the same stroke: equal boxes, the weaker one goes
+    twins = np.array([[0.0, 0.0, 30.0, 50.0], [0.0, 0.0, 30.0, 50.0]], dtype=np.float32)
+    assert contained(twins, 0.5, np.array([0.4, 0.9], dtype=np.float32)).tolist() == [True, False]
+    assert contained(twins, 0.5, np.array([0.9, 0.9], dtype=np.float32)).tolist() == [False, True]
+    assert contained(torch.from_numpy(boxes), 0.5, torch.from_numpy(digits_stronger)).tolist() == [
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_containment_drops_the_stroke_read_as_a_one_even_when_it_scores_higher() -> None:
     outputs = empty_outputs()
     place(outputs, scale=0, anchor=1, row=2, col=2, class_id=4)  # a 4: 0.38 x 0.48 of the image
     place(outputs, scale=1, anchor=0, row=5, col=5, class_id=1, objectness=12.0)  # a thin 1 inside it
-    decoded = decode(outputs, ANCHORS, SIZE)
-    assert sorted(select(decoded, 0.5, 0.45)[0].class_ids.tolist()) == [1, 4]
-    assert select(decoded, 0.5, 0.45, containment_threshold=0.7)[0].class_ids.tolist() == [4]
+    found = select(decode(outputs, ANCHORS, SIZE), 0.5, 0.45)[0]
+    assert found.class_ids.tolist() == [1, 4]
+    digits = found.class_ids <= 9
+    assert contained(found.boxes, 0.7, found.scores, digits).tolist() == [True, False]

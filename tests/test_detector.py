@@ -98,6 +98,27 @@ def test_contained_boxes_are_hidden_unless_the_call_keeps_them() -> None:
     assert [d.label for d in detector(canvas, suppress_contained=False).detections] == ["4", "1"]
 
 
+def test_a_row_proposed_as_one_other_box_shows_its_digits_and_a_word_stays_whole() -> None:
+    metadata = WeightsMetadata.from_dict(
+        {
+            "model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS},
+            "score_threshold": 0.5,
+            "containment_threshold": 0.5,
+        }
+    )
+    canvas = np.zeros((192, 192, 4), dtype=np.uint8)
+    places = ([48.0, 48.0, 72.0, 96.0], [74.0, 48.0, 98.0, 96.0], [100.0, 48.0, 124.0, 96.0])
+    row = ([48.0, 48.0, 124.0, 96.0], 11, 0.7)  # the same three proposed once more as one `other`
+
+    def shown(classes: tuple[int, int, int], scores: tuple[float, float, float]) -> list[str]:
+        parts = [(box, c, s) for box, c, s in zip(places, classes, scores, strict=True)]
+        return [d.label for d in Detector(FixedBackend([*parts, row]), metadata)(canvas).detections]
+
+    assert shown((4, 2, 7), (0.95, 0.9, 0.8)) == ["4", "2", "7"]  # a row of digits: the digits
+    assert shown((11, 11, 11), (0.95, 0.9, 0.8)) == ["other"]  # letters of a word: the word
+    assert shown((4, 2, 7), (0.6, 0.55, 0.8)) == ["other"]  # one part outscores the whole: the whole
+
+
 def test_reselect_shows_a_low_threshold_result_as_a_higher_threshold_call_does() -> None:
     metadata = WeightsMetadata.from_dict(
         {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torchvision.ops import batched_nms, box_area, nms
 
-from digit_detector.decode import RawDetections, batched_nms_numpy, contained, nms_numpy, select
+from digit_detector.decode import GROUP_COVER, RawDetections, batched_nms_numpy, contained, nms_numpy, select
 from digit_detector.detector import Detector, apply_log_bias, name_boxes
 
 SIZE = 192.0
@@ -32,7 +32,12 @@ def random_decoded(seed: int, images: int = 3, rows: int = 400) -> np.ndarray:
     return np.concatenate((boxes, objectness, probs), axis=-1).astype(np.float32)
 
 
-def torchvision_contained(boxes: torch.Tensor, threshold: float) -> torch.Tensor:
+def torchvision_contained(
+    boxes: torch.Tensor,
+    threshold: float,
+    scores: torch.Tensor | None = None,
+    digits: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The containment rule in torch ops (the oracle for :func:`contained`)."""
     if len(boxes) < 2:
         return torch.zeros(len(boxes), dtype=torch.bool)
@@ -41,7 +46,19 @@ def torchvision_contained(boxes: torch.Tensor, threshold: float) -> torch.Tensor
     bottom_right = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
     inside = (bottom_right - top_left).clamp(min=0).prod(dim=2) / area[:, None].clamp(min=1e-9)
     larger = area[None, :] > area[:, None]
-    return ((inside > threshold) & larger).any(dim=1)
+    if scores is not None:  # equal boxes: the higher score (then the earlier box) is the larger
+        order = sorted(range(len(scores)), key=lambda k: (float(scores[k]), -k))
+        rank = torch.empty(len(scores), dtype=torch.int64)
+        rank[torch.tensor(order)] = torch.arange(len(scores))
+        larger |= (area[None, :] == area[:, None]) & (rank[None, :] > rank[:, None])
+    holds = (inside > threshold) & larger
+    if scores is None:
+        return holds.any(dim=1)
+    stronger = holds & (scores[:, None] > scores[None, :])
+    group = (stronger.sum(dim=0) >= 2) & ((stronger * area[:, None]).sum(dim=0) >= GROUP_COVER * area)
+    if digits is not None:
+        group &= ~(stronger & ~digits[:, None]).any(dim=0)
+    return (holds & ~group[None, :]).any(dim=1) | group
 
 
 def torchvision_select(
@@ -50,7 +67,6 @@ def torchvision_select(
     iou_threshold: float,
     class_agnostic: bool = True,
     max_detections: int = 100,
-    containment_threshold: float | None = None,
     rank_by: str = "score",
 ) -> list[RawDetections[torch.Tensor]]:
     """:func:`select` with torchvision's ``nms``/``batched_nms`` (the oracle)."""
@@ -67,8 +83,6 @@ def torchvision_select(
         else:
             kept = batched_nms(boxes, scores, class_ids, iou_threshold)
         kept = kept[:max_detections]
-        if containment_threshold is not None:
-            kept = kept[~torchvision_contained(boxes[kept], containment_threshold)]
         results.append(
             RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
         )
@@ -89,19 +103,13 @@ def assert_same(
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize(
-    ("class_agnostic", "rank_by", "containment"),
-    [(True, "score", None), (False, "score", None), (True, "objectness", 0.5), (True, "score", 0.7)],
+    ("class_agnostic", "rank_by"),
+    [(True, "score"), (False, "score"), (True, "objectness")],
 )
-def test_numpy_select_keeps_the_torchvision_boxes(
-    seed: int, class_agnostic: bool, rank_by: str, containment: float | None
-) -> None:
+def test_numpy_select_keeps_the_torchvision_boxes(seed: int, class_agnostic: bool, rank_by: str) -> None:
     decoded = random_decoded(seed)
     for score_threshold, iou_threshold in ((0.05, 0.45), (0.25, 0.3), (0.5, 0.6), (0.0, 0.45)):
-        options = {
-            "class_agnostic": class_agnostic,
-            "containment_threshold": containment,
-            "rank_by": rank_by,
-        }
+        options = {"class_agnostic": class_agnostic, "rank_by": rank_by}
         expected = torchvision_select(torch.from_numpy(decoded), score_threshold, iou_threshold, **options)  # type: ignore[arg-type]
         assert_same(expected, select(decoded, score_threshold, iou_threshold, **options))  # type: ignore[arg-type]
         from_tensor = select(torch.from_numpy(decoded), score_threshold, iou_threshold, **options)  # type: ignore[arg-type]
@@ -138,12 +146,22 @@ def test_nms_numpy_compares_the_float_iou_with_the_double_threshold() -> None:
 
 
 def test_contained_is_the_same_in_numpy() -> None:
-    boxes = random_decoded(3, images=1, rows=300)[0, :, :4]
+    decoded = random_decoded(3, images=1, rows=300)[0]
+    boxes, scores = decoded[:, :4], decoded[:, 4]
     for threshold in (0.3, 0.5, 0.8):
         want = torchvision_contained(torch.from_numpy(boxes), threshold).numpy()
         got = contained(boxes, threshold)
         assert isinstance(got, np.ndarray) and want.any() and not want.all()
         np.testing.assert_array_equal(got, want)
+        want = torchvision_contained(torch.from_numpy(boxes), threshold, torch.from_numpy(scores)).numpy()
+        np.testing.assert_array_equal(contained(boxes, threshold, scores), want)
+        digits = decoded[:, 5:].argmax(-1) <= 9
+        want = torchvision_contained(
+            torch.from_numpy(boxes), threshold, torch.from_numpy(scores), torch.from_numpy(digits)
+        ).numpy()
+        groups = contained(boxes, threshold, scores) != contained(boxes, threshold)
+        assert groups.any(), "the random boxes hold no group: the group rule went untested"
+        np.testing.assert_array_equal(contained(boxes, threshold, scores, digits), want)
 
 
 def test_naming_and_log_bias_are_the_same_in_numpy() -> None:

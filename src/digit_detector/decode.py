@@ -80,16 +80,28 @@ class RawDetections(Generic[ArrayT]):
     class_probs: ArrayT  # (K, C): the detector head's class probabilities
 
 
-def contained(boxes: ArrayT, threshold: float) -> ArrayT:
-    """Mask of the boxes ``(K, 4)`` that lie more than ``threshold`` of their own area inside a larger box.
+GROUP_COVER = 0.5  # parts whose areas add up to at least this share of a larger box can make it a group
+
+
+def contained(
+    boxes: ArrayT, threshold: float, scores: ArrayT | None = None, digits: ArrayT | None = None
+) -> ArrayT:
+    """Mask of the boxes ``(K, 4)`` to drop as parts of a larger one: those lying more than ``threshold`` of
+    their own area inside a larger box.
 
     Such a box is a part of a drawn object read as an object of its own (the stem of a 4 read as a 1);
-    people do not draw one digit inside another. Computed in numpy; a tensor gives a tensor mask.
+    people do not draw one digit inside another. With ``scores`` ``(K,)`` a larger box can instead be a box
+    around a group (a row of digits proposed as one `other` as well as digit by digit): when two or more
+    of the boxes it holds score higher than it, their areas add up to :data:`GROUP_COVER` of its own, and
+    (with the ``digits`` mask ``(K,)``) every one of them is named a digit, the larger box is dropped and
+    what it holds is kept. A word whose letters or a sun whose rays outscore it stays whole: its letters
+    are not digits, its rays cover little of it. Computed in numpy; a tensor gives a tensor mask.
     """
     if is_tensor(boxes):
         import torch
 
-        mask = contained(boxes.detach().cpu().numpy(), threshold)
+        extra = [None if v is None else np.asarray(v.detach().cpu().numpy()) for v in (scores, digits)]
+        mask = contained(boxes.detach().cpu().numpy(), threshold, *extra)
         return torch.from_numpy(mask).to(boxes.device)
     boxes = np.asarray(boxes)
     if len(boxes) < 2:
@@ -100,7 +112,20 @@ def contained(boxes: ArrayT, threshold: float) -> ArrayT:
     overlap = np.maximum(bottom_right - top_left, 0)
     inside = overlap[..., 0] * overlap[..., 1] / np.maximum(area[:, None], area.dtype.type(1e-9))
     larger = area[None, :] > area[:, None]  # [i, j]: box j is larger than box i
-    return np.asarray(((inside > threshold) & larger).any(axis=1))
+    if scores is not None:  # of two equal boxes (two parts fitted to the same stroke) the weaker is the part
+        values = np.asarray(scores)
+        ranked = np.lexsort((np.arange(len(values))[::-1], values))  # weakest first; the later box of a tie
+        rank = np.empty(len(values), dtype=np.int64)
+        rank[ranked] = np.arange(len(values))
+        larger |= (area[None, :] == area[:, None]) & (rank[None, :] > rank[:, None])
+    holds = (inside > threshold) & larger  # [i, j]: box i lies inside box j
+    if scores is None:
+        return np.asarray(holds.any(axis=1))
+    stronger = holds & (values[:, None] > values[None, :])  # [i, j]: i inside j and scored higher
+    group = (stronger.sum(axis=0) >= 2) & ((stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area)
+    if digits is not None:
+        group &= ~(stronger & ~np.asarray(digits, dtype=bool)[:, None]).any(axis=0)
+    return np.asarray((holds & ~group[None, :]).any(axis=1) | group)
 
 
 def nms_numpy(boxes: NDArray[Any], scores: NDArray[Any], iou_threshold: float) -> NDArray[np.int64]:
@@ -153,7 +178,6 @@ def _select_numpy(
     iou_threshold: float,
     class_agnostic: bool,
     max_detections: int,
-    containment_threshold: float | None,
     rank_by: str,
 ) -> list[RawDetections[NDArray[Any]]]:
     """:func:`select` in numpy, step for step."""
@@ -171,8 +195,6 @@ def _select_numpy(
         else:
             kept = batched_nms_numpy(boxes, scores, class_ids, iou_threshold)
         kept = kept[:max_detections]
-        if containment_threshold is not None:
-            kept = kept[~contained(boxes[kept], containment_threshold)]
         results.append(
             RawDetections(boxes[kept], scores[kept], class_ids[kept], objectness[kept], class_probs[kept])
         )
@@ -185,7 +207,6 @@ def select(
     iou_threshold: float,
     class_agnostic: bool = True,
     max_detections: int = 100,
-    containment_threshold: float | None = None,
     rank_by: str = "score",
 ) -> list[RawDetections[ArrayT]]:
     """Threshold and suppress duplicates for each image of a decoded batch.
@@ -194,7 +215,7 @@ def select(
     ``"objectness"`` by objectness alone (is something drawn here), for a second stage to name the boxes.
     Class-agnostic suppression (the default) leaves one detection per drawn object even when the
     model hesitates between two classes; the per-class mode is the usual one for mAP evaluation.
-    ``containment_threshold`` also drops detections lying mostly inside a larger one (see :func:`contained`).
+    Boxes lying mostly inside a larger one are dropped later, once they are named (see :func:`contained`).
     Selection runs in numpy (no torch needed, one implementation for both backends); a tensor ``decoded``
     gives tensor detections on its device.
     """
@@ -207,7 +228,6 @@ def select(
             iou_threshold,
             class_agnostic,
             max_detections,
-            containment_threshold,
             rank_by,
         )
     import torch
@@ -218,7 +238,6 @@ def select(
         iou_threshold,
         class_agnostic,
         max_detections,
-        containment_threshold,
         rank_by,
     )
     return [

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor
+from digit_detector.classes import is_digit
 from digit_detector.decode import ArrayT, RawDetections, contained, decode, select
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
@@ -405,21 +406,29 @@ class Detector:
         return self.backend(np.concatenate([preprocess_array(image, size)[0] for image in images]))
 
     def select_boxes(
-        self,
-        decoded: Any,
-        score_threshold: float | None,
-        iou_threshold: float | None,
-        suppress_contained: bool,
+        self, decoded: Any, score_threshold: float | None, iou_threshold: float | None
     ) -> list[RawDetections[Any]]:
-        """Threshold, NMS and containment per image; by objectness when a namer names the boxes."""
+        """Threshold and NMS per image; by objectness when a namer names the boxes."""
         return select(
             decoded,
             self.score_threshold if score_threshold is None else score_threshold,
             self.iou_threshold if iou_threshold is None else iou_threshold,
             self.class_agnostic or self.namer is not None,
-            containment_threshold=self.containment_threshold if suppress_contained else None,
             rank_by="score" if self.namer is None else "objectness",
         )
+
+    def drop_contained(self, detections: list[Detection], threshold: float | None) -> list[Detection]:
+        """``detections`` without the parts of larger ones (:func:`~digit_detector.decode.contained`, by
+        box, the value the threshold is compared with, and name); all of them when ``threshold`` is None."""
+        if threshold is None or len(detections) < 2:
+            return detections
+        drop = contained(
+            np.array([d.box for d in detections], np.float32),
+            threshold,
+            np.array([self.threshold_value(d) for d in detections], np.float32),
+            np.array([is_digit(d.class_id) for d in detections], dtype=bool),
+        ).tolist()
+        return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
 
     def reselect(
         self,
@@ -433,9 +442,7 @@ class Detector:
         at many thresholds with this instead of running the model again."""
         check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
-        if containment_threshold is not None and len(kept) > 1:
-            inside = contained(np.array([d.box for d in kept], np.float32), containment_threshold).tolist()
-            kept = [d for d, drop in zip(kept, inside, strict=True) if not drop]
+        kept = self.drop_contained(kept, containment_threshold)
         boxes = np.asarray([d.box for d in kept], dtype=np.float64).reshape(-1, 4)
         number = read_number([d.class_id for d in kept], boxes)
         return replace(result, detections=kept, number=number)
@@ -470,10 +477,12 @@ class Detector:
         preprocessed = time.perf_counter()
         decoded = self.backend(batch)
         inferred = time.perf_counter()
-        found = self.select_boxes(decoded, score_threshold, iou_threshold, suppress_contained)
+        found = self.select_boxes(decoded, score_threshold, iou_threshold)
+        containment = self.containment_threshold if suppress_contained else None
         named = []
         for i, (_, letterbox) in enumerate(prepared):
             detections = self._detections(batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes)
+            detections = self.drop_contained(detections, containment)
             boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
             named.append((detections, read_number([d.class_id for d in detections], boxes), letterbox))
         done = time.perf_counter()
