@@ -3,9 +3,10 @@
     .venv/bin/python experiments/row_of_digits.py --data data/synth --split val
 
 Runs the shipped detector once per image, then shows each image's low-threshold named detections at the
-detector's own thresholds two ways: containment by boxes alone (``decode.contained``, as shipped), and
-with the names (:func:`contained_by_names`: a larger non-digit box holding two or more digits is dropped
-instead of the digits). Prints the reading figures of both.
+detector's own thresholds two ways: containment by boxes alone (``decode.contained`` without scores, the
+rule before package 4.3.0), and with the names (:func:`contained_by_names`: a larger non-digit box holding
+two or more digits is dropped instead of the digits). Prints the reading figures of both. The rule shipped
+since 4.3.0 (scores, cover and names; ``Detector.drop_contained``) is what ``eval`` measures.
 """
 
 from __future__ import annotations

@@ -91,7 +91,7 @@ def unit_interval(text: str) -> float:
 
 
 def version_text() -> str:
-    """``digit-detector 4.2.0 (weights yolov3-tiny-v11.0.0)``: the package's version and the version recorded
+    """``digit-detector 4.3.0 (weights yolov3-tiny-v11.0.0)``: the package's version and the version recorded
     in the default weights' JSON metadata (``$DIGIT_DETECTOR_WEIGHTS`` or the shipped ones), read without
     importing torch."""
     from digit_detector import __version__

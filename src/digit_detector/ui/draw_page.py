@@ -323,7 +323,9 @@ def render() -> None:
                 value=True,
                 key="suppress_contained",
                 help="A stroke of a digit read as a digit of its own (the stem of a 4 as a 1) is dropped "
-                "when most of its box lies inside a larger box. The threshold comes with the weights.",
+                "when most of its box lies inside a larger box; a box around two or more surer digits (a "
+                "number also read as one `other`) is dropped instead of them. The threshold comes with "
+                "the weights.",
                 disabled=detector is None or detector.containment_threshold is None,
             )
             choices = backend_choices()
