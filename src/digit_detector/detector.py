@@ -72,12 +72,15 @@ def default_backend() -> str:
 
 
 class TorchBackend:
-    """Runs the PyTorch model and decodes its heads."""
+    """Runs the PyTorch model and decodes its heads.
+
+    The model runs channels-last (NHWC), as it trains: on these CPUs the convolutions take about 30 %
+    less time that way (``scripts/benchmark.py``), with the same outputs up to float rounding."""
 
     def __init__(self, model: YoloModel, device: torch.device) -> None:
         import torch
 
-        self.model = model.to(device).eval()
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
         self.device = device
         config = model.config
         self.anchors = torch.tensor(config.anchors, dtype=torch.float32, device=device)
@@ -88,17 +91,21 @@ class TorchBackend:
         import torch
 
         with torch.inference_mode():
-            outputs = self.model(torch.as_tensor(batch).to(self.device))
+            images = torch.as_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            outputs = self.model(images)
             return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
 
 
 class TorchNamer:
-    """Runs the PyTorch crop classifier on boxes of a batch (see :class:`~digit_detector.naming.BoxNamer`)."""
+    """Runs the PyTorch crop classifier on boxes of a batch (see :class:`~digit_detector.naming.BoxNamer`),
+    channels-last as :class:`TorchBackend` runs the detector."""
 
     def __init__(self, classifier: CropClassifier, device: torch.device) -> None:
+        import torch
+
         from digit_detector.naming import BoxNamer
 
-        self.module = BoxNamer(classifier).to(device).eval()
+        self.module = BoxNamer(classifier).to(device).eval().to(memory_format=torch.channels_last)
         self.device = device
 
     def __call__(self, images: Any, boxes: Any, image_index: Any) -> torch.Tensor:
