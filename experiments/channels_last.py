@@ -1,6 +1,6 @@
 """Channels-last (NHWC) against the default layout for the shipped detector and namer on the CPU (A/B).
 
-    .venv/bin/python experiments/channels_last.py [--rounds 30]
+    .venv/bin/python experiments/channels_last.py [--rounds 30] [--threads 2]
 
 Times the detector's forward pass on a 192x192 input and the namer (crops and classifier) on three boxes,
 each layout in turn within every round (so that a busy or throttled machine slows both alike), and prints
@@ -25,8 +25,9 @@ CALLS_PER_ROUND = 10
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the app runs 1)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     detector = Detector.from_weights(device="cpu")
     assert detector.namer is not None and hasattr(detector.namer, "module"), "needs the torch namer"
     model = copy.deepcopy(detector.backend.model).to(memory_format=torch.contiguous_format)  # type: ignore[attr-defined]
