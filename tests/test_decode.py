@@ -147,5 +147,14 @@ def test_containment_drops_the_stroke_read_as_a_one_even_when_it_scores_higher()
     place(outputs, scale=1, anchor=0, row=5, col=5, class_id=1, objectness=12.0)  # a thin 1 inside it
     found = select(decode(outputs, ANCHORS, SIZE), 0.5, 0.45)[0]
     assert found.class_ids.tolist() == [1, 4]
-    digits = found.class_ids <= 9
-    assert contained(found.boxes, 0.7, found.scores, digits).tolist() == [True, False]
+    assert contained(found.boxes, 0.7, found.scores, found.class_ids).tolist() == [True, False]
+
+
+def test_a_looser_copy_of_a_digit_goes_and_a_loop_read_as_a_zero_does_not() -> None:
+    boxes = np.array([[0.0, 0.0, 40.0, 60.0], [4.0, 4.0, 38.0, 58.0]], dtype=np.float32)  # inner: 77 %
+    surer_inside = np.array([0.8, 0.95], dtype=np.float32)
+    assert contained(boxes, 0.5, surer_inside, np.array([6, 6])).tolist() == [True, False]
+    assert contained(boxes, 0.5, surer_inside, np.array([9, 0])).tolist() == [False, True]
+    assert contained(boxes, 0.5, surer_inside).tolist() == [False, True]  # without names: a part
+    loop = np.array([[0.0, 0.0, 40.0, 60.0], [0.0, 0.0, 40.0, 25.0]], dtype=np.float32)  # 42 % of it
+    assert contained(loop, 0.5, surer_inside, np.array([9, 9])).tolist() == [False, True]

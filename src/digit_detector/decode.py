@@ -80,28 +80,38 @@ class RawDetections(Generic[ArrayT]):
     class_probs: ArrayT  # (K, C): the detector head's class probabilities
 
 
-GROUP_COVER = 0.5  # parts whose areas add up to at least this share of a larger box can make it a group
+GROUP_COVER = 0.5  # parts whose areas add up to at least this share of a larger box can make it go
+LAST_DIGIT_ID = 9  # class ids 0-9 are the digits (digit_detector.classes)
+
+
+def _as_numpy(value: NDArray[Any] | torch.Tensor | None) -> NDArray[Any] | None:
+    if value is None:
+        return None
+    return np.asarray(value.detach().cpu().numpy() if is_tensor(value) else value)
 
 
 def contained(
-    boxes: ArrayT, threshold: float, scores: ArrayT | None = None, digits: ArrayT | None = None
+    boxes: ArrayT,
+    threshold: float,
+    scores: ArrayT | None = None,
+    class_ids: NDArray[Any] | torch.Tensor | None = None,
 ) -> ArrayT:
     """Mask of the boxes ``(K, 4)`` to drop as parts of a larger one: those lying more than ``threshold`` of
     their own area inside a larger box.
 
     Such a box is a part of a drawn object read as an object of its own (the stem of a 4 read as a 1);
-    people do not draw one digit inside another. With ``scores`` ``(K,)`` a larger box can instead be a box
-    around a group (a row of digits proposed as one `other` as well as digit by digit): when two or more
-    of the boxes it holds score higher than it, their areas add up to :data:`GROUP_COVER` of its own, and
-    (with the ``digits`` mask ``(K,)``) every one of them is named a digit, the larger box is dropped and
-    what it holds is kept. A word whose letters or a sun whose rays outscore it stays whole: its letters
-    are not digits, its rays cover little of it. Computed in numpy; a tensor gives a tensor mask.
+    people do not draw one digit inside another. With ``scores`` ``(K,)`` a larger box can instead be the
+    one to go, when the boxes it holds that score higher than it add up to :data:`GROUP_COVER` of its area
+    and (with ``class_ids`` ``(K,)``) are all named digits: two or more of them make it a box around a
+    group (a row of digits proposed once more as one `other`), and one named as the larger box is makes it a
+    looser copy of that box. A word whose letters or a sun whose rays outscore it stays whole: its letters
+    are not digits, its rays cover little of it; so does a `9` whose loop outscores it as a `0`. Without
+    ``class_ids`` only groups of two or more count. Computed in numpy; a tensor gives a tensor mask.
     """
     if is_tensor(boxes):
         import torch
 
-        extra = [None if v is None else np.asarray(v.detach().cpu().numpy()) for v in (scores, digits)]
-        mask = contained(boxes.detach().cpu().numpy(), threshold, *extra)
+        mask = contained(boxes.detach().cpu().numpy(), threshold, _as_numpy(scores), _as_numpy(class_ids))
         return torch.from_numpy(mask).to(boxes.device)
     boxes = np.asarray(boxes)
     if len(boxes) < 2:
@@ -122,9 +132,14 @@ def contained(
     if scores is None:
         return np.asarray(holds.any(axis=1))
     stronger = holds & (values[:, None] > values[None, :])  # [i, j]: i inside j and scored higher
-    group = (stronger.sum(axis=0) >= 2) & ((stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area)
-    if digits is not None:
-        group &= ~(stronger & ~np.asarray(digits, dtype=bool)[:, None]).any(axis=0)
+    count = stronger.sum(axis=0)
+    group = (count >= 2) & ((stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area)
+    if class_ids is not None:
+        ids = np.asarray(class_ids)
+        digits = (ids >= 0) & (ids <= LAST_DIGIT_ID)
+        copy = (count == 1) & (stronger & (ids[:, None] == ids[None, :])).any(axis=0)
+        group = (group | copy) & ((stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area)
+        group &= ~(stronger & ~digits[:, None]).any(axis=0)
     return np.asarray((holds & ~group[None, :]).any(axis=1) | group)
 
 

@@ -19,7 +19,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor
-from digit_detector.classes import is_digit
 from digit_detector.decode import ArrayT, RawDetections, contained, decode, select
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
@@ -433,7 +432,7 @@ class Detector:
             np.array([d.box for d in detections], np.float32),
             threshold,
             np.array([self.threshold_value(d) for d in detections], np.float32),
-            np.array([is_digit(d.class_id) for d in detections], dtype=bool),
+            np.array([d.class_id for d in detections], dtype=np.int64),
         ).tolist()
         return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
 
