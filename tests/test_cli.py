@@ -252,3 +252,16 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
         main([*command, "--help"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: python -m digit_detector {' '.join(command)} ")
+
+
+def test_namer_train_refuses_weights_it_cannot_start_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "namer.safetensors"
+    broken.write_bytes(b"not a safetensors file")
+    code = main(
+        ["namer", "train", "--mnist-only", "--init", str(broken), "--out", str(tmp_path / "o.safetensors")]
+    )
+    assert code == 2
+    assert "cannot start from" in capsys.readouterr().err
+    assert not (tmp_path / "o.safetensors").exists()

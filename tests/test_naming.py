@@ -80,6 +80,28 @@ def test_the_recipe_learns_to_name_boxes() -> None:
     assert history["epochs"] == 4 and len(history["val_accuracy"]) == 4
 
 
+def test_fine_tuning_starts_from_the_given_weights() -> None:
+    config = NamerConfig(num_classes=2, widths=(8, 16, 16))
+    trained, _ = train_namer(
+        [bar_crop_set(400, 0)], bar_crop_set(100, 1), config=config, epochs=4, batch_size=32, progress=False
+    )
+    test = bar_crop_set(200, 2)
+    # a step of almost no learning rate from the trained weights: it names as they do
+    tuned, _ = train_namer(
+        [bar_crop_set(32, 3)],
+        bar_crop_set(32, 4),
+        config=config,
+        epochs=1,
+        batch_size=32,
+        lr=1e-9,
+        progress=False,
+        init=trained.state_dict(),
+    )
+    assert accuracy_by_kind(predict_crop_set(tuned, test), test)["accuracy"] >= 0.9
+    first = next(iter(trained.state_dict()))
+    assert torch.allclose(tuned.state_dict()[first], trained.state_dict()[first], atol=1e-6)
+
+
 def test_namer_weights_round_trip_and_refuse_other_shapes(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = CropClassifier(NamerConfig(widths=(8, 16, 32))).eval()

@@ -48,6 +48,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--namer", type=Path, default=None, metavar="FILE", help="attach: namer weights")
     parser.add_argument("--version", default=None, help="attach: version of the combined weights")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="train: start from these namer weights (fine-tuning; their shape replaces --widths/--crop-size)",
+    )
     parser.add_argument("--mnist-only", action="store_true", help="train on MNIST originals only (the limit)")
     parser.add_argument("--no-mnist", action="store_true", help="leave the MNIST originals out of training")
     parser.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N canvases")
@@ -120,6 +127,17 @@ def run_train(args: argparse.Namespace) -> int:
     config = NamerConfig(widths=(args.widths[0], args.widths[1], args.widths[2]))
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
+    start = None
+    if args.init is not None:
+        from digit_detector.naming import load_namer
+        from digit_detector.weights import WeightsError
+
+        try:
+            start, _ = load_namer(args.init)
+        except (OSError, WeightsError) as error:
+            print(f"error: cannot start from {args.init}: {error}", file=sys.stderr)
+            return 2
+        config = start.config
     try:
         device = resolve_device(args.device)
     except DeviceError as error:
@@ -143,6 +161,7 @@ def run_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         device=device,
+        init=None if start is None else start.state_dict(),
     )
     metrics = {name: accuracy_by_kind(predict_crop_set(model, crops), crops) for name, crops in tests.items()}
     record = {

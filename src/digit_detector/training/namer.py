@@ -223,10 +223,12 @@ def train_namer(
     seed: int = 0,
     progress: bool = True,
     device: torch.device | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
     one-cycle schedule over the run: by steps, or by wall time when ``minutes`` caps it.
-    Trains on ``device`` (default: the CPU), with the images of every set moved there once.
+    Trains on ``device`` (default: the CPU), with the images of every set moved there once; ``init`` (a
+    state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning).
     Returns the model (on the CPU) and a history (validation accuracy per epoch, images per second)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -234,7 +236,10 @@ def train_namer(
     device = device or torch.device("cpu")
     train_sets = [crop_set.to(device) for crop_set in train_sets]
     val_set = val_set.to(device)
-    model = CropClassifier(config).to(device)
+    model = CropClassifier(config)
+    if init is not None:
+        model.load_state_dict(init)
+    model = model.to(device)
     owners = torch.cat([torch.full((len(s),), i, dtype=torch.int64) for i, s in enumerate(train_sets)])
     rows = torch.cat([torch.arange(len(s)) for s in train_sets])
     steps_per_epoch = max(1, len(rows) // batch_size)
