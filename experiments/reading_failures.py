@@ -73,7 +73,7 @@ def main() -> None:
             f"{drawn['pen_width'] / max(drawn['height'], 1.0):.2f}, {drawn['source'].get('kind')}, "
             f"{record['layout']}"
         )
-        tile = Image.fromarray(image).convert("L").resize((TILE, TILE))
+        tile = image.convert("L").resize((TILE, TILE))
         ImageDraw.Draw(tile).text((2, 2), f"{ids[0]} read {shown}", fill=0)
         tiles.append(np.asarray(tile))
     numbers = sum(total.values())
