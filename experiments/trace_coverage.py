@@ -5,8 +5,8 @@
 The data engine draws MNIST digits from their traced centre lines (``ObjectFactory.mnist_strokes``). A
 loop that is filled in the glyph (a `6` or `9` written with a heavy pen) thins to a line, so the redrawn
 digit loses the loop (a `6` becomes a `C`). For every digit of the split's MNIST range this draws the
-strokes back at the glyph's own stroke width on the glyph's 112 px grid and prints the share of the glyph's
-ink (level 100 of the blurred upscale the tracer reads) they cover, by digit; the sheet shows the least
+strokes back at the glyph's own stroke width on the tracer's 112 px grid and prints the share of the traced
+glyph's ink they cover (``trace_coverage``), by digit; the sheet shows the least
 covered glyphs next to their redraws. Untraceable glyphs (too blobby: the engine skips them) are counted.
 With ``--data``, the shipped namer also names the split's true boxes on the canvases, and the re-inked MNIST
 digits among them are split by their glyph's coverage: how much of the naming error the tracing causes.
@@ -19,40 +19,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from digit_detector.bundled import bundled_dir
 from digit_detector.data import sources
-from digit_detector.data.objects import ObjectFactory
-from digit_detector.data.strokes import thin
+from digit_detector.data.objects import MIN_TRACE_COVERAGE, trace_mnist
+from digit_detector.data.strokes import drawn_back, trace_coverage
 from digit_detector.data.yolo_format import load_split, read_meta
 from digit_detector.naming import load_namer
 from digit_detector.training.namer import canvas_crop_set, predict_crop_set
-
-GRID = 112
-INK_LEVEL = 100  # the tracer's first binarisation level of the blurred upscale
-
-
-def glyph_ink(image: np.ndarray) -> np.ndarray:
-    """The binary glyph the tracer starts from (112 px, cubic upscale, Gaussian blur 2, level 100)."""
-    big = cv2.GaussianBlur(cv2.resize(image, (GRID, GRID), interpolation=cv2.INTER_CUBIC), (0, 0), 2.0)
-    return np.asarray(big > INK_LEVEL)
-
-
-def redraw(strokes: list[np.ndarray], binary: np.ndarray) -> np.ndarray:
-    """The strokes drawn at the glyph's median stroke width (twice the distance to paper on its skeleton)."""
-    dist = cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, 3)
-    skeleton = thin(binary)
-    width = max(1, round(2.0 * float(np.median(dist[skeleton])))) if skeleton.any() else 1
-    canvas = np.zeros(binary.shape, dtype=np.uint8)
-    for stroke in strokes:
-        points = np.rint(stroke).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [points], False, 255, width)
-        if len(stroke) == 1:
-            cv2.circle(canvas, tuple(int(v) for v in points[0, 0]), max(1, width // 2), 255, -1)
-    return canvas > 0
 
 
 def named_right_by_cover(data: Path, split: str, cover: dict[tuple[int, int], float]) -> None:
@@ -86,22 +62,23 @@ def main() -> None:
     parser.add_argument("--sheet", type=Path, default=None, help="write the 40 least covered glyphs here")
     parser.add_argument("--data", type=Path, default=None, help="also name this dataset's true boxes")
     args = parser.parse_args()
-    factory = ObjectFactory(args.split, np.random.default_rng(0))
     mnist = sources.load_mnist()
     rows: list[tuple[float, int, int]] = []
     untraceable = 0
     for digit, images in enumerate(mnist):
         for index in sources.mnist_split_range(len(images), args.split):
-            strokes = factory.mnist_strokes(digit, index)
+            strokes, binary = trace_mnist(images[index])
             if not strokes:
                 untraceable += 1
                 continue
-            binary = glyph_ink(images[index])
-            drawn = redraw(strokes, binary)
-            rows.append((float((binary & drawn).sum() / max(binary.sum(), 1)), digit, index))
+            rows.append((trace_coverage(binary, strokes), digit, index))
     cover = np.array([r[0] for r in rows])
     digits = np.array([r[1] for r in rows])
-    print(f"{len(rows)} glyphs traced, {untraceable} untraceable (skipped by the engine)")
+    print(f"{len(rows)} glyphs traced, {untraceable} too blobby to trace (skipped by the engine)")
+    skipped = sum(value < MIN_TRACE_COVERAGE for value, _, _ in rows)
+    print(
+        f"the engine also skips the {skipped} whose strokes cover under {MIN_TRACE_COVERAGE:.0%} of their ink"
+    )
     print(
         f"ink covered by the redraw: median {np.median(cover):.1%}; under 80 % {np.mean(cover < 0.8):.1%}, "
         f"under 70 % {np.mean(cover < 0.7):.1%}"
@@ -117,9 +94,11 @@ def main() -> None:
         worst = sorted(rows)[:40]
         tiles = []
         for _, digit, index in worst:
-            binary = glyph_ink(mnist[digit][index])
-            drawn = redraw(factory.mnist_strokes(digit, index), binary)
-            tiles.append(np.hstack([255 - 255 * binary, 255 - 255 * drawn, np.full((GRID, 4), 128)]))
+            strokes, binary = trace_mnist(mnist[digit][index])
+            drawn = drawn_back(binary, strokes)
+            tiles.append(
+                np.hstack([255 - 255 * binary, 255 - 255 * drawn, np.full((binary.shape[0], 4), 128)])
+            )
         rows_of_tiles = [np.hstack(tiles[i : i + 5]) for i in range(0, len(tiles), 5)]
         Image.fromarray(np.vstack(rows_of_tiles).astype(np.uint8)).save(args.sheet)
         print(f"the 40 least covered glyphs (glyph | redraw) in {args.sheet}")

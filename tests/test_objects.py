@@ -15,8 +15,14 @@ import pytest
 from digit_detector.classes import CENSORED_ID, OTHER_ID
 from digit_detector.data import sources
 from digit_detector.data.doodles import SHAPES
-from digit_detector.data.objects import OTHER_LETTERS, DrawnObject, ObjectFactory
-from digit_detector.data.strokes import thin
+from digit_detector.data.objects import (
+    MIN_TRACE_COVERAGE,
+    OTHER_LETTERS,
+    DrawnObject,
+    ObjectFactory,
+    trace_mnist,
+)
+from digit_detector.data.strokes import thin, trace_coverage, trace_glyph
 
 DIGIT_LIKE = set("OolISsZzBgqbG0123456789")
 
@@ -209,3 +215,33 @@ def test_cache_is_reused_without_npm(
     assert set(dirs) == set(sources.PINNED_SHA256)
     assert len(sources.load_mnist()) == 10
     assert set(sources.font_paths(sources.FONTS)) == set(sources.FONTS)
+
+
+def six_glyph(loop_filled: bool) -> np.ndarray:
+    """A `6` on the tracer's 112 px grid: a stem and a loop, the loop drawn open or filled in."""
+    glyph = np.zeros((112, 112), dtype=np.uint8)
+    cv2.line(glyph, (60, 15), (45, 70), 255, 7)
+    cv2.circle(glyph, (56, 78), 18, 255, -1 if loop_filled else 7)
+    return glyph > 0
+
+
+def test_trace_coverage_tells_a_filled_loop_traced_as_a_line() -> None:
+    open_six, filled_six = six_glyph(False), six_glyph(True)
+    assert trace_coverage(open_six, trace_glyph(open_six)) > 0.95
+    assert trace_coverage(filled_six, trace_glyph(filled_six)) < MIN_TRACE_COVERAGE
+    assert trace_coverage(np.zeros((8, 8), dtype=bool), []) == 0.0
+
+
+def test_the_engine_never_draws_an_mnist_glyph_its_strokes_do_not_cover(
+    factories: dict[str, ObjectFactory],
+) -> None:
+    factory = factories["test"]
+    skipped = 0
+    for digit in (3, 6):
+        for index in factory._mnist_ranges[digit]:
+            strokes = factory.mnist_strokes(digit, index)
+            traced, binary = trace_mnist(factory._mnist[digit][index])
+            covered = bool(traced) and trace_coverage(binary, traced) >= MIN_TRACE_COVERAGE
+            assert bool(strokes) == covered
+            skipped += bool(traced) and not covered
+    assert skipped > 0  # the reserved 3s and 6s hold filled loops (experiments/trace_coverage.py)

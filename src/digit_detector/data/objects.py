@@ -25,12 +25,13 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
 from digit_detector.classes import CENSORED_ID, OTHER_ID
 from digit_detector.data import sources
 from digit_detector.data.doodles import ANY_ROTATION, MIN_SHAPE_RATIO, SHAPES, censored_strokes
-from digit_detector.data.strokes import Ink, Strokes, Style, render_strokes, trace_glyph
+from digit_detector.data.strokes import Ink, Strokes, Style, render_strokes, trace_coverage, trace_glyph
 
 #: Hershey fonts drawn directly from their strokes (the others are rasterised and thinned).
 SINGLE_STROKE_HERSHEY = frozenset({"futural", "cursive"})
@@ -46,6 +47,7 @@ OTHER_WORDS: tuple[str, ...] = (
 DIGIT_SOURCE_WEIGHTS = {"mnist": 0.7, "font": 0.2, "hershey": 0.1}
 MIN_TEXT_RATIO = 6.0  # letters and words need height >= this * pen_width (else a shape is drawn)
 MAX_BLOB_RATIO = 0.3  # MNIST glyphs whose thickest stroke exceeds this fraction of the height are skipped
+MIN_TRACE_COVERAGE = 0.8  # ... and so are those whose traced strokes draw back less of their ink than this
 
 
 @dataclass
@@ -55,6 +57,23 @@ class DrawnObject:
     ink: Ink
     class_id: int
     source: dict[str, Any]
+
+
+def trace_mnist(image: NDArray[np.uint8]) -> tuple[Strokes, NDArray[np.bool_]]:
+    """An MNIST glyph's centre lines and the binary glyph they were traced from (112 px, cubic upscale,
+    Gaussian blur 2, ink above level 100, or 170 when that is too blobby); no strokes when both are."""
+    big = cv2.GaussianBlur(cv2.resize(image, (112, 112), interpolation=cv2.INTER_CUBIC), (0, 0), 2.0)
+    binary = big > 100
+    for level in (100, 170):
+        binary = big > level
+        rows = np.nonzero(binary.any(1))[0]
+        if len(rows) == 0:
+            break
+        height = rows[-1] - rows[0] + 1
+        dist = cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, 3)
+        if 2.0 * float(dist.max()) < MAX_BLOB_RATIO * height:
+            return trace_glyph(binary, speck_fraction=0.08), binary
+    return [], binary
 
 
 # ------------------------------------------------------------------------------------ factory
@@ -85,23 +104,13 @@ class ObjectFactory:
     # -- glyph skeletons (cached, deterministic)
 
     def mnist_strokes(self, digit: int, index: int) -> Strokes:
-        """Centre lines of an MNIST digit; empty when it is too blobby to trace (its holes filled in)."""
+        """Centre lines of an MNIST digit; empty when it is too blobby to trace (its holes filled in) or its
+        strokes draw back less than :data:`MIN_TRACE_COVERAGE` of its ink (a filled loop traced as a line)."""
         key = ("mnist", digit, index)
         if key not in self._glyphs:
-            img = self._mnist[digit][index]
-            big = cv2.resize(img, (112, 112), interpolation=cv2.INTER_CUBIC)
-            big = cv2.GaussianBlur(big, (0, 0), 2.0)
-            strokes: Strokes = []
-            for level in (100, 170):
-                binary = big > level
-                rows = np.nonzero(binary.any(1))[0]
-                if len(rows) == 0:
-                    break
-                height = rows[-1] - rows[0] + 1
-                dist = cv2.distanceTransform(binary.astype(np.uint8), cv2.DIST_L2, 3)
-                if 2.0 * float(dist.max()) < MAX_BLOB_RATIO * height:
-                    strokes = trace_glyph(binary, speck_fraction=0.08)
-                    break
+            strokes, binary = trace_mnist(self._mnist[digit][index])
+            if strokes and trace_coverage(binary, strokes) < MIN_TRACE_COVERAGE:
+                strokes = []  # the redraw would be another shape
             self._glyphs[key] = strokes
         return self._glyphs[key]
 

@@ -233,6 +233,31 @@ def trace_glyph(
     return out
 
 
+def drawn_back(binary: NDArray[np.generic], strokes: Strokes) -> NDArray[np.bool_]:
+    """``strokes`` drawn on the grid of the binary glyph they were traced from, at its own stroke width
+    (twice the median distance to paper along its skeleton)."""
+    glyph = np.asarray(binary) > 0
+    dist = cv2.distanceTransform(glyph.astype(np.uint8), cv2.DIST_L2, 3)
+    skeleton = thin(glyph)
+    width = max(1, round(2.0 * float(np.median(dist[skeleton])))) if skeleton.any() else 1
+    drawn = np.zeros(glyph.shape, dtype=np.uint8)
+    for stroke in strokes:
+        points = np.rint(stroke).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(drawn, [points], False, 255, width)
+        if len(stroke) == 1:
+            cv2.circle(drawn, (int(points[0, 0, 0]), int(points[0, 0, 1])), max(1, width // 2), 255, -1)
+    return np.asarray(drawn > 0)
+
+
+def trace_coverage(binary: NDArray[np.generic], strokes: Strokes) -> float:
+    """Share of a binary glyph's ink that its traced ``strokes`` cover when :func:`drawn_back`. A loop filled
+    in the glyph thins to a line, and the redraw then misses it: a `6` traced as a `C` covers little."""
+    glyph = np.asarray(binary) > 0
+    if not glyph.any():
+        return 0.0
+    return float((glyph & drawn_back(glyph, strokes)).sum() / glyph.sum())
+
+
 # ------------------------------------------------------------------------------------ rendering
 
 
