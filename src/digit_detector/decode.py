@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor
+from digit_detector.classes import is_digit
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +82,6 @@ class RawDetections(Generic[ArrayT]):
 
 
 GROUP_COVER = 0.5  # parts whose areas add up to at least this share of a larger box can make it go
-LAST_DIGIT_ID = 9  # class ids 0-9 are the digits (digit_detector.classes)
 
 
 def _as_numpy(value: NDArray[Any] | torch.Tensor | None) -> NDArray[Any] | None:
@@ -133,13 +133,13 @@ def contained(
         return np.asarray(holds.any(axis=1))
     stronger = holds & (values[:, None] > values[None, :])  # [i, j]: i inside j and scored higher
     count = stronger.sum(axis=0)
-    group = (count >= 2) & ((stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area)
+    group = count >= 2
     if class_ids is not None:
         ids = np.asarray(class_ids)
-        digits = (ids >= 0) & (ids <= LAST_DIGIT_ID)
-        copy = (count == 1) & (stronger & (ids[:, None] == ids[None, :])).any(axis=0)
-        group = (group | copy) & ((stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area)
+        digits = np.array([is_digit(int(i)) for i in ids], dtype=bool)
+        group |= (count == 1) & (stronger & (ids[:, None] == ids[None, :])).any(axis=0)  # a looser copy
         group &= ~(stronger & ~digits[:, None]).any(axis=0)
+    group &= (stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area
     return np.asarray((holds & ~group[None, :]).any(axis=1) | group)
 
 

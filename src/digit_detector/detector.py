@@ -336,14 +336,17 @@ class Detector:
         letterbox: Letterbox,
         rgb: NDArray[np.uint8],
         all_classes: bool,
+        containment: float | None,
     ) -> list[Detection]:
         """The selected boxes as Detections in original-image pixels (fitted to the ink when the detector
-        does that), named by the namer if there is one."""
+        does that), named by the namer if there is one, without the parts of larger ones at
+        ``containment`` (:meth:`drop_contained`; with ``all_classes``, decided before each box is listed
+        once per class)."""
         if self.fit_to_ink:
             found = self._fitted_to_ink(found, letterbox, rgb)
         boxes = letterbox.to_original(found.boxes).tolist()
         if self.namer is None:
-            return [
+            plain = [
                 Detection(
                     self.class_names[class_id], class_id, score, (b[0], b[1], b[2], b[3]), objectness=obj
                 )
@@ -355,17 +358,27 @@ class Detector:
                     strict=True,
                 )
             ]
+            return self.drop_contained(plain, containment)
         probs = self.namer(batch, found.boxes, np.zeros(len(found.boxes), dtype=np.int64))
         probs = apply_log_bias(probs, self.namer_log_bias)
         named = name_boxes(found, probs)
         if all_classes:
+            dropped = [False] * len(boxes)
+            if containment is not None and len(boxes) > 1:
+                dropped = contained(
+                    np.asarray(boxes, np.float32),
+                    containment,
+                    np.asarray(found.objectness, np.float32),
+                    np.asarray(named.class_ids, np.int64),
+                ).tolist()
             return [
                 Detection(
                     self.class_names[class_id], class_id, score, (b[0], b[1], b[2], b[3]), objectness=obj
                 )
-                for b, row, obj in zip(
-                    boxes, named.class_scores.tolist(), found.objectness.tolist(), strict=True
+                for b, row, obj, drop in zip(
+                    boxes, named.class_scores.tolist(), found.objectness.tolist(), dropped, strict=True
                 )
+                if not drop
                 for class_id, score in enumerate(row)
                 if score > 0.0
             ]
@@ -392,7 +405,7 @@ class Detector:
                 )
             )
         detections.sort(key=lambda d: -d.score)
-        return detections
+        return self.drop_contained(detections, containment)
 
     def threshold_value(self, detection: Detection) -> float:
         """What the score threshold is compared with: objectness with a namer, else the score."""
@@ -487,8 +500,9 @@ class Detector:
         containment = self.containment_threshold if suppress_contained else None
         named = []
         for i, (_, letterbox) in enumerate(prepared):
-            detections = self._detections(batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes)
-            detections = self.drop_contained(detections, containment)
+            detections = self._detections(
+                batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes, containment
+            )
             boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
             named.append((detections, read_number([d.class_id for d in detections], boxes), letterbox))
         done = time.perf_counter()

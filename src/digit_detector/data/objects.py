@@ -63,7 +63,6 @@ def trace_mnist(image: NDArray[np.uint8]) -> tuple[Strokes, NDArray[np.bool_]]:
     """An MNIST glyph's centre lines and the binary glyph they were traced from (112 px, cubic upscale,
     Gaussian blur 2, ink above level 100, or 170 when that is too blobby); no strokes when both are."""
     big = cv2.GaussianBlur(cv2.resize(image, (112, 112), interpolation=cv2.INTER_CUBIC), (0, 0), 2.0)
-    binary = big > 100
     for level in (100, 170):
         binary = big > level
         rows = np.nonzero(binary.any(1))[0]
