@@ -137,8 +137,24 @@ def test_a_few_users_get_their_own_results(random_tiny_weights: Path, tmp_path: 
     assert len(result.server_pids) == 1 and "users every" in result.summary()
 
 
+@pytest.fixture(scope="module")
+def random_full_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Randomly initialised full yolov3 weights: about 100 ms a drawing on this kind of machine, so a dozen
+    users drawing every 0.3 s ask for several times what one inference slot gives -- whatever the load on
+    the machine (the tiny model's few milliseconds let a quiet machine keep up, and "busy" never came)."""
+    import torch
+
+    from digit_detector.models import build_model, load_model_config
+    from digit_detector.weights import WeightsMetadata, save_weights
+
+    torch.manual_seed(0)
+    config = load_model_config("yolov3")
+    path = tmp_path_factory.mktemp("full-weights") / "random-yolov3.safetensors"
+    return save_weights(build_model(config), WeightsMetadata(model=config, score_threshold=0.5, version="random"), path)
+
+
 @pytest.mark.integration  # serves app.py in a subprocess
-def test_a_full_server_says_busy_within_a_second(random_tiny_weights: Path, tmp_path: Path) -> None:
+def test_a_full_server_says_busy_within_a_second(random_full_weights: Path, tmp_path: Path) -> None:
     """Past capacity (one slot, a 50 ms wait, one drawing waiting at most), users are told "busy" fast,
     the others still get their own results, and nothing breaks."""
     from digit_detector.browser import serve_app
@@ -148,7 +164,7 @@ def test_a_full_server_says_busy_within_a_second(random_tiny_weights: Path, tmp_
         "DIGIT_DETECTOR_QUEUE_WAIT_S": "0.05",
         "DIGIT_DETECTOR_QUEUE_MAX": "1",
     }
-    with serve_app(random_tiny_weights, tmp_path / "streamlit.log", env=tight) as url:
+    with serve_app(random_full_weights, tmp_path / "streamlit.log", env=tight) as url:
         result = run_load(LoadConfig(url=url, users=12, duration_s=5.0, interval_s=0.3, timeout_s=60))
     assert result.errors == {}, result.errors
     assert result.busy > 0 and result.results > 0
