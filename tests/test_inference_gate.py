@@ -76,11 +76,14 @@ def test_the_wait_is_bounded_and_so_is_the_queue() -> None:
     waiter = threading.Thread(target=wait_in_line)
     waiter.start()
     waiting.wait(5)
-    time.sleep(0.05)  # the waiter is in line: the queue (one) is full
+    deadline = time.monotonic() + 5
+    while gate.waiting < 1 and time.monotonic() < deadline:  # until the waiter is in line: the queue is full
+        time.sleep(0.001)
+    assert gate.waiting == 1
     started = time.monotonic()
     with pytest.raises(ServerBusy, match="already wait"), gate.slot():
         pass
-    assert time.monotonic() - started < 0.05  # refused at once, not after the wait
+    assert time.monotonic() - started < 0.15  # refused at once, not after the 0.2 s wait
     waiter.join()
     assert outcomes == ["busy"]  # the waiter gave up after 0.2 s: the holder kept the slot
     release.set()
