@@ -150,7 +150,8 @@ def random_full_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     config = load_model_config("yolov3")
     path = tmp_path_factory.mktemp("full-weights") / "random-yolov3.safetensors"
-    return save_weights(build_model(config), WeightsMetadata(model=config, score_threshold=0.5, version="random"), path)
+    metadata = WeightsMetadata(model=config, score_threshold=0.5, version="random")
+    return save_weights(build_model(config), metadata, path)
 
 
 @pytest.mark.integration  # serves app.py in a subprocess
