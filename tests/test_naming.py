@@ -186,6 +186,28 @@ def test_a_hesitant_class_head_no_longer_hides_a_clear_object() -> None:
     assert [d.shown_label for d in two_stage(canvas).detections] == ["9 or 4"]
 
 
+def test_a_box_spanning_two_touching_digits_gives_way_to_the_digits_the_namer_is_sure_of() -> None:
+    """Containment weighs scores (objectness x the namer's probability): a box around `85` with the most
+    objectness but a hesitant name goes, its two sure digits stay; a sure `4` still hides its stem."""
+    metadata = WeightsMetadata.from_dict({**METADATA.to_dict(), "containment_threshold": 0.5})
+    canvas = np.full((192, 192), 255, dtype=np.uint8)
+    touching = FixedBackend(
+        [
+            ([40.0, 44.0, 132.0, 100.0], 0.95, 8),  # both digits as one box
+            ([48.0, 48.0, 84.0, 96.0], 0.9, 8),
+            ([88.0, 48.0, 124.0, 96.0], 0.85, 5),
+        ]
+    )
+    namer = FixedNamer([probs(d8=0.5, d5=0.3, d3=0.2), probs(d8=0.99), probs(d5=0.98)])
+    result = Detector(touching, metadata, namer=namer)(canvas)
+    assert result.number == "85" and len(result.detections) == 2
+    all_classes = Detector(touching, metadata, namer=namer)(canvas, all_classes=True).detections
+    assert {d.box for d in all_classes} == {d.box for d in result.detections}  # the same boxes go
+    four = FixedBackend([([48.0, 48.0, 96.0, 120.0], 0.9, 4), ([60.0, 50.0, 70.0, 110.0], 0.8, 1)])
+    stem = Detector(four, metadata, namer=FixedNamer([probs(d4=0.95), probs(d1=0.99)]))(canvas)
+    assert [d.label for d in stem.detections] == ["4"]
+
+
 def test_all_classes_lists_each_box_once_per_class_for_map() -> None:
     backend = FixedBackend([([20.0, 20.0, 60.0, 100.0], 0.9, 1)])
     detector = Detector(backend, METADATA, namer=FixedNamer([probs(d7=0.6, d1=0.4)]))

@@ -368,7 +368,7 @@ class Detector:
                 dropped = contained(
                     np.asarray(boxes, np.float32),
                     containment,
-                    np.asarray(found.objectness, np.float32),
+                    np.asarray(named.scores, np.float32),
                     np.asarray(named.class_ids, np.int64),
                 ).tolist()
             return [
@@ -438,13 +438,17 @@ class Detector:
 
     def drop_contained(self, detections: list[Detection], threshold: float | None) -> list[Detection]:
         """``detections`` without the parts of larger ones (:func:`~digit_detector.decode.contained`, by
-        box, the value the threshold is compared with, and name); all of them when ``threshold`` is None."""
+        box, score and name); all of them when ``threshold`` is None.
+
+        The score, not objectness alone: with a namer it is objectness x the namer's probability, so a box
+        that spans two touching digits (sure it holds ink, unsure what it is) loses to the digits inside it
+        that the namer is sure of, instead of hiding them."""
         if threshold is None or len(detections) < 2:
             return detections
         drop = contained(
             np.array([d.box for d in detections], np.float32),
             threshold,
-            np.array([self.threshold_value(d) for d in detections], np.float32),
+            np.array([d.score for d in detections], np.float32),
             np.array([d.class_id for d in detections], dtype=np.int64),
         ).tolist()
         return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
