@@ -158,3 +158,40 @@ def test_a_looser_copy_of_a_digit_goes_and_a_loop_read_as_a_zero_does_not() -> N
     assert contained(boxes, 0.5, surer_inside).tolist() == [False, True]  # without names: a part
     loop = np.array([[0.0, 0.0, 40.0, 60.0], [0.0, 0.0, 40.0, 25.0]], dtype=np.float32)  # 42 % of it
     assert contained(loop, 0.5, surer_inside, np.array([9, 9])).tolist() == [False, True]
+
+
+def test_a_sure_digit_a_too_wide_neighbour_reaches_into_stays_and_a_part_does_not() -> None:
+    """`85` drawn touching: the `8` box reaches over 60 % of the `5`. A `5` the namer is sure of and that
+    outscores the `8` box is a neighbour; unsure, weaker, or lying wholly inside (a stem), it is a part."""
+    eight, five = [0.0, 0.0, 40.0, 60.0], [22.0, 0.0, 52.0, 60.0]  # 18 of the 5's 30 px inside (60 %)
+    boxes = np.array([eight, five], dtype=np.float32)
+    digits = np.array([8, 5])
+    assert contained(
+        boxes, 0.5, np.array([0.8, 0.9], np.float32), digits, np.array([0.9, 0.95])
+    ).tolist() == [
+        False,
+        False,
+    ]
+    assert contained(boxes, 0.5, np.array([0.8, 0.9], np.float32), digits).tolist() == [False, True]
+    assert contained(boxes, 0.5, np.array([0.8, 0.9], np.float32), digits, np.array([0.9, 0.7])).tolist() == [
+        False,
+        True,
+    ]  # unsure of its name
+    assert contained(
+        boxes, 0.5, np.array([0.9, 0.8], np.float32), digits, np.array([0.9, 0.95])
+    ).tolist() == [
+        False,
+        True,
+    ]  # weaker than the box it is in
+    stem = np.array([eight, [20.0, 5.0, 30.0, 55.0]], dtype=np.float32)  # wholly inside
+    assert contained(
+        stem, 0.5, np.array([0.8, 0.9], np.float32), np.array([4, 1]), np.array([0.9, 0.99])
+    ).tolist() == [
+        False,
+        True,
+    ]
+    other = np.array([11, 5])  # inside a doodle it reaches out of, a sure digit stays as well
+    assert contained(boxes, 0.5, np.array([0.8, 0.9], np.float32), other, np.array([0.9, 0.95])).tolist() == [
+        False,
+        False,
+    ]

@@ -188,7 +188,8 @@ def test_a_hesitant_class_head_no_longer_hides_a_clear_object() -> None:
 
 def test_a_box_spanning_two_touching_digits_gives_way_to_the_digits_the_namer_is_sure_of() -> None:
     """Containment weighs scores (objectness x the namer's probability): a box around `85` with the most
-    objectness but a hesitant name goes, its two sure digits stay; a sure `4` still hides its stem."""
+    objectness but a hesitant name goes, its two sure digits stay; a `5` that a too wide `8` box reaches
+    into stays beside it; a sure `4` still hides its stem."""
     metadata = WeightsMetadata.from_dict({**METADATA.to_dict(), "containment_threshold": 0.5})
     canvas = np.full((192, 192), 255, dtype=np.uint8)
     touching = FixedBackend(
@@ -203,6 +204,9 @@ def test_a_box_spanning_two_touching_digits_gives_way_to_the_digits_the_namer_is
     assert result.number == "85" and len(result.detections) == 2
     all_classes = Detector(touching, metadata, namer=namer)(canvas, all_classes=True).detections
     assert {d.box for d in all_classes} == {d.box for d in result.detections}  # the same boxes go
+    too_wide = FixedBackend([([40.0, 44.0, 100.0, 100.0], 0.9, 8), ([72.0, 44.0, 116.0, 100.0], 0.88, 5)])
+    neighbour = Detector(too_wide, metadata, namer=FixedNamer([probs(d8=0.9), probs(d5=0.97)]))(canvas)
+    assert neighbour.number == "85"  # the 5, 64 % inside the 8 box, sure and surer: a neighbour
     four = FixedBackend([([48.0, 48.0, 96.0, 120.0], 0.9, 4), ([60.0, 50.0, 70.0, 110.0], 0.8, 1)])
     stem = Detector(four, metadata, namer=FixedNamer([probs(d4=0.95), probs(d1=0.99)]))(canvas)
     assert [d.label for d in stem.detections] == ["4"]

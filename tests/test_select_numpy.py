@@ -11,7 +11,16 @@ import pytest
 import torch
 from torchvision.ops import batched_nms, box_area, nms
 
-from digit_detector.decode import GROUP_COVER, RawDetections, batched_nms_numpy, contained, nms_numpy, select
+from digit_detector.decode import (
+    GROUP_COVER,
+    NEIGHBOUR_INSIDE,
+    SURE_NAME,
+    RawDetections,
+    batched_nms_numpy,
+    contained,
+    nms_numpy,
+    select,
+)
 from digit_detector.detector import Detector, apply_log_bias, name_boxes
 
 SIZE = 192.0
@@ -37,8 +46,9 @@ def torchvision_contained(
     threshold: float,
     scores: torch.Tensor | None = None,
     class_ids: torch.Tensor | None = None,
+    name_probs: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The containment rule with torch ops and a loop over the larger boxes (oracle for :func:`contained`)."""
+    """The containment rule with torch ops and loops over the boxes (oracle for :func:`contained`)."""
     if len(boxes) < 2:
         return torch.zeros(len(boxes), dtype=torch.bool)
     area = box_area(boxes)
@@ -64,7 +74,18 @@ def torchvision_contained(
         names = [int(class_ids[i]) for i in parts]
         same = len(parts) == 1 and names[0] == int(class_ids[j])
         group[j] = (len(parts) >= 2 or same) and covered and all(0 <= n <= 9 for n in names)
-    return (holds & ~group[None, :]).any(dim=1) | group
+    dropped = torch.zeros(len(boxes), dtype=torch.bool)
+    for i in range(len(boxes)):  # each box: is it kept out by a larger one, and is it a sure neighbour?
+        holders = [j for j in range(len(boxes)) if holds[i, j] and not group[j]]
+        neighbour = (
+            class_ids is not None
+            and name_probs is not None
+            and 0 <= int(class_ids[i]) <= 9
+            and float(name_probs[i]) >= SURE_NAME
+            and all(scores[i] > scores[j] and inside[i, j] < NEIGHBOUR_INSIDE for j in holders)
+        )
+        dropped[i] = bool(group[i]) or (bool(holders) and not neighbour)
+    return dropped
 
 
 def torchvision_select(
@@ -168,6 +189,23 @@ def test_contained_is_the_same_in_numpy() -> None:
         groups = contained(boxes, threshold, scores) != contained(boxes, threshold)
         assert groups.any(), "the random boxes hold no group: the group rule went untested"
         np.testing.assert_array_equal(contained(boxes, threshold, scores, class_ids), want)
+    # sure neighbours are rare among 300 random boxes (every holder must be weaker): 20 at a time
+    neighbours = 0
+    for first in range(0, len(boxes), 20):
+        few = slice(first, first + 20)
+        class_ids = decoded[few, 5:].argmax(-1)
+        name_probs = np.where(np.arange(20) % 2 == 0, 0.95, 0.5).astype(np.float32)
+        want = torchvision_contained(
+            torch.from_numpy(boxes[few]),
+            0.5,
+            torch.from_numpy(scores[few]),
+            torch.from_numpy(class_ids),
+            torch.from_numpy(name_probs),
+        ).numpy()
+        got = contained(boxes[few], 0.5, scores[few], class_ids, name_probs)
+        np.testing.assert_array_equal(got, want)
+        neighbours += int((got != contained(boxes[few], 0.5, scores[few], class_ids)).sum())
+    assert neighbours > 0, "no sure neighbour among the random boxes: the rule went untested"
 
 
 def test_naming_and_log_bias_are_the_same_in_numpy() -> None:

@@ -82,6 +82,10 @@ class RawDetections(Generic[ArrayT]):
 
 
 GROUP_COVER = 0.5  # parts whose areas add up to at least this share of a larger box can make it go
+# A digit named with at least this probability, outscoring every box that holds it and lying less than
+# NEIGHBOUR_INSIDE of its area inside each, is a touching neighbour, not a part (chosen on validation).
+SURE_NAME = 0.8
+NEIGHBOUR_INSIDE = 0.9
 
 
 def _as_numpy(value: NDArray[Any] | torch.Tensor | None) -> NDArray[Any] | None:
@@ -95,6 +99,7 @@ def contained(
     threshold: float,
     scores: ArrayT | None = None,
     class_ids: NDArray[Any] | torch.Tensor | None = None,
+    name_probs: ArrayT | None = None,
 ) -> ArrayT:
     """Mask of the boxes ``(K, 4)`` to drop as parts of a larger one: those lying more than ``threshold`` of
     their own area inside a larger box.
@@ -106,12 +111,24 @@ def contained(
     group (a row of digits proposed once more as one `other`), and one named as the larger box is makes it a
     looser copy of that box. A word whose letters or a sun whose rays outscore it stays whole: its letters
     are not digits, its rays cover little of it; so does a `9` whose loop outscores it as a `0`. Without
-    ``class_ids`` only groups of two or more count. Computed in numpy; a tensor gives a tensor mask.
+    ``class_ids`` only groups of two or more count.
+
+    With ``name_probs`` ``(K,)`` (the probability of each box's name) a digit named with at least
+    :data:`SURE_NAME` that outscores every box holding it and sticks out of each (less than
+    :data:`NEIGHBOUR_INSIDE` of it inside) stays: it is a touching neighbour that a box too wide reaches
+    into (the `5` of a `85` whose `8` box covers half of it), where a part lies wholly inside its digit.
+    Computed in numpy; a tensor gives a tensor mask.
     """
     if is_tensor(boxes):
         import torch
 
-        mask = contained(boxes.detach().cpu().numpy(), threshold, _as_numpy(scores), _as_numpy(class_ids))
+        mask = contained(
+            boxes.detach().cpu().numpy(),
+            threshold,
+            _as_numpy(scores),
+            _as_numpy(class_ids),
+            _as_numpy(name_probs),
+        )
         return torch.from_numpy(mask).to(boxes.device)
     boxes = np.asarray(boxes)
     if len(boxes) < 2:
@@ -140,7 +157,13 @@ def contained(
         group |= (count == 1) & (stronger & (ids[:, None] == ids[None, :])).any(axis=0)  # a looser copy
         group &= ~(stronger & ~digits[:, None]).any(axis=0)
     group &= (stronger * area[:, None]).sum(axis=0) >= GROUP_COVER * area
-    return np.asarray((holds & ~group[None, :]).any(axis=1) | group)
+    holders = holds & ~group[None, :]  # [i, j]: box j keeps box i out
+    part = holders.any(axis=1)
+    if class_ids is not None and name_probs is not None:
+        beside = (values[:, None] > values[None, :]) & (inside < NEIGHBOUR_INSIDE)
+        neighbour = digits & (np.asarray(name_probs) >= SURE_NAME) & (~holders | beside).all(axis=1)
+        part &= ~neighbour
+    return np.asarray(part | group)
 
 
 def nms_numpy(boxes: NDArray[Any], scores: NDArray[Any], iou_threshold: float) -> NDArray[np.int64]:

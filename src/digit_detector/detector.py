@@ -365,11 +365,14 @@ class Detector:
         if all_classes:
             dropped = [False] * len(boxes)
             if containment is not None and len(boxes) > 1:
+                scores: NDArray[np.float32] = np.asarray(named.scores, np.float32)
+                found_objectness: NDArray[np.float32] = np.asarray(found.objectness, np.float32)
                 dropped = contained(
                     np.asarray(boxes, np.float32),
                     containment,
-                    np.asarray(named.scores, np.float32),
+                    scores,
                     np.asarray(named.class_ids, np.int64),
+                    np.divide(scores, np.maximum(found_objectness, np.float32(1e-9)), dtype=np.float32),
                 ).tolist()
             return [
                 Detection(
@@ -442,7 +445,8 @@ class Detector:
 
         The score, not objectness alone: with a namer it is objectness x the namer's probability, so a box
         that spans two touching digits (sure it holds ink, unsure what it is) loses to the digits inside it
-        that the namer is sure of, instead of hiding them."""
+        that the namer is sure of, instead of hiding them. The probability of each name (score over
+        objectness) tells a touching neighbour from a part."""
         if threshold is None or len(detections) < 2:
             return detections
         drop = contained(
@@ -450,6 +454,7 @@ class Detector:
             threshold,
             np.array([d.score for d in detections], np.float32),
             np.array([d.class_id for d in detections], dtype=np.int64),
+            np.array([d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float32),
         ).tolist()
         return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
 
