@@ -1,12 +1,17 @@
 """Why canvases are read wrong: numbers by kind of failure and layout, and a sheet of single-digit failures.
 
-    .venv/bin/python experiments/reading_failures.py --data data/synth --split test [--out sheet.png]
+    .venv/bin/python experiments/reading_failures.py --data data/synth --split test [--out sheet.png] \
+        [--misnamed-out digits.png]
 
 Runs the shipped detector (as the app does) on every canvas of the split with two or more digits and on
 every single-digit canvas. A misread number is counted as having fewer characters than drawn (missed
 digits), more (extra boxes), the right count with a wrong digit (naming), or the same digits in another
-order; per layout, the share read exactly. Each single-digit failure is listed with what the canvas holds
-(visible share of the digit, pen width over height, source, layout) and drawn on a contact sheet.
+order; per layout, the share read exactly. Each digit of a misread number that is not shown right is
+counted by why: shown with another name, dropped by the containment rule (a box at IoU >= 0.5 with it
+off), boxed only loosely (IoU 0.3-0.5) or not boxed; the misnamed ones are drawn on a second sheet
+(``--misnamed-out``: the digit, its source, what it was read as). Each single-digit failure is listed with
+what the canvas holds (visible share of the digit, pen width over height, source, layout) and drawn on a
+contact sheet.
 """
 
 from __future__ import annotations
@@ -18,13 +23,43 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from digit_detector.boxes import box_iou
 from digit_detector.classes import is_digit
-from digit_detector.data.yolo_format import load_split, read_meta
+from digit_detector.data.yolo_format import digit_sources, load_split, read_meta
 from digit_detector.detector import Detector
 from digit_detector.io import read_image
 from digit_detector.reading import read_number
 
 TILE = 160
+DIGIT_TILE = 96
+
+
+def best_overlap(box: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> tuple[int, float]:
+    """Index and IoU of the box in ``boxes`` that overlaps ``box`` most ((-1, 0.0) when there is none)."""
+    if not boxes:
+        return -1, 0.0
+    overlaps = box_iou(box[None], np.asarray(boxes, dtype=np.float64))[0]
+    return int(overlaps.argmax()), float(overlaps.max())
+
+
+def digit_tile(image: Image.Image, box: np.ndarray, caption: str) -> np.ndarray:
+    """A square crop around ``box`` (30 % margin), captioned."""
+    x1, y1, x2, y2 = box.tolist()
+    half = 0.65 * max(x2 - x1, y2 - y1)
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    crop = image.convert("L").crop(
+        (round(centre_x - half), round(centre_y - half), round(centre_x + half), round(centre_y + half))
+    )
+    tile = crop.resize((DIGIT_TILE, DIGIT_TILE))
+    ImageDraw.Draw(tile).text((2, 2), caption, fill=0)
+    return np.asarray(tile)
+
+
+def save_sheet(tiles: list[np.ndarray], size: int, columns: int, out: Path) -> None:
+    count = len(tiles)
+    tiles = tiles + [np.full((size, size), 200, np.uint8)] * (-count % columns)
+    rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
+    Image.fromarray(np.vstack(rows)).save(out)
 
 
 def failure_kind(expected: str, shown: str) -> str:
@@ -42,13 +77,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="test")
     parser.add_argument("--out", type=Path, default=Path("reading_failures.png"))
+    parser.add_argument("--misnamed-out", type=Path, default=Path("misnamed_in_numbers.png"))
     args = parser.parse_args()
     detector = Detector.from_weights(device="cpu")
     records = {(args.data / r["image"]).resolve(): r for r in read_meta(args.data, args.split)}
+    sources = digit_sources(args.data, args.split)
     kinds: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     total: Counter[str] = Counter()
     tiles = []
+    why: Counter[str] = Counter()
+    misnamed: list[np.ndarray] = []
     for sample in load_split(args.data, args.split).samples:
         ids = [int(c) for c in sample.class_ids]
         digits = sum(is_digit(c) for c in ids)
@@ -63,6 +102,22 @@ def main() -> None:
             if result.number != expected:
                 failed[record["layout"]] += 1
                 kinds[failure_kind(expected, result.number)] += 1
+                shown_boxes = [d.box for d in result.detections]
+                every_box = [d.box for d in detector(image, suppress_contained=False).detections]
+                for index, (class_id, box) in enumerate(zip(ids, np.asarray(sample.boxes_xyxy), strict=True)):
+                    if not is_digit(class_id):
+                        continue
+                    match, overlap = best_overlap(box, shown_boxes)
+                    if overlap >= 0.5:
+                        label = result.detections[match].label
+                        if label != str(class_id):
+                            why["shown with another name"] += 1
+                            source = sources[sample.image_path.resolve()][index]
+                            misnamed.append(digit_tile(image, box, f"{class_id} read {label} ({source})"))
+                    elif best_overlap(box, every_box)[1] >= 0.5:
+                        why["dropped by containment"] += 1
+                    else:
+                        why["boxed loosely (IoU 0.3-0.5)" if overlap >= 0.3 else "not boxed"] += 1
             continue
         shown = result.detections[0].label if result.detections else "nothing"
         if shown == str(ids[0]):
@@ -83,12 +138,13 @@ def main() -> None:
     )
     for layout in sorted(total):
         print(f"  {layout}: {1 - failed[layout] / total[layout]:.1%} read of {total[layout]}")
+    print("digits of misread numbers not shown right: " + ", ".join(f"{k} {n}" for k, n in why.most_common()))
+    if misnamed:
+        save_sheet(misnamed, DIGIT_TILE, 12, args.misnamed_out)
+        print(f"misnamed digits of misread numbers: {len(misnamed)}, drawn in {args.misnamed_out}")
     if tiles:
-        count = len(tiles)
-        tiles += [np.full((TILE, TILE), 200, np.uint8)] * (-count % 8)
-        rows = [np.hstack(tiles[i : i + 8]) for i in range(0, len(tiles), 8)]
-        Image.fromarray(np.vstack(rows)).save(args.out)
-        print(f"single-digit failures: {count}, drawn in {args.out}")
+        save_sheet(tiles, TILE, 8, args.out)
+        print(f"single-digit failures: {len(tiles)}, drawn in {args.out}")
 
 
 if __name__ == "__main__":

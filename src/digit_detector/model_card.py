@@ -62,8 +62,9 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
         f"- NMS IoU {metadata.iou_threshold:.2f} (class-agnostic), containment threshold "
         f"{metadata.containment_threshold} (once the boxes are fitted to the ink they cover and named, a box "
         "mostly inside a larger one is dropped, unless the larger one holds two or more surer digits, or one "
-        "surer digit of its own name, covering half of it: then it goes instead; "
-        "`digit_detector.decode.contained`)."
+        "surer digit of its own name, covering half of it: then it goes instead; a digit named with 80 % "
+        "or more that outscores every box holding it and sticks out of each is a touching neighbour and "
+        "stays; sure means score, objectness x the name's probability; `digit_detector.decode.contained`)."
     )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]
