@@ -195,3 +195,11 @@ def test_a_sure_digit_a_too_wide_neighbour_reaches_into_stays_and_a_part_does_no
         False,
         False,
     ]
+
+
+def test_a_thin_stroke_a_pixel_out_of_its_digit_is_still_a_part() -> None:
+    """The bar of a 7 drawn with a thin pen, read as a sure `1`, its box a pixel above the 7's (80 % inside):
+    it does not reach out of the 7 by a tenth of its height, so it is a part, not a neighbour."""
+    boxes = np.array([[93.0, 39.0, 308.0, 393.0], [94.0, 38.0, 136.0, 43.0]], dtype=np.float32)
+    scores = np.array([0.85, 0.88], np.float32)
+    assert contained(boxes, 0.5, scores, np.array([7, 1]), np.array([0.92, 0.95])).tolist() == [False, True]

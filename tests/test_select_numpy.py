@@ -14,6 +14,7 @@ from torchvision.ops import batched_nms, box_area, nms
 from digit_detector.decode import (
     GROUP_COVER,
     NEIGHBOUR_INSIDE,
+    NEIGHBOUR_REACH,
     SURE_NAME,
     RawDetections,
     batched_nms_numpy,
@@ -39,6 +40,17 @@ def random_decoded(seed: int, images: int = 3, rows: int = 400) -> np.ndarray:
     logits = rng.normal(0, 2, (images, rows, CLASSES))
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     return np.concatenate((boxes, objectness, probs), axis=-1).astype(np.float32)
+
+
+def reach(box: torch.Tensor, holder: torch.Tensor) -> float:
+    """How far ``box`` reaches beyond ``holder`` on its farthest side, in the holder's width or height."""
+    width, height = float(holder[2] - holder[0]), float(holder[3] - holder[1])
+    return max(
+        float(holder[0] - box[0]) / width,
+        float(box[2] - holder[2]) / width,
+        float(holder[1] - box[1]) / height,
+        float(box[3] - holder[3]) / height,
+    )
 
 
 def torchvision_contained(
@@ -82,7 +94,12 @@ def torchvision_contained(
             and name_probs is not None
             and 0 <= int(class_ids[i]) <= 9
             and float(name_probs[i]) >= SURE_NAME
-            and all(scores[i] > scores[j] and inside[i, j] < NEIGHBOUR_INSIDE for j in holders)
+            and all(
+                scores[i] > scores[j]
+                and inside[i, j] < NEIGHBOUR_INSIDE
+                and reach(boxes[i], boxes[j]) >= NEIGHBOUR_REACH
+                for j in holders
+            )
         )
         dropped[i] = bool(group[i]) or (bool(holders) and not neighbour)
     return dropped

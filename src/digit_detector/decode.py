@@ -82,10 +82,13 @@ class RawDetections(Generic[ArrayT]):
 
 
 GROUP_COVER = 0.5  # parts whose areas add up to at least this share of a larger box can make it go
-# A digit named with at least this probability, outscoring every box that holds it and lying less than
-# NEIGHBOUR_INSIDE of its area inside each, is a touching neighbour, not a part (chosen on validation).
+# A digit named with at least this probability, outscoring every box that holds it, lying less than
+# NEIGHBOUR_INSIDE of its area inside each and reaching out of each by NEIGHBOUR_REACH of its width or
+# height, is a touching neighbour, not a part (chosen on validation; the reach keeps a thin stroke that a
+# pixel of rounding puts at a box's edge a part).
 SURE_NAME = 0.8
 NEIGHBOUR_INSIDE = 0.9
+NEIGHBOUR_REACH = 0.1
 
 
 def _as_numpy(value: NDArray[Any] | torch.Tensor | None) -> NDArray[Any] | None:
@@ -115,7 +118,8 @@ def contained(
 
     With ``name_probs`` ``(K,)`` (the probability of each box's name) a digit named with at least
     :data:`SURE_NAME` that outscores every box holding it and sticks out of each (less than
-    :data:`NEIGHBOUR_INSIDE` of it inside) stays: it is a touching neighbour that a box too wide reaches
+    :data:`NEIGHBOUR_INSIDE` of it inside, reaching :data:`NEIGHBOUR_REACH` of that box's width or height
+    beyond it) stays: it is a touching neighbour that a box too wide reaches
     into (the `5` of a `85` whose `8` box covers half of it), where a part lies wholly inside its digit.
     Computed in numpy; a tensor gives a tensor mask.
     """
@@ -160,7 +164,11 @@ def contained(
     holders = holds & ~group[None, :]  # [i, j]: box j keeps box i out
     part = holders.any(axis=1)
     if class_ids is not None and name_probs is not None:
-        beside = (values[:, None] > values[None, :]) & (inside < NEIGHBOUR_INSIDE)
+        size = np.maximum(boxes[:, 2:] - boxes[:, :2], boxes.dtype.type(1e-9))  # (K, 2): width, height
+        beyond = np.maximum(boxes[:, None, 2:] - boxes[None, :, 2:], boxes[None, :, :2] - boxes[:, None, :2])
+        reach = (beyond / size[None, :, :]).max(axis=2)  # [i, j]: how far box i reaches out of box j
+        sticks_out = (inside < NEIGHBOUR_INSIDE) & (reach >= NEIGHBOUR_REACH)
+        beside = (values[:, None] > values[None, :]) & sticks_out
         neighbour = digits & (np.asarray(name_probs) >= SURE_NAME) & (~holders | beside).all(axis=1)
         part &= ~neighbour
     return np.asarray(part | group)
