@@ -119,8 +119,9 @@ def contained(
     With ``name_probs`` ``(K,)`` (the probability of each box's name) a digit named with at least
     :data:`SURE_NAME` that outscores every box holding it and sticks out of each (less than
     :data:`NEIGHBOUR_INSIDE` of it inside, reaching :data:`NEIGHBOUR_REACH` of that box's width or height
-    beyond it) stays: it is a touching neighbour that a box too wide reaches
-    into (the `5` of a `85` whose `8` box covers half of it), where a part lies wholly inside its digit.
+    beyond it) stays: it is a touching neighbour that a box too wide reaches into (the `5` of an `85`
+    whose `8` box covers half of it), where a part lies wholly inside its digit.
+
     Computed in numpy; a tensor gives a tensor mask.
     """
     if is_tensor(boxes):
