@@ -4,9 +4,10 @@
 
 Serves ``app.py`` (the shipped weights by default), opens it in Debian's chromium and draws, as mouse
 strokes, each digit 0-9 at three sizes (110 and 220 px with the default pen 12, 350 px - nearly the whole
-canvas - with the thinnest, default and thickest pens 3, 12 and 25) and a few numbers of 2-4 digits, the
-way a person draws with a mouse (one or two strokes per digit); reloads the page between drawings and
-compares the number the page shows with the one drawn. This is the canvas-to-model gap check of the data
+canvas - with the thinnest, default and thickest pens 3, 12 and 25) and a few numbers of 2-4 digits (three
+of them with each digit touching the next, as numbers written fast are), the way a person draws with a
+mouse (one or two strokes per digit); reloads the page between drawings and compares the number the page
+shows with the one drawn. This is the canvas-to-model gap check of the data
 issue: strokes from a real canvas, not from our generator.
 """
 
@@ -64,10 +65,11 @@ def digit_strokes(digit: str, x: float, y: float, height: float) -> list[list[Po
     return [[(x + px * height, y + py * height) for px, py in stroke] for stroke in DIGITS[digit]]
 
 
-def number_strokes(number: str, x: float, y: float, height: float) -> list[list[Point]]:
+def number_strokes(number: str, x: float, y: float, height: float, step: float = 0.85) -> list[list[Point]]:
+    """The digits of ``number`` side by side, ``step`` x ``height`` apart (0.6: each touches the next)."""
     strokes: list[list[Point]] = []
     for index, digit in enumerate(number):
-        strokes += digit_strokes(digit, x + index * 0.85 * height, y, height)
+        strokes += digit_strokes(digit, x + index * step * height, y, height)
     return strokes
 
 
@@ -92,6 +94,9 @@ def drawings() -> list[tuple[str, str, list[list[Point]], str | None]]:
         ("58", "number", number_strokes("58", 100, 60, 180), None),
         ("90", "number", number_strokes("90", 90, 200, 120), None),
         ("1234", "number", number_strokes("1234", 30, 100, 100), None),
+        ("85", "touching number", number_strokes("85", 100, 120, 150, step=0.6), None),
+        ("47", "touching number", number_strokes("47", 60, 200, 110, step=0.6), None),
+        ("2026", "touching number", number_strokes("2026", 30, 140, 120, step=0.6), None),
     ]
     return cases
 
