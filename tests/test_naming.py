@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from digit_detector.detector import Detector, TorchNamer
+from digit_detector.detector import UNSURE_CROP_SCALES, Detector, TorchNamer, name_probabilities
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
     CropClassifier,
@@ -132,7 +132,9 @@ class FixedBackend:
 
 
 class FixedNamer:
-    """Class probabilities per box, in box order; records the boxes it was asked about."""
+    """Class probabilities per box, in the order of the first boxes it is asked about; a box asked about
+    again (a crop of it scaled about its centre) gets the answer of the first box with its centre. Records
+    the boxes of every call."""
 
     def __init__(self, probs: list[list[float]]) -> None:
         self.probs = torch.tensor(probs)
@@ -140,7 +142,12 @@ class FixedNamer:
 
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
         self.seen.append(boxes)
-        return self.probs[: len(boxes)]
+        if len(self.seen) == 1:
+            return self.probs[: len(boxes)]
+        first = self.seen[0]
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        first_centres = (first[:, :2] + first[:, 2:]) / 2
+        return self.probs[torch.cdist(centres, first_centres).argmin(dim=1)]
 
 
 def probs(**by_class: float) -> list[float]:
@@ -210,6 +217,30 @@ def test_a_box_spanning_two_touching_digits_gives_way_to_the_digits_the_namer_is
     four = FixedBackend([([48.0, 48.0, 96.0, 120.0], 0.9, 4), ([60.0, 50.0, 70.0, 110.0], 0.8, 1)])
     stem = Detector(four, metadata, namer=FixedNamer([probs(d4=0.95), probs(d1=0.99)]))(canvas)
     assert [d.label for d in stem.detections] == ["4"]
+
+
+class WidthNamer:
+    """Names a box by its width: 20 px wide or less a sure `1`; wider a `7`, surer the wider it is."""
+
+    def __call__(self, images: object, boxes: object, image_index: object) -> object:
+        widths = torch.as_tensor(np.asarray(boxes))[:, 2] - torch.as_tensor(np.asarray(boxes))[:, 0]
+        probs = torch.zeros(len(widths), 12)
+        sevens = (widths / 100).clamp(max=1.0)
+        probs[:, 7] = torch.where(widths <= 20, 0.0, sevens)
+        probs[:, 1] = 1.0 - probs[:, 7]
+        return probs if isinstance(boxes, torch.Tensor) else probs.numpy()
+
+
+@pytest.mark.parametrize("kind", ["tensor", "numpy"])
+def test_a_box_the_namer_is_unsure_of_is_named_again_from_scaled_crops(kind: str) -> None:
+    boxes = np.array([[0.0, 0.0, 10.0, 40.0], [0.0, 0.0, 60.0, 40.0]], dtype=np.float32)  # sure; unsure (0.6)
+    given = torch.from_numpy(boxes) if kind == "tensor" else boxes
+    probs = np.asarray(name_probabilities(WidthNamer(), None, given))
+    assert probs[0, 1] == 1.0  # sure: named once
+    scales = (1.0, *UNSURE_CROP_SCALES)
+    assert probs[1, 7] == pytest.approx(sum(min(60 * s / 100, 1.0) for s in scales) / len(scales))
+    assert probs[1].sum() == pytest.approx(1.0)
+    assert len(name_probabilities(WidthNamer(), None, given[:0])) == 0
 
 
 def test_all_classes_lists_each_box_once_per_class_for_map() -> None:

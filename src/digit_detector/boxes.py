@@ -320,3 +320,13 @@ def clip_xyxy(boxes: Boxes, image_size: tuple[int, int]) -> Boxes:
         return torch.clamp(b, min=torch.zeros_like(upper), max=upper)
     upper_np = np.array([width, height, width, height], dtype=b.dtype)
     return np.clip(b, 0, upper_np)
+
+
+def scale_xyxy(boxes: Boxes, factor: float) -> Boxes:
+    """Pascal VOC boxes scaled by ``factor`` about their centres (1.2: a fifth wider and taller)."""
+    if not factor > 0:
+        raise ValueError(f"factor must be positive, got {factor}")
+    b = _as_float(boxes)
+    x1, y1, x2, y2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    cx, cy, half_w, half_h = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2 * factor, (y2 - y1) / 2 * factor
+    return _stack(b, (cx - half_w, cy - half_h, cx + half_w, cy + half_h))

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from digit_detector.boxes import is_tensor
-from digit_detector.decode import ArrayT, RawDetections, contained, decode, select
+from digit_detector.boxes import is_tensor, scale_xyxy
+from digit_detector.decode import SURE_NAME, ArrayT, RawDetections, contained, decode, select
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
 from digit_detector.preprocess import ImageLike, Letterbox, preprocess_array, to_rgb
@@ -45,6 +45,10 @@ ImageInput = ImageLike | str | Path
 
 # the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
 RUNNER_UP_MIN_PROBABILITY = 0.2
+# A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from crops of it
+# scaled by these factors, and the answers averaged: an ambiguous digit reads better from a few crops
+# (chosen on validation, docs/experiments.md "A second look").
+UNSURE_CROP_SCALES = (0.8, 0.9, 1.1, 1.2)
 
 
 BACKEND_ENV = "DIGIT_DETECTOR_BACKEND"  # names the backend used when none is given: "torch" or "onnx"
@@ -146,6 +150,32 @@ def apply_log_bias(class_probs: ArrayT, log_bias: Any) -> ArrayT:
         return class_probs
     weighted = class_probs * log_bias.exp()
     return weighted / weighted.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
+    """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
+    where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the
+    box scaled by :data:`UNSURE_CROP_SCALES` (of the namer's kind, tensor or numpy array)."""
+    first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
+    if not len(boxes):
+        return first
+    best = first.max(dim=1).values.numpy() if is_tensor(first) else first.max(axis=1)
+    unsure = np.flatnonzero(best < SURE_NAME)
+    if not len(unsure):
+        return first
+    looks = [scale_xyxy(boxes[unsure], factor) for factor in UNSURE_CROP_SCALES]
+    scaled: Any
+    if is_tensor(boxes):
+        import torch
+
+        scaled = torch.cat(looks)
+    else:
+        scaled = np.concatenate(looks)
+    again = namer(batch, scaled, np.zeros(len(scaled), dtype=np.int64))
+    averaged = first.clone() if is_tensor(first) else first.copy()
+    looks_per_box = again.reshape(len(UNSURE_CROP_SCALES), len(unsure), -1).sum(0)
+    averaged[unsure] = (first[unsure] + looks_per_box) / (1 + len(UNSURE_CROP_SCALES))
+    return averaged
 
 
 def name_boxes(found: RawDetections[ArrayT], class_probs: ArrayT) -> NamedBoxes[ArrayT]:
@@ -359,8 +389,7 @@ class Detector:
                 )
             ]
             return self.drop_contained(plain, containment)
-        probs = self.namer(batch, found.boxes, np.zeros(len(found.boxes), dtype=np.int64))
-        probs = apply_log_bias(probs, self.namer_log_bias)
+        probs = apply_log_bias(name_probabilities(self.namer, batch, found.boxes), self.namer_log_bias)
         named = name_boxes(found, probs)
         if all_classes:
             dropped = [False] * len(boxes)
