@@ -48,7 +48,7 @@ RUNNER_UP_MIN_PROBABILITY = 0.2
 # A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from crops of it
 # scaled by these factors, and the answers averaged: an ambiguous digit reads better from a few crops
 # (chosen on validation, docs/experiments.md "A second look").
-UNSURE_CROP_SCALES = (0.8, 0.9, 1.1, 1.2)
+UNSURE_CROP_SCALES = (0.9, 1.1)
 
 
 BACKEND_ENV = "DIGIT_DETECTOR_BACKEND"  # names the backend used when none is given: "torch" or "onnx"
