@@ -51,10 +51,11 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
     ]
     if metadata.namer:
         lines.append(
-            f"- Second stage: `{metadata.namer}`, a crop classifier that names every box the detector finds. "
-            f"The threshold ({metadata.score_threshold:.2f}) applies to objectness; a detection's score is "
-            "objectness x class probability; the runner-up class is reported when the classifier gives it "
-            "at least 0.2."
+            f"- Second stage: `{metadata.namer}`, a crop classifier that names every box the detector finds "
+            "(a box it is unsure of, best probability under 0.8, is named again from crops at 0.9x and 1.1x "
+            f"and the answers averaged). The threshold ({metadata.score_threshold:.2f}) applies to "
+            "objectness; a detection's score is objectness x class probability; the runner-up class is "
+            "reported when the classifier gives it at least 0.2."
         )
     else:
         lines.append(f"- Score threshold {metadata.score_threshold:.2f} (objectness x class probability).")
