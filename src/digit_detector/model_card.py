@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from digit_detector.decode import SURE_NAME
+from digit_detector.detector import RUNNER_UP_MIN_PROBABILITY, UNSURE_CROP_SCALES
 from digit_detector.weights import WeightsMetadata
 
 INTENDED_USE = """\
@@ -52,10 +54,11 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
     if metadata.namer:
         lines.append(
             f"- Second stage: `{metadata.namer}`, a crop classifier that names every box the detector finds "
-            "(a box it is unsure of, best probability under 0.8, is named again from crops at 0.9x and 1.1x "
-            f"and the answers averaged). The threshold ({metadata.score_threshold:.2f}) applies to "
-            "objectness; a detection's score is objectness x class probability; the runner-up class is "
-            "reported when the classifier gives it at least 0.2."
+            f"(a box it is unsure of, best probability under {SURE_NAME:g}, is named again from crops at "
+            f"{' and '.join(f'{factor:g}x' for factor in UNSURE_CROP_SCALES)} and the answers averaged). The "
+            f"threshold ({metadata.score_threshold:.2f}) applies to objectness; a detection's score is "
+            "objectness x class probability; the runner-up class is reported when the classifier gives it "
+            f"at least {RUNNER_UP_MIN_PROBABILITY:g}."
         )
     else:
         lines.append(f"- Score threshold {metadata.score_threshold:.2f} (objectness x class probability).")
@@ -63,9 +66,10 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
         f"- NMS IoU {metadata.iou_threshold:.2f} (class-agnostic), containment threshold "
         f"{metadata.containment_threshold} (once the boxes are fitted to the ink they cover and named, a box "
         "mostly inside a larger one is dropped, unless the larger one holds two or more surer digits, or one "
-        "surer digit of its own name, covering half of it: then it goes instead; a digit named with 80 % "
-        "or more that outscores every box holding it and sticks out of each is a touching neighbour and "
-        "stays; sure means score, objectness x the name's probability; `digit_detector.decode.contained`)."
+        "surer digit of its own name, covering half of it: then it goes instead; a digit named with "
+        f"{SURE_NAME * 100:.0f} % or more that outscores every box holding it and sticks out of each is a "
+        "touching neighbour and stays; sure means score, objectness x the name's probability; "
+        "`digit_detector.decode.contained`)."
     )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]
