@@ -391,29 +391,6 @@ class Detector:
             return self.drop_contained(plain, containment)
         probs = apply_log_bias(name_probabilities(self.namer, batch, found.boxes), self.namer_log_bias)
         named = name_boxes(found, probs)
-        if all_classes:
-            dropped = [False] * len(boxes)
-            if containment is not None and len(boxes) > 1:
-                scores: NDArray[np.float32] = np.asarray(named.scores, np.float32)
-                found_objectness: NDArray[np.float32] = np.asarray(found.objectness, np.float32)
-                dropped = contained(
-                    np.asarray(boxes, np.float32),
-                    containment,
-                    scores,
-                    np.asarray(named.class_ids, np.int64),
-                    np.divide(scores, np.maximum(found_objectness, np.float32(1e-9)), dtype=np.float32),
-                ).tolist()
-            return [
-                Detection(
-                    self.class_names[class_id], class_id, score, (b[0], b[1], b[2], b[3]), objectness=obj
-                )
-                for b, row, obj, drop in zip(
-                    boxes, named.class_scores.tolist(), found.objectness.tolist(), dropped, strict=True
-                )
-                if not drop
-                for class_id, score in enumerate(row)
-                if score > 0.0
-            ]
         detections = []
         for b, class_id, score, second, second_score, objectness in zip(
             boxes,
@@ -436,8 +413,18 @@ class Detector:
                     objectness=objectness,
                 )
             )
-        detections.sort(key=lambda d: -d.score)
-        return self.drop_contained(detections, containment)
+        order = sorted(range(len(detections)), key=lambda i: -detections[i].score)  # stable: ties by box
+        detections = [detections[i] for i in order]
+        dropped = self.contained_mask(detections, containment)
+        if not all_classes:
+            return [d for d, drop in zip(detections, dropped, strict=True) if not drop]
+        return [  # each kept box once per class, decided before the expansion (no box meets its own copies)
+            Detection(self.class_names[class_id], class_id, score, d.box, objectness=d.objectness)
+            for d, row, drop in zip(detections, named.class_scores[order].tolist(), dropped, strict=True)
+            if not drop
+            for class_id, score in enumerate(row)
+            if score > 0.0
+        ]
 
     def threshold_value(self, detection: Detection) -> float:
         """What the score threshold is compared with: objectness with a namer, else the score."""
@@ -476,16 +463,22 @@ class Detector:
         that spans two touching digits (sure it holds ink, unsure what it is) loses to the digits inside it
         that the namer is sure of, instead of hiding them. The probability of each name (score over
         objectness) tells a touching neighbour from a part."""
+        drop = self.contained_mask(detections, threshold)
+        return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
+
+    @staticmethod
+    def contained_mask(detections: list[Detection], threshold: float | None) -> list[bool]:
+        """Which of ``detections`` :meth:`drop_contained` drops (none when ``threshold`` is None)."""
         if threshold is None or len(detections) < 2:
-            return detections
-        drop = contained(
+            return [False] * len(detections)
+        mask: list[bool] = contained(
             np.array([d.box for d in detections], np.float32),
             threshold,
             np.array([d.score for d in detections], np.float32),
             np.array([d.class_id for d in detections], dtype=np.int64),
             np.array([d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float32),
         ).tolist()
-        return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
+        return mask
 
     def reselect(
         self,
