@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
-from digit_detector.detector import Detector, TorchNamer
+from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.naming import load_namer
+from digit_detector.second_stage import TorchNamer
 from digit_detector.training.namer import canvas_crop_set, predict_crop_set
 
 

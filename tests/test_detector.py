@@ -11,9 +11,10 @@ from PIL import Image
 
 from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
-from digit_detector.detector import Detection, Detector, DeviceError, apply_log_bias, resolve_device
+from digit_detector.detector import Detection, Detector, DeviceError, resolve_device
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.render import annotate
+from digit_detector.second_stage import apply_log_bias
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
 
 

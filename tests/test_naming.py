@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from digit_detector.detector import UNSURE_CROP_SCALES, Detector, TorchNamer, name_probabilities
+from digit_detector.detector import Detector
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
     CropClassifier,
@@ -18,6 +18,7 @@ from digit_detector.naming import (
     load_namer,
     square_regions,
 )
+from digit_detector.second_stage import UNSURE_CROP_SCALES, TorchNamer, name_probabilities
 from digit_detector.training.namer import CropSet, accuracy_by_kind, predict_crop_set, save_namer, train_namer
 from digit_detector.weights import WeightsError, WeightsMetadata
 

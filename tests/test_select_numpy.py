@@ -22,7 +22,8 @@ from digit_detector.decode import (
     nms_numpy,
     select,
 )
-from digit_detector.detector import Detector, apply_log_bias, name_boxes
+from digit_detector.detector import Detector
+from digit_detector.second_stage import apply_log_bias, name_boxes
 
 SIZE = 192.0
 CLASSES = 12

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from digit_detector.decode import SURE_NAME
-from digit_detector.detector import RUNNER_UP_MIN_PROBABILITY, UNSURE_CROP_SCALES
+from digit_detector.second_stage import RUNNER_UP_MIN_PROBABILITY, UNSURE_CROP_SCALES
 from digit_detector.weights import WeightsMetadata
 
 INTENDED_USE = """\

@@ -13,11 +13,12 @@ from pathlib import Path
 import torch
 
 from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
-from digit_detector.detector import Detector, TorchBackend, TorchNamer
+from digit_detector.detector import Detector, TorchBackend
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.naming import load_namer
+from digit_detector.second_stage import TorchNamer
 from digit_detector.training.namer import save_namer
 from digit_detector.weights import load_weights, save_weights
 

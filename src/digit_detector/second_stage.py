@@ -1,0 +1,131 @@
+"""The second stage: a crop classifier names every box the detector finds (:class:`TorchNamer` runs the
+PyTorch one; ``onnx_backend.load_onnx_namer`` the exported one). Tensors or numpy arrays alike, so the onnx
+serving path never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic
+
+import numpy as np
+
+from digit_detector.boxes import is_tensor, scale_xyxy
+from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
+
+if TYPE_CHECKING:
+    import torch
+
+    from digit_detector.naming import CropClassifier
+
+# A namer maps (a (N, 3, S, S) input batch, boxes (K, 4) in input pixels as the backend's kind, image index
+# (K,)) to class probabilities (K, C), of the boxes' kind.
+Namer = Callable[[Any, Any, Any], Any]
+
+# the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
+RUNNER_UP_MIN_PROBABILITY = 0.2
+# A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from crops of it
+# scaled by these factors, and the answers averaged: an ambiguous digit reads better from a few crops
+# (chosen on validation, docs/experiments.md "A second look").
+UNSURE_CROP_SCALES = (0.9, 1.1)
+
+
+class TorchNamer:
+    """Runs the PyTorch crop classifier on boxes of a batch (see :class:`~digit_detector.naming.BoxNamer`),
+    channels-last as :class:`TorchBackend` runs the detector."""
+
+    def __init__(self, classifier: CropClassifier, device: torch.device) -> None:
+        import torch
+
+        from digit_detector.naming import BoxNamer
+
+        self.module = BoxNamer(classifier).to(device).eval().to(memory_format=torch.channels_last)
+        self.device = device
+
+    def __call__(self, images: Any, boxes: Any, image_index: Any) -> torch.Tensor:
+        """Class probabilities of ``boxes`` in the images they index (tensors or numpy arrays)."""
+        import torch
+
+        with torch.inference_mode():
+            images, boxes, image_index = (
+                torch.as_tensor(value).to(self.device) for value in (images, boxes, image_index)
+            )
+            return self.module(images, boxes, image_index).cpu()
+
+
+@dataclass(frozen=True)
+class NamedBoxes(Generic[ArrayT]):
+    """Boxes of one image with their names: best class and runner-up, each with its score."""
+
+    boxes: ArrayT  # (K, 4) input pixels
+    class_ids: ArrayT  # (K,)
+    scores: ArrayT  # (K,) objectness x class probability
+    runner_up_ids: ArrayT  # (K,)
+    runner_up_scores: ArrayT  # (K,)
+    class_scores: ArrayT  # (K, C) objectness x every class's probability
+
+
+def apply_log_bias(class_probs: ArrayT, log_bias: Any) -> ArrayT:
+    """Class probabilities ``(K, C)`` with a per-class log-prior ``(C,)`` added, renormalised (tensors or
+    numpy arrays; the result is of ``class_probs``' kind)."""
+    if isinstance(class_probs, np.ndarray):
+        bias = np.asarray(log_bias, dtype=class_probs.dtype)
+        if not bias.any():
+            return class_probs
+        weighted = class_probs * np.exp(bias)
+        return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), weighted.dtype.type(1e-12))
+    import torch
+
+    log_bias = torch.as_tensor(log_bias)
+    if not bool(log_bias.any()):
+        return class_probs
+    weighted = class_probs * log_bias.exp()
+    return weighted / weighted.sum(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
+    """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
+    where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the
+    box scaled by :data:`UNSURE_CROP_SCALES` (of the namer's kind, tensor or numpy array)."""
+    first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
+    if not len(boxes):
+        return first
+    best = first.max(dim=1).values.numpy() if is_tensor(first) else first.max(axis=1)
+    unsure = np.flatnonzero(best < SURE_NAME)
+    if not len(unsure):
+        return first
+    looks = [scale_xyxy(boxes[unsure], factor) for factor in UNSURE_CROP_SCALES]
+    scaled: Any
+    if is_tensor(boxes):
+        import torch
+
+        scaled = torch.cat(looks)
+    else:
+        scaled = np.concatenate(looks)
+    again = namer(batch, scaled, np.zeros(len(scaled), dtype=np.int64))
+    averaged = first.clone() if is_tensor(first) else first.copy()
+    looks_per_box = again.reshape(len(UNSURE_CROP_SCALES), len(unsure), -1).sum(0)
+    averaged[unsure] = (first[unsure] + looks_per_box) / (1 + len(UNSURE_CROP_SCALES))
+    return averaged
+
+
+def name_boxes(found: RawDetections[ArrayT], class_probs: ArrayT) -> NamedBoxes[ArrayT]:
+    """Best class and runner-up per box; scores are objectness x class probability."""
+    class_scores = found.objectness[:, None] * class_probs
+    if isinstance(class_scores, np.ndarray):
+        if not len(class_scores):
+            no_ids = np.zeros(0, dtype=np.int64)
+            return NamedBoxes(found.boxes, no_ids, found.scores, no_ids, found.scores, class_scores)
+        order = np.argsort(-class_scores, axis=1, kind="stable")[:, : min(2, class_scores.shape[1])]
+        values = np.take_along_axis(class_scores, order, axis=1)
+        return NamedBoxes(found.boxes, order[:, 0], values[:, 0], order[:, 1], values[:, 1], class_scores)
+    import torch
+
+    top = class_scores.topk(min(2, class_scores.shape[1]), dim=1) if len(class_scores) else None
+    if top is None:
+        empty = torch.zeros(0, dtype=torch.int64)
+        return NamedBoxes(found.boxes, empty, found.scores, empty, found.scores, class_scores)
+    return NamedBoxes(
+        found.boxes, top.indices[:, 0], top.values[:, 0], top.indices[:, 1], top.values[:, 1], class_scores
+    )
