@@ -5,7 +5,8 @@
 
 For every box the detector finds (objectness >= --objectness, class-agnostic NMS) that overlaps a true box
 with IoU >= 0.5, compares the true class with the argmax of: the head's class probabilities, the namer's,
-their product (geometric mean) and their average. Prints the share named right by each.
+their product (geometric mean), their average and (``--head-weights``) the namer's times the head's raised
+to a small power. Prints the share named right by each.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--objectness", type=float, default=0.3)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--head-weights", type=float, nargs="*", default=[], help="also namer x head ** w for each w"
+    )
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     detector = Detector.from_weights(args.weights, device="cpu")
     assert detector.namer is not None, "these weights name no second stage"
     samples = load_split(args.data, args.split).samples[: args.limit]
@@ -55,6 +60,7 @@ def main() -> None:
         "namer": n,
         "product": np.sqrt(h * n),
         "average": (h + n) / 2,
+        **{f"head ** {w:g}": n * h**w for w in args.head_weights},
     }.items():
         print(f"{name:>10}: {np.mean(p.argmax(1) == t):.4f} of {len(t)} matched boxes named right")
 
