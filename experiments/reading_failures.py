@@ -6,7 +6,8 @@
 Runs the shipped detector (as the app does) on every canvas of the split with two or more digits and on
 every single-digit canvas. A misread number is counted as having fewer characters than drawn (missed
 digits), more (extra boxes), the right count with a wrong digit (naming), or the same digits in another
-order; per layout, the share read exactly. Each digit of a misread number that is not shown right is
+order; per layout, and with or without a digit cut by the canvas edge (under ``CUT_VISIBLE`` of it
+visible), the share read exactly. Each digit of a misread number that is not shown right is
 counted by why: shown with another name, dropped by the containment rule (a box at IoU >= 0.5 with it
 off), boxed only loosely (IoU 0.3-0.5) or not boxed; the misnamed ones are drawn on a second sheet
 (``--misnamed-out``: the digit, its source, what it was read as). Each single-digit failure is listed with
@@ -32,6 +33,7 @@ from digit_detector.reading import read_number
 
 TILE = 160
 DIGIT_TILE = 96
+CUT_VISIBLE = 0.8  # a digit less visible than this is "cut by the canvas edge" in the numbers breakdown
 
 
 def best_overlap(box: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> tuple[int, float]:
@@ -85,6 +87,8 @@ def main() -> None:
     kinds: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    cut_total: Counter[bool] = Counter()
+    cut_failed: Counter[bool] = Counter()
     tiles = []
     why: Counter[str] = Counter()
     misnamed: list[np.ndarray] = []
@@ -98,9 +102,15 @@ def main() -> None:
         result = detector(image)
         if digits >= 2:
             total[record["layout"]] += 1
+            drawn_digits = [
+                o for o in record["objects"] if not o.get("dropped") and is_digit(int(o["class_id"]))
+            ]
+            cut = min(o["visible"] for o in drawn_digits) < CUT_VISIBLE
+            cut_total[cut] += 1
             expected = read_number(ids, np.asarray(sample.boxes_xyxy))
             if result.number != expected:
                 failed[record["layout"]] += 1
+                cut_failed[cut] += 1
                 kinds[failure_kind(expected, result.number)] += 1
                 shown_boxes = [d.box for d in result.detections]
                 every_box = [d.box for d in detector(image, suppress_contained=False).detections]
@@ -138,6 +148,10 @@ def main() -> None:
     )
     for layout in sorted(total):
         print(f"  {layout}: {1 - failed[layout] / total[layout]:.1%} read of {total[layout]}")
+    for cut, label in ((False, "every digit"), (True, "a digit under")):
+        if cut_total[cut]:
+            read = 1 - cut_failed[cut] / cut_total[cut]
+            print(f"  {label} {CUT_VISIBLE:.0%} visible: {read:.1%} read of {cut_total[cut]}")
     print("digits of misread numbers not shown right: " + ", ".join(f"{k} {n}" for k, n in why.most_common()))
     if misnamed:
         save_sheet(misnamed, DIGIT_TILE, 12, args.misnamed_out)
