@@ -8,7 +8,9 @@
 
 Prints how many of the split's true boxes each namer names right and every average of two or more of
 them; with ``--pipeline`` it also evaluates the shipped detector with the average of ``--namers`` in place
-of its own namer (its thresholds and log-bias unchanged), as ``eval`` does.
+of its own namer (its thresholds and log-bias unchanged), as ``eval`` does; ``--unsure-only`` averages
+only where the first namer is unsure (best probability under ``decode.SURE_NAME``) and keeps its answer
+elsewhere, so the others run on a few boxes only.
 """
 
 from __future__ import annotations
@@ -20,21 +22,28 @@ from pathlib import Path
 import torch
 
 from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
-from digit_detector.naming import load_namer
+from digit_detector.naming import NamerEnsemble, load_namer
 from digit_detector.second_stage import TorchNamer
 from digit_detector.training.namer import canvas_crop_set, predict_crop_set
 
 
-class AveragedNamer:
-    """The mean of several namers' class probabilities (the Detector's ``namer`` interface)."""
+class UnsureAveragedNamer:
+    """The first member's probabilities, averaged with the others' where the first is unsure."""
 
     def __init__(self, members: list[TorchNamer]) -> None:
         self.members = members
 
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        return torch.stack([member(images, boxes, image_index) for member in self.members]).mean(dim=0)
+        first = self.members[0](images, boxes, image_index)
+        unsure = torch.nonzero(first.max(dim=1).values < SURE_NAME).flatten()
+        if len(unsure):
+            boxes, image_index = torch.as_tensor(boxes), torch.as_tensor(image_index)
+            others = [member(images, boxes[unsure], image_index[unsure]) for member in self.members[1:]]
+            first[unsure] = torch.stack([first[unsure], *others]).mean(dim=0)
+        return first
 
 
 def main() -> None:
@@ -43,20 +52,31 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--namers", type=Path, nargs="+", required=True)
     parser.add_argument("--pipeline", action="store_true", help="also evaluate the detector with the average")
+    parser.add_argument("--unsure-only", action="store_true", help="average only where the first is unsure")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     crops = canvas_crop_set(args.data, args.split, progress=False)
-    probs = {path.stem: predict_crop_set(load_namer(path)[0], crops) for path in args.namers}
+    probs = {str(path): predict_crop_set(load_namer(path)[0], crops) for path in args.namers}
     for size in range(1, len(probs) + 1):
         for names in itertools.combinations(probs, size):
             average = torch.stack([probs[name] for name in names]).mean(dim=0)
             right = float((average.argmax(dim=1) == crops.labels).float().mean())
             print(f"{' + '.join(names)}: {right:.2%} of {len(crops)} true boxes named right")
+            if size > 1:
+                first = probs[names[0]]
+                unsure = first.max(dim=1).values < SURE_NAME
+                mixed = torch.where(unsure[:, None], average, first)
+                right = float((mixed.argmax(dim=1) == crops.labels).float().mean())
+                print(f"  only where {names[0]} is unsure ({int(unsure.sum())} boxes): {right:.2%}")
     if args.pipeline:
         detector = Detector.from_weights(device="cpu")
         cpu = torch.device("cpu")
-        detector.namer = AveragedNamer([TorchNamer(load_namer(path)[0], cpu) for path in args.namers])
+        namers = [load_namer(path)[0] for path in args.namers]
+        if args.unsure_only:
+            detector.namer = UnsureAveragedNamer([TorchNamer(namer, cpu) for namer in namers])
+        else:
+            detector.namer = TorchNamer(NamerEnsemble(namers), cpu)
         samples = load_split(args.data, args.split).samples
         report = evaluate(
             detector,

@@ -13,8 +13,9 @@ from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
     CropClassifier,
     NamerConfig,
+    NamerEnsemble,
     crop_ink,
-    crop_objects,
+    input_ink,
     load_namer,
     square_regions,
 )
@@ -35,8 +36,8 @@ def test_square_regions_keep_the_centre_and_take_the_longer_side() -> None:
 def test_crops_see_the_box_ink_and_paper_outside_the_image() -> None:
     images = torch.ones(1, 3, 64, 64)
     images[0, :, 10:30, 20:24] = 0.0  # a black vertical bar, 20 tall and 4 wide
-    crops = crop_objects(
-        images, torch.tensor([[20.0, 10.0, 24.0, 30.0]]), torch.tensor([0]), size=20, margin=0.0
+    crops = crop_ink(
+        input_ink(images), torch.tensor([[20.0, 10.0, 24.0, 30.0]]), torch.tensor([0]), size=20, margin=0.0
     )
     assert crops.shape == (1, 1, 20, 20)
     assert crops[0, 0, :, 9:11].min() > 0.9  # the bar stays a thin bar in the middle: the crop is square
@@ -115,6 +116,49 @@ def test_namer_weights_round_trip_and_refuse_other_shapes(tmp_path: Path) -> Non
     record_path.write_text(record_path.read_text().replace("[\n      8,", "[\n      4,"))
     with pytest.raises(WeightsError, match="does not match"):
         load_namer(path)
+
+
+def test_an_ensemble_averages_its_classifiers_and_round_trips(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    small, large = (
+        CropClassifier(NamerConfig(widths=(8, 16, 32), crop_size=size)).eval() for size in (28, 36)
+    )
+    ensemble = NamerEnsemble([small, large]).eval()
+    ink = torch.rand(2, 1, 64, 64)
+    boxes, index = torch.tensor([[4.0, 4.0, 30.0, 40.0], [20.0, 10.0, 60.0, 50.0]]), torch.tensor([0, 1])
+    expected = (small.box_probabilities(ink, boxes, index) + large.box_probabilities(ink, boxes, index)) / 2
+    torch.testing.assert_close(ensemble.box_probabilities(ink, boxes, index), expected)
+    path = save_namer(ensemble, {"version": "test"}, tmp_path / "ensemble.safetensors")
+    loaded, record = load_namer(path)
+    assert isinstance(loaded, NamerEnsemble)
+    assert [member["crop_size"] for member in record["members"]] == [28, 36] and "config" not in record
+    torch.testing.assert_close(loaded.box_probabilities(ink, boxes, index), expected)
+    with pytest.raises(ValueError, match="two classifiers"):
+        NamerEnsemble([small])
+
+
+def test_namer_combine_writes_an_ensemble_of_trained_namers(tmp_path: Path) -> None:
+    from digit_detector.cli import main
+
+    paths = []
+    for seed, size in ((0, 28), (1, 36)):
+        torch.manual_seed(seed)
+        classifier = CropClassifier(NamerConfig(widths=(8, 16, 32), crop_size=size)).eval()
+        record = {"training": {"command": f"namer train --seed {seed}"}}
+        paths.append(save_namer(classifier, record, tmp_path / f"namer-{seed}.safetensors"))
+    out = tmp_path / "ensemble.safetensors"
+    argv = ["namer", "combine", "--namers", *map(str, paths), "--out", str(out), "--threads", "1"]
+    assert main(argv) == 0
+    ensemble, record = load_namer(out)
+    assert isinstance(ensemble, NamerEnsemble) and len(ensemble.classifiers) == 2
+    members = record["training"]["members"]
+    assert [member["command"] for member in members] == ["namer train --seed 0", "namer train --seed 1"]
+    assert "namer combine" in record["training"]["command"]
+    assert record["metrics"]["mnist_reserved_originals"]["boxes"] > 1000  # scored where it is used
+    assert main(["namer", "combine", "--namers", str(paths[0]), "--out", str(out)]) == 2
+    assert (
+        main(["namer", "combine", "--namers", str(paths[0]), str(tmp_path / "nope"), "--out", str(out)]) == 2
+    )
 
 
 class FixedBackend:

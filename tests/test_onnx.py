@@ -180,19 +180,23 @@ def test_cli_export(weights: Path, tmp_path: Path) -> None:
     assert main(["export", "--weights", str(tmp_path / "missing.safetensors")]) == 2
 
 
+@pytest.mark.parametrize("crop_sizes", [(28,), (28, 36)], ids=["one classifier", "an ensemble"])
 def test_weights_with_a_namer_give_the_same_named_detections_on_both_backends(
-    weights: Path, tmp_path: Path
+    weights: Path, tmp_path: Path, crop_sizes: tuple[int, ...]
 ) -> None:
-    """A detector whose metadata names a crop classifier: torch and onnxruntime (both graphs exported
-    on first use) find the same boxes and give them the same names and runner-ups."""
-    from digit_detector.naming import CropClassifier, NamerConfig
+    """A detector whose metadata names a crop classifier (or an ensemble of two, each cutting its own
+    crops): torch and onnxruntime (both graphs exported on first use) find the same boxes and give them
+    the same names and runner-ups."""
+    from digit_detector.naming import CropClassifier, Namer, NamerConfig, NamerEnsemble
     from digit_detector.training.namer import save_namer
 
     torch.manual_seed(0)
-    classifier = CropClassifier(NamerConfig(widths=(8, 16, 16)))
+    classifiers = [CropClassifier(NamerConfig(widths=(8, 16, 16), crop_size=size)) for size in crop_sizes]
     with torch.no_grad():  # spread the class probabilities, so that names and runner-ups differ by box
-        classifier.head[-1].weight.mul_(40.0)
-    save_namer(classifier.eval(), {"version": "random"}, tmp_path / "namer.safetensors")
+        for classifier in classifiers:
+            classifier.head[-1].weight.mul_(40.0)
+    namer: Namer = classifiers[0] if len(classifiers) == 1 else NamerEnsemble(classifiers)
+    save_namer(namer.eval(), {"version": "random"}, tmp_path / "namer.safetensors")
     model, metadata = load_weights(weights)
     metadata.namer = "namer.safetensors"
     named_weights = save_weights(model, metadata, tmp_path / "detector.safetensors")

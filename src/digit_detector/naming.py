@@ -3,14 +3,15 @@
 The detector's job is *where* (boxes and objectness); naming a box is left to a small CNN that sees only
 that box, cut square out of the same ``pixel/255`` input tensor the detector saw (``roi_align``, so a box
 of any size becomes a ``CROP_SIZE`` crop and a large digit is as easy as a small one). Training, evaluation,
-the CLI, the app and the ONNX export all cut crops with :func:`crop_objects`.
+the CLI, the app and the ONNX export all cut crops with :func:`crop_ink` from :func:`input_ink`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -52,16 +53,9 @@ def square_regions(boxes: torch.Tensor, margin: float = CROP_MARGIN) -> torch.Te
     return torch.cat((centre - side / 2, centre + side / 2), dim=1)
 
 
-def crop_objects(
-    images: torch.Tensor,
-    boxes: torch.Tensor,
-    image_index: torch.Tensor,
-    size: int = CROP_SIZE,
-    margin: float = CROP_MARGIN,
-) -> torch.Tensor:
-    """Ink crops ``(K, 1, size, size)`` of ``boxes`` ``(K, 4)`` (input pixels) in ``images``
-    ``(N, 3, S, S)`` (``pixel/255``); ``image_index`` ``(K,)`` says which image each box is in."""
-    return crop_ink(1.0 - images.mean(dim=1, keepdim=True), boxes, image_index, size, margin)
+def input_ink(images: torch.Tensor) -> torch.Tensor:
+    """The ink ``(N, 1, S, S)`` (0 = paper, 1 = black) of detector inputs ``(N, 3, S, S)`` (``pixel/255``)."""
+    return 1.0 - images.mean(dim=1, keepdim=True)
 
 
 def crop_ink(
@@ -109,29 +103,83 @@ class CropClassifier(nn.Module):
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(crops))
 
+    def box_probabilities(
+        self, ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor
+    ) -> torch.Tensor:
+        """Class probabilities ``(K, C)`` of ``boxes`` in ``ink`` ``(N, 1, H, W)``, cut as its config says."""
+        crops = crop_ink(ink, boxes, image_index, self.config.crop_size, self.config.margin)
+        return self(crops).softmax(dim=-1)
+
+
+class NamerEnsemble(nn.Module):
+    """Several crop classifiers, each cutting its own crops, whose probabilities are averaged: classifiers
+    trained apart err apart, so the average names more boxes right than either (docs/experiments.md)."""
+
+    def __init__(self, members: Sequence[CropClassifier]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble needs two classifiers or more")
+        if len({member.config.num_classes for member in members}) != 1:
+            raise ValueError("the classifiers of an ensemble must name the same classes")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def classifiers(self) -> list[CropClassifier]:
+        return [cast(CropClassifier, member) for member in self.members]
+
+    @property
+    def num_classes(self) -> int:
+        return self.classifiers[0].config.num_classes
+
+    def box_probabilities(
+        self, ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor
+    ) -> torch.Tensor:
+        """The members' class probabilities of ``boxes``, averaged."""
+        probabilities = [member.box_probabilities(ink, boxes, image_index) for member in self.classifiers]
+        return torch.stack(probabilities).mean(dim=0)
+
+
+Namer = CropClassifier | NamerEnsemble
+
+
+def num_classes(namer: Namer) -> int:
+    """How many classes ``namer`` tells apart."""
+    return namer.num_classes if isinstance(namer, NamerEnsemble) else namer.config.num_classes
+
 
 class BoxNamer(nn.Module):
-    """Crops and classifier in one module: ``images (N, 3, S, S)``, ``boxes (K, 4)``, ``image_index (K,)``
-    -> class probabilities ``(K, C)``. What the Detector runs and what is exported to ONNX."""
+    """Crops and classifier (or ensemble) in one module: ``images (N, 3, S, S)``, ``boxes (K, 4)``,
+    ``image_index (K,)`` -> class probabilities ``(K, C)``. What the Detector runs and what is exported
+    to ONNX."""
 
-    def __init__(self, classifier: CropClassifier) -> None:
+    def __init__(self, namer: Namer) -> None:
         super().__init__()
-        self.classifier = classifier
+        self.namer = namer
 
     def forward(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        config = self.classifier.config
-        crops = crop_objects(images, boxes, image_index, config.crop_size, config.margin)
-        return self.classifier(crops).softmax(dim=-1)
+        return self.namer.box_probabilities(input_ink(images), boxes, image_index)
 
 
-def load_namer(path: Path | str) -> tuple[CropClassifier, dict[str, Any]]:
-    """The crop classifier in ``path`` (.safetensors + .json record), loaded strictly, in eval mode."""
+def namer_config_record(namer: Namer) -> dict[str, Any]:
+    """The record entries that describe ``namer``'s shape: ``config``, or ``members`` for an ensemble."""
+    if isinstance(namer, NamerEnsemble):
+        return {"members": [member.config.to_dict() for member in namer.classifiers]}
+    return {"config": namer.config.to_dict()}
+
+
+def load_namer(path: Path | str) -> tuple[Namer, dict[str, Any]]:
+    """The crop classifier (or ensemble of them) in ``path`` (.safetensors + .json record), loaded strictly,
+    in eval mode."""
     tensors, record = load_tensors(path)
     try:
-        config = NamerConfig.from_dict(record["config"])
+        configs = [NamerConfig.from_dict(entry) for entry in record.get("members") or [record["config"]]]
     except (KeyError, TypeError, ValueError) as error:
         raise WeightsError(f"{path} has no valid crop-classifier config in its record ({error}).") from error
-    model = CropClassifier(config)
+    classifiers = [CropClassifier(config) for config in configs]
+    try:
+        model: Namer = NamerEnsemble(classifiers) if "members" in record else classifiers[0]
+    except ValueError as error:
+        raise WeightsError(f"{path}: {error}.") from error
     mismatch = describe_mismatch(model, tensors)
     if mismatch is not None:
         raise WeightsError(f"{path} does not match its crop-classifier config: {mismatch}.")

@@ -17,7 +17,7 @@ from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
 if TYPE_CHECKING:
     import torch
 
-    from digit_detector.naming import CropClassifier
+    from digit_detector.naming import Namer as Classifier
 
 # A namer maps (a (N, 3, S, S) input batch, boxes (K, 4) in input pixels as the backend's kind, image index
 # (K,)) to class probabilities (K, C), of the boxes' kind.
@@ -32,10 +32,10 @@ UNSURE_CROP_SCALES = (0.9, 1.1)
 
 
 class TorchNamer:
-    """Runs the PyTorch crop classifier on boxes of a batch (see :class:`~digit_detector.naming.BoxNamer`),
-    channels-last as :class:`TorchBackend` runs the detector."""
+    """Runs the PyTorch crop classifier (or ensemble) on boxes of a batch (see
+    :class:`~digit_detector.naming.BoxNamer`), channels-last as :class:`TorchBackend` runs the detector."""
 
-    def __init__(self, classifier: CropClassifier, device: torch.device) -> None:
+    def __init__(self, classifier: Classifier, device: torch.device) -> None:
         import torch
 
         from digit_detector.naming import BoxNamer

@@ -1,4 +1,4 @@
-"""``namer train | attach``: the crop classifier that names detected boxes.
+"""``namer train | combine | attach``: the crop classifier that names detected boxes.
 
 Two uses, one recipe (:func:`digit_detector.training.namer.train_namer`):
 
@@ -7,6 +7,9 @@ Two uses, one recipe (:func:`digit_detector.training.namer.train_namer`):
   test split's boxes by source;
 - the limit of the data: ``--mnist-only`` trains on the 8,000 MNIST originals the split rule allows
   (train + val) and scores the 2,000 reserved originals (its validation figure is on digits it trained on).
+
+``combine`` makes one ensemble of several trained classifiers (their probabilities averaged; each cuts its
+own crops), scored as ``train`` scores one when ``--data`` is given.
 
 ``attach`` makes shippable weights of a detector and a namer
 (:func:`digit_detector.training.attach.attach_namer`): both files side by side in ``--out``, the detector's
@@ -38,7 +41,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=HELP,
         description="Train the crop classifier that names each detected box (the detector's second stage).",
     )
-    parser.add_argument("action", choices=["train", "attach"], help="what to do")
+    parser.add_argument("action", choices=["train", "combine", "attach"], help="what to do")
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
     parser.add_argument(
         "--out", type=Path, required=True, metavar="PATH", help="train: output .safetensors; attach: a folder"
@@ -47,6 +50,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--detector", type=Path, default=None, metavar="FILE", help="attach: detector weights"
     )
     parser.add_argument("--namer", type=Path, default=None, metavar="FILE", help="attach: namer weights")
+    parser.add_argument(
+        "--namers", type=Path, nargs="+", default=None, metavar="FILE", help="combine: the namers to average"
+    )
     parser.add_argument("--version", default=None, help="attach: version of the combined weights")
     parser.add_argument(
         "--init",
@@ -84,7 +90,38 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.action == "attach":
         return run_attach(args)
+    if args.action == "combine":
+        return run_combine(args)
     return run_train(args)
+
+
+def run_combine(args: argparse.Namespace) -> int:
+    from digit_detector.training.namer import (
+        accuracy_by_kind,
+        combine_namers,
+        namer_test_sets,
+        predict_crop_set,
+        save_namer,
+    )
+    from digit_detector.weights import WeightsError
+
+    if not args.namers or len(args.namers) < 2:
+        print("error: combine needs --namers FILE FILE [FILE ...]", file=sys.stderr)
+        return 2
+    try:
+        ensemble, record = combine_namers(args.namers)
+    except (OSError, WeightsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    record["training"]["command"] = recorded_command(args)
+    tests = namer_test_sets(args.data, ("val", "test"), workers=args.workers)
+    record["metrics"] = {
+        name: accuracy_by_kind(predict_crop_set(ensemble, crops), crops) for name, crops in tests.items()
+    }
+    out = save_namer(ensemble, record, args.out)
+    print(json.dumps(record["metrics"], indent=1))
+    print(f"wrote {out}")
+    return 0
 
 
 def run_attach(args: argparse.Namespace) -> int:
@@ -115,7 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
         return 2
     from digit_detector.detector import DeviceError, resolve_device
-    from digit_detector.naming import NamerConfig
+    from digit_detector.naming import CropClassifier, NamerConfig
     from digit_detector.training.namer import (
         accuracy_by_kind,
         namer_crop_sets,
@@ -136,6 +173,9 @@ def run_train(args: argparse.Namespace) -> int:
             start, _ = load_namer(args.init)
         except (OSError, WeightsError) as error:
             print(f"error: cannot start from {args.init}: {error}", file=sys.stderr)
+            return 2
+        if not isinstance(start, CropClassifier):
+            print(f"error: {args.init} is an ensemble; fine-tune one of its classifiers", file=sys.stderr)
             return 2
         config = start.config
     try:

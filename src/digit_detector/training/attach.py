@@ -42,15 +42,14 @@ def attach_namer(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     namer_path = out / f"{detector_weights.stem}.namer.safetensors"
-    save_namer(
-        namer,
-        {k: v for k, v in namer_record.items() if k not in ("config", "class_names", "kind")},
-        namer_path,
-    )
+    save_namer(namer, namer_record, namer_path)
     chain = list(metadata.training.get("chain", [])) or [
         {"stage": "detector", "version": metadata.version, "command": metadata.training.get("command")}
     ]
-    chain.append({"stage": "namer", "command": namer_record.get("training", {}).get("command")})
+    namer_training = namer_record.get("training", {})
+    members = namer_training.get("members", [])  # an ensemble: each classifier's run, then the combine
+    chain.extend({"stage": "namer", "command": member.get("command")} for member in members)
+    chain.append({"stage": "combine" if members else "namer", "command": namer_training.get("command")})
     chain.append({"stage": "attach", "command": command})
     metadata.training["chain"] = chain
     metadata.namer = namer_path.name

@@ -31,12 +31,22 @@ from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
 from digit_detector.data.yolo_format import load_split, read_meta
 from digit_detector.io import read_image
-from digit_detector.naming import CropClassifier, NamerConfig, crop_ink
+from digit_detector.naming import (
+    CropClassifier,
+    Namer,
+    NamerConfig,
+    NamerEnsemble,
+    crop_ink,
+    load_namer,
+    namer_config_record,
+    num_classes,
+)
 from digit_detector.parallel import default_workers, ordered_map
 from digit_detector.preprocess import Letterbox, preprocess
 from digit_detector.weights import save_tensors
 
 MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the digit's box
+SHAPE_KEYS = ("kind", "config", "members", "class_names")  # record keys save_namer writes from the model
 
 
 @dataclass
@@ -56,12 +66,16 @@ class CropSet:
         """The same set with its images on ``device`` (crops are cut where the images are)."""
         return dataclasses.replace(self, ink=self.ink.to(device))
 
+    def images_of(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float ink of the images the boxes ``rows`` lie in, and each box's index into them."""
+        images, local = torch.unique(self.image_index[rows], return_inverse=True)
+        return self.ink[images].float().div_(255.0), local
+
     def crops(
         self, rows: torch.Tensor, config: NamerConfig, boxes: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Float crops of the boxes ``rows`` (or of ``boxes`` in their place)."""
-        images, local = torch.unique(self.image_index[rows], return_inverse=True)
-        ink = self.ink[images].float().div_(255.0)
+        ink, local = self.images_of(rows)
         chosen = self.boxes[rows] if boxes is None else boxes
         return crop_ink(ink, chosen, local, config.crop_size, config.margin)
 
@@ -173,18 +187,19 @@ def augment_crops(crops: torch.Tensor, generator: torch.Generator) -> torch.Tens
 
 @torch.inference_mode()
 def predict_crop_set(
-    model: CropClassifier, crop_set: CropSet, batch_size: int = 512, boxes: torch.Tensor | None = None
+    model: Namer, crop_set: CropSet, batch_size: int = 512, boxes: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Class probabilities ``(K, C)`` for every box of ``crop_set`` (or ``boxes`` in their place)."""
+    """Class probabilities ``(K, C)`` for every box of ``crop_set`` (or ``boxes`` in their place) from a
+    classifier or an ensemble."""
     model.eval()
     device = next(model.parameters()).device
     out = []
     for start in range(0, len(crop_set), batch_size):
         rows = torch.arange(start, min(start + batch_size, len(crop_set)))
-        chosen = None if boxes is None else boxes[rows]
-        crops = crop_set.crops(rows, model.config, chosen).to(device)
-        out.append(model(crops).softmax(dim=-1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, model.config.num_classes)
+        ink, local = crop_set.images_of(rows)
+        chosen = crop_set.boxes[rows] if boxes is None else boxes[rows]
+        out.append(model.box_probabilities(ink.to(device), chosen.to(device), local.to(device)).cpu())
+    return torch.cat(out) if out else torch.zeros(0, num_classes(model))
 
 
 def accuracy_by_kind(probs: torch.Tensor, crop_set: CropSet) -> dict[str, Any]:
@@ -289,13 +304,14 @@ def train_namer(
     return model.cpu().eval(), history
 
 
-def save_namer(model: CropClassifier, record: dict[str, Any], path: Path) -> Path:
-    """Write the classifier's tensors and its JSON record (config, class names, training, metrics)."""
+def save_namer(model: Namer, record: dict[str, Any], path: Path) -> Path:
+    """Write the classifier's (or ensemble's) tensors and its JSON record (config or members' configs,
+    class names, training, metrics)."""
     full = {
         "kind": "crop-classifier",
-        "config": model.config.to_dict(),
+        **namer_config_record(model),
         "class_names": list(CLASS_NAMES),
-        **record,
+        **{key: value for key, value in record.items() if key not in SHAPE_KEYS},
     }
     return save_tensors(model.state_dict(), full, Path(path), "crop-classifier")
 
@@ -314,16 +330,41 @@ def namer_crop_sets(
     validate; otherwise the true boxes of ``data``'s train split (the first ``train_limit`` canvases), plus
     the MNIST train part when ``use_mnist``, validated on the val split's boxes and tested on the test
     split's (when it has canvases). The reserved MNIST originals are a test set either way."""
-    tests: dict[str, CropSet] = {"mnist_reserved_originals": mnist_crop_set("test")}
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
-        return train_sets, train_sets[1], tests
+        return train_sets, train_sets[1], namer_test_sets(None)
     if data is None:
         raise ValueError("training on canvases needs a dataset")
     train_sets = [canvas_crop_set(data, "train", train_limit, workers=workers)]
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
-    val_set = canvas_crop_set(data, "val", workers=workers)
-    if load_split(Path(data), "test").samples:
-        tests["test_true_boxes"] = canvas_crop_set(data, "test", workers=workers)
-    return train_sets, val_set, tests
+    return train_sets, canvas_crop_set(data, "val", workers=workers), namer_test_sets(data, workers=workers)
+
+
+def namer_test_sets(
+    data: Path | None, splits: Sequence[str] = ("test",), workers: int | None = None
+) -> dict[str, CropSet]:
+    """What a namer is scored on: the reserved MNIST originals, and the true boxes of ``data``'s ``splits``
+    where it has them."""
+    tests: dict[str, CropSet] = {"mnist_reserved_originals": mnist_crop_set("test")}
+    for split in splits:
+        if data is not None and load_split(Path(data), split).samples:
+            tests[f"{split}_true_boxes"] = canvas_crop_set(data, split, workers=workers)
+    return tests
+
+
+def combine_namers(paths: Sequence[Path]) -> tuple[NamerEnsemble, dict[str, Any]]:
+    """The classifiers in ``paths`` (single ones or ensembles) as one ensemble, and a record of how each
+    was trained (``training.members``)."""
+    members: list[CropClassifier] = []
+    trainings: list[dict[str, Any]] = []
+    for path in paths:
+        namer, record = load_namer(path)
+        training = record.get("training", {})
+        if isinstance(namer, NamerEnsemble):
+            members.extend(namer.classifiers)
+            trainings.extend(training.get("members", []))
+        else:
+            members.append(namer)
+            trainings.append({"file": Path(path).name, **training})
+    return NamerEnsemble(members), {"training": {"members": trainings}}
