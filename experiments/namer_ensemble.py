@@ -37,7 +37,7 @@ class UnsureAveragedNamer:
         self.members = members
 
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        first = self.members[0](images, boxes, image_index)
+        first = self.members[0](images, boxes, image_index).clone()
         unsure = torch.nonzero(first.max(dim=1).values < SURE_NAME).flatten()
         if len(unsure):
             boxes, image_index = torch.as_tensor(boxes), torch.as_tensor(image_index)
