@@ -61,6 +61,7 @@ def save_sheet(tiles: list[np.ndarray], size: int, columns: int, out: Path) -> N
     count = len(tiles)
     tiles = tiles + [np.full((size, size), 200, np.uint8)] * (-count % columns)
     rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
+    out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.vstack(rows)).save(out)
 
 
@@ -78,8 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="test")
-    parser.add_argument("--out", type=Path, default=Path("reading_failures.png"))
-    parser.add_argument("--misnamed-out", type=Path, default=Path("misnamed_in_numbers.png"))
+    parser.add_argument("--out", type=Path, default=Path("runs/reading_failures.png"))
+    parser.add_argument("--misnamed-out", type=Path, default=Path("runs/misnamed_in_numbers.png"))
     args = parser.parse_args()
     detector = Detector.from_weights(device="cpu")
     records = {(args.data / r["image"]).resolve(): r for r in read_meta(args.data, args.split)}
