@@ -25,7 +25,7 @@ from digit_detector.data.yolo_format import digit_sources, load_split, object_pe
 from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
-from digit_detector.naming import NamerEnsemble, load_namer
+from digit_detector.naming import NamerEnsemble, classifiers_of, load_namer
 from digit_detector.second_stage import TorchNamer
 from digit_detector.training.namer import canvas_crop_set, predict_crop_set
 
@@ -72,7 +72,7 @@ def main() -> None:
     if args.pipeline:
         detector = Detector.from_weights(device="cpu")
         cpu = torch.device("cpu")
-        namers = [load_namer(path)[0] for path in args.namers]
+        namers = [classifier for path in args.namers for classifier in classifiers_of(load_namer(path)[0])]
         if args.unsure_only:
             detector.namer = UnsureAveragedNamer([TorchNamer(namer, cpu) for namer in namers])
         else:

@@ -60,6 +60,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     crop_set = canvas_crop_set(args.data, args.split)
     model, _ = load_namer(args.namer)
+    if not isinstance(model, CropClassifier):
+        raise SystemExit(f"{args.namer} is an ensemble: probe one of its classifiers")
     mnist = np.asarray(crop_set.kinds) == "mnist"
 
     def report(name: str, probs: torch.Tensor) -> None:

@@ -142,6 +142,11 @@ class NamerEnsemble(nn.Module):
 Namer = CropClassifier | NamerEnsemble
 
 
+def classifiers_of(namer: Namer) -> list[CropClassifier]:
+    """The crop classifiers ``namer`` is made of (itself, or an ensemble's members)."""
+    return namer.classifiers if isinstance(namer, NamerEnsemble) else [namer]
+
+
 def num_classes(namer: Namer) -> int:
     """How many classes ``namer`` tells apart."""
     return namer.num_classes if isinstance(namer, NamerEnsemble) else namer.config.num_classes

@@ -36,6 +36,7 @@ from digit_detector.naming import (
     Namer,
     NamerConfig,
     NamerEnsemble,
+    classifiers_of,
     crop_ink,
     load_namer,
     namer_config_record,
@@ -361,10 +362,9 @@ def combine_namers(paths: Sequence[Path]) -> tuple[NamerEnsemble, dict[str, Any]
     for path in paths:
         namer, record = load_namer(path)
         training = record.get("training", {})
+        members.extend(classifiers_of(namer))
         if isinstance(namer, NamerEnsemble):
-            members.extend(namer.classifiers)
             trainings.extend(training.get("members", []))
         else:
-            members.append(namer)
             trainings.append({"file": Path(path).name, **training})
     return NamerEnsemble(members), {"training": {"members": trainings}}
