@@ -8,8 +8,9 @@
 
 Prints how many of the split's true boxes each namer names right and every average of two or more of
 them; with ``--pipeline`` it also evaluates the shipped detector with the average of ``--namers`` in place
-of its own namer (its thresholds and log-bias unchanged), as ``eval`` does; ``--unsure-only`` averages
-only where the first namer is unsure (best probability under ``decode.SURE_NAME``) and keeps its answer
+of its own namer (its thresholds and log-bias unchanged), as ``eval`` does (``--flips``: and counts the
+numbers only one of the two reads, by how the other misreads them); ``--unsure-only`` averages only where
+the first namer is unsure (best probability under ``decode.SURE_NAME``) and keeps its answer
 elsewhere, so the others run on a few boxes only.
 """
 
@@ -17,15 +18,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from collections import Counter
 from pathlib import Path
 
 import torch
 
-from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+from digit_detector.classes import is_digit
+from digit_detector.data.yolo_format import Sample, digit_sources, load_split, object_pen_widths
 from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
+from digit_detector.io import read_image
 from digit_detector.naming import NamerEnsemble, classifiers_of, load_namer
+from digit_detector.reading import failure_kind, read_number
 from digit_detector.second_stage import TorchNamer
 from digit_detector.training.namer import canvas_crop_set, predict_crop_set
 
@@ -46,12 +51,37 @@ class UnsureAveragedNamer:
         return first
 
 
+def print_flips(shipped: Detector, averaged: Detector, samples: list[Sample]) -> None:
+    """The canvases with two or more digits that one of the two detectors reads and the other does not,
+    counted by how the other misreads them (``reading.failure_kind``)."""
+    gained: Counter[str] = Counter()
+    lost: Counter[str] = Counter()
+    for sample in samples:
+        class_ids = [int(c) for c in sample.class_ids]
+        if sum(is_digit(c) for c in class_ids) < 2:
+            continue
+        expected = read_number(class_ids, sample.boxes_xyxy)
+        image = read_image(sample.image_path)
+        before, after = shipped(image).number, averaged(image).number
+        if before != expected and after == expected:
+            gained[failure_kind(expected, before)] += 1
+        elif before == expected and after != expected:
+            lost[failure_kind(expected, after)] += 1
+    print(
+        f"read by the average only ({sum(gained.values())}); the shipped namer's misreadings: {dict(gained)}"
+    )
+    print(f"read by the shipped namer only ({sum(lost.values())}); the average's misreadings: {dict(lost)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--namers", type=Path, nargs="+", required=True)
     parser.add_argument("--pipeline", action="store_true", help="also evaluate the detector with the average")
+    parser.add_argument(
+        "--flips", action="store_true", help="with --pipeline: numbers one detector reads and the other not"
+    )
     parser.add_argument("--unsure-only", action="store_true", help="average only where the first is unsure")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -85,6 +115,8 @@ def main() -> None:
             pens=object_pen_widths(args.data, args.split),
         )
         print("\n".join(report.summary_lines()))
+        if args.flips:
+            print_flips(Detector.from_weights(device="cpu"), detector, samples)
 
 
 if __name__ == "__main__":

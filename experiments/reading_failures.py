@@ -29,7 +29,7 @@ from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import digit_sources, load_split, read_meta
 from digit_detector.detector import Detector
 from digit_detector.io import read_image
-from digit_detector.reading import read_number
+from digit_detector.reading import failure_kind, read_number
 
 TILE = 160
 DIGIT_TILE = 96
@@ -63,16 +63,6 @@ def save_sheet(tiles: list[np.ndarray], size: int, columns: int, out: Path) -> N
     rows = [np.hstack(tiles[i : i + columns]) for i in range(0, len(tiles), columns)]
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.vstack(rows)).save(out)
-
-
-def failure_kind(expected: str, shown: str) -> str:
-    """Which way a number was misread (lines ignored)."""
-    want, got = expected.replace("\n", ""), shown.replace("\n", "")
-    if len(got) < len(want):
-        return "fewer digits than drawn"
-    if len(got) > len(want):
-        return "more digits than drawn"
-    return "right count, a wrong digit" if got != want else "right digits, other order or lines"
 
 
 def main() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digit_detector.reading import group_lines, read_number
+from digit_detector.reading import failure_kind, group_lines, read_number
 
 
 def box(x: float, y: float, w: float = 30, h: float = 50) -> list[float]:
@@ -28,3 +28,10 @@ def test_baseline_drift_stays_one_line() -> None:
 def test_no_digits_reads_empty() -> None:
     assert read_number([], np.zeros((0, 4))) == ""
     assert read_number([11], np.array([box(0, 0)])) == ""
+
+
+def test_a_misread_number_is_told_by_how_it_differs() -> None:
+    assert failure_kind("2026", "226") == "fewer digits than drawn"
+    assert failure_kind("47", "417") == "more digits than drawn"
+    assert failure_kind("85", "86") == "right count, a wrong digit"
+    assert failure_kind("12\n34", "1234") == "right digits, other order or lines"

@@ -45,3 +45,14 @@ def read_number(class_ids: Sequence[int], boxes_xyxy: NDArray[np.floating]) -> s
     digit_boxes = np.asarray(boxes_xyxy, dtype=np.float64).reshape(-1, 4)[digit_indices]
     lines = group_lines(digit_boxes)
     return "\n".join("".join(CLASS_NAMES[int(class_ids[digit_indices[i]])] for i in line) for line in lines)
+
+
+def failure_kind(expected: str, shown: str) -> str:
+    """Which way ``shown`` misreads the number ``expected`` (lines ignored): fewer digits than drawn (missed),
+    more (extra boxes), the right count with a wrong digit (naming), or the same digits in another order."""
+    want, got = expected.replace("\n", ""), shown.replace("\n", "")
+    if len(got) < len(want):
+        return "fewer digits than drawn"
+    if len(got) > len(want):
+        return "more digits than drawn"
+    return "right count, a wrong digit" if got != want else "right digits, other order or lines"
