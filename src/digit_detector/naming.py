@@ -127,10 +127,6 @@ class NamerEnsemble(nn.Module):
     def classifiers(self) -> list[CropClassifier]:
         return [cast(CropClassifier, member) for member in self.members]
 
-    @property
-    def num_classes(self) -> int:
-        return self.classifiers[0].config.num_classes
-
     def box_probabilities(
         self, ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor
     ) -> torch.Tensor:
@@ -145,11 +141,6 @@ Namer = CropClassifier | NamerEnsemble
 def classifiers_of(namer: Namer) -> list[CropClassifier]:
     """The crop classifiers ``namer`` is made of (itself, or an ensemble's members)."""
     return namer.classifiers if isinstance(namer, NamerEnsemble) else [namer]
-
-
-def num_classes(namer: Namer) -> int:
-    """How many classes ``namer`` tells apart."""
-    return namer.num_classes if isinstance(namer, NamerEnsemble) else namer.config.num_classes
 
 
 class BoxNamer(nn.Module):

@@ -40,7 +40,6 @@ from digit_detector.naming import (
     crop_ink,
     load_namer,
     namer_config_record,
-    num_classes,
 )
 from digit_detector.parallel import default_workers, ordered_map
 from digit_detector.preprocess import Letterbox, preprocess
@@ -200,7 +199,7 @@ def predict_crop_set(
         ink, local = crop_set.images_of(rows)
         chosen = crop_set.boxes[rows] if boxes is None else boxes[rows]
         out.append(model.box_probabilities(ink.to(device), chosen.to(device), local.to(device)).cpu())
-    return torch.cat(out) if out else torch.zeros(0, num_classes(model))
+    return torch.cat(out) if out else torch.zeros(0, classifiers_of(model)[0].config.num_classes)
 
 
 def accuracy_by_kind(probs: torch.Tensor, crop_set: CropSet) -> dict[str, Any]:
