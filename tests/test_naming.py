@@ -8,19 +8,35 @@ import numpy as np
 import pytest
 import torch
 
+from digit_detector.classes import CLASS_NAMES
+from digit_detector.data.yolo_format import write_sample
 from digit_detector.detector import Detector
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
     CropClassifier,
     NamerConfig,
     NamerEnsemble,
+    box_window,
     crop_ink,
     input_ink,
     load_namer,
     square_regions,
+    widened,
 )
-from digit_detector.second_stage import UNSURE_CROP_SCALES, TorchNamer, name_probabilities
-from digit_detector.training.namer import CropSet, accuracy_by_kind, predict_crop_set, save_namer, train_namer
+from digit_detector.second_stage import (
+    UNSURE_CROP_SCALES,
+    TorchNamer,
+    name_probabilities,
+    split_rejection,
+)
+from digit_detector.training.namer import (
+    CropSet,
+    accuracy_by_kind,
+    predict_crop_set,
+    proposal_crop_set,
+    save_namer,
+    train_namer,
+)
 from digit_detector.weights import WeightsError, WeightsMetadata
 
 METADATA = WeightsMetadata.from_dict(
@@ -102,6 +118,111 @@ def test_fine_tuning_starts_from_the_given_weights() -> None:
     assert accuracy_by_kind(predict_crop_set(tuned, test), test)["accuracy"] >= 0.9
     first = next(iter(trained.state_dict()))
     assert torch.allclose(tuned.state_dict()[first], trained.state_dict()[first], atol=1e-6)
+
+
+def test_found_boxes_are_learnt_as_their_object_or_as_not_one(tmp_path: Path) -> None:
+    """Boxes a detector finds: one on a digit takes its class, a part of a digit the reject label, one
+    between the two thresholds is left out."""
+    canvas = np.full((192, 192, 3), 255, dtype=np.uint8)
+    canvas[40:100, 20:50] = 0  # a "3"
+    canvas[40:100, 60:90] = 0  # a "5"
+    write_sample(
+        tmp_path, "train", "a", canvas, np.array([3, 5]), np.array([[20, 40, 50, 100], [60, 40, 90, 100]])
+    )
+    backend = FixedBackend(
+        [
+            ([20.0, 40.0, 50.0, 100.0], 0.9, 3),  # the 3
+            ([60.0, 40.0, 90.0, 55.0], 0.8, 1),  # the top of the 5: IoU 0.25
+            ([20.0, 40.0, 90.0, 100.0], 0.7, 8),  # over both: IoU 0.43 with each, left out
+        ]
+    )
+    detector = Detector(backend, METADATA, fit_to_ink=False)
+    found = proposal_crop_set(detector, tmp_path, "train", progress=False)
+    assert found.labels.tolist() == [3, len(CLASS_NAMES)]
+    assert found.kinds == ["found", "found-reject"] and found.ink.shape == (1, 1, 192, 192)
+    torch.testing.assert_close(found.boxes[1], torch.tensor([60.0, 40.0, 90.0, 55.0]))
+
+
+def test_the_box_window_marks_where_the_box_lies_in_its_square_crop() -> None:
+    window = box_window(torch.tensor([[20.0, 10.0, 24.0, 30.0], [0.0, 0.0, 40.0, 40.0]]), size=20, margin=0.0)
+    assert window.shape == (2, 1, 20, 20)
+    # a box 4 wide and 20 tall: all rows of the middle 4 columns of its 20x20 crop
+    assert window[0, 0].sum(dim=0).tolist() == [0.0] * 8 + [20.0] * 4 + [0.0] * 8
+    assert window[1].min() == 1.0  # a square box fills its crop
+
+
+def crossed_bars(count: int, seed: int) -> CropSet:
+    """A `+` of two equal bars per image, one of them boxed: class 0 the horizontal, 1 the vertical. Both
+    boxes have the same square crop, so only the box's window tells them apart."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((count, 1, 64, 64), dtype=np.uint8)
+    boxes, labels = [], []
+    for index in range(count):
+        length, thickness = int(rng.integers(16, 40)), int(rng.integers(2, 6))
+        x, y = int(rng.integers(0, 64 - length)), int(rng.integers(0, 64 - length))
+        across = y + (length - thickness) // 2
+        down = x + (length - thickness) // 2
+        ink[index, 0, across : across + thickness, x : x + length] = 255
+        ink[index, 0, y : y + length, down : down + thickness] = 255
+        label = int(rng.integers(2))
+        boxes.append(
+            [x, across, x + length, across + thickness]
+            if label == 0
+            else [down, y, down + thickness, y + length]
+        )
+        labels.append(label)
+    return CropSet(
+        torch.from_numpy(ink),
+        torch.tensor(boxes, dtype=torch.float32),
+        torch.arange(count),
+        torch.tensor(labels),
+        ["horizontal" if label == 0 else "vertical" for label in labels],
+    )
+
+
+def test_the_box_channel_tells_which_ink_is_the_box_s() -> None:
+    test = crossed_bars(200, 2)
+    accuracy = {}
+    for box_channel in (False, True):
+        config = NamerConfig(num_classes=2, widths=(8, 16, 16), box_channel=box_channel)
+        model, _ = train_namer(
+            [crossed_bars(400, 0)],
+            crossed_bars(100, 1),
+            config=config,
+            epochs=4,
+            batch_size=32,
+            progress=False,
+        )
+        accuracy[box_channel] = accuracy_by_kind(predict_crop_set(model, test), test)["accuracy"]
+    assert accuracy[True] >= 0.9 and accuracy[False] <= 0.7, accuracy
+
+
+def test_a_widened_classifier_names_as_before_until_fine_tuned() -> None:
+    torch.manual_seed(0)
+    plain = CropClassifier(NamerConfig(widths=(8, 16, 16))).eval()
+    grown = widened(plain, box_channel=True, rejects=True)
+    assert grown.config.in_channels == 2 and grown.config.outputs == plain.config.num_classes + 1
+    ink, boxes = torch.rand(2, 1, 64, 64), torch.tensor([[5.0, 8.0, 20.0, 40.0], [30.0, 30.0, 60.0, 44.0]])
+    index = torch.tensor([0, 1])
+    names, whole = split_rejection(grown.box_probabilities(ink, boxes, index), plain.config.num_classes)
+    torch.testing.assert_close(names, plain.box_probabilities(ink, boxes, index))
+    assert whole.min() > 0.9  # the new reject output starts out rarely rejecting
+    with pytest.raises(ValueError, match="already"):
+        widened(grown, box_channel=True)
+
+
+def test_split_rejection_takes_the_last_output_off_and_renormalises() -> None:
+    probs = np.array([[0.6, 0.2, 0.2], [0.1, 0.1, 0.8]], dtype=np.float32)
+    names, whole = split_rejection(probs, 2)
+    np.testing.assert_allclose(whole, [0.8, 0.2])
+    np.testing.assert_allclose(names, [[0.75, 0.25], [0.5, 0.5]])
+    tensor_names, tensor_whole = split_rejection(torch.from_numpy(probs), 2)
+    np.testing.assert_allclose(tensor_names.numpy(), names)
+    np.testing.assert_allclose(tensor_whole.numpy(), whole)
+    _, every = split_rejection(probs[:, :2], 2)
+    assert every.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="3 outputs"):
+        split_rejection(probs, 1)
 
 
 def test_namer_weights_round_trip_and_refuse_other_shapes(tmp_path: Path) -> None:
@@ -221,6 +342,23 @@ def test_the_namer_names_every_box_the_detector_finds() -> None:
     assert len(namer.seen[0]) == 2  # only the boxes above the objectness threshold are named
     record = result.to_json("x.png")["detections"][1]
     assert record["runner_up"] == "9" and record["objectness"] == pytest.approx(0.9)
+
+
+def test_a_rejecting_namer_takes_what_is_not_one_object_off_its_objectness() -> None:
+    """A box the namer calls "not one whole object" (its 13th output) falls under the threshold and goes;
+    a whole one keeps its objectness, scaled by how sure the namer is that it is whole, and its name."""
+    backend = FixedBackend(
+        [
+            ([20.0, 20.0, 60.0, 100.0], 0.95, 1),  # a digit
+            ([100.0, 20.0, 180.0, 100.0], 0.9, 3),  # a box over two digits: the namer rejects it
+        ]
+    )
+    namer = FixedNamer([[*probs(d7=0.9), 0.1], [*probs(d4=0.2), 0.8]])
+    result = Detector(backend, METADATA, namer=namer)(np.full((192, 192), 255, dtype=np.uint8))
+    assert [d.label for d in result.detections] == ["7"]
+    assert result.detections[0].objectness == pytest.approx(0.95 * 0.9)
+    assert result.detections[0].score == pytest.approx(0.95 * 0.9)  # objectness x P(7 | whole) = 1
+    assert result.number == "7"
 
 
 def test_a_hesitant_class_head_no_longer_hides_a_clear_object() -> None:

@@ -180,18 +180,25 @@ def test_cli_export(weights: Path, tmp_path: Path) -> None:
     assert main(["export", "--weights", str(tmp_path / "missing.safetensors")]) == 2
 
 
-@pytest.mark.parametrize("crop_sizes", [(28,), (28, 36)], ids=["one classifier", "an ensemble"])
+@pytest.mark.parametrize(
+    "shapes",
+    [((28, False),), ((28, False), (36, False)), ((28, True),)],
+    ids=["one classifier", "an ensemble", "a classifier with a box channel"],
+)
 def test_weights_with_a_namer_give_the_same_named_detections_on_both_backends(
-    weights: Path, tmp_path: Path, crop_sizes: tuple[int, ...]
+    weights: Path, tmp_path: Path, shapes: tuple[tuple[int, bool], ...]
 ) -> None:
-    """A detector whose metadata names a crop classifier (or an ensemble of two, each cutting its own
-    crops): torch and onnxruntime (both graphs exported on first use) find the same boxes and give them
-    the same names and runner-ups."""
+    """A detector whose metadata names a crop classifier (an ensemble of two, each cutting its own crops;
+    one that also sees its box's window): torch and onnxruntime (both graphs exported on first use) find
+    the same boxes and give them the same names and runner-ups."""
     from digit_detector.naming import CropClassifier, Namer, NamerConfig, NamerEnsemble
     from digit_detector.training.namer import save_namer
 
     torch.manual_seed(0)
-    classifiers = [CropClassifier(NamerConfig(widths=(8, 16, 16), crop_size=size)) for size in crop_sizes]
+    classifiers = [
+        CropClassifier(NamerConfig(widths=(8, 16, 16), crop_size=size, box_channel=box_channel))
+        for size, box_channel in shapes
+    ]
     with torch.no_grad():  # spread the class probabilities, so that names and runner-ups differ by box
         for classifier in classifiers:
             classifier.head[-1].weight.mul_(40.0)

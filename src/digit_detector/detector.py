@@ -32,6 +32,7 @@ from digit_detector.second_stage import (
     apply_log_bias,
     name_boxes,
     name_probabilities,
+    split_rejection,
 )
 from digit_detector.weights import WeightsMetadata, default_weights_path, load_weights
 
@@ -264,11 +265,14 @@ class Detector:
         rgb: NDArray[np.uint8],
         all_classes: bool,
         containment: float | None,
+        score_threshold: float,
     ) -> list[Detection]:
         """The selected boxes as Detections in original-image pixels (fitted to the ink when the detector
         does that), named by the namer if there is one, without the parts of larger ones at
         ``containment`` (:meth:`drop_contained`; with ``all_classes``, decided before each box is listed
-        once per class)."""
+        once per class). A rejecting namer's "not one whole object" is taken off each box's objectness
+        (:func:`~digit_detector.second_stage.split_rejection`), and the boxes it leaves under
+        ``score_threshold`` go."""
         if self.fit_to_ink:
             found = self._fitted_to_ink(found, letterbox, rgb)
         boxes = letterbox.to_original(found.boxes).tolist()
@@ -286,8 +290,11 @@ class Detector:
                 )
             ]
             return self.drop_contained(plain, containment)
-        probs = apply_log_bias(name_probabilities(self.namer, batch, found.boxes), self.namer_log_bias)
-        named = name_boxes(found, probs)
+        probs, whole = split_rejection(
+            name_probabilities(self.namer, batch, found.boxes), len(self.class_names)
+        )
+        found = replace(found, objectness=found.objectness * whole)
+        named = name_boxes(found, apply_log_bias(probs, self.namer_log_bias))
         detections = []
         for b, class_id, score, second, second_score, objectness in zip(
             boxes,
@@ -310,7 +317,8 @@ class Detector:
                     objectness=objectness,
                 )
             )
-        order = sorted(range(len(detections)), key=lambda i: -detections[i].score)  # stable: ties by box
+        shown = [i for i, d in enumerate(detections) if (d.objectness or 0.0) >= score_threshold]
+        order = sorted(shown, key=lambda i: -detections[i].score)  # stable: ties by box
         detections = [detections[i] for i in order]
         dropped = self.contained_mask(detections, containment)
         if not all_classes:
@@ -426,10 +434,11 @@ class Detector:
         inferred = time.perf_counter()
         found = self.select_boxes(decoded, score_threshold, iou_threshold)
         containment = self.containment_threshold if suppress_contained else None
+        threshold = self.score_threshold if score_threshold is None else score_threshold
         named = []
         for i, (_, letterbox) in enumerate(prepared):
             detections = self._detections(
-                batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes, containment
+                batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes, containment, threshold
             )
             boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
             named.append((detections, read_number([d.class_id for d in detections], boxes), letterbox))

@@ -3,13 +3,13 @@
 The detector's job is *where* (boxes and objectness); naming a box is left to a small CNN that sees only
 that box, cut square out of the same ``pixel/255`` input tensor the detector saw (``roi_align``, so a box
 of any size becomes a ``CROP_SIZE`` crop and a large digit is as easy as a small one). Training, evaluation,
-the CLI, the app and the ONNX export all cut crops with :func:`crop_ink` from :func:`input_ink`.
+the CLI, the app and the ONNX export all cut crops with :func:`classifier_input` from :func:`input_ink`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -32,6 +32,21 @@ class NamerConfig:
     crop_size: int = CROP_SIZE
     margin: float = CROP_MARGIN
     dropout: float = 0.3
+    # a second input channel marks where the box lies in its square crop (1 inside, 0 outside), so the
+    # classifier knows which ink is the box's and which a neighbour's (a `1` in a number: its square crop
+    # holds both neighbours)
+    box_channel: bool = False
+    # one output more than the classes: "not one whole object" (a part of a digit, a box over two),
+    # learnt from the detector's own false boxes; the detector takes it off the box's objectness
+    rejects: bool = False
+
+    @property
+    def in_channels(self) -> int:
+        return 2 if self.box_channel else 1
+
+    @property
+    def outputs(self) -> int:
+        return self.num_classes + int(self.rejects)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "widths": list(self.widths)}
@@ -72,6 +87,30 @@ def crop_ink(
     return roi_align(ink, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
 
 
+def box_window(boxes: torch.Tensor, size: int = CROP_SIZE, margin: float = CROP_MARGIN) -> torch.Tensor:
+    """Where each box ``(K, 4)`` lies in its square crop (see :func:`crop_ink`): ``(K, 1, size, size)``,
+    1 at the crop pixels whose centre is inside the box, 0 elsewhere. Pure tensor code (exports to ONNX)."""
+    region = square_regions(boxes, margin)
+    side = (region[:, 2:3] - region[:, 0:1]).clamp(min=1e-6)
+    low = (boxes[:, :2] - region[:, :2]) / side * size  # (K, 2) in crop pixels
+    high = (boxes[:, 2:] - region[:, :2]) / side * size
+    centres = torch.arange(size, dtype=boxes.dtype, device=boxes.device) + 0.5
+    in_x = (centres >= low[:, :1]) & (centres <= high[:, :1])  # (K, size)
+    in_y = (centres >= low[:, 1:]) & (centres <= high[:, 1:])
+    return (in_y[:, :, None] & in_x[:, None, :]).unsqueeze(1).to(boxes.dtype)
+
+
+def classifier_input(
+    ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, config: NamerConfig
+) -> torch.Tensor:
+    """What a classifier of ``config`` sees of ``boxes``: their ink crops (:func:`crop_ink`), with the
+    :func:`box_window` channel when the config has one. Training and inference both cut them here."""
+    crops = crop_ink(ink, boxes, image_index, config.crop_size, config.margin)
+    if not config.box_channel:
+        return crops
+    return torch.cat((crops, box_window(boxes.to(crops), config.crop_size, config.margin)), dim=1)
+
+
 def _block(in_channels: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
@@ -86,18 +125,21 @@ def _block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 class CropClassifier(nn.Module):
     """Three conv blocks (two 3x3 convs with batch norm each, then 2x2 max-pool), global average pool,
-    dropout and a linear layer: ink crops ``(K, 1, s, s)`` -> class logits ``(K, C)``."""
+    dropout and a linear layer: crops ``(K, 1 or 2, s, s)`` (see :func:`classifier_input`) -> logits
+    ``(K, C)``, or ``(K, C + 1)`` when the config ``rejects`` (the last: not one whole object)."""
 
     def __init__(self, config: NamerConfig | None = None) -> None:
         super().__init__()
         self.config = config or NamerConfig()
         first, second, third = self.config.widths
-        self.features = nn.Sequential(_block(1, first), _block(first, second), _block(second, third))
+        self.features = nn.Sequential(
+            _block(self.config.in_channels, first), _block(first, second), _block(second, third)
+        )
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Dropout(self.config.dropout),
-            nn.Linear(third, self.config.num_classes),
+            nn.Linear(third, self.config.outputs),
         )
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
@@ -107,8 +149,7 @@ class CropClassifier(nn.Module):
         self, ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor
     ) -> torch.Tensor:
         """Class probabilities ``(K, C)`` of ``boxes`` in ``ink`` ``(N, 1, H, W)``, cut as its config says."""
-        crops = crop_ink(ink, boxes, image_index, self.config.crop_size, self.config.margin)
-        return self(crops).softmax(dim=-1)
+        return self(classifier_input(ink, boxes, image_index, self.config)).softmax(dim=-1)
 
 
 class NamerEnsemble(nn.Module):
@@ -119,8 +160,10 @@ class NamerEnsemble(nn.Module):
         super().__init__()
         if len(members) < 2:
             raise ValueError("an ensemble needs two classifiers or more")
-        if len({member.config.num_classes for member in members}) != 1:
-            raise ValueError("the classifiers of an ensemble must name the same classes")
+        if len({(member.config.num_classes, member.config.rejects) for member in members}) != 1:
+            raise ValueError(
+                "the classifiers of an ensemble must name the same classes (and all reject or none)"
+            )
         self.members = nn.ModuleList(members)
 
     @property
@@ -161,6 +204,33 @@ def namer_config_record(namer: Namer) -> dict[str, Any]:
     if isinstance(namer, NamerEnsemble):
         return {"members": [member.config.to_dict() for member in namer.classifiers]}
     return {"config": namer.config.to_dict()}
+
+
+REJECT_START_BIAS = -4.0  # a new reject output's first bias: it starts out rarely saying "not an object"
+
+
+def widened(
+    classifier: CropClassifier, *, box_channel: bool = False, rejects: bool = False
+) -> CropClassifier:
+    """A copy of ``classifier`` that also takes the :func:`box_window` channel and/or gives the reject
+    output, for fine-tuning. The new weights are zero (the reject output's bias
+    :data:`REJECT_START_BIAS`), so it names every box as ``classifier`` does until it is fine-tuned."""
+    config = classifier.config
+    if (box_channel and config.box_channel) or (rejects and config.rejects):
+        raise ValueError("the classifier already has that input or output")
+    grown = CropClassifier(
+        replace(config, box_channel=config.box_channel or box_channel, rejects=config.rejects or rejects)
+    )
+    state = dict(classifier.state_dict())
+    if box_channel:
+        first = "features.0.0.weight"
+        state[first] = torch.cat((state[first], torch.zeros_like(state[first])), dim=1)
+    if rejects:
+        weight, bias = "head.3.weight", "head.3.bias"
+        state[weight] = torch.cat((state[weight], torch.zeros_like(state[weight][:1])))
+        state[bias] = torch.cat((state[bias], torch.full_like(state[bias][:1], REJECT_START_BIAS)))
+    grown.load_state_dict(state)
+    return grown.eval()
 
 
 def load_namer(path: Path | str) -> tuple[Namer, dict[str, Any]]:

@@ -84,6 +84,23 @@ def apply_log_bias(class_probs: ArrayT, log_bias: Any) -> ArrayT:
     return weighted / weighted.sum(dim=1, keepdim=True).clamp(min=1e-12)
 
 
+def split_rejection(probs: ArrayT, num_classes: int) -> tuple[ArrayT, ArrayT]:
+    """A namer's answers ``(K, C)`` or ``(K, C + 1)`` -> the class probabilities ``(K, C)`` and the
+    probability that each box is one whole object ``(K,)``. A rejecting namer's last output says "not one
+    whole object" (:class:`~digit_detector.naming.NamerConfig` ``rejects``); its class probabilities are
+    renormalised without it. Without that output every box is whole (probability 1)."""
+    if probs.shape[1] == num_classes:
+        return probs, probs.new_ones(len(probs)) if is_tensor(probs) else np.ones(len(probs), probs.dtype)
+    if probs.shape[1] != num_classes + 1:
+        raise ValueError(f"a namer of {num_classes} classes gave {probs.shape[1]} outputs per box")
+    names = probs[:, :num_classes]
+    if is_tensor(names):
+        whole = names.sum(dim=1)
+        return names / whole.clamp(min=1e-12)[:, None], whole
+    whole = names.sum(axis=1)
+    return names / np.maximum(whole, whole.dtype.type(1e-12))[:, None], whole
+
+
 def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
     where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the

@@ -70,6 +70,31 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--crop-size", type=int, default=None, help="side of the square crop in pixels (default 28)"
     )
+    parser.add_argument(
+        "--box-channel",
+        action="store_true",
+        help="train: the classifier also sees where the box lies in its crop (with --init: added to it)",
+    )
+    parser.add_argument(
+        "--rejects",
+        action="store_true",
+        help="train: also learn 'not one whole object' from the boxes a detector finds in the training "
+        "canvases (with --init: added to it)",
+    )
+    parser.add_argument(
+        "--proposals",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="train --rejects: the detector whose boxes are learnt from (default: the shipped weights)",
+    )
+    parser.add_argument(
+        "--proposal-limit",
+        type=int,
+        default=20000,
+        metavar="N",
+        help="train --rejects: find boxes in the first N training canvases (default 20000)",
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -152,7 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
         return 2
     from digit_detector.detector import DeviceError, resolve_device
-    from digit_detector.naming import CropClassifier, NamerConfig
+    from digit_detector.naming import CropClassifier, NamerConfig, widened
     from digit_detector.training.namer import (
         accuracy_by_kind,
         namer_crop_sets,
@@ -161,7 +186,11 @@ def run_train(args: argparse.Namespace) -> int:
         train_namer,
     )
 
-    config = NamerConfig(widths=(args.widths[0], args.widths[1], args.widths[2]))
+    config = NamerConfig(
+        widths=(args.widths[0], args.widths[1], args.widths[2]),
+        box_channel=args.box_channel,
+        rejects=args.rejects,
+    )
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
     start = None
@@ -177,18 +206,40 @@ def run_train(args: argparse.Namespace) -> int:
         if not isinstance(start, CropClassifier):
             print(f"error: {args.init} is an ensemble; fine-tune one of its classifiers", file=sys.stderr)
             return 2
+        box_channel = args.box_channel and not start.config.box_channel
+        rejects = args.rejects and not start.config.rejects
+        if box_channel or rejects:
+            start = widened(start, box_channel=box_channel, rejects=rejects)
         config = start.config
     try:
         device = resolve_device(args.device)
     except DeviceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    proposals = None
+    if config.rejects:
+        if args.mnist_only:
+            print(
+                "error: --rejects learns from boxes found in canvases; give --data, not --mnist-only",
+                file=sys.stderr,
+            )
+            return 2
+        from digit_detector.detector import Detector
+        from digit_detector.weights import WeightsError
+
+        try:
+            proposals = Detector.from_weights(args.proposals, device="cpu")
+        except (OSError, WeightsError) as error:
+            print(f"error: cannot find boxes with {args.proposals}: {error}", file=sys.stderr)
+            return 2
     train_sets, val_set, tests = namer_crop_sets(
         args.data,
         mnist_only=args.mnist_only,
         use_mnist=not args.no_mnist,
         train_limit=args.train_limit,
         workers=args.workers,
+        proposals=proposals,
+        proposal_limit=args.proposal_limit,
     )
     print(f"training on {sum(len(s) for s in train_sets):,} boxes", flush=True)
     model, history = train_namer(

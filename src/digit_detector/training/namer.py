@@ -2,7 +2,8 @@
 
 Crops come from the true boxes of a dataset in our YOLO layout, through the same path as inference
 (:func:`~digit_detector.preprocess.preprocess` to the 192x192 input, then
-:func:`~digit_detector.naming.crop_ink`), and optionally from the MNIST originals the split rule allows.
+:func:`~digit_detector.naming.classifier_input`), optionally from the MNIST originals the split rule allows
+and from the boxes a detector finds (:func:`proposal_crop_set`, for a classifier that rejects).
 Each batch is augmented on the fly: the box is jittered as a detector's box would be (shift, scale), the
 crop is rotated, sheared and scaled, and the stroke is thickened or thinned by a pixel.
 
@@ -19,14 +20,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
+from PIL import Image
 from tqdm import tqdm
 
+from digit_detector.boxes import box_iou
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
 from digit_detector.data.yolo_format import load_split, read_meta
@@ -36,14 +39,17 @@ from digit_detector.naming import (
     Namer,
     NamerConfig,
     NamerEnsemble,
+    classifier_input,
     classifiers_of,
-    crop_ink,
     load_namer,
     namer_config_record,
 )
 from digit_detector.parallel import default_workers, ordered_map
 from digit_detector.preprocess import Letterbox, preprocess
 from digit_detector.weights import save_tensors
+
+if TYPE_CHECKING:
+    from digit_detector.detector import Detector, ImageInput
 
 MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the digit's box
 SHAPE_KEYS = ("kind", "config", "members", "class_names")  # record keys save_namer writes from the model
@@ -74,15 +80,16 @@ class CropSet:
     def crops(
         self, rows: torch.Tensor, config: NamerConfig, boxes: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Float crops of the boxes ``rows`` (or of ``boxes`` in their place)."""
+        """What a classifier of ``config`` sees of the boxes ``rows`` (or of ``boxes`` in their place)."""
         ink, local = self.images_of(rows)
         chosen = self.boxes[rows] if boxes is None else boxes
-        return crop_ink(ink, chosen, local, config.crop_size, config.margin)
+        return classifier_input(ink, chosen, local, config)
 
 
-def _canvas_ink(path: Path) -> tuple[NDArray[np.uint8], Letterbox]:
-    """A canvas through the inference preprocessing, as ink (255 = black) ``(1, S, S)``, and its letterbox."""
-    batch, letterbox = preprocess(read_image(path))
+def _canvas_ink(canvas: Path | Image.Image) -> tuple[NDArray[np.uint8], Letterbox]:
+    """A canvas (or its path) through the inference preprocessing, as ink (255 = black) ``(1, S, S)``, and
+    its letterbox."""
+    batch, letterbox = preprocess(read_image(canvas) if isinstance(canvas, Path) else canvas)
     ink = (255.0 * (1.0 - batch[0].mean(dim=0, keepdim=True))).round().to(torch.uint8).numpy()
     return ink, letterbox
 
@@ -132,6 +139,63 @@ def canvas_crop_set(
     )
 
 
+PROPOSAL_MATCH_IOU = 0.5  # a found box this close to a true box is that object (learnt as its class)
+PROPOSAL_REJECT_IOU = 0.4  # one this far from every true box is not one whole object (the reject label)
+
+
+def proposal_crop_set(
+    detector: Detector,
+    root: Path,
+    split: str,
+    limit: int | None = None,
+    score_threshold: float = 0.1,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> CropSet:
+    """The boxes ``detector`` finds in ``split``'s canvases (the first ``limit``; down to ``score_threshold``
+    objectness, before its containment rule), labelled as a rejecting second stage learns them: the class of
+    the true box a box overlaps at IoU >= :data:`PROPOSAL_MATCH_IOU`, the reject label (the number of
+    classes) when it overlaps none by :data:`PROPOSAL_REJECT_IOU`; boxes in between are left out. Kinds are
+    ``found`` and ``found-reject``."""
+    samples = load_split(Path(root), split).samples[:limit]
+    reject = len(CLASS_NAMES)
+    inks: list[torch.Tensor] = []
+    boxes: list[NDArray[np.float32]] = []
+    index: list[int] = []
+    labels: list[int] = []
+    bar = tqdm(total=len(samples), desc=f"found boxes {split}", disable=not progress)
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        images: list[ImageInput] = [read_image(sample.image_path) for sample in chunk]
+        results = detector(images, score_threshold=score_threshold, suppress_contained=False)
+        for number, (sample, image, result) in enumerate(zip(chunk, images, results, strict=True)):
+            ink, letterbox = _canvas_ink(cast(Image.Image, image))
+            inks.append(torch.from_numpy(ink))
+            if not result.detections:
+                continue
+            found = np.asarray([d.box for d in result.detections], dtype=np.float32)
+            if len(sample.class_ids):
+                overlap = box_iou(found.astype(np.float64), np.asarray(sample.boxes_xyxy, np.float64))
+                best, match = overlap.max(axis=1), overlap.argmax(axis=1)
+            else:
+                best, match = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
+            for box, value, matched in zip(found, best, match, strict=True):
+                if PROPOSAL_REJECT_IOU <= value < PROPOSAL_MATCH_IOU:
+                    continue
+                boxes.append(letterbox.to_input(box[None])[0])
+                index.append(start + number)
+                labels.append(int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject)
+        bar.update(len(chunk))
+    bar.close()
+    return CropSet(
+        torch.stack(inks),
+        torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
+        torch.tensor(index, dtype=torch.int64),
+        torch.tensor(labels, dtype=torch.int64),
+        ["found-reject" if label == reject else "found" for label in labels],
+    )
+
+
 def mnist_crop_set(split: str, cache_dir: Path | None = None) -> CropSet:
     """The original 28x28 MNIST digits the split rule gives ``split``, each boxed at its ink."""
     digits = sources.load_mnist(cache_dir)
@@ -167,8 +231,8 @@ def jitter_boxes(
 
 
 def augment_crops(crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Rotation ±12°, shear ±0.2, scale ±10 % (one affine warp), then a pixel thicker or thinner
-    (a quarter of the crops each)."""
+    """Rotation ±12°, shear ±0.2, scale ±10 % (one affine warp of every channel), then the ink (channel 0)
+    a pixel thicker or thinner (a quarter of the crops each)."""
     count = len(crops)
     angle = (torch.rand(count, generator=generator) * 2 - 1) * math.radians(12)
     shear = (torch.rand(count, generator=generator) * 2 - 1) * 0.2
@@ -180,9 +244,11 @@ def augment_crops(crops: torch.Tensor, generator: torch.Generator) -> torch.Tens
     grid = F.affine_grid(theta.to(crops.device), list(crops.shape), align_corners=False)
     warped = F.grid_sample(crops, grid, align_corners=False, padding_mode="zeros")
     choice = torch.rand(count, generator=generator).view(-1, 1, 1, 1).to(crops.device)
-    thicker = F.max_pool2d(warped, 3, stride=1, padding=1)
-    thinner = -F.max_pool2d(-warped, 3, stride=1, padding=1)
-    return torch.where(choice < 0.25, thicker, torch.where(choice < 0.5, thinner, warped))
+    ink = warped[:, :1]
+    thicker = F.max_pool2d(ink, 3, stride=1, padding=1)
+    thinner = -F.max_pool2d(-ink, 3, stride=1, padding=1)
+    ink = torch.where(choice < 0.25, thicker, torch.where(choice < 0.5, thinner, ink))
+    return torch.cat((ink, warped[:, 1:]), dim=1)
 
 
 @torch.inference_mode()
@@ -323,13 +389,18 @@ def namer_crop_sets(
     use_mnist: bool = True,
     train_limit: int | None = None,
     workers: int | None = None,
+    proposals: Detector | None = None,
+    proposal_limit: int | None = None,
 ) -> tuple[list[CropSet], CropSet, dict[str, CropSet]]:
     """Training sets, validation set and test sets (by name) for the two uses of the recipe.
 
     ``mnist_only``: the MNIST originals the split rule allows (train + val) to train, the val part again to
     validate; otherwise the true boxes of ``data``'s train split (the first ``train_limit`` canvases), plus
     the MNIST train part when ``use_mnist``, validated on the val split's boxes and tested on the test
-    split's (when it has canvases). The reserved MNIST originals are a test set either way."""
+    split's (when it has canvases). With a ``proposals`` detector, the boxes it finds in the first
+    ``proposal_limit`` training canvases are trained on too (:func:`proposal_crop_set`: a rejecting
+    classifier learns its reject label there), and those it finds in the val split are a test set. The
+    reserved MNIST originals are a test set either way."""
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
         return train_sets, train_sets[1], namer_test_sets(None)
@@ -338,7 +409,11 @@ def namer_crop_sets(
     train_sets = [canvas_crop_set(data, "train", train_limit, workers=workers)]
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
-    return train_sets, canvas_crop_set(data, "val", workers=workers), namer_test_sets(data, workers=workers)
+    tests = namer_test_sets(data, workers=workers)
+    if proposals is not None:
+        train_sets.append(proposal_crop_set(proposals, data, "train", proposal_limit))
+        tests["val_found_boxes"] = proposal_crop_set(proposals, data, "val")
+    return train_sets, canvas_crop_set(data, "val", workers=workers), tests
 
 
 def namer_test_sets(
