@@ -443,3 +443,52 @@ def test_torch_namer_gives_probabilities_per_box() -> None:
     )
     assert out.shape == (2, 12)
     torch.testing.assert_close(out.sum(dim=1), torch.ones(2))
+
+
+def write_bar_canvases(root: Path, split: str, count: int) -> None:
+    """Canvases of one or two black bars each, labelled `1` (vertical) and `7` (horizontal)."""
+    rng = np.random.default_rng(len(split) + count)
+    for index in range(count):
+        canvas = np.full((192, 192, 3), 255, dtype=np.uint8)
+        ids, boxes = [], []
+        for left in (20, 100)[: int(rng.integers(1, 3))]:
+            top = int(rng.integers(10, 100))
+            vertical = bool(rng.integers(2))
+            box = [left, top, left + 12, top + 60] if vertical else [left, top, left + 60, top + 12]
+            canvas[box[1] : box[3], box[0] : box[2]] = 0
+            ids.append(1 if vertical else 7)
+            boxes.append(box)
+        write_sample(root, split, f"{index:03d}", canvas, np.array(ids), np.array(boxes, dtype=np.float64))
+
+
+@pytest.mark.slow
+def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
+    tmp_path: Path, random_tiny_weights: Path
+) -> None:
+    """`namer train --box-channel --rejects` end to end: boxes found by a (random) detector in the
+    training canvases are learnt from, the classifier has both new shapes and is scored on the boxes found
+    in the val split too."""
+    from digit_detector.cli import main
+
+    for split, count in (("train", 24), ("val", 8)):
+        write_bar_canvases(tmp_path / "data", split, count)
+    out = tmp_path / "namer.safetensors"
+    code = main(
+        [
+            "namer", "train", "--data", str(tmp_path / "data"), "--no-mnist", "--box-channel", "--rejects",
+            "--widths", "4", "8", "8", "--epochs", "1",
+            "--batch-size", "16", "--workers", "1", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    model, record = load_namer(out)
+    assert isinstance(model, CropClassifier) and model.config.box_channel and model.config.rejects
+    found = record["metrics"]["val_found_boxes"]
+    assert found["boxes"] > 0 and "found-reject" in found["by_kind"]
+
+
+def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from digit_detector.cli import main
+
+    code = main(["namer", "train", "--mnist-only", "--rejects", "--out", str(tmp_path / "o.safetensors")])
+    assert code == 2 and "give --data" in capsys.readouterr().err
