@@ -469,6 +469,7 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     training canvases are learnt from, the classifier has both new shapes and is scored on the boxes found
     in the val split too."""
     from digit_detector.cli import main
+    from digit_detector.training.attach import namer_steps
 
     for split, count in (("train", 24), ("val", 8)):
         write_bar_canvases(tmp_path / "data", split, count)
@@ -483,8 +484,22 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     assert code == 0
     model, record = load_namer(out)
     assert isinstance(model, CropClassifier) and model.config.box_channel and model.config.rejects
-    found = record["metrics"]["val_found_boxes"]
-    assert found["boxes"] > 0 and "found-reject" in found["by_kind"]
+    assert record["metrics"]["val_found_boxes"]["boxes"] > 0  # how they are labelled: test above
+    tuned = tmp_path / "tuned.safetensors"
+    args = [
+        "namer",
+        "train",
+        "--data",
+        str(tmp_path / "data"),
+        "--no-mnist",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+    ]
+    assert main([*args, "--init", str(out), "--out", str(tuned)]) == 0
+    steps = namer_steps(load_namer(tuned)[1]["training"])
+    assert [step["command"].split("--out ")[-1] for step in steps] == [str(out), str(tuned)]
 
 
 def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -492,3 +507,30 @@ def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[st
 
     code = main(["namer", "train", "--mnist-only", "--rejects", "--out", str(tmp_path / "o.safetensors")])
     assert code == 2 and "give --data" in capsys.readouterr().err
+
+
+def test_attach_takes_given_thresholds_and_records_the_test_report(
+    tmp_path: Path, random_tiny_weights: Path
+) -> None:
+    from digit_detector.training.attach import attach_namer
+    from digit_detector.weights import load_weights
+
+    for split in ("val", "test"):
+        write_bar_canvases(tmp_path / "data", split, 4)
+    namer = save_namer(CropClassifier(NamerConfig(widths=(4, 8, 8))).eval(), {}, tmp_path / "n.safetensors")
+    weights, namer_path = attach_namer(
+        random_tiny_weights,
+        namer,
+        tmp_path / "data",
+        tmp_path / "out",
+        command="attach X",
+        thresholds=(0.4, 0.7),
+    )
+    _, metadata = load_weights(weights)
+    assert (metadata.score_threshold, metadata.containment_threshold) == (0.4, 0.7)
+    assert metadata.namer == namer_path.name and metadata.training["chain"][-1]["command"] == "attach X"
+    assert metadata.metrics["test"]["score_threshold"] == 0.4
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        attach_namer(
+            random_tiny_weights, namer, tmp_path / "data", tmp_path / "o2", command="", thresholds=(2, 0.5)
+        )

@@ -25,7 +25,7 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from digit_detector.cli import recorded_command
 
@@ -54,6 +54,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--namers", type=Path, nargs="+", default=None, metavar="FILE", help="combine: the namers to average"
     )
     parser.add_argument("--version", default=None, help="attach: version of the combined weights")
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("OBJECTNESS", "CONTAINMENT"),
+        help="attach: use these thresholds (chosen on validation by you) instead of the F1 rule's",
+    )
     parser.add_argument(
         "--init",
         type=Path,
@@ -164,8 +172,9 @@ def run_attach(args: argparse.Namespace) -> int:
             args.out,
             command=recorded_command(args),
             version=args.version,
+            thresholds=None if args.thresholds is None else (args.thresholds[0], args.thresholds[1]),
         )
-    except WeightsError as error:
+    except (WeightsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {weights} and {namer_path}")
@@ -194,12 +203,13 @@ def run_train(args: argparse.Namespace) -> int:
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
     start = None
+    start_record: dict[str, Any] = {}
     if args.init is not None:
         from digit_detector.naming import load_namer
         from digit_detector.weights import WeightsError
 
         try:
-            start, _ = load_namer(args.init)
+            start, start_record = load_namer(args.init)
         except (OSError, WeightsError) as error:
             print(f"error: cannot start from {args.init}: {error}", file=sys.stderr)
             return 2
@@ -258,6 +268,7 @@ def run_train(args: argparse.Namespace) -> int:
     record = {
         "training": {
             "command": recorded_command(args),
+            **({"init": start_record["training"]} if "training" in start_record else {}),
             "data_root": None if args.data is None else str(args.data),
             "mnist_only": args.mnist_only,
             "device": str(device),

@@ -9,11 +9,12 @@ them (``training.chain``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
-from digit_detector.detector import Detector, TorchBackend
+from digit_detector.detector import Detector, TorchBackend, check_threshold
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
@@ -21,6 +22,18 @@ from digit_detector.naming import load_namer
 from digit_detector.second_stage import TorchNamer
 from digit_detector.training.namer import save_namer
 from digit_detector.weights import load_weights, save_weights
+
+
+def namer_steps(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The commands that made a namer, first to last, from its record's ``training``: the run it was
+    fine-tuned from (``init``, recorded by ``namer train --init``) before its own, an ensemble's members
+    before the combine."""
+    members = training.get("members", [])
+    init = [training["init"]] if training.get("init") else []
+    earlier = [step for part in [*init, *members] for step in namer_steps(part)]
+    if not training.get("command"):
+        return earlier
+    return [*earlier, {"stage": "combine" if members else "namer", "command": training["command"]}]
 
 
 def attach_namer(
@@ -31,11 +44,16 @@ def attach_namer(
     *,
     command: str,
     version: str | None = None,
+    thresholds: tuple[float, float] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``out/<detector name>`` and ``out/<detector stem>.namer.safetensors`` (see the module
     docstring); ``command`` is recorded as the chain's last step, ``version`` defaults to the detector's
-    ``+namer``. Prints the chosen thresholds and the test summary as it goes; returns both paths.
-    Raises :class:`~digit_detector.weights.WeightsError` when either file cannot be loaded."""
+    ``+namer``; ``thresholds`` (objectness, containment) replace the ones the F1 rule would choose on
+    validation. Prints the thresholds and the test summary as it goes; returns both paths.
+    Raises :class:`~digit_detector.weights.WeightsError` when either file cannot be loaded, ``ValueError``
+    for a threshold outside 0-1."""
+    for value in thresholds or ():
+        check_threshold("threshold", value)
     detector_weights = Path(detector_weights)
     model, metadata = load_weights(detector_weights)
     namer, namer_record = load_namer(namer_weights)
@@ -46,10 +64,10 @@ def attach_namer(
     chain = list(metadata.training.get("chain", [])) or [
         {"stage": "detector", "version": metadata.version, "command": metadata.training.get("command")}
     ]
-    namer_training = namer_record.get("training", {})
-    members = namer_training.get("members", [])  # an ensemble: each classifier's run, then the combine
-    chain.extend({"stage": "namer", "command": member.get("command")} for member in members)
-    chain.append({"stage": "combine" if members else "namer", "command": namer_training.get("command")})
+    known = {step.get("command") for step in chain}
+    chain.extend(
+        step for step in namer_steps(namer_record.get("training", {})) if step["command"] not in known
+    )
     chain.append({"stage": "attach", "command": command})
     metadata.training["chain"] = chain
     metadata.namer = namer_path.name
@@ -58,10 +76,17 @@ def attach_namer(
     detector = Detector(
         TorchBackend(model, torch.device("cpu")), metadata, namer=TorchNamer(namer, torch.device("cpu"))
     )
-    val = load_split(data, "val").samples
-    metadata.score_threshold, metadata.containment_threshold = choose_thresholds(detector, val, progress=True)
+    if thresholds is None:
+        val = load_split(data, "val").samples
+        metadata.score_threshold, metadata.containment_threshold = choose_thresholds(
+            detector, val, progress=True
+        )
+        print(f"chosen on {len(val)} validation images:", end=" ")
+    else:
+        metadata.score_threshold, metadata.containment_threshold = thresholds
+        detector.score_threshold, detector.containment_threshold = thresholds
     print(
-        f"chosen on {len(val)} validation images: objectness threshold {metadata.score_threshold:.2f}, "
+        f"objectness threshold {metadata.score_threshold:.2f}, "
         f"containment threshold {metadata.containment_threshold}"
     )
     test = load_split(data, "test").samples
