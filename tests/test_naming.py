@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,6 +66,17 @@ def test_crops_see_the_box_ink_and_paper_outside_the_image() -> None:
     assert outside.abs().max() == 0.0  # beyond the image is paper
 
 
+def orientation_set(ink: np.ndarray, boxes: list[list[int]], labels: list[int]) -> CropSet:
+    """One box per image of ``ink``, labelled 0 (a horizontal bar) or 1 (a vertical one)."""
+    return CropSet(
+        torch.from_numpy(ink),
+        torch.tensor(boxes, dtype=torch.float32),
+        torch.arange(len(labels)),
+        torch.tensor(labels),
+        ["horizontal" if label == 0 else "vertical" for label in labels],
+    )
+
+
 def bar_crop_set(count: int, seed: int) -> CropSet:
     """Images with one bar each: class 0 horizontal, class 1 vertical, at random places and lengths."""
     rng = np.random.default_rng(seed)
@@ -77,20 +90,21 @@ def bar_crop_set(count: int, seed: int) -> CropSet:
         ink[index, 0, y : y + h, x : x + w] = 255
         boxes.append([x, y, x + w, y + h])
         labels.append(label)
-    return CropSet(
-        torch.from_numpy(ink),
-        torch.tensor(boxes, dtype=torch.float32),
-        torch.arange(count),
-        torch.tensor(labels),
-        ["horizontal" if label == 0 else "vertical" for label in labels],
+    return orientation_set(ink, boxes, labels)
+
+
+def small_run(
+    make_set: Callable[[int, int], CropSet], config: NamerConfig
+) -> tuple[CropClassifier, dict[str, Any]]:
+    """The recipe for 4 epochs on 400 boxes of ``make_set(count, seed)``, validated on 100 more."""
+    return train_namer(
+        [make_set(400, 0)], make_set(100, 1), config=config, epochs=4, batch_size=32, progress=False
     )
 
 
 def test_the_recipe_learns_to_name_boxes() -> None:
     config = NamerConfig(num_classes=2, widths=(8, 16, 16))
-    model, history = train_namer(
-        [bar_crop_set(400, 0)], bar_crop_set(100, 1), config=config, epochs=4, batch_size=32, progress=False
-    )
+    model, history = small_run(bar_crop_set, config)
     test = bar_crop_set(200, 2)
     report = accuracy_by_kind(predict_crop_set(model, test), test)
     assert report["accuracy"] >= 0.9, report
@@ -100,9 +114,7 @@ def test_the_recipe_learns_to_name_boxes() -> None:
 
 def test_fine_tuning_starts_from_the_given_weights() -> None:
     config = NamerConfig(num_classes=2, widths=(8, 16, 16))
-    trained, _ = train_namer(
-        [bar_crop_set(400, 0)], bar_crop_set(100, 1), config=config, epochs=4, batch_size=32, progress=False
-    )
+    trained, _ = small_run(bar_crop_set, config)
     test = bar_crop_set(200, 2)
     # a step of almost no learning rate from the trained weights: it names as they do
     tuned, _ = train_namer(
@@ -171,13 +183,7 @@ def crossed_bars(count: int, seed: int) -> CropSet:
             else [down, y, down + thickness, y + length]
         )
         labels.append(label)
-    return CropSet(
-        torch.from_numpy(ink),
-        torch.tensor(boxes, dtype=torch.float32),
-        torch.arange(count),
-        torch.tensor(labels),
-        ["horizontal" if label == 0 else "vertical" for label in labels],
-    )
+    return orientation_set(ink, boxes, labels)
 
 
 def test_the_box_channel_tells_which_ink_is_the_box_s() -> None:
@@ -185,14 +191,7 @@ def test_the_box_channel_tells_which_ink_is_the_box_s() -> None:
     accuracy = {}
     for box_channel in (False, True):
         config = NamerConfig(num_classes=2, widths=(8, 16, 16), box_channel=box_channel)
-        model, _ = train_namer(
-            [crossed_bars(400, 0)],
-            crossed_bars(100, 1),
-            config=config,
-            epochs=4,
-            batch_size=32,
-            progress=False,
-        )
+        model, _ = small_run(crossed_bars, config)
         accuracy[box_channel] = accuracy_by_kind(predict_crop_set(model, test), test)["accuracy"]
     assert accuracy[True] >= 0.9 and accuracy[False] <= 0.7, accuracy
 
