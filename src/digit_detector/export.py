@@ -142,7 +142,8 @@ NAMER_OUTPUT = "class_probs"
 
 def export_namer(namer_weights: Path, out: Path | None = None, opset: int = DEFAULT_OPSET) -> Path:
     """Export the crop classifier (crops included: ``roi_align``) to ONNX: ``images (N, 3, S, S)``,
-    ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)``; its JSON record is embedded."""
+    ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)`` (``C + 1`` with a reject output); its
+    JSON record is embedded."""
     from digit_detector.naming import BoxNamer, load_namer
 
     namer_weights = Path(namer_weights)

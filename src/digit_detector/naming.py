@@ -148,7 +148,8 @@ class CropClassifier(nn.Module):
     def box_probabilities(
         self, ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor
     ) -> torch.Tensor:
-        """Class probabilities ``(K, C)`` of ``boxes`` in ``ink`` ``(N, 1, H, W)``, cut as its config says."""
+        """Probabilities ``(K, C)`` (``(K, C + 1)`` with the reject output) of ``boxes`` in ``ink``
+        ``(N, 1, H, W)``, cut as its config says."""
         return self(classifier_input(ink, boxes, image_index, self.config)).softmax(dim=-1)
 
 
@@ -188,8 +189,8 @@ def classifiers_of(namer: Namer) -> list[CropClassifier]:
 
 class BoxNamer(nn.Module):
     """Crops and classifier (or ensemble) in one module: ``images (N, 3, S, S)``, ``boxes (K, 4)``,
-    ``image_index (K,)`` -> class probabilities ``(K, C)``. What the Detector runs and what is exported
-    to ONNX."""
+    ``image_index (K,)`` -> probabilities ``(K, C)`` or ``(K, C + 1)`` (see :class:`CropClassifier`). What
+    the Detector runs and what is exported to ONNX."""
 
     def __init__(self, namer: Namer) -> None:
         super().__init__()

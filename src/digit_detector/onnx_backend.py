@@ -150,8 +150,8 @@ class OnnxNamer:
         return None if text is None else dict(json.loads(text))
 
     def __call__(self, images: object, boxes: ArrayT, image_index: object) -> ArrayT:
-        """Class probabilities ``(K, C)`` of ``boxes`` (``(K, 4)``, input pixels) in the images they index,
-        as the kind of array ``boxes`` is."""
+        """Class probabilities ``(K, C)`` (``C + 1`` with a reject output) of ``boxes`` (``(K, 4)``, input
+        pixels) in the images they index, as the kind of array ``boxes`` is."""
         feeds: dict[str, np.ndarray] = {
             "images": _as_numpy(images, np.float32),
             "boxes": _as_numpy(boxes, np.float32),

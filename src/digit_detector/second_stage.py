@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from digit_detector.naming import Namer as Classifier
 
 # A namer maps (a (N, 3, S, S) input batch, boxes (K, 4) in input pixels as the backend's kind, image index
-# (K,)) to class probabilities (K, C), of the boxes' kind.
+# (K,)) to class probabilities (K, C), or (K, C + 1) for a namer with the reject output (see
+# split_rejection), of the boxes' kind.
 Namer = Callable[[Any, Any, Any], Any]
 
 # the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
