@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -49,7 +49,7 @@ from digit_detector.preprocess import Letterbox, preprocess
 from digit_detector.weights import save_tensors
 
 if TYPE_CHECKING:
-    from digit_detector.detector import Detector, ImageInput
+    from digit_detector.detector import Detector
 
 MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the digit's box
 SHAPE_KEYS = ("kind", "config", "members", "class_names")  # record keys save_namer writes from the model
@@ -166,10 +166,10 @@ def proposal_crop_set(
     bar = tqdm(total=len(samples), desc=f"found boxes {split}", disable=not progress)
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
-        images: list[ImageInput] = [read_image(sample.image_path) for sample in chunk]
+        images = tuple(read_image(sample.image_path) for sample in chunk)
         results = detector(images, score_threshold=score_threshold, suppress_contained=False)
         for number, (sample, image, result) in enumerate(zip(chunk, images, results, strict=True)):
-            ink, letterbox = _canvas_ink(cast(Image.Image, image))
+            ink, letterbox = _canvas_ink(image)
             inks.append(torch.from_numpy(ink))
             if not result.detections:
                 continue
