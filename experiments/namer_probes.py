@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from digit_detector.bundled import bundled_dir
-from digit_detector.naming import CropClassifier, load_namer, square_regions
+from digit_detector.naming import CropClassifier, box_window, load_namer
 from digit_detector.training.namer import CropSet, canvas_crop_set, predict_crop_set
 
 
@@ -29,20 +29,12 @@ def scaled(boxes: torch.Tensor, factor: float) -> torch.Tensor:
 
 def masked_probabilities(model: CropClassifier, crop_set: CropSet, pad: float) -> torch.Tensor:
     """Probabilities with each crop zeroed outside its box grown by ``pad`` of the box's size."""
-    config, size = model.config, model.config.crop_size
-    grid = torch.arange(size, dtype=torch.float32) + 0.5
+    config = model.config
     out = []
     for start in range(0, len(crop_set), 512):
         rows = torch.arange(start, min(start + 512, len(crop_set)))
-        boxes = crop_set.boxes[rows]
-        region = square_regions(boxes, config.margin)
-        side = (region[:, 2] - region[:, 0]).unsqueeze(1)
-        extent = boxes[:, 2:] - boxes[:, :2]
-        low = (boxes[:, :2] - pad * extent - region[:, :2]) / side * size
-        high = (boxes[:, 2:] + pad * extent - region[:, :2]) / side * size
-        in_x = (grid >= low[:, :1]) & (grid <= high[:, :1])
-        in_y = (grid >= low[:, 1:]) & (grid <= high[:, 1:])
-        crops = crop_set.crops(rows, config) * (in_y[:, :, None] & in_x[:, None, :]).unsqueeze(1)
+        window = box_window(crop_set.boxes[rows], config.crop_size, config.margin, grow=pad)
+        crops = crop_set.crops(rows, config) * window
         with torch.inference_mode():
             out.append(model(crops).softmax(dim=-1))
     return torch.cat(out)

@@ -87,13 +87,17 @@ def crop_ink(
     return roi_align(ink, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
 
 
-def box_window(boxes: torch.Tensor, size: int = CROP_SIZE, margin: float = CROP_MARGIN) -> torch.Tensor:
+def box_window(
+    boxes: torch.Tensor, size: int = CROP_SIZE, margin: float = CROP_MARGIN, grow: float = 0.0
+) -> torch.Tensor:
     """Where each box ``(K, 4)`` lies in its square crop (see :func:`crop_ink`): ``(K, 1, size, size)``,
-    1 at the crop pixels whose centre is inside the box, 0 elsewhere. Pure tensor code (exports to ONNX)."""
+    1 at the crop pixels whose centre is inside the box (grown by ``grow`` of its width and height on each
+    side), 0 elsewhere. Pure tensor code (exports to ONNX)."""
     region = square_regions(boxes, margin)
     side = (region[:, 2:3] - region[:, 0:1]).clamp(min=1e-6)
-    low = (boxes[:, :2] - region[:, :2]) / side * size  # (K, 2) in crop pixels
-    high = (boxes[:, 2:] - region[:, :2]) / side * size
+    extent = grow * (boxes[:, 2:] - boxes[:, :2])
+    low = (boxes[:, :2] - extent - region[:, :2]) / side * size  # (K, 2) in crop pixels
+    high = (boxes[:, 2:] + extent - region[:, :2]) / side * size
     centres = torch.arange(size, dtype=boxes.dtype, device=boxes.device) + 0.5
     in_x = (centres >= low[:, :1]) & (centres <= high[:, :1])  # (K, size)
     in_y = (centres >= low[:, 1:]) & (centres <= high[:, 1:])

@@ -130,11 +130,10 @@ def run(args: argparse.Namespace) -> int:
 
 def run_combine(args: argparse.Namespace) -> int:
     from digit_detector.training.namer import (
-        accuracy_by_kind,
         combine_namers,
         namer_test_sets,
-        predict_crop_set,
         save_namer,
+        score_namer,
     )
     from digit_detector.weights import WeightsError
 
@@ -148,9 +147,7 @@ def run_combine(args: argparse.Namespace) -> int:
         return 2
     record["training"]["command"] = recorded_command(args)
     tests = namer_test_sets(args.data, ("val", "test"), workers=args.workers)
-    record["metrics"] = {
-        name: accuracy_by_kind(predict_crop_set(ensemble, crops), crops) for name, crops in tests.items()
-    }
+    record["metrics"] = score_namer(ensemble, tests)
     out = save_namer(ensemble, record, args.out)
     print(json.dumps(record["metrics"], indent=1))
     print(f"wrote {out}")
@@ -188,10 +185,9 @@ def run_train(args: argparse.Namespace) -> int:
     from digit_detector.detector import DeviceError, resolve_device
     from digit_detector.naming import CropClassifier, NamerConfig, widened
     from digit_detector.training.namer import (
-        accuracy_by_kind,
         namer_crop_sets,
-        predict_crop_set,
         save_namer,
+        score_namer,
         train_namer,
     )
 
@@ -264,7 +260,7 @@ def run_train(args: argparse.Namespace) -> int:
         device=device,
         init=None if start is None else start.state_dict(),
     )
-    metrics = {name: accuracy_by_kind(predict_crop_set(model, crops), crops) for name, crops in tests.items()}
+    metrics = score_namer(model, tests)
     record = {
         "training": {
             "command": recorded_command(args),

@@ -179,12 +179,13 @@ def proposal_crop_set(
                 best, match = overlap.max(axis=1), overlap.argmax(axis=1)
             else:
                 best, match = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
-            for box, value, matched in zip(found, best, match, strict=True):
-                if PROPOSAL_REJECT_IOU <= value < PROPOSAL_MATCH_IOU:
-                    continue
-                boxes.append(letterbox.to_input(box[None])[0])
-                index.append(start + number)
-                labels.append(int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject)
+            keep = (best < PROPOSAL_REJECT_IOU) | (best >= PROPOSAL_MATCH_IOU)
+            boxes.extend(letterbox.to_input(found[keep]))
+            index.extend([start + number] * int(keep.sum()))
+            labels.extend(
+                int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject
+                for value, matched in zip(best[keep], match[keep], strict=True)
+            )
         bar.update(len(chunk))
     bar.close()
     return CropSet(
@@ -265,7 +266,12 @@ def predict_crop_set(
         ink, local = crop_set.images_of(rows)
         chosen = crop_set.boxes[rows] if boxes is None else boxes[rows]
         out.append(model.box_probabilities(ink.to(device), chosen.to(device), local.to(device)).cpu())
-    return torch.cat(out) if out else torch.zeros(0, classifiers_of(model)[0].config.num_classes)
+    return torch.cat(out) if out else torch.zeros(0, classifiers_of(model)[0].config.outputs)
+
+
+def score_namer(model: Namer, tests: dict[str, CropSet]) -> dict[str, dict[str, Any]]:
+    """:func:`accuracy_by_kind` of ``model`` on each named test set."""
+    return {name: accuracy_by_kind(predict_crop_set(model, crops), crops) for name, crops in tests.items()}
 
 
 def accuracy_by_kind(probs: torch.Tensor, crop_set: CropSet) -> dict[str, Any]:
