@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from digit_detector.classes import CLASS_NAMES
-from digit_detector.data.yolo_format import write_sample
+from digit_detector.data.yolo_format import load_split, write_sample
 from digit_detector.detector import Detector
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
@@ -39,7 +39,7 @@ from digit_detector.training.namer import (
     save_namer,
     train_namer,
 )
-from digit_detector.weights import WeightsError, WeightsMetadata
+from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, WeightsMetadata
 
 METADATA = WeightsMetadata.from_dict(
     {"model": {"name": "yolov3-tiny", "width": 0.5, "anchors": DEFAULT_ANCHORS}, "score_threshold": 0.5}
@@ -464,9 +464,9 @@ def write_bar_canvases(root: Path, split: str, count: int) -> None:
 def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     tmp_path: Path, random_tiny_weights: Path
 ) -> None:
-    """`namer train --box-channel --rejects` end to end: boxes found by a (random) detector in the
-    training canvases are learnt from, the classifier has both new shapes and is scored on the boxes found
-    in the val split too."""
+    """`namer train --box-channel --rejects` end to end: boxes found by (random) detectors in the
+    training canvases are learnt from, once per detector given, the classifier has both new shapes and is
+    scored on the boxes found in the val split too."""
     from digit_detector.cli import main
     from digit_detector.training.attach import namer_steps
 
@@ -476,6 +476,7 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     code = main(
         [
             "namer", "train", "--data", str(tmp_path / "data"), "--no-mnist", "--box-channel", "--rejects",
+            "--proposals", str(random_tiny_weights), str(DEFAULT_WEIGHTS),
             "--widths", "4", "8", "8", "--epochs", "1",
             "--batch-size", "16", "--workers", "1", "--out", str(out),
         ]
@@ -484,6 +485,12 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     model, record = load_namer(out)
     assert isinstance(model, CropClassifier) and model.config.box_channel and model.config.rejects
     assert record["metrics"]["val_found_boxes"]["boxes"] > 0  # how they are labelled: test above
+    found = [
+        len(proposal_crop_set(Detector.from_weights(path), tmp_path / "data", "train", progress=False))
+        for path in (random_tiny_weights, DEFAULT_WEIGHTS)
+    ]
+    true_boxes = sum(len(s.class_ids) for s in load_split(tmp_path / "data", "train").samples)
+    assert found[1] > 0 and record["training"]["train_boxes"] == true_boxes + sum(found)
     tuned = tmp_path / "tuned.safetensors"
     args = [
         "namer",
@@ -506,6 +513,22 @@ def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[st
 
     code = main(["namer", "train", "--mnist-only", "--rejects", "--out", str(tmp_path / "o.safetensors")])
     assert code == 2 and "give --data" in capsys.readouterr().err
+
+
+def test_namer_train_names_a_proposal_file_it_cannot_read(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, random_tiny_weights: Path
+) -> None:
+    from digit_detector.cli import main
+
+    write_bar_canvases(tmp_path / "data", "train", 2)
+    missing = tmp_path / "missing.safetensors"
+    code = main(
+        [
+            "namer", "train", "--data", str(tmp_path / "data"), "--rejects",
+            "--proposals", str(random_tiny_weights), str(missing), "--out", str(tmp_path / "o.safetensors"),
+        ]
+    )  # fmt: skip
+    assert code == 2 and f"cannot find boxes with {missing}" in capsys.readouterr().err
 
 
 def test_attach_takes_given_thresholds_and_records_the_test_report(

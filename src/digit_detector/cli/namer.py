@@ -31,6 +31,7 @@ from digit_detector.cli import recorded_command
 
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
+    from digit_detector.detector import Detector
 
 HELP = "train the crop classifier that names detected boxes (see `namer --help`)"
 
@@ -92,9 +93,11 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--proposals",
         type=Path,
-        default=None,
+        nargs="+",
+        default=[None],
         metavar="FILE",
-        help="train --rejects: the detector whose boxes are learnt from (default: the shipped weights)",
+        help="train --rejects: the detectors whose boxes are learnt from, each on the same canvases "
+        "(default: the shipped weights)",
     )
     parser.add_argument(
         "--proposal-limit",
@@ -222,7 +225,7 @@ def run_train(args: argparse.Namespace) -> int:
     except DeviceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    proposals = None
+    proposals: list[Detector] = []
     if config.rejects:
         if args.mnist_only:
             print(
@@ -233,11 +236,12 @@ def run_train(args: argparse.Namespace) -> int:
         from digit_detector.detector import Detector
         from digit_detector.weights import WeightsError
 
-        try:
-            proposals = Detector.from_weights(args.proposals, device="cpu")
-        except (OSError, WeightsError) as error:
-            print(f"error: cannot find boxes with {args.proposals}: {error}", file=sys.stderr)
-            return 2
+        for path in args.proposals:
+            try:
+                proposals.append(Detector.from_weights(path, device="cpu"))
+            except (OSError, WeightsError) as error:
+                print(f"error: cannot find boxes with {path}: {error}", file=sys.stderr)
+                return 2
     train_sets, val_set, tests = namer_crop_sets(
         args.data,
         mnist_only=args.mnist_only,

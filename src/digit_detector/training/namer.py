@@ -395,7 +395,7 @@ def namer_crop_sets(
     use_mnist: bool = True,
     train_limit: int | None = None,
     workers: int | None = None,
-    proposals: Detector | None = None,
+    proposals: Sequence[Detector] = (),
     proposal_limit: int | None = None,
 ) -> tuple[list[CropSet], CropSet, dict[str, CropSet]]:
     """Training sets, validation set and test sets (by name) for the two uses of the recipe.
@@ -403,10 +403,11 @@ def namer_crop_sets(
     ``mnist_only``: the MNIST originals the split rule allows (train + val) to train, the val part again to
     validate; otherwise the true boxes of ``data``'s train split (the first ``train_limit`` canvases), plus
     the MNIST train part when ``use_mnist``, validated on the val split's boxes and tested on the test
-    split's (when it has canvases). With a ``proposals`` detector, the boxes it finds in the first
+    split's (when it has canvases). With ``proposals`` detectors, the boxes each finds in the first
     ``proposal_limit`` training canvases are trained on too (:func:`proposal_crop_set`: a rejecting
-    classifier learns its reject label there), and those it finds in the val split are a test set. The
-    reserved MNIST originals are a test set either way."""
+    classifier learns its reject label there; several detectors, e.g. an older one and one that already
+    rejects, give the easy and the remaining hard non-objects), and those the last finds in the val split
+    are a test set. The reserved MNIST originals are a test set either way."""
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
         return train_sets, train_sets[1], namer_test_sets(None)
@@ -416,9 +417,10 @@ def namer_crop_sets(
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
     tests = namer_test_sets(data, workers=workers)
-    if proposals is not None:
-        train_sets.append(proposal_crop_set(proposals, data, "train", proposal_limit))
-        tests["val_found_boxes"] = proposal_crop_set(proposals, data, "val")
+    for detector in proposals:
+        train_sets.append(proposal_crop_set(detector, data, "train", proposal_limit))
+    if proposals:
+        tests["val_found_boxes"] = proposal_crop_set(proposals[-1], data, "val")
     return train_sets, canvas_crop_set(data, "val", workers=workers), tests
 
 
