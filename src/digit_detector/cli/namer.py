@@ -61,7 +61,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         nargs=2,
         default=None,
         metavar=("OBJECTNESS", "CONTAINMENT"),
-        help="attach: use these thresholds (chosen on validation by you) instead of the F1 rule's",
+        help="attach: use these thresholds (chosen on validation by you) instead of the reading rule's",
     )
     parser.add_argument(
         "--init",

@@ -6,6 +6,7 @@ COCO mAP (torchmetrics), matching, reading rates, breakdowns and the worst image
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,39 @@ from digit_detector.evaluation.report import (
     ImageError,
 )
 from digit_detector.reading import read_number
+from digit_detector.results import DetectionResult
+
+
+@dataclass(frozen=True)
+class CanvasReading:
+    """How one canvas was read, as the report counts it: ``single_ok`` on a canvas of one digit (the best
+    detection names it), ``number_ok`` on one of two or more digits (the number read exactly), None where
+    the canvas is not that kind; and how many of its ``other_drawings`` were ``other_taken`` for a digit
+    (a digit detection at IoU >= 0.5)."""
+
+    single_ok: bool | None
+    number_ok: bool | None
+    other_drawings: int
+    other_taken: int
+
+
+def read_canvas(
+    gt_ids: Sequence[int], gt_boxes: NDArray[np.float64], result: DetectionResult
+) -> CanvasReading:
+    """What the report counts for one canvas's ``result`` against its ground truth (``gt_boxes`` (N, 4))."""
+    detections = result.detections
+    single_ok = number_ok = None
+    if len(gt_ids) == 1 and is_digit(gt_ids[0]):
+        single_ok = bool(detections) and detections[0].class_id == gt_ids[0]
+    if sum(is_digit(c) for c in gt_ids) >= 2:
+        number_ok = result.number == read_number(gt_ids, gt_boxes)
+    other_indices = [i for i, c in enumerate(gt_ids) if c == OTHER_ID]
+    digit_boxes = [d.box for d in detections if is_digit(d.class_id)]
+    taken = 0
+    if other_indices and digit_boxes:
+        ious = np.nan_to_num(box_iou(gt_boxes[other_indices], np.asarray(digit_boxes, dtype=np.float64)))
+        taken = int((ious >= MATCH_IOU).any(axis=1).sum())
+    return CanvasReading(single_ok, number_ok, len(other_indices), taken)
 
 
 def _coco_map(predictions: Sequence[ImagePrediction], agnostic: bool, *, extended: bool) -> dict[str, Any]:
@@ -144,24 +178,22 @@ def report_from_predictions(
             problems.append(f"extra {extra}")
             severity += sum(0.5 + detections[d].score for d in matching.false_positives)
 
-        digit_ids = [c for c in gt_ids if is_digit(c)]
-        single_ok = number_ok = None
-        if len(gt_ids) == 1 and is_digit(gt_ids[0]):
+        reading = read_canvas(gt_ids, gt_boxes, result)
+        single_ok, number_ok = reading.single_ok, reading.number_ok
+        if single_ok is not None:
             counts["single"] += 1
-            single_ok = bool(detections) and detections[0].class_id == gt_ids[0]
             if single_ok:
                 counts["single_ok"] += 1
             elif not problems:
                 problems.append(f"top-1 {detections[0].label if detections else 'nothing'}")
                 severity += 1
-        if len(digit_ids) >= 2:
+        if number_ok is not None:
             counts["number"] += 1
-            expected = read_number(gt_ids, gt_boxes)
-            number_ok = result.number == expected
             if number_ok:
                 counts["number_ok"] += 1
             else:
                 shown = result.number.replace("\n", "/")
+                expected = read_number(gt_ids, gt_boxes)
                 problems.append(f"number {shown!r} not {expected.replace(chr(10), '/')!r}")
                 severity += 1
         if not gt_ids:
@@ -170,15 +202,10 @@ def report_from_predictions(
                 counts["blank_fp"] += 1
                 problems.insert(0, "blank canvas")
                 severity += 1  # a blank canvas with a detection is the worst kind of mistake
-        other_indices = [i for i, c in enumerate(gt_ids) if c == OTHER_ID]
-        digit_dets = [d for d in detections if is_digit(d.class_id)]
-        if other_indices and digit_dets:
-            ious = np.nan_to_num(box_iou(gt_boxes[other_indices], np.asarray([d.box for d in digit_dets])))
-            taken = int((ious >= MATCH_IOU).any(axis=1).sum())
-            other_taken += taken
-            if taken:
-                problems.append(f"{taken} other taken for a digit")
-        other_boxes += len(other_indices)
+        other_taken += reading.other_taken
+        if reading.other_taken:
+            problems.append(f"{reading.other_taken} other taken for a digit")
+        other_boxes += reading.other_drawings
         pen_widths = pens.get(sample.image_path.resolve()) if pens else None
         count_buckets(recall_buckets, gt_boxes, sample.image_size[1], pen_widths, matching)
         kinds = sources.get(sample.image_path.resolve()) if sources else None

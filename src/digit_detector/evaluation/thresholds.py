@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
+from digit_detector.classes import OTHER_ID
 from digit_detector.data.yolo_format import Sample
 from digit_detector.detector import Detector
 from digit_detector.evaluation.predictions import ImagePrediction, match_detections, predict_samples
+from digit_detector.evaluation.scoring import read_canvas
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 
@@ -93,8 +96,8 @@ def choose_containment_threshold(
     return best_threshold
 
 
-#: With a second stage, the objectness threshold is the lowest whose F1 is within this of the best one:
-#: among thresholds that are equally good overall, the one that leaves the fewest drawn objects unanswered.
+#: With a second stage, thresholds whose F1 is within this of the best one count as equally good overall;
+#: of those, the pair that reads the most canvases is chosen (:func:`choose_reading_thresholds`).
 SHOWN_F1_TOLERANCE = 0.005
 
 
@@ -110,45 +113,88 @@ def shown_at(
     ]
 
 
-def choose_shown_threshold(detector: Detector, samples: Sequence[Sample], *, progress: bool = False) -> float:
-    """The objectness threshold of a detector with a second stage, chosen on validation data from what the
-    app shows (containment on): over the grid, keep the thresholds with no blank-canvas detection, then
-    take the lowest whose F1 of correct-class matches is within :data:`SHOWN_F1_TOLERANCE` of the best.
-    """
+#: With a second stage, the largest share of `other` drawings the chosen thresholds may take for a digit
+#: (the product's limit), where any pair of thresholds keeps to it.
+OTHER_TAKEN_LIMIT = 0.05
+
+
+class _ThresholdPair(NamedTuple):
+    """What one pair of thresholds does on validation (see :func:`choose_reading_thresholds`)."""
+
+    objectness: float
+    containment_order: int  # index into CONTAINMENT_GRID, gentlest first
+    f1: float
+    read: int  # canvases read exactly
+    allowed: bool  # no blank-canvas detection, `other` taken within the limit
+
+
+def choose_reading_thresholds(
+    detector: Detector, samples: Sequence[Sample], *, progress: bool = False
+) -> tuple[float, float | None]:
+    """The objectness and containment thresholds of a detector with a second stage, chosen on validation
+    data from what the app shows and reads. Every pair of :data:`THRESHOLD_GRID` and
+    :data:`CONTAINMENT_GRID` is replayed from one pass: keep the pairs with no blank-canvas detection and at
+    most :data:`OTHER_TAKEN_LIMIT` of the `other` drawings taken for a digit (where none does, all), then
+    those whose F1 of correct-class matches is within :data:`SHOWN_F1_TOLERANCE` of their best, and of
+    those the pair that reads the most canvases exactly (a lone digit named first, a number read digit for
+    digit); ties go to the lowest objectness (fewest drawn objects unanswered), then the gentlest
+    containment. F1 is flat over a wide range of thresholds where the numbers read are not."""
     chosen_before = detector.score_threshold
     detector.score_threshold = float(THRESHOLD_GRID[0])
     try:
         predictions = predict_samples(detector, samples, progress=progress)
     finally:
         detector.score_threshold = chosen_before
-    f1 = np.zeros(len(THRESHOLD_GRID))
-    blank_ok = np.ones(len(THRESHOLD_GRID), dtype=bool)
-    for k, threshold in enumerate(THRESHOLD_GRID):
-        correct = shown_total = gt_total = 0
-        for prediction in shown_at(detector, predictions, float(threshold)):
-            shown = prediction.result.detections
-            gt_ids = np.asarray(prediction.sample.class_ids).reshape(-1)
-            matching = match_detections(gt_ids, prediction.sample.boxes_xyxy, shown)
-            correct += matching.outcome.count("correct")
-            shown_total += len(shown)
-            gt_total += len(gt_ids)
-            if len(gt_ids) == 0 and shown:
-                blank_ok[k] = False
-        f1[k] = 2 * correct / max(shown_total + gt_total, 1)
-    allowed = blank_ok if blank_ok.any() else np.ones_like(blank_ok)
-    best = f1[allowed].max()
-    return float(THRESHOLD_GRID[allowed & (f1 >= best - SHOWN_F1_TOLERANCE)].min())
+    lowest = float(THRESHOLD_GRID[0])
+    candidates = [
+        replace(p.result, detections=[d for d in p.agnostic if detector.threshold_value(d) >= lowest])
+        for p in predictions
+    ]
+    truths = [
+        (
+            [int(c) for c in np.asarray(p.sample.class_ids).reshape(-1)],
+            np.asarray(p.sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4),
+        )
+        for p in predictions
+    ]
+    other_drawings = sum(ids.count(OTHER_ID) for ids, _ in truths)
+    pairs: list[_ThresholdPair] = []
+    for order, containment in enumerate(CONTAINMENT_GRID):
+        for threshold in THRESHOLD_GRID:
+            correct = shown_total = gt_total = read = taken = 0
+            blank_ok = True
+            for candidate, (gt_ids, gt_boxes) in zip(candidates, truths, strict=True):
+                result = detector.reselect(candidate, float(threshold), containment)
+                shown = result.detections
+                correct += match_detections(gt_ids, gt_boxes, shown).outcome.count("correct")
+                shown_total += len(shown)
+                gt_total += len(gt_ids)
+                blank_ok &= bool(gt_ids) or not shown
+                reading = read_canvas(gt_ids, gt_boxes, result)
+                read += bool(reading.single_ok) + bool(reading.number_ok)
+                taken += reading.other_taken
+            allowed = blank_ok and taken <= OTHER_TAKEN_LIMIT * other_drawings
+            f1 = 2 * correct / max(shown_total + gt_total, 1)
+            pairs.append(_ThresholdPair(float(threshold), order, f1, read, allowed))
+    pool = [pair for pair in pairs if pair.allowed] or pairs
+    best_f1 = max(pair.f1 for pair in pool)
+    plateau = [pair for pair in pool if pair.f1 >= best_f1 - SHOWN_F1_TOLERANCE]
+    chosen = max(plateau, key=lambda pair: (pair.read, -pair.objectness, -pair.containment_order))
+    return chosen.objectness, CONTAINMENT_GRID[chosen.containment_order]
 
 
 def choose_thresholds(
     detector: Detector, samples: Sequence[Sample], *, progress: bool = False
 ) -> tuple[float, float | None]:
-    """Choose the score threshold, then the containment threshold at it, from one prediction pass over
-    ``samples`` (use validation data); both are set on ``detector`` and returned. With a second stage the
-    objectness threshold is then chosen again on what the app shows (:func:`choose_shown_threshold`)."""
+    """The thresholds to ship, chosen on ``samples`` (use validation data), set on ``detector`` and
+    returned: with a second stage both together from what the app reads
+    (:func:`choose_reading_thresholds`); without one the score threshold, then the containment threshold at
+    it, from one prediction pass."""
+    if detector.namer is not None:
+        chosen = choose_reading_thresholds(detector, samples, progress=progress)
+        detector.score_threshold, detector.containment_threshold = chosen
+        return chosen
     predictions = predict_samples(detector, samples, progress=progress)
     detector.score_threshold = choose_score_threshold(detector, samples, predictions=predictions)
     detector.containment_threshold = choose_containment_threshold(detector, samples, predictions=predictions)
-    if detector.namer is not None:
-        detector.score_threshold = choose_shown_threshold(detector, samples, progress=progress)
     return detector.score_threshold, detector.containment_threshold

@@ -48,7 +48,7 @@ def attach_namer(
 ) -> tuple[Path, Path]:
     """Write ``out/<detector name>`` and ``out/<detector stem>.namer.safetensors`` (see the module
     docstring); ``command`` is recorded as the chain's last step, ``version`` defaults to the detector's
-    ``+namer``; ``thresholds`` (objectness, containment) replace the ones the F1 rule would choose on
+    ``+namer``; ``thresholds`` (objectness, containment) replace the ones the reading rule would choose on
     validation. Prints the thresholds and the test summary as it goes; returns both paths.
     Raises :class:`~digit_detector.weights.WeightsError` when either file cannot be loaded, ``ValueError``
     for a threshold outside 0-1."""
