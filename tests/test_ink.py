@@ -44,6 +44,20 @@ def test_a_touching_neighbour_stays_outside() -> None:
     assert fitted[1] == pytest.approx(ink_extent(gray)[1])
 
 
+def test_a_stroke_that_runs_on_past_the_neighbourhood_is_not_taken_whole() -> None:
+    """A touching ``85``: the 8's box holds most of the joined stroke it can see, but the stroke runs on
+    into the 5, out of the box's neighbourhood, so the 8's box is not grown over the 5."""
+    gray = paper(400)
+    cv2.circle(gray, (150, 150), 40, 0, 10)  # the 8's loops
+    cv2.circle(gray, (150, 235), 45, 0, 10)
+    cv2.line(gray, (190, 150), (330, 150), 0, 10)  # the 5's bar, joined to the 8 and running on
+    cv2.line(gray, (330, 150), (330, 280), 0, 10)
+    box = np.array([[105.0, 105.0, 196.0, 285.0]])  # the 8 as regressed, reaching into the joint
+    (fitted,) = fit_boxes_to_ink(gray, box)
+    assert fitted[2] <= 196.0  # before: grown to the neighbourhood's edge (241)
+    assert fitted[0] == pytest.approx(105.0) and fitted[3] == pytest.approx(285.0)
+
+
 def test_boxes_without_ink_and_dark_backgrounds_keep_their_place() -> None:
     boxes = np.array([[20.0, 20.0, 80.0, 90.0], [0.0, 0.0, 0.0, 0.0]])
     np.testing.assert_array_equal(fit_boxes_to_ink(paper(), boxes), boxes)

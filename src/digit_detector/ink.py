@@ -9,8 +9,9 @@ six pixels wide). :func:`fit_boxes_to_ink` snaps each found box to the ink it co
   8-connected strokes;
 - a stroke with at least ``whole_share`` of its pixels inside the box belongs to the object: the fitted box
   covers all of it, so a box that cut a stroke short grows to the stroke's end;
-- a stroke mostly outside the box (a touching neighbour, a long line crossing it) counts only with its
-  pixels inside the box;
+- a stroke mostly outside the box (a touching neighbour, a long line crossing it), or one that runs on
+  past the neighbourhood (a wider neighbour it touches: the 8 of a touching ``85`` is not fitted over the
+  5), counts only with its pixels inside the box;
 - a box with no ink inside keeps its place, and so does every box of an image whose background is dark
   (the whole neighbourhood is one stroke reaching outside the box: what is inside is the box itself).
 """
@@ -59,9 +60,14 @@ def fit_boxes_to_ink(
         if not len(ids):
             continue
         areas = np.bincount(strokes.ravel())
+        reaching_out = _strokes_on_cut_edges(
+            np.asarray(strokes), (left > 0, top > 0, right < width, bottom < height)
+        )
         extents = []
         for stroke, count in zip(ids.tolist(), counts.tolist(), strict=True):
-            whole = count >= whole_share * areas[stroke]  # the stroke is the box's: all of it counts
+            # the stroke is the box's (all of it counts) when most of it is inside and all of it is in
+            # view: one that runs on past the neighbourhood is joined to something else
+            whole = count >= whole_share * areas[stroke] and stroke not in reaching_out
             mask = (strokes if whole else inside) == stroke
             rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
             x0, y0 = (0, 0) if whole else (box_left, box_top)
@@ -74,3 +80,12 @@ def fit_boxes_to_ink(
             top + spans[:, 3].max(),
         )
     return fitted
+
+
+def _strokes_on_cut_edges(strokes: NDArray[np.integer], cut: tuple[bool, bool, bool, bool]) -> set[int]:
+    """The stroke labels on the edges of a neighbourhood where it cuts the image (left, top, right, bottom
+    flags): strokes that run on outside it."""
+    edges = (strokes[:, 0], strokes[0, :], strokes[:, -1], strokes[-1, :])
+    return {
+        int(label) for edge, is_cut in zip(edges, cut, strict=True) if is_cut for label in np.unique(edge)
+    } - {0}
