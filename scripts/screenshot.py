@@ -11,9 +11,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from browser_probe import number_strokes
-
 from digit_detector.browser import EMPTY_PROMPT, draw, launch_chromium, number_shown, serve_app
+from digit_detector.probe_drawings import number_strokes
 from digit_detector.weights import default_weights_path
 
 
