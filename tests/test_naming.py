@@ -491,6 +491,11 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     ]
     true_boxes = sum(len(s.class_ids) for s in load_split(tmp_path / "data", "train").samples)
     assert found[1] > 0 and record["training"]["train_boxes"] == true_boxes + sum(found)
+    versions = [
+        Detector.from_weights(path).metadata.version for path in (random_tiny_weights, DEFAULT_WEIGHTS)
+    ]
+    assert record["training"]["proposals"] == versions
+    assert namer_steps(record["training"])[-1]["command"].endswith(f"# boxes found by {', '.join(versions)}")
     tuned = tmp_path / "tuned.safetensors"
     args = [
         "namer",
@@ -505,7 +510,7 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     ]
     assert main([*args, "--init", str(out), "--out", str(tuned)]) == 0
     steps = namer_steps(load_namer(tuned)[1]["training"])
-    assert [step["command"].split("--out ")[-1] for step in steps] == [str(out), str(tuned)]
+    assert [step["command"].split("--out ")[-1].split("  #")[0] for step in steps] == [str(out), str(tuned)]
 
 
 def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -273,6 +273,8 @@ def run_train(args: argparse.Namespace) -> int:
             "mnist_only": args.mnist_only,
             "device": str(device),
             "train_boxes": sum(len(s) for s in train_sets),
+            # which weights found the boxes: a path in the command may hold other weights later
+            **({"proposals": [d.metadata.version for d in proposals]} if proposals else {}),
             **history,
         },
         "metrics": metrics,

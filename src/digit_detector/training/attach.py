@@ -27,13 +27,16 @@ from digit_detector.weights import load_weights, save_weights
 def namer_steps(training: dict[str, Any]) -> list[dict[str, Any]]:
     """The commands that made a namer, first to last, from its record's ``training``: the run it was
     fine-tuned from (``init``, recorded by ``namer train --init``) before its own, an ensemble's members
-    before the combine."""
+    before the combine; a run that learnt from found boxes names the weights versions that found them."""
     members = training.get("members", [])
     init = [training["init"]] if training.get("init") else []
     earlier = [step for part in [*init, *members] for step in namer_steps(part)]
     if not training.get("command"):
         return earlier
-    return [*earlier, {"stage": "combine" if members else "namer", "command": training["command"]}]
+    command = training["command"]
+    if training.get("proposals"):  # the weights that found its boxes, whatever the paths hold later
+        command += f"  # boxes found by {', '.join(training['proposals'])}"
+    return [*earlier, {"stage": "combine" if members else "namer", "command": command}]
 
 
 def attach_namer(
