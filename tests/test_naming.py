@@ -149,7 +149,7 @@ def test_found_boxes_are_learnt_as_their_object_or_as_not_one(tmp_path: Path) ->
         ]
     )
     detector = Detector(backend, METADATA, fit_to_ink=False)
-    found = proposal_crop_set(detector, tmp_path, "train", progress=False)
+    found = proposal_crop_set([detector], tmp_path, "train", progress=False)
     assert found.labels.tolist() == [3, len(CLASS_NAMES)]
     assert found.kinds == ["found", "found-reject"] and found.ink.shape == (1, 1, 192, 192)
     torch.testing.assert_close(found.boxes[1], torch.tensor([60.0, 40.0, 90.0, 55.0]))
@@ -486,7 +486,7 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     assert isinstance(model, CropClassifier) and model.config.box_channel and model.config.rejects
     assert record["metrics"]["val_found_boxes"]["boxes"] > 0  # how they are labelled: test above
     found = [
-        len(proposal_crop_set(Detector.from_weights(path), tmp_path / "data", "train", progress=False))
+        len(proposal_crop_set([Detector.from_weights(path)], tmp_path / "data", "train", progress=False))
         for path in (random_tiny_weights, DEFAULT_WEIGHTS)
     ]
     true_boxes = sum(len(s.class_ids) for s in load_split(tmp_path / "data", "train").samples)

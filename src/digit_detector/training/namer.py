@@ -144,7 +144,7 @@ PROPOSAL_REJECT_IOU = 0.4  # one this far from every true box is not one whole o
 
 
 def proposal_crop_set(
-    detector: Detector,
+    detectors: Sequence[Detector],
     root: Path,
     split: str,
     limit: int | None = None,
@@ -152,11 +152,12 @@ def proposal_crop_set(
     batch_size: int = 32,
     progress: bool = True,
 ) -> CropSet:
-    """The boxes ``detector`` finds in ``split``'s canvases (the first ``limit``; down to ``score_threshold``
-    objectness, before its containment rule), labelled as a rejecting second stage learns them: the class of
-    the true box a box overlaps at IoU >= :data:`PROPOSAL_MATCH_IOU`, the reject label (the number of
-    classes) when it overlaps none by :data:`PROPOSAL_REJECT_IOU`; boxes in between are left out. Kinds are
-    ``found`` and ``found-reject``."""
+    """The boxes each of ``detectors`` finds in ``split``'s canvases (the first ``limit``; down to
+    ``score_threshold`` objectness, before its containment rule), labelled as a rejecting second stage learns
+    them: the class of the true box a box overlaps at IoU >= :data:`PROPOSAL_MATCH_IOU`, the reject label (the
+    number of classes) when it overlaps none by :data:`PROPOSAL_REJECT_IOU`; boxes in between are left out.
+    Each canvas is read and kept once, whatever the number of detectors. Kinds are ``found`` and
+    ``found-reject``."""
     samples = load_split(Path(root), split).samples[:limit]
     reject = len(CLASS_NAMES)
     inks: list[torch.Tensor] = []
@@ -167,25 +168,31 @@ def proposal_crop_set(
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         images = tuple(read_image(sample.image_path) for sample in chunk)
-        results = detector(images, score_threshold=score_threshold, suppress_contained=False)
-        for number, (sample, image, result) in enumerate(zip(chunk, images, results, strict=True)):
+        letterboxes = []
+        for image in images:
             ink, letterbox = _canvas_ink(image)
             inks.append(torch.from_numpy(ink))
-            if not result.detections:
-                continue
-            found = np.asarray([d.box for d in result.detections], dtype=np.float32)
-            if len(sample.class_ids):
-                overlap = box_iou(found.astype(np.float64), np.asarray(sample.boxes_xyxy, np.float64))
-                best, match = overlap.max(axis=1), overlap.argmax(axis=1)
-            else:
-                best, match = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
-            keep = (best < PROPOSAL_REJECT_IOU) | (best >= PROPOSAL_MATCH_IOU)
-            boxes.extend(letterbox.to_input(found[keep]))
-            index.extend([start + number] * int(keep.sum()))
-            labels.extend(
-                int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject
-                for value, matched in zip(best[keep], match[keep], strict=True)
-            )
+            letterboxes.append(letterbox)
+        for detector in detectors:
+            results = detector(images, score_threshold=score_threshold, suppress_contained=False)
+            for number, (sample, letterbox, result) in enumerate(
+                zip(chunk, letterboxes, results, strict=True)
+            ):
+                if not result.detections:
+                    continue
+                found = np.asarray([d.box for d in result.detections], dtype=np.float32)
+                if len(sample.class_ids):
+                    overlap = box_iou(found.astype(np.float64), np.asarray(sample.boxes_xyxy, np.float64))
+                    best, match = overlap.max(axis=1), overlap.argmax(axis=1)
+                else:
+                    best, match = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
+                keep = (best < PROPOSAL_REJECT_IOU) | (best >= PROPOSAL_MATCH_IOU)
+                boxes.extend(letterbox.to_input(found[keep]))
+                index.extend([start + number] * int(keep.sum()))
+                labels.extend(
+                    int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject
+                    for value, matched in zip(best[keep], match[keep], strict=True)
+                )
         bar.update(len(chunk))
     bar.close()
     return CropSet(
@@ -417,10 +424,9 @@ def namer_crop_sets(
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
     tests = namer_test_sets(data, workers=workers)
-    for detector in proposals:
-        train_sets.append(proposal_crop_set(detector, data, "train", proposal_limit))
     if proposals:
-        tests["val_found_boxes"] = proposal_crop_set(proposals[-1], data, "val")
+        train_sets.append(proposal_crop_set(proposals, data, "train", proposal_limit))
+        tests["val_found_boxes"] = proposal_crop_set(proposals[-1:], data, "val")
     return train_sets, canvas_crop_set(data, "val", workers=workers), tests
 
 
