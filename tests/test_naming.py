@@ -66,6 +66,19 @@ def test_crops_see_the_box_ink_and_paper_outside_the_image() -> None:
     assert outside.abs().max() == 0.0  # beyond the image is paper
 
 
+def test_a_thin_stroke_in_a_large_box_is_cut_black_not_faint() -> None:
+    """A crop pixel averages many input pixels: a line 2 pixels wide boxed 150 px tall came out about 0.3
+    grey (a straight `1` drawn 350 px tall with the thinnest pen), a kind of crop the namer had hardly
+    seen. The crop's darkest pixel is made black; a crop of paper stays paper."""
+    images = torch.ones(1, 3, 192, 192)
+    images[0, :, 20:170, 96:98] = 0.0
+    crops = crop_ink(input_ink(images), torch.tensor([[96.0, 20.0, 98.0, 170.0]]), torch.tensor([0]))
+    assert crops.max() == 1.0
+    assert (crops[0, 0, 6:22].amax(dim=1) > 0.4).all()  # every row of the line, not a grey ghost
+    blank = crop_ink(torch.zeros(1, 1, 64, 64), torch.tensor([[10.0, 10.0, 30.0, 30.0]]), torch.tensor([0]))
+    assert blank.abs().max() == 0.0
+
+
 def orientation_set(ink: np.ndarray, boxes: list[list[int]], labels: list[int]) -> CropSet:
     """One box per image of ``ink``, labelled 0 (a horizontal bar) or 1 (a vertical one)."""
     return CropSet(
@@ -161,6 +174,9 @@ def test_the_box_window_marks_where_the_box_lies_in_its_square_crop() -> None:
     # a box 4 wide and 20 tall: all rows of the middle 4 columns of its 20x20 crop
     assert window[0, 0].sum(dim=0).tolist() == [0.0] * 8 + [20.0] * 4 + [0.0] * 8
     assert window[1].min() == 1.0  # a square box fills its crop
+    # a box narrower than a crop pixel (a straight `1` 300 px tall) still marks the columns at its centre
+    thin = box_window(torch.tensor([[99.0, 20.0, 101.0, 320.0]]), size=28)
+    assert thin[0, 0].sum(dim=0).tolist() == [0.0] * 13 + [22.0, 22.0] + [0.0] * 13  # 22 rows: the margins
 
 
 def crossed_bars(count: int, seed: int) -> CropSet:
@@ -511,6 +527,34 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     assert main([*args, "--init", str(out), "--out", str(tuned)]) == 0
     steps = namer_steps(load_namer(tuned)[1]["training"])
     assert [step["command"].split("--out ")[-1].split("  #")[0] for step in steps] == [str(out), str(tuned)]
+
+
+@pytest.mark.slow
+def test_namer_train_learns_the_train_splits_of_extra_datasets_too(tmp_path: Path) -> None:
+    """`namer train --extra-data`: the true boxes of every dataset's train split are learnt, and with
+    --rejects the boxes the detector finds in each; the record names the extra datasets."""
+    from digit_detector.cli import main
+
+    for root, count in (("data", 12), ("more", 10)):
+        write_bar_canvases(tmp_path / root, "train", count)
+    write_bar_canvases(tmp_path / "data", "val", 6)
+    out = tmp_path / "namer.safetensors"
+    code = main(
+        [
+            "namer", "train", "--data", str(tmp_path / "data"), "--extra-data", str(tmp_path / "more"),
+            "--no-mnist", "--rejects", "--proposals", str(DEFAULT_WEIGHTS), "--widths", "4", "8", "8",
+            "--epochs", "1", "--batch-size", "16", "--workers", "1", "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    record = load_namer(out)[1]["training"]
+    detector = Detector.from_weights(DEFAULT_WEIGHTS)
+    expected = 0
+    for root in ("data", "more"):
+        expected += sum(len(s.class_ids) for s in load_split(tmp_path / root, "train").samples)
+        expected += len(proposal_crop_set([detector], tmp_path / root, "train", progress=False))
+    assert record["train_boxes"] == expected
+    assert record["extra_data"] == [str(tmp_path / "more")]
 
 
 def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

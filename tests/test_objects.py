@@ -291,3 +291,25 @@ def test_the_engine_never_draws_an_mnist_glyph_its_strokes_do_not_cover(
             assert bool(strokes) == covered
             skipped += bool(traced) and not covered
     assert skipped > 0  # the reserved 3s and 6s hold filled loops (experiments/trace_coverage.py)
+
+
+def test_sketch_share_draws_mouse_sketches_and_leaves_the_default_canvases_alone() -> None:
+    plain = ObjectFactory("train", np.random.default_rng(3))
+    zero = ObjectFactory("train", np.random.default_rng(3), sketch_share=0.0)
+    for x, y in zip(
+        _objects(plain, 30, np.random.default_rng(5)),
+        _objects(zero, 30, np.random.default_rng(5)),
+        strict=True,
+    ):
+        assert x.source == y.source
+        np.testing.assert_array_equal(x.ink, y.ink)
+    sketching = ObjectFactory("train", np.random.default_rng(3), sketch_share=1.0)
+    ones = [sketching.digit(1, 200.0, 3.0) for _ in range(40)]
+    assert all(drawn.source == {"kind": "sketch"} and drawn.class_id == 1 for drawn in ones)
+    # the straight-stroke 1 people draw: a thin ink crop about as tall as asked
+    assert any(drawn.ink.shape[1] < 0.12 * drawn.ink.shape[0] for drawn in ones)
+    assert all(150 < drawn.ink.shape[0] < 220 for drawn in ones)
+    for digit in range(10):
+        assert sketching.digit(digit, 80.0, 8.0).class_id == digit
+    with pytest.raises(ValueError, match="sketch_share"):
+        ObjectFactory("train", np.random.default_rng(0), sketch_share=1.5)

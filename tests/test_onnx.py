@@ -218,3 +218,24 @@ def test_weights_with_a_namer_give_the_same_named_detections_on_both_backends(
         np.testing.assert_allclose([d.box for d in got], [d.box for d in expected], atol=1e-2)
     blank = np.full((192, 192), 255, dtype=np.uint8)
     assert onnx_detector(blank, score_threshold=1.0).detections == []  # no boxes: the namer is not run
+
+
+def test_a_namer_exported_under_other_crop_rules_is_exported_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crops are cut inside the ONNX graph: an export made by a package that cut them otherwise (an
+    older `second_stage.CROP_RULES`) is stale even though the namer's weights and record are the same."""
+    from digit_detector import second_stage
+    from digit_detector.export import export_namer
+    from digit_detector.naming import CropClassifier, NamerConfig
+    from digit_detector.onnx_backend import load_onnx_namer
+    from digit_detector.training.namer import save_namer
+
+    weights = save_namer(CropClassifier(NamerConfig(widths=(4, 8, 8))).eval(), {}, tmp_path / "n.safetensors")
+    monkeypatch.setattr(second_stage, "CROP_RULES", second_stage.CROP_RULES - 1)
+    export_namer(weights)
+    monkeypatch.undo()
+    assert load_onnx_namer(weights).record()["crop_rules"] == second_stage.CROP_RULES
+    assert "out of date" in capsys.readouterr().err
+    load_onnx_namer(weights)  # now current: loaded as it is
+    assert "out of date" not in capsys.readouterr().err

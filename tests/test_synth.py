@@ -48,7 +48,13 @@ def _crop(ink: NDArray[np.float32]) -> NDArray[np.float32]:
 class StubFactory:
     """cv2-drawn stand-in for ObjectFactory: Hershey digits, scribbles and a crude doodle."""
 
-    def __init__(self, split: str, rng: np.random.Generator, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        split: str,
+        rng: np.random.Generator,
+        cache_dir: Path | None = None,
+        sketch_share: float = 0.0,
+    ) -> None:
         self.split, self.rng = split, rng
 
     def _pen(self, pen_width: float) -> int:
@@ -348,3 +354,21 @@ def test_layout_weights_keep_the_defaults_they_do_not_name() -> None:
     weights = parse_layout_weights("lines=0.3, number=0.25")
     assert weights == {**LAYOUT_WEIGHTS, "lines": 0.3, "number": 0.25}
     assert parse_layout_weights("") == LAYOUT_WEIGHTS
+
+
+def test_cli_sketch_share_draws_digits_from_the_sketch_templates(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser(prog="data")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "ds"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(synth, "make_factory", REAL_MAKE_FACTORY)
+        args = parser.parse_args(
+            ["synth", "--out", str(out), "--n", "6", "--seed", "5", "--sketch-share", "1"]
+        )
+        assert args.func(args) == 0
+    digits = [o for r in read_meta(out, "train") for o in r["objects"] if o["class_id"] < 10]
+    assert digits and all(o["source"] == {"kind": "sketch"} for o in digits)
+    for bad in ("1.5", "-0.1", "half"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1", "--sketch-share", bad])
+        assert exit_info.value.code == 2

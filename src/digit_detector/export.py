@@ -143,8 +143,9 @@ NAMER_OUTPUT = "class_probs"
 def export_namer(namer_weights: Path, out: Path | None = None, opset: int = DEFAULT_OPSET) -> Path:
     """Export the crop classifier (crops included: ``roi_align``) to ONNX: ``images (N, 3, S, S)``,
     ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)`` (``C + 1`` with a reject output); its
-    JSON record is embedded."""
+    JSON record is embedded, with the crop rules it cuts by (``second_stage.CROP_RULES``)."""
     from digit_detector.naming import BoxNamer, load_namer
+    from digit_detector.second_stage import CROP_RULES
 
     namer_weights = Path(namer_weights)
     classifier, record = load_namer(namer_weights)
@@ -166,7 +167,7 @@ def export_namer(namer_weights: Path, out: Path | None = None, opset: int = DEFA
             NAMER_OUTPUT: {0: "boxes"},
         },
         opset=opset,
-        record=record,
+        record={**record, "crop_rules": CROP_RULES},
         doc="digit_detector crop classifier: images, boxes -> class probabilities",
     )
 

@@ -21,6 +21,8 @@ from digit_detector.weights import WeightsError, describe_mismatch, load_tensors
 
 CROP_SIZE = 28
 CROP_MARGIN = 0.12  # of the box's longer side, on each side: the crop sees the whole stroke ends
+MIN_WINDOW = 1.5  # crop pixels: a thin box's window spans the one or two pixels at its centre (box_window)
+MIN_CROP_PEAK = 0.1  # a crop fainter than this is not made darker (a crop of paper stays paper)
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,13 @@ def crop_ink(
     margin: float = CROP_MARGIN,
 ) -> torch.Tensor:
     """Crops ``(K, 1, size, size)`` of the square regions around ``boxes`` in ``ink`` ``(N, 1, H, W)``
-    (0 = paper, 1 = black). Outside the image counts as paper. Pure tensor code (``roi_align``, adaptive
-    sampling so thin strokes survive a large box), so it exports to ONNX."""
+    (0 = paper, 1 = black). Outside the image counts as paper. Each crop's darkest pixel is made black
+    (divided by its peak, at least :data:`MIN_CROP_PEAK`): a crop pixel averages many input pixels
+    (``roi_align``, adaptive sampling), so a thin stroke in a large box came out faint grey (a straight `1`,
+    350 px tall, drawn with the 3 px pen: 0.2). Pure tensor code, so it exports to ONNX."""
     regions = torch.cat((image_index.to(ink).reshape(-1, 1), square_regions(boxes.to(ink), margin)), dim=1)
-    return roi_align(ink, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    crops = roi_align(ink, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    return crops / crops.amax(dim=(1, 2, 3), keepdim=True).clamp(min=MIN_CROP_PEAK)
 
 
 def box_window(
@@ -98,6 +103,9 @@ def box_window(
     extent = grow * (boxes[:, 2:] - boxes[:, :2])
     low = (boxes[:, :2] - extent - region[:, :2]) / side * size  # (K, 2) in crop pixels
     high = (boxes[:, 2:] + extent - region[:, :2]) / side * size
+    # at least a pixel wide and tall: a thin box (a straight 1, 300 px tall) covers no pixel centre else
+    centre, half = (low + high) / 2, ((high - low) / 2).clamp(min=MIN_WINDOW / 2)
+    low, high = centre - half, centre + half
     centres = torch.arange(size, dtype=boxes.dtype, device=boxes.device) + 0.5
     in_x = (centres >= low[:, :1]) & (centres <= high[:, :1])  # (K, size)
     in_y = (centres >= low[:, 1:]) & (centres <= high[:, 1:])

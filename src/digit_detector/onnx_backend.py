@@ -165,10 +165,15 @@ class OnnxNamer:
 
 def load_onnx_namer(namer_weights: Path, *, threads: int | None = None) -> OnnxNamer:
     """The ONNX crop classifier beside ``namer_weights`` (``.onnx``), exported first (said on stderr) when
-    it is missing or its embedded record differs from the weights' ``.json``."""
+    it is missing, its embedded record differs from the weights' ``.json``, or it cuts its crops by other
+    rules than this package (``second_stage.CROP_RULES``: an export of an older package)."""
+    from digit_detector.second_stage import CROP_RULES
+
     onnx_path = namer_weights.with_suffix(".onnx")
     record_path = metadata_path(namer_weights)
-    expected = json.loads(record_path.read_text()) if record_path.is_file() else None
+    expected = (
+        {**json.loads(record_path.read_text()), "crop_rules": CROP_RULES} if record_path.is_file() else None
+    )
     namer = OnnxNamer(onnx_path, threads=threads) if onnx_path.is_file() else None
     stale = (
         namer is not None and namer_weights.is_file() and expected is not None and namer.record() != expected

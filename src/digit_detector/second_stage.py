@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 # split_rejection), of the boxes' kind.
 Namer = Callable[[Any, Any, Any], Any]
 
+# How naming.classifier_input cuts crops, numbered (bump it when the crops change): an exported (ONNX) namer
+# records the rules its graph cuts by and is exported again when they differ from this package's. 2 (4.7.0):
+# each crop's darkest pixel made black, a thin box's window at least a pixel wide.
+CROP_RULES = 2
+
 # the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
 RUNNER_UP_MIN_PROBABILITY = 0.2
 # A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from crops of it

@@ -61,6 +61,17 @@ def layout_weights(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def share(text: str) -> float:
+    """argparse ``type`` for a share: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share is from 0 to 1, got {text}")
+    return value
+
+
 def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from digit_detector.data import sources
     from digit_detector.data.compose import LAYOUT_WEIGHTS
@@ -97,6 +108,16 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--sketch-share",
+        type=share,
+        default=0.0,
+        metavar="P",
+        help=(
+            "share of digits drawn from mouse-sketch templates (a straight-stroke 1, a Z-shaped 2, an open "
+            "4, ...) instead of MNIST, fonts and Hershey (default: 0, as the val and test splits)"
+        ),
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing split in DIR instead of refusing"
     )
     parser.add_argument(
@@ -118,6 +139,7 @@ def run_synth(args: argparse.Namespace) -> int:
     config = SynthConfig(
         compose=ComposeConfig() if args.layouts is None else ComposeConfig(layout_weights=args.layouts),
         use_augment=not args.no_augment,
+        sketch_share=args.sketch_share,
         cache_dir=str(args.cache_dir) if args.cache_dir else None,
     )
     start = time.perf_counter()

@@ -70,6 +70,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         metavar="FILE",
         help="train: start from these namer weights (fine-tuning; their shape replaces --widths/--crop-size)",
     )
+    parser.add_argument(
+        "--extra-data",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="train: more datasets whose train split is learnt too (with --rejects, their found boxes too)",
+    )
     parser.add_argument("--mnist-only", action="store_true", help="train on MNIST originals only (the limit)")
     parser.add_argument("--no-mnist", action="store_true", help="leave the MNIST originals out of training")
     parser.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N canvases")
@@ -250,6 +258,7 @@ def run_train(args: argparse.Namespace) -> int:
         workers=args.workers,
         proposals=proposals,
         proposal_limit=args.proposal_limit,
+        extra_data=args.extra_data,
     )
     print(f"training on {sum(len(s) for s in train_sets):,} boxes", flush=True)
     model, history = train_namer(
@@ -270,6 +279,7 @@ def run_train(args: argparse.Namespace) -> int:
             "command": recorded_command(args),
             **({"init": start_record["training"]} if "training" in start_record else {}),
             "data_root": None if args.data is None else str(args.data),
+            **({"extra_data": [str(root) for root in args.extra_data]} if args.extra_data else {}),
             "mnist_only": args.mnist_only,
             "device": str(device),
             "train_boxes": sum(len(s) for s in train_sets),

@@ -4,7 +4,8 @@ Every object is a set of strokes (polylines) that is slanted, stretched, bent a 
 an anti-aliased round pen of the requested width, with a slight hand wobble along each stroke:
 
 * digits (class 0-9): mostly MNIST glyphs (re-inked: upscaled, thinned to a skeleton, traced into
-  polylines), plus handwriting fonts and OpenCV's Hershey fonts traced the same way;
+  polylines), plus handwriting fonts and OpenCV's Hershey fonts traced the same way, and on request
+  (``sketch_share``) mouse-sketch templates (:mod:`digit_detector.data.sketches`: a straight-stroke ``1``);
 * ``other`` (class 11): letters and short words in those fonts (no digit-like letters), and procedural
   doodles: shapes, faces, animals, spirals, scribbles, hatching (no plain circle or line: they read as 0, 1);
 * ``censored`` (class 10): a procedural phallic doodle (shaft, two balls, optional details), any rotation.
@@ -31,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 from digit_detector.classes import CENSORED_ID, OTHER_ID
 from digit_detector.data import sources
 from digit_detector.data.doodles import ANY_ROTATION, MIN_SHAPE_RATIO, SHAPES, censored_strokes
+from digit_detector.data.sketches import sketch_strokes
 from digit_detector.data.strokes import Ink, Strokes, Style, render_strokes, trace_coverage, trace_glyph
 
 #: Hershey fonts drawn directly from their strokes (the others are rasterised and thinned).
@@ -85,11 +87,20 @@ class ObjectFactory:
     ``pen_width`` the pen diameter.
     """
 
-    def __init__(self, split: str, rng: np.random.Generator, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        split: str,
+        rng: np.random.Generator,
+        cache_dir: Path | None = None,
+        sketch_share: float = 0.0,
+    ) -> None:
         if split not in sources.SPLITS:
             raise ValueError(f"split must be one of {sources.SPLITS}, got {split!r}")
+        if not 0.0 <= sketch_share <= 1.0:
+            raise ValueError(f"sketch_share must be within 0-1, got {sketch_share}")
         self.split = split
         self.rng = rng
+        self.sketch_share = sketch_share
         mnist = sources.load_mnist(cache_dir)
         self._mnist = mnist
         self._mnist_ranges = [sources.mnist_split_range(len(m), split) for m in mnist]
@@ -180,6 +191,9 @@ class ObjectFactory:
         if not 0 <= digit <= 9:
             raise ValueError(f"digit must be 0-9, got {digit}")
         rng = self.rng
+        if self.sketch_share > 0 and rng.random() < self.sketch_share:  # no draw at 0: same canvases
+            ink = self._draw(sketch_strokes(digit, rng), height, pen_width, self.digit_style())
+            return DrawnObject(ink=ink, class_id=digit, source={"kind": "sketch"})
         kinds = list(DIGIT_SOURCE_WEIGHTS)
         kind = kinds[int(rng.choice(len(kinds), p=list(DIGIT_SOURCE_WEIGHTS.values())))]
         source: dict[str, Any]

@@ -43,14 +43,17 @@ class SynthConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     use_augment: bool = True
     p_augment: float = 0.9  # fraction of canvases augmented when use_augment
+    sketch_share: float = 0.0  # share of digits drawn from mouse-sketch templates (data.sketches)
     cache_dir: str | None = None  # where the raw sources live (not part of the fingerprint)
 
 
-def make_factory(split: str, rng: np.random.Generator, cache_dir: Path | None) -> ObjectSource:
+def make_factory(
+    split: str, rng: np.random.Generator, cache_dir: Path | None, sketch_share: float = 0.0
+) -> ObjectSource:
     """The real object renderers (:class:`digit_detector.data.objects.ObjectFactory`)."""
     from digit_detector.data.objects import ObjectFactory
 
-    return ObjectFactory(split, rng, cache_dir=cache_dir)
+    return ObjectFactory(split, rng, cache_dir=cache_dir, sketch_share=sketch_share)
 
 
 def _versions() -> dict[str, Any]:
@@ -67,6 +70,8 @@ def fingerprint(config: SynthConfig, split: str, seed: int, n: int) -> str:
     """sha256 of the JSON of the config, split, seed, n and the package and data versions."""
     config_dict = dataclasses.asdict(config)
     config_dict.pop("cache_dir", None)
+    if not config.sketch_share:  # no sketches: the same canvases as before the option, the same fingerprint
+        config_dict.pop("sketch_share")
     payload = {"config": config_dict, "split": split, "seed": seed, "n": n, "versions": _versions()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -93,7 +98,7 @@ class _Worker:
         """
         if self.factory is None:
             own = np.random.default_rng([self.seed, self.split_index, 2**32])
-            self.factory = make_factory(self.split, own, self.cache_dir)
+            self.factory = make_factory(self.split, own, self.cache_dir, self.config.sketch_share)
         self.factory.rng = rng  # type: ignore[attr-defined]
         return self.factory
 

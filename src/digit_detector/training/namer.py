@@ -404,28 +404,33 @@ def namer_crop_sets(
     workers: int | None = None,
     proposals: Sequence[Detector] = (),
     proposal_limit: int | None = None,
+    extra_data: Sequence[Path] = (),
 ) -> tuple[list[CropSet], CropSet, dict[str, CropSet]]:
     """Training sets, validation set and test sets (by name) for the two uses of the recipe.
 
     ``mnist_only``: the MNIST originals the split rule allows (train + val) to train, the val part again to
     validate; otherwise the true boxes of ``data``'s train split (the first ``train_limit`` canvases), plus
     the MNIST train part when ``use_mnist``, validated on the val split's boxes and tested on the test
-    split's (when it has canvases). With ``proposals`` detectors, the boxes each finds in the first
-    ``proposal_limit`` training canvases are trained on too (:func:`proposal_crop_set`: a rejecting
-    classifier learns its reject label there; several detectors, e.g. an older one and one that already
-    rejects, give the easy and the remaining hard non-objects), and those the last finds in the val split
-    are a test set. The reserved MNIST originals are a test set either way."""
+    split's (when it has canvases); the train splits of the ``extra_data`` roots are learnt too (e.g.
+    canvases made with another generator setting). With ``proposals`` detectors, the boxes each finds in
+    the first ``proposal_limit`` training canvases of every root are trained on too
+    (:func:`proposal_crop_set`: a rejecting classifier learns its reject label there; several detectors,
+    e.g. an older one and one that already rejects, give the easy and the remaining hard non-objects), and
+    those the last finds in the val split are a test set. The reserved MNIST originals are a test set
+    either way."""
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
         return train_sets, train_sets[1], namer_test_sets(None)
     if data is None:
         raise ValueError("training on canvases needs a dataset")
+    roots = [Path(data), *(Path(root) for root in extra_data)]
     train_sets = [canvas_crop_set(data, "train", train_limit, workers=workers)]
+    train_sets += [canvas_crop_set(root, "train", workers=workers) for root in roots[1:]]
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
     tests = namer_test_sets(data, workers=workers)
     if proposals:
-        train_sets.append(proposal_crop_set(proposals, data, "train", proposal_limit))
+        train_sets += [proposal_crop_set(proposals, root, "train", proposal_limit) for root in roots]
         tests["val_found_boxes"] = proposal_crop_set(proposals[-1:], data, "val")
     return train_sets, canvas_crop_set(data, "val", workers=workers), tests
 
