@@ -106,13 +106,14 @@ GATE_STRAIGHT_ONES_READ = 31
 
 @pytest.mark.slow  # model quality: 33 drawings, about 5 s
 def test_a_one_drawn_as_one_straight_stroke_is_read(shipped: Detector) -> None:
-    misread = {}
+    misread, drawn = {}, 0
     for height in (40, 100, 200, 350):
         for pen in (PENS["Home"], PENS[None]) + (() if height < 100 else (PENS["End"],)):
             for slant in (0.0, 0.15, -0.1):
                 top = 200 - height / 2
                 stroke = [(200 + slant * height / 2, top), (200 - slant * height / 2, top + height)]
                 read = shipped(render_strokes([stroke], width=pen)).number
+                drawn += 1
                 if read != "1":
                     misread[(height, pen, slant)] = read
-    assert 33 - len(misread) >= GATE_STRAIGHT_ONES_READ, misread
+    assert drawn == 33 and drawn - len(misread) >= GATE_STRAIGHT_ONES_READ, misread
