@@ -10,7 +10,8 @@ are those of :mod:`digit_detector.data.sketches` (the training data's mouse sket
 weights trained with them this measures what was learnt, not new handwriting; the probe's shapes are not
 among the templates. Prints how many are read exactly, the misread ones by shape, and draws them; then
 a 1 drawn as one straight vertical stroke at five places across the canvas, 150 / 250 / 350 px tall, at
-the top, middle and bottom, with pens 3, 6 and 12 (135 drawings).
+the top, middle and bottom, with pens 3, 6 and 12 (135 drawings); then numbers written on a rising
+slope (0-30 degrees), as a hand on a mouse drifts.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from PIL import Image, ImageDraw
 from digit_detector.data.sketches import TEMPLATES
 from digit_detector.detector import Detector
 from digit_detector.loadgen_drawings import render_strokes
-from digit_detector.probe_drawings import DIGITS, Stroke
+from digit_detector.probe_drawings import DIGITS, Stroke, digit_strokes
 from digit_detector.weights import DEFAULT_WEIGHTS
 
 SIZES_AND_PENS = ((60, (6, 12)), (130, (3, 12, 25)), (300, (3, 12, 25)))
@@ -85,6 +86,20 @@ def straight_ones(detector: Detector) -> list[tuple[int, int, int, int, str]]:
     return misread
 
 
+def sloped_numbers(detector: Detector) -> list[tuple[str, int, str]]:
+    """(number, slope in degrees, what was read) for numbers of 60 px digits written rising to the right."""
+    readings = []
+    for number in ("2026", "12345", "907"):
+        for angle in (0, 10, 20, 30):
+            step, strokes = 0.85 * 60, []
+            for index, digit in enumerate(number):
+                x = 40 + index * step * math.cos(math.radians(angle))
+                y = 250 - index * step * math.sin(math.radians(angle))
+                strokes += digit_strokes(digit, x, y, 60)
+            readings.append((number, angle, detector(render_strokes(strokes)).number))
+    return readings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
@@ -112,6 +127,8 @@ def main() -> None:
         print(f"  {digit} ({name}) {height} px pen {pen} slant {slant}: read {read!r}")
     ones = straight_ones(detector)
     print(f"straight 1s read: {135 - len(ones)} of 135; misread (x, height, pen, top, read): {ones}")
+    for number, angle, read in sloped_numbers(detector):
+        print(f"{number} rising {angle} degrees: read {read!r}")
     if args.sheet and misread:
         tiles = []
         for digit, name, _, _, _, read, canvas in misread:

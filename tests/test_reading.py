@@ -35,3 +35,15 @@ def test_a_misread_number_is_told_by_how_it_differs() -> None:
     assert failure_kind("47", "417") == "more digits than drawn"
     assert failure_kind("85", "86") == "right count, a wrong digit"
     assert failure_kind("12\n34", "1234") == "right digits, other order or lines"
+
+
+def test_a_number_written_on_a_slope_stays_one_line() -> None:
+    """Each digit 25 px higher than the one before (a 50 px digit every 45 px: about 30 degrees): one
+    line, left to right (the line-mean rule of 4.6.0 read it as `345` over `12`)."""
+    boxes = np.array([box(10 + 45 * i, 300 - 25 * i) for i in range(5)])
+    assert read_number([1, 2, 3, 4, 5], boxes) == "12345"
+
+
+def test_two_lines_whose_digits_interleave_left_to_right_stay_apart() -> None:
+    boxes = np.array([box(20, 40), box(200, 45), box(60, 120), box(110, 42), box(150, 118)])
+    assert read_number([1, 3, 4, 2, 5], boxes) == "123\n45"

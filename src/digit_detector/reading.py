@@ -2,11 +2,13 @@
 
 The rule:
 1. Only digit detections (classes 0-9) take part; ``other`` and ``censored`` never enter the number.
-2. Digits are taken in order of their vertical centre. A digit joins the current line when its centre
-   lies within half the line's median digit height of the line's mean centre; otherwise it starts a
-   new line.
-3. Each line is read left to right (by horizontal centre); lines are read top to bottom and joined
-   with a newline.
+2. Digits are taken left to right (by horizontal centre). A digit continues a line when its vertical
+   centre lies within half a digit height (the taller of the two) of the centre of the line's last digit;
+   of several such lines, the nearest. Otherwise it starts a new line. Comparing with the neighbour, not
+   with the line's mean, keeps a number written on a slope one line (a hand on a mouse drifts: 4.6.0
+   read ``12345`` rising at 20 degrees as ``345`` over ``12``).
+3. Each line is read left to right; lines are read top to bottom (by their mean vertical centre) and
+   joined with a newline.
 """
 
 from __future__ import annotations
@@ -26,15 +28,15 @@ def group_lines(boxes_xyxy: NDArray[np.floating]) -> list[list[int]]:
     centers_y = (boxes[:, 1] + boxes[:, 3]) / 2
     heights = boxes[:, 3] - boxes[:, 1]
     lines: list[list[int]] = []
-    for index in np.argsort(centers_y, kind="stable"):
-        if lines:
-            line = lines[-1]
-            line_center = float(np.mean(centers_y[line]))
-            if abs(centers_y[index] - line_center) <= 0.5 * float(np.median(heights[line])):
-                line.append(int(index))
-                continue
-        lines.append([int(index)])
-    return [sorted(line, key=lambda i: (centers_x[i], i)) for line in lines]
+    for index in sorted(range(len(boxes)), key=lambda i: (centers_x[i], i)):
+        gaps = [abs(centers_y[index] - centers_y[line[-1]]) for line in lines]
+        reach = [0.5 * max(heights[index], heights[line[-1]]) for line in lines]
+        near = [number for number, (gap, limit) in enumerate(zip(gaps, reach, strict=True)) if gap <= limit]
+        if near:
+            lines[min(near, key=lambda number: gaps[number])].append(index)
+        else:
+            lines.append([index])
+    return sorted(lines, key=lambda line: (float(np.mean(centers_y[line])), line[0]))
 
 
 def read_number(class_ids: Sequence[int], boxes_xyxy: NDArray[np.floating]) -> str:
