@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digit_detector.cli import positive_int
+from digit_detector.cli import positive_int, unit_interval
 
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
@@ -61,17 +61,6 @@ def layout_weights(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def share(text: str) -> float:
-    """argparse ``type`` for a share: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a share is from 0 to 1, got {text}")
-    return value
-
-
 def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from digit_detector.data import sources
     from digit_detector.data.compose import LAYOUT_WEIGHTS
@@ -109,7 +98,7 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--sketch-share",
-        type=share,
+        type=unit_interval,
         default=0.0,
         metavar="P",
         help=(

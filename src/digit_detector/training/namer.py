@@ -32,7 +32,7 @@ from tqdm import tqdm
 from digit_detector.boxes import box_iou
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
-from digit_detector.data.yolo_format import load_split, read_meta
+from digit_detector.data.yolo_format import Sample, load_split, read_meta
 from digit_detector.io import read_image
 from digit_detector.naming import (
     CropClassifier,
@@ -143,6 +143,24 @@ PROPOSAL_MATCH_IOU = 0.5  # a found box this close to a true box is that object 
 PROPOSAL_REJECT_IOU = 0.4  # one this far from every true box is not one whole object (the reject label)
 
 
+def _label_found(
+    found: NDArray[np.float32], sample: Sample, reject: int
+) -> tuple[NDArray[np.float32], list[int]]:
+    """The found boxes ``(K, 4)`` of one canvas worth learning from and their labels (see
+    :func:`proposal_crop_set`): the matched true box's class, or ``reject``."""
+    if len(sample.class_ids):
+        overlap = box_iou(found.astype(np.float64), np.asarray(sample.boxes_xyxy, np.float64))
+        best, match = overlap.max(axis=1), overlap.argmax(axis=1)
+    else:
+        best, match = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
+    keep = (best < PROPOSAL_REJECT_IOU) | (best >= PROPOSAL_MATCH_IOU)
+    labels = [
+        int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject
+        for value, matched in zip(best[keep], match[keep], strict=True)
+    ]
+    return found[keep], labels
+
+
 def proposal_crop_set(
     detectors: Sequence[Detector],
     root: Path,
@@ -181,18 +199,10 @@ def proposal_crop_set(
                 if not result.detections:
                     continue
                 found = np.asarray([d.box for d in result.detections], dtype=np.float32)
-                if len(sample.class_ids):
-                    overlap = box_iou(found.astype(np.float64), np.asarray(sample.boxes_xyxy, np.float64))
-                    best, match = overlap.max(axis=1), overlap.argmax(axis=1)
-                else:
-                    best, match = np.zeros(len(found)), np.zeros(len(found), dtype=np.int64)
-                keep = (best < PROPOSAL_REJECT_IOU) | (best >= PROPOSAL_MATCH_IOU)
-                boxes.extend(letterbox.to_input(found[keep]))
-                index.extend([start + number] * int(keep.sum()))
-                labels.extend(
-                    int(sample.class_ids[matched]) if value >= PROPOSAL_MATCH_IOU else reject
-                    for value, matched in zip(best[keep], match[keep], strict=True)
-                )
+                kept, their_labels = _label_found(found, sample, reject)
+                boxes.extend(letterbox.to_input(kept))
+                index.extend([start + number] * len(kept))
+                labels.extend(their_labels)
         bar.update(len(chunk))
     bar.close()
     return CropSet(
@@ -423,14 +433,15 @@ def namer_crop_sets(
         return train_sets, train_sets[1], namer_test_sets(None)
     if data is None:
         raise ValueError("training on canvases needs a dataset")
-    roots = [Path(data), *(Path(root) for root in extra_data)]
     train_sets = [canvas_crop_set(data, "train", train_limit, workers=workers)]
-    train_sets += [canvas_crop_set(root, "train", workers=workers) for root in roots[1:]]
+    train_sets += [canvas_crop_set(root, "train", workers=workers) for root in extra_data]
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
     tests = namer_test_sets(data, workers=workers)
     if proposals:
-        train_sets += [proposal_crop_set(proposals, root, "train", proposal_limit) for root in roots]
+        train_sets += [
+            proposal_crop_set(proposals, root, "train", proposal_limit) for root in [data, *extra_data]
+        ]
         tests["val_found_boxes"] = proposal_crop_set(proposals[-1:], data, "val")
     return train_sets, canvas_crop_set(data, "val", workers=workers), tests
 
