@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # One prepared run on a CUDA machine: generate the canvases there, then on the one GPU side by side
-# fine-tune the detector from earlier weights and train two namers (the crop classifier at two widths),
-# and leave the weights in OUT (bring them back, then `namer attach` here chooses and evaluates).
+# fine-tune the detector from earlier weights and train three namers the way the shipped one is made (it
+# sees its box, and rejects what is not one whole object, learnt from the boxes INIT_WEIGHTS finds): from
+# scratch at two widths, and INIT_WEIGHTS' own namer fine-tuned. The weights are left in OUT (bring them
+# back, then `namer attach` here chooses the thresholds and evaluates).
 #   bash scripts/gpu_finetune.sh OUT INIT_WEIGHTS [MINUTES] [TRAIN_CANVASES] [TRAIN_SEED]
-# MINUTES is the detector's and the namers' training time. The validation (seed 2, 1,500) and test
-# (seed 3, 2,000) splits are the ones `docs/data.md` makes, so the namers' test figures compare.
+# MINUTES is the detector's and the namers' training time. SKETCH_SHARE (default 0.2) of the training
+# canvases' digits are drawn in the shapes people sketch with a mouse (`data synth --sketch-share`);
+# PROPOSAL_CANVASES (default 20000) training canvases give the namers their found boxes. The validation
+# (seed 2, 1,500) and test (seed 3, 2,000) splits are the ones `docs/data.md` makes, so the figures compare.
 # ACCELERATOR=cpu PRECISION=32-true DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
 set -euo pipefail
 out=$1
@@ -17,7 +21,7 @@ python=${PYTHON:-python}
 workers=$(nproc)
 mkdir -p "$out"
 synth() { "$python" -m digit_detector data synth --out "$root" --workers "$workers" --overwrite "$@"; }
-synth --split train --n "$canvases" --seed "$seed"
+synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}"
 synth --split val --n 1500 --seed 2
 synth --split test --n 2000 --seed 3
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
@@ -28,24 +32,30 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
   optimizer.learning_rate=0.001 loss.box_loss=mse+giou trainer.time_budget_minutes="$minutes" \
   run_dir="$root/detector" version=gpu-finetune >"$out/detector.log" 2>&1 &
 detector=$!
-namer() {  # namer NAME WIDTHS...
+init_namer=${init%.safetensors}.namer.safetensors
+namer() {  # namer NAME OPTIONS...
   local name=$1
   shift
   "$python" -m digit_detector namer train --data "$root" --minutes "$minutes" --device "${DEVICE:-cuda}" \
-    --threads 2 --workers 4 --batch-size 512 --widths "$@" --out "$out/$name.safetensors" >"$out/$name.log" 2>&1
+    --threads 2 --workers 4 --batch-size 512 --box-channel --rejects --proposals "$init" \
+    --proposal-limit "${PROPOSAL_CANVASES:-20000}" "$@" --out "$out/$name.safetensors" >"$out/$name.log" 2>&1
 }
-namer namer-32 32 64 128 &
-narrow=$!
-namer namer-48 48 96 192 &
-wide=$!
+namers=(namer-32 namer-48 namer-ft)
+namer namer-32 --widths 32 64 128 &
+namer_jobs=($!)
+namer namer-48 --widths 48 96 192 &
+namer_jobs+=($!)
+namer namer-ft --init "$init_namer" --lr 1e-3 &
+namer_jobs+=($!)
 status=0
 wait "$detector" || status=$?
-wait "$narrow" || status=$?
-wait "$wide" || status=$?
+for job in "${namer_jobs[@]}"; do
+  wait "$job" || status=$?
+done
 cp "$root/detector/yolov3-tiny.safetensors" "$root/detector/yolov3-tiny.json" "$out/" || status=$?
-for log in detector namer-32 namer-48; do  # one log: the transfer back takes few files
+for log in detector "${namers[@]}"; do  # one log: the transfer back takes few files
   echo "===== $log"
   tail -c 20000 "$out/$log.log"
 done >"$out/runs.log"
-rm -f "$out/detector.log" "$out/namer-32.log" "$out/namer-48.log"
+for log in detector "${namers[@]}"; do rm -f "$out/$log.log"; done
 exit "$status"

@@ -246,7 +246,8 @@ def run_train(args: argparse.Namespace) -> int:
 
         for path in args.proposals:
             try:
-                proposals.append(Detector.from_weights(path, device="cpu"))
+                # boxes are found where the namer trains: on a GPU that is minutes less of its time
+                proposals.append(Detector.from_weights(path, device=device))
             except (OSError, WeightsError) as error:
                 print(f"error: cannot find boxes with {path}: {error}", file=sys.stderr)
                 return 2
