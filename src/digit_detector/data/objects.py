@@ -6,6 +6,7 @@ an anti-aliased round pen of the requested width, with a slight hand wobble alon
 * digits (class 0-9): mostly MNIST glyphs (re-inked: upscaled, thinned to a skeleton, traced into
   polylines), plus handwriting fonts and OpenCV's Hershey fonts traced the same way, and on request
   (``sketch_share``) mouse-sketch templates (:mod:`digit_detector.data.sketches`: a straight-stroke ``1``);
+  ``more_fonts`` adds :data:`~digit_detector.data.sources.MORE_FONTS` to the train and val splits' fonts;
 * ``other`` (class 11): letters and short words in those fonts (no digit-like letters), and procedural
   doodles: shapes, faces, animals, spirals, scribbles, hatching (no plain circle or line: they read as 0, 1);
 * ``censored`` (class 10): a procedural phallic doodle (shaft, two balls, optional details), any rotation.
@@ -93,6 +94,7 @@ class ObjectFactory:
         rng: np.random.Generator,
         cache_dir: Path | None = None,
         sketch_share: float = 0.0,
+        more_fonts: bool = False,
     ) -> None:
         if split not in sources.SPLITS:
             raise ValueError(f"split must be one of {sources.SPLITS}, got {split!r}")
@@ -104,7 +106,7 @@ class ObjectFactory:
         mnist = sources.load_mnist(cache_dir)
         self._mnist = mnist
         self._mnist_ranges = [sources.mnist_split_range(len(m), split) for m in mnist]
-        self.fonts = sources.fonts_for_split(split)
+        self.fonts = sources.fonts_for_split(split, more_fonts)
         self._font_paths = sources.font_paths(self.fonts, cache_dir)
         self._font_objs: dict[str, ImageFont.FreeTypeFont] = {}
         self.hershey = sources.hershey_for_split(split)

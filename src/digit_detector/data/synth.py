@@ -44,20 +44,27 @@ class SynthConfig:
     use_augment: bool = True
     p_augment: float = 0.9  # fraction of canvases augmented when use_augment
     sketch_share: float = 0.0  # share of digits drawn from mouse-sketch templates (data.sketches)
+    more_fonts: bool = False  # fonts also from sources.MORE_FONTS (train and val splits only)
     cache_dir: str | None = None  # where the raw sources live (not part of the fingerprint)
 
 
 def make_factory(
-    split: str, rng: np.random.Generator, cache_dir: Path | None, sketch_share: float = 0.0
+    split: str,
+    rng: np.random.Generator,
+    cache_dir: Path | None,
+    sketch_share: float = 0.0,
+    more_fonts: bool = False,
 ) -> ObjectSource:
     """The real object renderers (:class:`digit_detector.data.objects.ObjectFactory`)."""
     from digit_detector.data.objects import ObjectFactory
 
-    return ObjectFactory(split, rng, cache_dir=cache_dir, sketch_share=sketch_share)
+    return ObjectFactory(split, rng, cache_dir=cache_dir, sketch_share=sketch_share, more_fonts=more_fonts)
 
 
-def _versions() -> dict[str, Any]:
-    versions: dict[str, Any] = {"generator": GENERATOR_VERSION, "data": dict(sources.PINNED_SHA256)}
+def _versions(more_fonts: bool) -> dict[str, Any]:
+    specs = sources.PINNED_SHA256 if more_fonts else sources.SOURCE_SPECS
+    data = {spec: sources.PINNED_SHA256[spec] for spec in specs}
+    versions: dict[str, Any] = {"generator": GENERATOR_VERSION, "data": data}
     for package in ("numpy", "opencv-python-headless", "albumentations", "pillow"):
         try:
             versions[package] = metadata.version(package)
@@ -70,9 +77,18 @@ def fingerprint(config: SynthConfig, split: str, seed: int, n: int) -> str:
     """sha256 of the JSON of the config, split, seed, n and the package and data versions."""
     config_dict = dataclasses.asdict(config)
     config_dict.pop("cache_dir", None)
-    if not config.sketch_share:  # no sketches: the same canvases as before the option, the same fingerprint
+    # options left at their defaults make the canvases made before them: the same fingerprint
+    if not config.sketch_share:
         config_dict.pop("sketch_share")
-    payload = {"config": config_dict, "split": split, "seed": seed, "n": n, "versions": _versions()}
+    if not config.more_fonts:
+        config_dict.pop("more_fonts")
+    payload = {
+        "config": config_dict,
+        "split": split,
+        "seed": seed,
+        "n": n,
+        "versions": _versions(config.more_fonts),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -98,7 +114,9 @@ class _Worker:
         """
         if self.factory is None:
             own = np.random.default_rng([self.seed, self.split_index, 2**32])
-            self.factory = make_factory(self.split, own, self.cache_dir, self.config.sketch_share)
+            self.factory = make_factory(
+                self.split, own, self.cache_dir, self.config.sketch_share, self.config.more_fonts
+            )
         self.factory.rng = rng  # type: ignore[attr-defined]
         return self.factory
 
@@ -179,6 +197,9 @@ def generate(
     config = config or SynthConfig()
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    sources.fonts_for_split(
+        split, config.more_fonts
+    )  # refuses more fonts for the test split, before any work
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     out = Path(out)
