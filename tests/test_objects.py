@@ -315,14 +315,14 @@ def test_sketch_share_draws_mouse_sketches_and_leaves_the_default_canvases_alone
         ObjectFactory("train", np.random.default_rng(0), sketch_share=1.5)
 
 
-def test_more_fonts_are_for_train_and_val_only() -> None:
+def test_more_fonts_train_apart_from_those_val_reads_and_never_reach_the_test_split() -> None:
     assert set(sources.MORE_FONTS).isdisjoint(sources.FONTS) and len(sources.MORE_FONTS) == 30
+    assert set(sources.MORE_VAL_FONTS) < set(sources.MORE_FONTS)
     for split in ("train", "val"):
         assert sources.fonts_for_split(split) == sources.TRAIN_VAL_FONTS
-        assert set(sources.fonts_for_split(split, more_fonts=True)) == {
-            *sources.TRAIN_VAL_FONTS,
-            *sources.MORE_FONTS,
-        }
+    train = set(sources.fonts_for_split("train", more_fonts=True))
+    assert train == {*sources.TRAIN_VAL_FONTS, *sources.MORE_FONTS} - set(sources.MORE_VAL_FONTS)
+    assert sources.fonts_for_split("val", more_fonts=True) == sources.MORE_VAL_FONTS  # fonts never trained on
     with pytest.raises(ValueError, match="test split"):
         sources.fonts_for_split("test", more_fonts=True)
     more_specs = {sources.font_spec(font) for font in sources.MORE_FONTS}
@@ -335,6 +335,6 @@ def test_more_fonts_are_fetched_pinned_and_drawn() -> None:
     factory = ObjectFactory("train", np.random.default_rng(11), more_fonts=True)
     drawn = [factory.digit(i % 10, 80.0, 6.0) for i in range(600)]
     fonts = {d.source["font"] for d in drawn if d.source["kind"] == "font"}
-    assert fonts & set(sources.MORE_FONTS)
-    assert fonts <= {*sources.TRAIN_VAL_FONTS, *sources.MORE_FONTS}
+    assert fonts & set(sources.MORE_TRAIN_FONTS)
+    assert fonts <= {*sources.TRAIN_VAL_FONTS, *sources.MORE_TRAIN_FONTS}
     assert all(d.class_id == i % 10 for i, d in enumerate(drawn))

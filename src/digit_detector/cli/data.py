@@ -110,8 +110,9 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--more-fonts",
         action="store_true",
         help=(
-            "draw digits and letters from 30 more handwriting fonts too (school hands, markers, scripts; "
-            "fetched from npm on first use); train and val splits only: the test split keeps its own fonts"
+            "train: draw digits and letters from 24 more handwriting fonts too (school hands, markers, "
+            "scripts; fetched from npm on first use); val: only from 6 others no train split draws (fonts "
+            "never trained on); the test split keeps its own fonts"
         ),
     )
     parser.add_argument(

@@ -125,6 +125,17 @@ TEST_FONTS: tuple[str, ...] = ("kalam", "shadows-into-light", "reenie-beanie")
 TRAIN_VAL_FONTS: tuple[str, ...] = tuple(f for f in FONTS if f not in TEST_FONTS)
 #: Fonts only canvases made with ``more_fonts`` draw from (never the test split).
 MORE_FONTS: tuple[str, ...] = tuple(_MORE_FONT_SHA256)
+#: Of :data:`MORE_FONTS`, those a val split made with ``more_fonts`` draws from alone, which no train split
+#: draws: a validation of how a model reads fonts it never saw, as the test split's fonts, without the test.
+MORE_VAL_FONTS: tuple[str, ...] = (
+    "edu-sa-beginner",
+    "kristi",
+    "neucha",
+    "permanent-marker",
+    "sedgwick-ave",
+    "short-stack",
+)
+MORE_TRAIN_FONTS: tuple[str, ...] = tuple(f for f in MORE_FONTS if f not in MORE_VAL_FONTS)
 
 #: Hershey fonts (names in ``hersheytext.json``): single-stroke ones are drawn as they are, the others
 #: (several strokes per line) are rasterised and thinned.
@@ -343,15 +354,19 @@ def mnist_split_range(n: int, split: str) -> range:
 
 
 def fonts_for_split(split: str, more_fonts: bool = False) -> tuple[str, ...]:
-    """Handwriting fonts a split may use: the held-out :data:`TEST_FONTS` for test, the others otherwise
-    (with ``more_fonts``, :data:`MORE_FONTS` too; the test split refuses them)."""
+    """Handwriting fonts a split may use: the held-out :data:`TEST_FONTS` for test, the others otherwise.
+
+    With ``more_fonts`` the train split adds :data:`MORE_TRAIN_FONTS` and the val split draws only
+    :data:`MORE_VAL_FONTS` (fonts no model trained here saw); the test split refuses them."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if split == "test":
         if more_fonts:
             raise ValueError("the test split draws only its held-out fonts: more fonts are for train and val")
         return TEST_FONTS
-    return TRAIN_VAL_FONTS + (MORE_FONTS if more_fonts else ())
+    if not more_fonts:
+        return TRAIN_VAL_FONTS
+    return TRAIN_VAL_FONTS + MORE_TRAIN_FONTS if split == "train" else MORE_VAL_FONTS
 
 
 def font_paths(fonts: Iterable[str], cache_dir: Path | None = None) -> dict[str, Path]:
