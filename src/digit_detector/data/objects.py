@@ -6,7 +6,7 @@ an anti-aliased round pen of the requested width, with a slight hand wobble alon
 * digits (class 0-9): mostly MNIST glyphs (re-inked: upscaled, thinned to a skeleton, traced into
   polylines), plus handwriting fonts and OpenCV's Hershey fonts traced the same way, and on request
   (``sketch_share``) mouse-sketch templates (:mod:`digit_detector.data.sketches`: a straight-stroke ``1``);
-  ``more_fonts`` adds :data:`~digit_detector.data.sources.MORE_FONTS` to the train and val splits' fonts;
+  ``more_fonts`` gives them more fonts (:func:`~digit_detector.data.sources.fonts_for_split`);
 * ``other`` (class 11): letters and short words in those fonts (no digit-like letters), and procedural
   doodles: shapes, faces, animals, spirals, scribbles, hatching (no plain circle or line: they read as 0, 1);
 * ``censored`` (class 10): a procedural phallic doodle (shaft, two balls, optional details), any rotation.

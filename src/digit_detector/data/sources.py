@@ -10,7 +10,9 @@ Split rules (mandatory: no test image, font or stroke font is ever trained on; d
 * MNIST: within each digit's list of ``n`` images, indices ``< floor(0.8 n)`` are train/val (the first
   87.5 % of them train, the rest val); indices ``>= floor(0.8 n)`` are the reserved test split.
 * Fonts: :data:`TEST_FONTS` (``kalam``, ``shadows-into-light``, ``reenie-beanie``) are held out for the test
-  split only; train and val never see them, and test uses only them.
+  split only; train and val never see them, and test uses only them. On request (``more_fonts``) the train
+  split adds :data:`MORE_TRAIN_FONTS` and the val split draws only :data:`MORE_VAL_FONTS`, fonts no train
+  split draws; the test split refuses them.
 * Hershey fonts (``hersheytext@2.0.0``; OpenCV 5's ``putText`` no longer draws Hershey strokes):
   :data:`TEST_HERSHEY` (``scripts``, ``timesi``) for test only, :data:`TRAIN_VAL_HERSHEY` otherwise.
 """

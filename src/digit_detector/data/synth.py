@@ -44,7 +44,7 @@ class SynthConfig:
     use_augment: bool = True
     p_augment: float = 0.9  # fraction of canvases augmented when use_augment
     sketch_share: float = 0.0  # share of digits drawn from mouse-sketch templates (data.sketches)
-    more_fonts: bool = False  # fonts also from sources.MORE_FONTS (train and val splits only)
+    more_fonts: bool = False  # train: sources.MORE_TRAIN_FONTS too; val: only MORE_VAL_FONTS; test refuses
     cache_dir: str | None = None  # where the raw sources live (not part of the fingerprint)
 
 
