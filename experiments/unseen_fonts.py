@@ -15,7 +15,6 @@ namer misnames (each crop as the namer sees it, titled with the truth and the na
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +22,19 @@ import torch
 from PIL import Image, ImageDraw
 
 from digit_detector.classes import CLASS_NAMES, is_digit
-from digit_detector.data.yolo_format import load_split, read_meta
+from digit_detector.data.yolo_format import load_split
 from digit_detector.naming import classifiers_of, load_namer
-from digit_detector.training.namer import accuracy_by_kind, canvas_crop_set, predict_crop_set
+from digit_detector.training.namer import (
+    accuracy_by_kind,
+    boxed_objects,
+    canvas_crop_set,
+    predict_crop_set,
+)
 
 
 def box_fonts(root: Path, split: str) -> list[str]:
     """The font of each true box in :func:`canvas_crop_set`'s order ("" for a box not from a font)."""
-    objects_by_image = {
-        (root / record["image"]).resolve(): [o for o in record.get("objects", []) if not o.get("dropped")]
-        for record in read_meta(root, split)
-    }
+    objects_by_image = boxed_objects(root, split)
     fonts: list[str] = []
     for sample in load_split(root, split).samples:
         objects = objects_by_image.get(sample.image_path.resolve(), [])
@@ -79,10 +80,8 @@ def main() -> None:
         report = accuracy_by_kind(probs, crop_set)
         kinds = ", ".join(f"{k} {v['accuracy']:.2%} of {v['boxes']}" for k, v in report["by_kind"].items())
         print(f"{path}: {report['accuracy']:.2%} of {report['boxes']} true boxes ({kinds})")
-        by_font = defaultdict(list)
-        for name in names:
-            by_font[name] = right[fonts == name].tolist()
-        print("  font digits: " + ", ".join(f"{n} {np.mean(v):.1%} ({len(v)})" for n, v in by_font.items()))
+        by_font = {name: right[fonts == name] for name in names}
+        print("  font digits: " + ", ".join(f"{n} {v.mean():.1%} ({len(v)})" for n, v in by_font.items()))
     if args.sheet is not None:
         wrong = np.flatnonzero((fonts != "") & ~right)
         rows = torch.from_numpy(wrong)

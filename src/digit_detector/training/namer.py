@@ -94,6 +94,17 @@ def _canvas_ink(canvas: Path | Image.Image) -> tuple[NDArray[np.uint8], Letterbo
     return ink, letterbox
 
 
+def boxed_objects(root: Path, split: str) -> dict[Path, list[dict[str, Any]]]:
+    """The metadata of each canvas's boxed objects (``meta/<split>.jsonl``, those the generator dropped left
+    out), by resolved image path: one per line of its label file, in that order."""
+    return {
+        (root / record["image"]).resolve(): [
+            o for o in record.get("objects", []) if not o.get("dropped", False)
+        ]
+        for record in read_meta(root, split)
+    }
+
+
 def canvas_crop_set(
     root: Path, split: str, limit: int | None = None, progress: bool = True, workers: int | None = None
 ) -> CropSet:
@@ -102,16 +113,7 @@ def canvas_crop_set(
     samples = load_split(Path(root), split).samples
     if limit is not None:
         samples = samples[:limit]
-    kinds_by_image = {  # a digit's source ("mnist", "font", "hershey"); other objects their class name
-        (Path(root) / record["image"]).resolve(): [
-            str(obj["source"].get("kind"))
-            if is_digit(int(obj["class_id"]))
-            else CLASS_NAMES[int(obj["class_id"])]
-            for obj in record.get("objects", [])
-            if not obj.get("dropped", False)
-        ]
-        for record in read_meta(Path(root), split)
-    }
+    objects_by_image = boxed_objects(Path(root), split)
     inks: list[torch.Tensor] = []
     boxes: list[torch.Tensor] = []
     index: list[int] = []
@@ -126,10 +128,16 @@ def canvas_crop_set(
         boxes.append(torch.from_numpy(letterbox.to_input(sample.boxes_xyxy)).float())
         index.extend([number] * len(sample.class_ids))
         labels.extend(int(c) for c in sample.class_ids)
-        known = kinds_by_image.get(sample.image_path.resolve())
+        known = objects_by_image.get(sample.image_path.resolve())
         if known is None or len(known) != len(sample.class_ids):
-            known = [CLASS_NAMES[int(c)] for c in sample.class_ids]
-        kinds.extend(known)
+            kinds.extend(CLASS_NAMES[int(c)] for c in sample.class_ids)
+        else:  # a digit's source ("mnist", "font", "hershey"); other objects their class name
+            kinds.extend(
+                str(obj["source"].get("kind"))
+                if is_digit(int(obj["class_id"]))
+                else CLASS_NAMES[int(obj["class_id"])]
+                for obj in known
+            )
     return CropSet(
         torch.stack(inks),
         torch.cat(boxes) if boxes else torch.zeros(0, 4),
