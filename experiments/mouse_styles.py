@@ -11,7 +11,9 @@ weights trained with them this measures what was learnt, not new handwriting; th
 among the templates. Prints how many are read exactly, the misread ones by shape, and draws them; then
 a 1 drawn as one straight vertical stroke at five places across the canvas, 150 / 250 / 350 px tall, at
 the top, middle and bottom, with pens 3, 6 and 12 (135 drawings); then numbers written on a rising
-slope (0-30 degrees), as a hand on a mouse drifts.
+slope (0-30 degrees), as a hand on a mouse drifts; numbers of 3-11 digits across the canvas (a phone
+number is longer than any of the training layouts); and every shape 25-45 px tall with pens 3-12 (the
+app's default pen is 12: a 25 px digit drawn with it is a blob).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from digit_detector.probe_drawings import DIGITS, Stroke, digit_strokes
 from digit_detector.weights import DEFAULT_WEIGHTS
 
 SIZES_AND_PENS = ((60, (6, 12)), (130, (3, 12, 25)), (300, (3, 12, 25)))
+LONG_NUMBER_LENGTHS = (3, 5, 7, 9, 11)
+SMALL_SIZES_AND_PENS = tuple((height, pen) for height in (25, 35, 45) for pen in (3, 6, 9, 12))  # 12: default
 SLANT_AND_SHAKE = ((0.0, 0.0), (0.2, 0.0), (-0.1, 0.012))  # shear of the unit box, hand shake (of height)
 
 
@@ -100,6 +104,43 @@ def sloped_numbers(detector: Detector) -> list[tuple[str, int, str]]:
     return readings
 
 
+def long_numbers(detector: Detector, rng: random.Random) -> list[tuple[int, int, str, str]]:
+    """(digits, pen, number, what was read) for numbers of 3-11 digits (a phone number is longer than any
+    number of the training layouts, 2-6 digits) written across the canvas, each digit in a random one of
+    its shapes; 24 per length, pens 3 / 6 (and 12 when the digits are over 50 px tall)."""
+    by_digit: dict[str, list[list[list[tuple[float, float]]]]] = {}
+    for digit, _, shape in shapes():
+        by_digit.setdefault(digit, []).append(shape)
+    readings = []
+    for length in LONG_NUMBER_LENGTHS:
+        for _ in range(24):
+            number = "".join(str(rng.randrange(10)) for _ in range(length))
+            step = rng.uniform(0.8, 1.0) * 370 / length
+            height = min(step / rng.uniform(0.75, 0.95), 200.0)
+            pen = rng.choice((3, 6, 12) if height > 50 else (3, 6))
+            x0, y = max(5.0, (400 - step * length) / 2), rng.uniform(20, 380 - height)
+            strokes: list[Stroke] = []
+            for index, digit in enumerate(number):
+                strokes += place(
+                    rng.choice(by_digit[digit]), x0 + index * step, y, height, 0.1 * rng.random(), 0.01, rng
+                )
+            readings.append((length, pen, number, detector(render_strokes(strokes, width=pen)).number))
+    return readings
+
+
+def small_digits(detector: Detector, rng: random.Random) -> Counter[tuple[int, int]]:
+    """How many of the shapes (upright, and slanted and shaky) are read at each (height, pen) of
+    :data:`SMALL_SIZES_AND_PENS`: small digits, the default pen among them."""
+    read: Counter[tuple[int, int]] = Counter()
+    for height, pen in SMALL_SIZES_AND_PENS:
+        for digit, _, strokes in shapes():
+            for slant, shake in ((0.0, 0.0), (0.2, 0.01)):
+                x, y = rng.uniform(30, 370 - height), rng.uniform(30, 370 - height)
+                canvas = render_strokes(place(strokes, x, y, height, slant, shake, rng), width=pen)
+                read[(height, pen)] += detector(canvas).number == digit
+    return read
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
@@ -129,6 +170,22 @@ def main() -> None:
     print(f"straight 1s read: {135 - len(ones)} of 135; misread (x, height, pen, top, read): {ones}")
     for number, angle, read in sloped_numbers(detector):
         print(f"{number} rising {angle} degrees: read {read!r}")
+    longs = long_numbers(detector, random.Random(1))
+    for length in LONG_NUMBER_LENGTHS:
+        of_length = [r for r in longs if r[0] == length]
+        wrong = [
+            f"{number} read {read!r} (pen {pen})" for _, pen, number, read in of_length if read != number
+        ]
+        read_right = len(of_length) - len(wrong)
+        print(f"{length}-digit numbers read: {read_right} of {len(of_length)}; misread: {wrong}")
+    small = small_digits(detector, random.Random(2))
+    per_cell = 2 * len(shapes())
+    print(
+        "small digits read (height px / pen: read of "
+        + str(per_cell)
+        + "): "
+        + ", ".join(f"{h}/{p}: {small[(h, p)]}" for h, p in SMALL_SIZES_AND_PENS)
+    )
     if args.sheet and misread:
         tiles = []
         for digit, name, _, _, _, read, canvas in misread:
