@@ -22,11 +22,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from digit_detector.classes import CLASS_NAMES, is_digit
-from digit_detector.data.yolo_format import load_split
+from digit_detector.data.yolo_format import boxed_objects, load_split
 from digit_detector.naming import classifiers_of, load_namer
 from digit_detector.training.namer import (
     accuracy_by_kind,
-    boxed_objects,
     canvas_crop_set,
     predict_crop_set,
 )

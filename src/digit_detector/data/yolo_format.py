@@ -248,26 +248,34 @@ def read_meta(root: Path, split: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def boxed_objects(root: Path, split: str) -> dict[Path, list[dict[str, Any]]]:
+    """The metadata of each canvas's boxed objects (``meta/<split>.jsonl``, those the generator dropped left
+    out), by resolved image path: one per line of its label file, in that order. Empty when the split has no
+    metadata (imported data)."""
+    return {
+        (Path(root) / record["image"]).resolve(): [
+            obj for obj in record.get("objects", []) if not obj.get("dropped", False)
+        ]
+        for record in read_meta(root, split)
+    }
+
+
 def digit_sources(root: Path, split: str) -> dict[Path, list[str | None]]:
     """Per image (resolved path): where each labelled object came from, in label order.
 
     Read from ``meta/<split>.jsonl`` (written by ``data synth``): ``"mnist"``, ``"font"`` or ``"hershey"``
     for a digit, ``None`` for any other class. Empty when the split has no metadata (imported data).
     """
-    sources: dict[Path, list[str | None]] = {}
-    for record in read_meta(root, split):
-        kept = [obj for obj in record.get("objects", []) if not obj.get("dropped", False)]
-        sources[(Path(root) / record["image"]).resolve()] = [
-            str(obj["source"]["kind"]) if is_digit(int(obj["class_id"])) else None for obj in kept
-        ]
-    return sources
+    return {
+        image: [str(obj["source"]["kind"]) if is_digit(int(obj["class_id"])) else None for obj in kept]
+        for image, kept in boxed_objects(root, split).items()
+    }
 
 
 def object_pen_widths(root: Path, split: str) -> dict[Path, list[float]]:
     """Per image (resolved path): the pen width (canvas px) each labelled object was drawn with, in label
     order, from ``meta/<split>.jsonl``; empty when the split has no metadata (imported data)."""
-    pens: dict[Path, list[float]] = {}
-    for record in read_meta(root, split):
-        kept = [obj for obj in record.get("objects", []) if not obj.get("dropped", False)]
-        pens[(Path(root) / record["image"]).resolve()] = [float(obj.get("pen_width", 0.0)) for obj in kept]
-    return pens
+    return {
+        image: [float(obj.get("pen_width", 0.0)) for obj in kept]
+        for image, kept in boxed_objects(root, split).items()
+    }

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from digit_detector.boxes import box_iou
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data import sources
-from digit_detector.data.yolo_format import Sample, load_split, read_meta
+from digit_detector.data.yolo_format import Sample, boxed_objects, load_split
 from digit_detector.io import read_image
 from digit_detector.naming import (
     CropClassifier,
@@ -92,17 +92,6 @@ def _canvas_ink(canvas: Path | Image.Image) -> tuple[NDArray[np.uint8], Letterbo
     batch, letterbox = preprocess(read_image(canvas) if isinstance(canvas, Path) else canvas)
     ink = (255.0 * (1.0 - batch[0].mean(dim=0, keepdim=True))).round().to(torch.uint8).numpy()
     return ink, letterbox
-
-
-def boxed_objects(root: Path, split: str) -> dict[Path, list[dict[str, Any]]]:
-    """The metadata of each canvas's boxed objects (``meta/<split>.jsonl``, those the generator dropped left
-    out), by resolved image path: one per line of its label file, in that order."""
-    return {
-        (root / record["image"]).resolve(): [
-            o for o in record.get("objects", []) if not o.get("dropped", False)
-        ]
-        for record in read_meta(root, split)
-    }
 
 
 def canvas_crop_set(
