@@ -16,6 +16,7 @@ from digit_detector.classes import CENSORED_ID, OTHER_ID
 from digit_detector.data import sources
 from digit_detector.data.doodles import SHAPES
 from digit_detector.data.objects import (
+    DIGIT_MAX_ASPECT,
     MIN_TRACE_COVERAGE,
     OTHER_LETTERS,
     DrawnObject,
@@ -157,11 +158,16 @@ def test_stroke_width_follows_the_pen(factories: dict[str, ObjectFactory], pen: 
 
 
 def test_digit_height_follows_the_request(factories: dict[str, ObjectFactory]) -> None:
+    """Every digit is as tall as asked, unless it is so wide that its width is capped at
+    :data:`DIGIT_MAX_ASPECT` times the height (a wide `5` traced from MNIST, say): then as wide as that."""
     factory = factories["test"]
     for height, pen in ((30.0, 3.0), (80.0, 8.0), (200.0, 12.0), (380.0, 25.0)):
         for d in range(10):
-            h = factory.digit(d, height, pen).ink.shape[0]
-            assert abs(h - height) <= 0.12 * height + 3, (d, height, pen, h)
+            drawn = factory.digit(d, height, pen)
+            h, w = drawn.ink.shape
+            tall = abs(h - height) <= 0.12 * height + 3
+            capped = h < height and abs(w - DIGIT_MAX_ASPECT * height) <= 0.12 * height + 3
+            assert tall or capped, (d, height, pen, h, w, drawn.source)
 
 
 def test_thin_gives_one_pixel_skeleton() -> None:
@@ -288,7 +294,7 @@ def test_the_engine_never_draws_an_mnist_glyph_its_strokes_do_not_cover(
             strokes = factory.mnist_strokes(digit, index)
             traced, binary = trace_mnist(factory._mnist[digit][index])
             covered = bool(traced) and trace_coverage(binary, traced) >= MIN_TRACE_COVERAGE
-            assert bool(strokes) == covered
+            assert bool(strokes) == (covered and (digit, index) not in sources.mnist_excluded())
             skipped += bool(traced) and not covered
     assert skipped > 0  # the reserved 3s and 6s hold filled loops (experiments/trace_coverage.py)
 
@@ -338,3 +344,38 @@ def test_more_fonts_are_fetched_pinned_and_drawn() -> None:
     assert fonts & set(sources.MORE_TRAIN_FONTS)
     assert fonts <= {*sources.TRAIN_VAL_FONTS, *sources.MORE_TRAIN_FONTS}
     assert all(d.class_id == i % 10 for i, d in enumerate(drawn))
+
+
+def test_mnist_originals_with_a_wrong_or_doubtful_label_are_never_drawn(
+    factories: dict[str, ObjectFactory], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digit_detector.training.namer import mnist_crop_set
+
+    excluded = sources.mnist_excluded()
+    digits = sources.load_mnist()
+    assert len(excluded) >= 50  # the audited list ships with the package (docs/data.md)
+    in_train = 0
+    for digit, index in excluded:
+        split = next(s for s in sources.SPLITS if index in sources.mnist_split_range(len(digits[digit]), s))
+        assert factories[split].mnist_strokes(digit, index) == []
+        in_train += split == "train"
+    kept = len(mnist_crop_set("train"))
+    monkeypatch.setattr(sources, "mnist_excluded", lambda: frozenset())
+    assert len(mnist_crop_set("train")) - kept == in_train > 0
+
+
+@pytest.mark.parametrize(
+    "row", ["3,abc,looks like 5", "12,4,looks like 5", "3,4,", "3"], ids=["index", "digit", "reason", "short"]
+)
+def test_a_malformed_exclusion_list_stops_with_its_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row: str
+) -> None:
+    listing = tmp_path / "excluded.csv"
+    listing.write_text(f"# a comment\ndigit,index,reason\n3,723,looks like 5\n{row}\n", encoding="utf-8")
+    monkeypatch.setattr(sources, "MNIST_EXCLUDED_FILE", listing)
+    sources.mnist_excluded.cache_clear()
+    try:
+        with pytest.raises(sources.SourceError, match="row 3"):
+            sources.mnist_excluded()
+    finally:
+        sources.mnist_excluded.cache_clear()

@@ -1,5 +1,6 @@
 """``audit DIR --out REPORT_DIR`` and ``audit DIR --apply FILE --to OUT_DIR``: the label audit
-(:mod:`digit_detector.audit.report`)."""
+(:mod:`digit_detector.audit.report`); ``audit --mnist --out REPORT_DIR``: the MNIST source's originals
+(:mod:`digit_detector.audit.mnist`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from digit_detector.cli import positive_int
 
 if TYPE_CHECKING:
+    from digit_detector.audit.classifier import AuditConfig
     from digit_detector.cli import Subparsers
 
 HELP = "find mislabelled boxes with cross-validated crop classifiers"
@@ -32,10 +34,17 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
             "Correcting: copy suspects.csv, add a column 'action' with keep | drop | relabel:<class name> "
             "(a bare 'relabel' takes suggested_label; rows may be deleted, boxes not listed are kept) and "
             "run 'audit DIR --apply FILE --to OUT_DIR': a corrected copy of the dataset is written to "
-            "OUT_DIR, DIR is never changed. Exit code 2 when the dataset or the CSV cannot be used."
+            "OUT_DIR, DIR is never changed. Exit code 2 when the dataset or the CSV cannot be used. "
+            "'audit --mnist --out REPORT_DIR' audits the MNIST source instead of a dataset: every original, "
+            "most doubtful first, for the list of originals no split draws (data/mnist_excluded.csv)."
         ),
     )
-    parser.add_argument("dir", type=Path, metavar="DIR", help="dataset folder (with images/<split>/)")
+    parser.add_argument(
+        "dir", type=Path, nargs="?", metavar="DIR", help="dataset folder (with images/<split>/)"
+    )
+    parser.add_argument(
+        "--mnist", action="store_true", help="audit the MNIST source's 10,000 originals instead of DIR"
+    )
     parser.add_argument("--out", type=Path, default=None, metavar="REPORT_DIR", help="report folder")
     parser.add_argument("--split", default="train", help="split to audit (default: train)")
     parser.add_argument("--model", choices=MODELS, default="cnn", help="crop classifier (default: cnn)")
@@ -78,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
     from digit_detector.detector import DeviceError, resolve_device
 
     parser: argparse.ArgumentParser = args.parser
+    if (args.dir is None) == (not args.mnist):
+        parser.error("give a dataset DIR or --mnist (not both)")
+    if args.mnist and args.apply is not None:
+        parser.error(
+            "--apply corrects a dataset DIR; MNIST originals are excluded in data/mnist_excluded.csv"
+        )
     if args.apply is not None:
         if args.to is None:
             parser.error("--apply needs --to OUT_DIR")
@@ -112,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     )
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    if args.mnist:
+        return _run_mnist(args, config)
     try:
         result = run_audit(args.dir, config, progress=not args.quiet)
     except AuditError as error:
@@ -127,5 +144,28 @@ def run(args: argparse.Namespace) -> int:
         f"out-of-fold accuracy {result.accuracy:.2%} on {summary['boxes']} boxes "
         f"({summary['likely_label_issues']} likely label issues, {result.seconds:.0f} s); "
         f"report: {args.out}/suspects.csv (+ suspects.png, confusion_matrix.png, summary.json)"
+    )
+    return 0
+
+
+def _run_mnist(args: argparse.Namespace, config: AuditConfig) -> int:
+    import torch
+
+    from digit_detector.audit.mnist import audit_mnist, write_mnist_report
+    from digit_detector.data.sources import SourceError
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        result = audit_mnist(config, progress=not args.quiet)
+        write_mnist_report(result, args.out, args.sheet)
+    except SourceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        torch.set_num_threads(threads)
+    print(
+        f"out-of-fold accuracy {result.accuracy:.2%} on {len(result.refs)} MNIST originals "
+        f"({result.seconds:.0f} s); report: {args.out}/suspects.csv (+ suspects.png)"
     )
     return 0

@@ -50,6 +50,7 @@ OTHER_WORDS: tuple[str, ...] = (
 DIGIT_SOURCE_WEIGHTS = {"mnist": 0.7, "font": 0.2, "hershey": 0.1}
 MIN_TEXT_RATIO = 6.0  # letters and words need height >= this * pen_width (else a shape is drawn)
 MAX_BLOB_RATIO = 0.3  # MNIST glyphs whose thickest stroke exceeds this fraction of the height are skipped
+DIGIT_MAX_ASPECT = 1.3  # a digit's width is capped at this times its height (a wide glyph comes out shorter)
 MIN_TRACE_COVERAGE = 0.8  # ... and so are those whose traced strokes draw back less of their ink than this
 
 
@@ -116,10 +117,14 @@ class ObjectFactory:
     # -- glyph skeletons (cached, deterministic)
 
     def mnist_strokes(self, digit: int, index: int) -> Strokes:
-        """Centre lines of an MNIST digit; empty when it is too blobby to trace (its holes filled in) or its
-        strokes draw back less than :data:`MIN_TRACE_COVERAGE` of its ink (a filled loop traced as a line)."""
+        """Centre lines of an MNIST digit; empty when its label is wrong or doubtful
+        (:func:`sources.mnist_excluded`), it is too blobby to trace (its holes filled in) or its strokes draw
+        back less than :data:`MIN_TRACE_COVERAGE` of its ink (a filled loop traced as a line)."""
         key = ("mnist", digit, index)
         if key not in self._glyphs:
+            if (digit, index) in sources.mnist_excluded():
+                self._glyphs[key] = []
+                return []
             strokes, binary = trace_mnist(self._mnist[digit][index])
             if strokes and trace_coverage(binary, strokes) < MIN_TRACE_COVERAGE:
                 strokes = []  # the redraw would be another shape
@@ -180,7 +185,7 @@ class ObjectFactory:
             aspect=float(np.exp(rng.normal(0, 0.12))),
             warp=rng.uniform(0.0, 0.04),
             jitter=rng.uniform(0.5, 1.5),
-            max_aspect=1.3,
+            max_aspect=DIGIT_MAX_ASPECT,
         )
 
     def _draw(self, strokes: Strokes, height: float, pen_width: float, style: Style) -> Ink:

@@ -19,6 +19,8 @@ Split rules (mandatory: no test image, font or stroke font is ever trained on; d
 
 from __future__ import annotations
 
+import csv
+import functools
 import hashlib
 import json
 import logging
@@ -350,6 +352,31 @@ def mnist_split_range(n: int, split: str) -> range:
     if split == "test":
         return range(trainval, n)
     raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the digit's box
+MNIST_EXCLUDED_FILE = Path(__file__).with_name("mnist_excluded.csv")
+
+
+@functools.cache
+def mnist_excluded() -> frozenset[tuple[int, int]]:
+    """The MNIST originals no split draws, as (digit, index): a label that is wrong or that no reader could
+    be sure of (:data:`MNIST_EXCLUDED_FILE`, one ``digit,index,reason`` row each, chosen by looking at the
+    most doubtful originals of ``audit --mnist``; docs/data.md)."""
+    with MNIST_EXCLUDED_FILE.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    excluded = set()
+    for line, row in enumerate(rows, start=2):
+        try:
+            digit, index = int(row["digit"]), int(row["index"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise SourceError(
+                f"{MNIST_EXCLUDED_FILE}: row {line} is not digit,index,reason: {row}"
+            ) from error
+        if not 0 <= digit <= 9 or index < 0 or not (row.get("reason") or "").strip():
+            raise SourceError(f"{MNIST_EXCLUDED_FILE}: row {line} needs a digit 0-9, an index and a reason")
+        excluded.add((digit, index))
+    return frozenset(excluded)
 
 
 # --------------------------------------------------------------------------------------------- fonts

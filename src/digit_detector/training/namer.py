@@ -51,7 +51,6 @@ from digit_detector.weights import save_tensors
 if TYPE_CHECKING:
     from digit_detector.detector import Detector
 
-MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the digit's box
 SHAPE_KEYS = ("kind", "config", "members", "class_names")  # record keys save_namer writes from the model
 
 
@@ -212,13 +211,17 @@ def proposal_crop_set(
 
 
 def mnist_crop_set(split: str, cache_dir: Path | None = None) -> CropSet:
-    """The original 28x28 MNIST digits the split rule gives ``split``, each boxed at its ink."""
+    """The original 28x28 MNIST digits the split rule gives ``split`` (those excluded for a wrong or doubtful
+    label left out), each boxed at its ink."""
     digits = sources.load_mnist(cache_dir)
+    excluded = sources.mnist_excluded()
     inks, boxes, labels = [], [], []
     for digit, images in enumerate(digits):
         for index in sources.mnist_split_range(len(images), split):
+            if (digit, index) in excluded:
+                continue
             image = images[index]
-            rows, cols = np.nonzero(image > MNIST_INK_LEVEL)
+            rows, cols = np.nonzero(image > sources.MNIST_INK_LEVEL)
             if len(rows) == 0:
                 continue
             inks.append(image)
