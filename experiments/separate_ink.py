@@ -53,6 +53,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--sure", type=float, default=0.8)
     parser.add_argument("--own", type=float, default=0.95)
+    parser.add_argument(
+        "--digit-holders",
+        action="store_true",
+        help="spare a box only where every box holding it is a digit "
+        "of another name (a neighbour's box the ink fit grew over it), not an `other` or a copy",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     detector = Detector.from_weights(None, device="cpu")
@@ -68,6 +74,14 @@ def main() -> None:
         part = contained(boxes, threshold, scores, ids, probs)
         digits = np.array([is_digit(int(i)) for i in ids])
         spared = digits & (probs >= args.sure) & own_ink(current["gray"], boxes, args.own)
+        if args.digit_holders:
+            area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+            high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+            overlap = np.prod(np.maximum(high - low, 0), axis=2) / np.maximum(area[:, None], 1e-9)
+            holds = (overlap > threshold) & (area[None, :] > area[:, None])  # [i, j]: j holds i
+            unlike = digits[None, :] & (ids[None, :] != ids[:, None])
+            spared &= (~holds | unlike).all(axis=1)
         return (part & ~spared).tolist()
 
     shipped_mask = Detector.contained_mask

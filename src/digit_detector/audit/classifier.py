@@ -286,6 +286,37 @@ def predict_proba(
     return torch.cat(parts).double().numpy()
 
 
+class OutOfFoldRanking:
+    """What follows from out-of-fold ``probabilities`` ``(N, C)`` and the labels they were given (``given``,
+    ``(N,)``): the predicted class, how doubtful each label is, and the order to look at them in."""
+
+    probabilities: NDArray[np.float64]
+
+    @property
+    def given(self) -> NDArray[np.int64]:
+        raise NotImplementedError
+
+    @property
+    def predicted(self) -> NDArray[np.int64]:
+        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)
+
+    @property
+    def scores(self) -> NDArray[np.float64]:
+        """1 - out-of-fold probability of the given label: high means the label is likely wrong."""
+        given = self.given
+        return np.asarray(1.0 - self.probabilities[np.arange(len(given)), given], dtype=np.float64)
+
+    @property
+    def order(self) -> NDArray[np.int64]:
+        """Indices, most suspect first (ties keep the input order)."""
+        return np.asarray(np.argsort(-self.scores, kind="stable"), dtype=np.int64)
+
+    @property
+    def accuracy(self) -> float:
+        given = self.given
+        return float((self.predicted == given).mean()) if len(given) else float("nan")
+
+
 def out_of_fold_probabilities(
     crops: NDArray[np.uint8], labels: NDArray[np.int64], config: AuditConfig, *, progress: bool = True
 ) -> NDArray[np.float64]:

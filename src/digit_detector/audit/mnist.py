@@ -22,7 +22,12 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from digit_detector.audit.classifier import AuditConfig, cut_crop, out_of_fold_probabilities
+from digit_detector.audit.classifier import (
+    AuditConfig,
+    OutOfFoldRanking,
+    cut_crop,
+    out_of_fold_probabilities,
+)
 from digit_detector.data import sources
 from digit_detector.render import grid
 
@@ -30,7 +35,7 @@ CSV_COLUMNS = ("digit", "index", "split", "suggested", "score", "excluded")
 
 
 @dataclass
-class MnistAudit:
+class MnistAudit(OutOfFoldRanking):
     """Out-of-fold probabilities of every MNIST original; ``refs`` are (digit, index) pairs."""
 
     refs: list[tuple[int, int]]
@@ -41,24 +46,6 @@ class MnistAudit:
     @property
     def given(self) -> NDArray[np.int64]:
         return np.array([digit for digit, _ in self.refs], dtype=np.int64)
-
-    @property
-    def predicted(self) -> NDArray[np.int64]:
-        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)
-
-    @property
-    def scores(self) -> NDArray[np.float64]:
-        """1 - out-of-fold probability of the label: high means the label is doubtful."""
-        return np.asarray(1.0 - self.probabilities[np.arange(len(self.refs)), self.given], dtype=np.float64)
-
-    @property
-    def order(self) -> NDArray[np.int64]:
-        """Indices, most doubtful first (ties keep the package order)."""
-        return np.asarray(np.argsort(-self.scores, kind="stable"), dtype=np.int64)
-
-    @property
-    def accuracy(self) -> float:
-        return float((self.predicted == self.given).mean())
 
 
 def split_of(digit_count: int, index: int) -> str:

@@ -42,6 +42,7 @@ from digit_detector.audit.classifier import (
     AuditConfig,
     AuditError,
     BoxRef,
+    OutOfFoldRanking,
     cut_crop,
     extract_crops,
     out_of_fold_probabilities,
@@ -61,7 +62,7 @@ MATCH_TOLERANCE_PX = 0.05  # a CSV row's box matches a dataset box within this (
 
 
 @dataclass
-class AuditResult:
+class AuditResult(OutOfFoldRanking):
     """Out-of-fold probabilities of every box, and what follows from them."""
 
     root: Path
@@ -75,24 +76,6 @@ class AuditResult:
     @property
     def given(self) -> NDArray[np.int64]:
         return np.array([ref.given for ref in self.refs], dtype=np.int64)
-
-    @property
-    def predicted(self) -> NDArray[np.int64]:
-        return np.asarray(self.probabilities.argmax(axis=1), dtype=np.int64)
-
-    @property
-    def scores(self) -> NDArray[np.float64]:
-        """1 - out-of-fold probability of the given label: high means the label is likely wrong."""
-        return np.asarray(1.0 - self.probabilities[np.arange(len(self.refs)), self.given], dtype=np.float64)
-
-    @property
-    def order(self) -> NDArray[np.int64]:
-        """Box indices, most suspect first (ties keep the dataset order)."""
-        return np.asarray(np.argsort(-self.scores, kind="stable"), dtype=np.int64)
-
-    @property
-    def accuracy(self) -> float:
-        return float((self.predicted == self.given).mean()) if self.refs else float("nan")
 
     def class_thresholds(self) -> NDArray[np.float64]:
         """Per-class threshold: mean out-of-fold probability of the class over boxes given that class."""
