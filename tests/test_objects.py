@@ -375,7 +375,7 @@ def test_a_malformed_exclusion_list_stops_with_its_row(
     monkeypatch.setattr(sources, "MNIST_EXCLUDED_FILE", listing)
     sources.mnist_excluded.cache_clear()
     try:
-        with pytest.raises(sources.SourceError, match="row 3"):
+        with pytest.raises(sources.SourceError, match=r"excluded\.csv:4: "):
             sources.mnist_excluded()
     finally:
         sources.mnist_excluded.cache_clear()

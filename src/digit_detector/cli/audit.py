@@ -125,10 +125,10 @@ def run(args: argparse.Namespace) -> int:
         augment=not args.no_augment,
         device=args.device,
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
     if args.mnist:
         return _run_mnist(args, config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
     try:
         result = run_audit(args.dir, config, progress=not args.quiet)
     except AuditError as error:

@@ -50,8 +50,8 @@ OTHER_WORDS: tuple[str, ...] = (
 DIGIT_SOURCE_WEIGHTS = {"mnist": 0.7, "font": 0.2, "hershey": 0.1}
 MIN_TEXT_RATIO = 6.0  # letters and words need height >= this * pen_width (else a shape is drawn)
 MAX_BLOB_RATIO = 0.3  # MNIST glyphs whose thickest stroke exceeds this fraction of the height are skipped
-DIGIT_MAX_ASPECT = 1.3  # a digit's width is capped at this times its height (a wide glyph comes out shorter)
 MIN_TRACE_COVERAGE = 0.8  # ... and so are those whose traced strokes draw back less of their ink than this
+DIGIT_MAX_ASPECT = 1.3  # a digit's width is capped at this times its height (a wide glyph comes out shorter)
 
 
 @dataclass

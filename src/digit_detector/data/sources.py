@@ -363,18 +363,17 @@ def mnist_excluded() -> frozenset[tuple[int, int]]:
     """The MNIST originals no split draws, as (digit, index): a label that is wrong or that no reader could
     be sure of (:data:`MNIST_EXCLUDED_FILE`, one ``digit,index,reason`` row each, chosen by looking at the
     most doubtful originals of ``audit --mnist``; docs/data.md)."""
-    with MNIST_EXCLUDED_FILE.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(line for line in handle if not line.startswith("#")))
+    lines = MNIST_EXCLUDED_FILE.read_text(encoding="utf-8").splitlines()
+    numbered = [(number, line) for number, line in enumerate(lines, start=1) if not line.startswith("#")]
+    rows = csv.DictReader(line for _, line in numbered)
     excluded = set()
-    for line, row in enumerate(rows, start=2):
+    for (number, _), row in zip(numbered[1:], rows, strict=False):  # numbered[0] is the header
         try:
             digit, index = int(row["digit"]), int(row["index"])
         except (KeyError, TypeError, ValueError) as error:
-            raise SourceError(
-                f"{MNIST_EXCLUDED_FILE}: row {line} is not digit,index,reason: {row}"
-            ) from error
+            raise SourceError(f"{MNIST_EXCLUDED_FILE}:{number}: not digit,index,reason") from error
         if not 0 <= digit <= 9 or index < 0 or not (row.get("reason") or "").strip():
-            raise SourceError(f"{MNIST_EXCLUDED_FILE}: row {line} needs a digit 0-9, an index and a reason")
+            raise SourceError(f"{MNIST_EXCLUDED_FILE}:{number}: needs a digit 0-9, an index and a reason")
         excluded.add((digit, index))
     return frozenset(excluded)
 
