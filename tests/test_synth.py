@@ -20,7 +20,7 @@ from PIL import Image
 
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, NUM_CLASSES, OTHER_ID
 from digit_detector.cli.data import add_synth_parser
-from digit_detector.data import synth
+from digit_detector.data import sources, synth
 from digit_detector.data.augment import AugmentConfig, Augmenter, ink_boxes
 from digit_detector.data.compose import (
     LAYOUT_WEIGHTS,
@@ -392,3 +392,17 @@ def test_more_fonts_change_the_fingerprint_and_are_refused_for_the_test_split(
     )
     assert args.func(args) == 2
     assert "held-out fonts" in capsys.readouterr().err
+
+
+def test_the_mnist_exclusion_list_is_part_of_the_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = synth.fingerprint(synth.SynthConfig(), "train", 1, 10)
+    listing = tmp_path / "excluded.csv"
+    listing.write_text(sources.MNIST_EXCLUDED_FILE.read_text() + "0,0,a test row\n", encoding="utf-8")
+    monkeypatch.setattr(sources, "MNIST_EXCLUDED_FILE", listing)
+    sources.mnist_excluded.cache_clear()
+    try:
+        assert synth.fingerprint(synth.SynthConfig(), "train", 1, 10) != shipped
+    finally:
+        sources.mnist_excluded.cache_clear()
