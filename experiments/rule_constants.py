@@ -19,32 +19,26 @@ import torch
 from tqdm import tqdm
 
 from digit_detector import decode, second_stage
-from digit_detector.boxes import box_iou
-from digit_detector.classes import OTHER_ID, is_digit
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
-from digit_detector.reading import read_number
+from digit_detector.evaluation.scoring import read_canvas
 
 
 def reading(detector: Detector, samples: list[Sample]) -> tuple[int, int, int, int, int, int]:
-    """(numbers, read exactly, single digits, named right, `other` objects, taken for a digit)."""
+    """(numbers, read exactly, single digits, named right, `other` drawings, taken for a digit), counted as
+    the evaluation report counts them (:func:`~digit_detector.evaluation.scoring.read_canvas`)."""
     numbers = read = single = named = others = taken = 0
     for sample in tqdm(samples, desc="canvases", leave=False):
-        ids = [int(c) for c in sample.class_ids]
         truth = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-        result = detector(sample.image_path)
-        if sum(is_digit(c) for c in ids) >= 2:
+        canvas = read_canvas([int(c) for c in sample.class_ids], truth, detector(sample.image_path))
+        if canvas.number_ok is not None:
             numbers += 1
-            read += result.number == read_number(ids, truth)
-        if len(ids) == 1 and is_digit(ids[0]):
+            read += canvas.number_ok
+        if canvas.single_ok is not None:
             single += 1
-            named += bool(result.detections) and result.detections[0].class_id == ids[0]
-        rows = [i for i, c in enumerate(ids) if c == OTHER_ID]
-        others += len(rows)
-        if rows and result.detections:
-            for overlaps in box_iou(truth[rows], np.array([d.box for d in result.detections])):
-                best = int(overlaps.argmax())
-                taken += bool(overlaps[best] >= 0.5 and is_digit(result.detections[best].class_id))
+            named += canvas.single_ok
+        others += canvas.other_drawings
+        taken += canvas.other_taken
     return numbers, read, single, named, others, taken
 
 

@@ -22,15 +22,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from digit_detector.boxes import box_iou
-from digit_detector.classes import OTHER_ID, is_digit
+from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import load_split
-from digit_detector.decode import contained
 from digit_detector.detector import Detector
+from digit_detector.evaluation.scoring import read_canvas
 from digit_detector.ink import DARK_THRESHOLD
 from digit_detector.io import read_image
 from digit_detector.preprocess import to_rgb
-from digit_detector.reading import read_number
 from digit_detector.results import Detection
 
 
@@ -63,15 +61,15 @@ def main() -> None:
     torch.set_num_threads(1)
     detector = Detector.from_weights(None, device="cpu")
     current: dict[str, Any] = {}
+    shipped_mask = Detector.contained_mask
 
     def mask_with_own_ink(detections: list[Detection], threshold: float | None) -> list[bool]:
-        if threshold is None or len(detections) < 2:
-            return [False] * len(detections)
+        part = np.array(shipped_mask(detections, threshold), dtype=bool)
+        if not part.any():
+            return part.tolist()
         boxes = np.array([d.box for d in detections], np.float32)
         ids = np.array([d.class_id for d in detections], dtype=np.int64)
         probs = np.array([d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float32)
-        scores = np.array([d.score for d in detections], np.float32)
-        part = contained(boxes, threshold, scores, ids, probs)
         digits = np.array([is_digit(int(i)) for i in ids])
         spared = digits & (probs >= args.sure) & own_ink(current["gray"], boxes, args.own)
         if args.digit_holders:
@@ -84,9 +82,9 @@ def main() -> None:
             spared &= (~holds | unlike).all(axis=1)
         return (part & ~spared).tolist()
 
-    shipped_mask = Detector.contained_mask
-    figures = {"shipped": [0, 0, 0, 0, 0, 0], "own ink": [0, 0, 0, 0, 0, 0]}  # numbers, read, single, read,
-    flips: list[str] = []  # others, others taken for a digit
+    # per rule: numbers, read exactly, single digits, named right, `other` drawings, taken for a digit
+    figures = {"shipped": [0, 0, 0, 0, 0, 0], "own ink": [0, 0, 0, 0, 0, 0]}
+    flips: list[str] = []
     for sample in tqdm(load_split(args.data, args.split).samples[: args.limit], desc="canvases"):
         image = to_rgb(read_image(sample.image_path))
         current["gray"] = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
@@ -95,22 +93,17 @@ def main() -> None:
         read: dict[str, bool] = {}
         for name, mask in (("shipped", shipped_mask), ("own ink", mask_with_own_ink)):
             Detector.contained_mask = staticmethod(mask)  # type: ignore[method-assign]
-            result = detector(image)
+            reading = read_canvas(ids, truth, detector(image))
             row = figures[name]
-            if sum(is_digit(c) for c in ids) >= 2:
+            if reading.number_ok is not None:
+                read[name] = reading.number_ok
                 row[0] += 1
-                read[name] = result.number == read_number(ids, truth)
-                row[1] += read[name]
-            if len(ids) == 1 and is_digit(ids[0]):
+                row[1] += reading.number_ok
+            if reading.single_ok is not None:
                 row[2] += 1
-                row[3] += bool(result.detections) and result.detections[0].class_id == ids[0]
-            others = [i for i, c in enumerate(ids) if c == OTHER_ID]
-            row[4] += len(others)
-            if others and result.detections:
-                overlaps = box_iou(truth[others], np.array([d.box for d in result.detections]))
-                for r in overlaps:
-                    best = int(r.argmax())
-                    row[5] += bool(r[best] >= 0.5 and is_digit(result.detections[best].class_id))
+                row[3] += reading.single_ok
+            row[4] += reading.other_drawings
+            row[5] += reading.other_taken
         if len(set(read.values())) > 1:
             flips.append(f"{Path(sample.image_path).name}: {'gained' if read['own ink'] else 'lost'}")
     Detector.contained_mask = staticmethod(shipped_mask)  # type: ignore[method-assign]

@@ -64,9 +64,11 @@ def make_factory(
 def _versions(more_fonts: bool) -> dict[str, Any]:
     specs = sources.PINNED_SHA256 if more_fonts else sources.SOURCE_SPECS
     data = {spec: sources.PINNED_SHA256[spec] for spec in specs}
-    versions: dict[str, Any] = {"generator": GENERATOR_VERSION, "data": data}
-    if sources.mnist_excluded():  # the originals no split draws shape the canvases too
-        versions["mnist_excluded"] = sources.sha256_file(sources.MNIST_EXCLUDED_FILE)
+    versions: dict[str, Any] = {
+        "generator": GENERATOR_VERSION,
+        "data": data,
+        "mnist_excluded": sources.sha256_file(sources.MNIST_EXCLUDED_FILE),  # originals no split draws
+    }
     for package in ("numpy", "opencv-python-headless", "albumentations", "pillow"):
         try:
             versions[package] = metadata.version(package)
