@@ -3,6 +3,7 @@
     .venv/bin/python experiments/reader_study.py make --data data/synth --split test --out runs/reader
     # a reader who sees only runs/reader/sheets/*.png writes runs/reader/answers.csv (tile,reading)
     .venv/bin/python experiments/reader_study.py score --out runs/reader [--sheet failures.png]
+    .venv/bin/python experiments/reader_study.py score --out docs/reader_study   # the committed study
 
 ``make`` runs the shipped detector as the app does and cuts each drawn digit at its true box (30 % margin)
 into four groups: every single-digit canvas read wrong, a sample of those read right, every digit of a
@@ -118,7 +119,7 @@ def make(args: argparse.Namespace) -> None:
 
 
 def score(args: argparse.Namespace) -> None:
-    with (args.out / "key.csv").open() as handle:
+    with (args.key or args.out / "key.csv").open() as handle:
         key = {int(row["tile"]): row for row in csv.DictReader(handle)}
     with (args.answers or args.out / "answers.csv").open() as handle:
         answers = {int(row["tile"]): row["reading"].strip() for row in csv.DictReader(handle)}
@@ -168,7 +169,8 @@ def main() -> None:
     maker.add_argument("--seed", type=int, default=0)
     scorer = commands.add_parser("score")
     scorer.add_argument("--out", type=Path, default=Path("runs/reader"))
-    scorer.add_argument("--answers", type=Path, default=None)
+    scorer.add_argument("--key", type=Path, default=None, help="default: OUT/key.csv")
+    scorer.add_argument("--answers", type=Path, default=None, help="default: OUT/answers.csv")
     scorer.add_argument("--sheet", type=Path, default=None, help="the single-digit failures, captioned")
     args = parser.parse_args()
     make(args) if args.command == "make" else score(args)
