@@ -6,17 +6,19 @@
     .venv/bin/python experiments/reader_study.py score --out docs/reader_study   # the committed study
 
 ``make`` runs the shipped detector as the app does and cuts each drawn digit at its true box (30 % margin)
-into four groups: every single-digit canvas read wrong, a sample of those read right, every digit of a
-misread number shown with another name, and a sample of digits shown with their name in numbers. The tiles
-are shuffled together and numbered on sheets of 50, with nothing on them but the drawing and the tile
-number (each crop also in ``tiles/``); which tile is which (group, label, what the model read) goes to
-``key.csv``, for ``score`` only.
+into groups: every single-digit canvas read wrong, a sample of those read right, every digit of a misread
+number shown with another name, and a sample of digits shown with their name in numbers (``--groups``
+picks; ``number-missed``, the digits of misread numbers that no shown box holds, is not in the default).
+The tiles are shuffled together and numbered on sheets of 50, with nothing on them but the drawing and
+the tile number (each crop also in ``tiles/``); which tile is which (group, label, what the model read)
+goes to ``key.csv``, for ``score`` only.
 
 ``score`` compares the reader's answers (a digit, or ``?`` where the reader cannot tell which digit it is)
 with the labels and with the model: a failure the reader names as labelled is a model error on a clear
 digit; one the reader names as the model did, or cannot name, is a drawing the data engine made unclear.
 The right-read groups say how often the reader agrees with the labels where the model does. ``--sheet``
-draws the single-digit failures captioned with the label, the model's reading and the reader's.
+draws one group's tiles (``--sheet-group``, default the single-digit failures) captioned with the label,
+the model's reading and the reader's.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from digit_detector.render import grid
 TILE = 112
 PER_SHEET = 50
 GROUPS = ("single-failure", "single-right", "number-misnamed", "number-right")
+# ``--groups number-missed number-right ...``: digits of misread numbers that no shown box holds at IoU 0.5
+ALL_GROUPS = (*GROUPS, "number-missed")
 
 
 def digit_crop(image: Image.Image, box: np.ndarray) -> Image.Image:
@@ -81,7 +85,12 @@ def make(args: argparse.Namespace) -> None:
             shown = np.asarray([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4)
             overlaps = box_iou(boxes, shown) if len(shown) else np.zeros((len(ids), 0))
             for index, class_id in enumerate(ids):
-                if not is_digit(class_id) or not overlaps.shape[1] or overlaps[index].max() < 0.5:
+                if not is_digit(class_id):
+                    continue
+                if not overlaps.shape[1] or overlaps[index].max() < 0.5:
+                    if misread:
+                        crop = digit_crop(image, boxes[index])
+                        groups["number-missed"].append((crop, class_id, "nothing", sample.image_path.name))
                     continue
                 read = result.detections[int(overlaps[index].argmax())].label
                 if read == str(class_id):
@@ -94,7 +103,7 @@ def make(args: argparse.Namespace) -> None:
                 groups[group].append((crop, class_id, read, sample.image_path.name))
     for group, limit in (("single-right", args.right), ("number-right", args.right)):
         groups[group] = rng.sample(groups[group], min(limit, len(groups[group])))
-    tiles = [(group, *item) for group in GROUPS for item in groups[group]]
+    tiles = [(group, *item) for group in args.groups for item in groups[group]]
     rng.shuffle(tiles)
     sheets, crops = args.out / "sheets", args.out / "tiles"
     sheets.mkdir(parents=True, exist_ok=True)
@@ -114,7 +123,7 @@ def make(args: argparse.Namespace) -> None:
     for start in range(0, len(pictures), PER_SHEET):
         page = grid(pictures[start : start + PER_SHEET], 10, tile_size=(TILE, TILE + 16))
         page.save(sheets / f"sheet_{start // PER_SHEET + 1:02d}.png")
-    print(f"{len(tiles)} tiles ({', '.join(f'{g} {len(groups[g])}' for g in GROUPS)}) on "
+    print(f"{len(tiles)} tiles ({', '.join(f'{g} {len(groups[g])}' for g in args.groups)}) on "
           f"{(len(pictures) + PER_SHEET - 1) // PER_SHEET} sheets in {sheets}")  # fmt: skip
 
 
@@ -138,7 +147,7 @@ def score(args: argparse.Namespace) -> None:
             counts[row["group"]]["reader reads what the model read"] += 1
         else:
             counts[row["group"]]["reader reads a third digit"] += 1
-    for group in GROUPS:
+    for group in [g for g in ALL_GROUPS if g in counts]:
         tally = counts[group]
         total = tally.pop("tiles", 0)
         parts = ", ".join(f"{name} {n} ({n / max(total, 1):.0%})" for name, n in tally.most_common())
@@ -147,7 +156,7 @@ def score(args: argparse.Namespace) -> None:
         font = ImageFont.load_default(size=12)
         pictures = []
         for tile, row in sorted(key.items()):
-            if row["group"] != "single-failure":
+            if row["group"] != args.sheet_group:
                 continue
             picture = Image.new("RGB", (TILE, TILE + 30), "white")
             picture.paste(Image.open(args.out / "tiles" / f"{tile:03d}.png").convert("RGB"), (0, 30))
@@ -167,11 +176,13 @@ def main() -> None:
     maker.add_argument("--out", type=Path, default=Path("runs/reader"))
     maker.add_argument("--right", type=int, default=100, help="tiles sampled from each right-read group")
     maker.add_argument("--seed", type=int, default=0)
+    maker.add_argument("--groups", nargs="+", choices=ALL_GROUPS, default=list(GROUPS))
     scorer = commands.add_parser("score")
     scorer.add_argument("--out", type=Path, default=Path("runs/reader"))
     scorer.add_argument("--key", type=Path, default=None, help="default: OUT/key.csv")
     scorer.add_argument("--answers", type=Path, default=None, help="default: OUT/answers.csv")
-    scorer.add_argument("--sheet", type=Path, default=None, help="the single-digit failures, captioned")
+    scorer.add_argument("--sheet", type=Path, default=None, help="one group's tiles, captioned")
+    scorer.add_argument("--sheet-group", choices=ALL_GROUPS, default="single-failure")
     args = parser.parse_args()
     make(args) if args.command == "make" else score(args)
 
