@@ -12,9 +12,13 @@ twice, as it is and as its trace drawn back at its own stroke width
 both (each fold's model trained on the other folds' originals and traces, labels as given; with
 ``--train-on originals`` on their originals only). An original is
 a suspect when the model reads its own glyph as its label but its trace as another digit; ``suspects.csv``
-lists them (``digit,index,split,original_p,trace_p,trace_reads``, most doubtful trace first) and
-``suspects.png`` shows each original beside its trace, for a reader to decide, as the label audit's
-list was decided (:data:`digit_detector.data.sources.MNIST_EXCLUDED_FILE`).
+lists them (``digit,index,split,original_p,trace_p,trace_reads,excluded``, most doubtful trace first)
+and ``suspects.png`` shows each original beside its trace (``x``: already excluded), for a reader to
+decide, as the label audit's list was decided (:data:`digit_detector.data.sources.MNIST_EXCLUDED_FILE`).
+
+The originals the label audit excluded are left out. So are, with ``--train-on originals``, the rows
+the first run (``--train-on both``) added (reason ``traced:``), as when that run was made; the rows of
+either run are otherwise in the run, marked, so that both runs list again what they listed.
 """
 
 from __future__ import annotations
@@ -49,6 +53,16 @@ def ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
 
 
+def left_out(train_on: str) -> set[tuple[int, int]]:
+    """The excluded originals a run leaves out: the label audit's, and the first run's for the second."""
+    rows = csv.DictReader(
+        line for line in sources.MNIST_EXCLUDED_FILE.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#")
+    )  # fmt: skip
+    prefixes = ("traced",) if train_on == "both" else ("traced (originals)",)
+    return {(int(r["digit"]), int(r["index"])) for r in rows if not r["reason"].startswith(prefixes)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/trace_fidelity"))
@@ -66,11 +80,12 @@ def main() -> None:
     torch.set_num_threads(2)
     config = AuditConfig(folds=args.folds, epochs=args.epochs, crop=32)
     excluded = sources.mnist_excluded()
+    skipped = left_out(args.train_on)
     digits = sources.load_mnist()
     originals, traces, refs = [], [], []
     for digit, images in enumerate(digits):
         for index, image in enumerate(tqdm(images, desc=f"tracing {digit}", leave=False)):
-            if (digit, index) in excluded:
+            if (digit, index) in skipped:
                 continue
             strokes, binary = trace_mnist(image)
             if not strokes or trace_coverage(binary, strokes) < MIN_TRACE_COVERAGE:
@@ -118,13 +133,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "suspects.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["digit", "index", "split", "original_p", "trace_p", "trace_reads"])
+        writer.writerow(["digit", "index", "split", "original_p", "trace_p", "trace_reads", "excluded"])
         for i in order:
             digit, idx = refs[i]
             split = split_of(counts[digit], idx)
             by_split[split] = by_split.get(split, 0) + 1
             writer.writerow([digit, idx, split, f"{orig_right[i]:.3f}", f"{trace_right[i]:.3f}",
-                             int(p_trace[i].argmax())])  # fmt: skip
+                             int(p_trace[i].argmax()), int((digit, idx) in excluded)])  # fmt: skip
     print(f"{len(order)} suspects (original read right, trace read as another digit): {by_split}")
     for threshold in (0.5, 0.2, 0.05):
         print(f"  trace gives its label < {threshold}: {int((suspect & (trace_right < threshold)).sum())}")
@@ -136,7 +151,8 @@ def main() -> None:
         tile.paste(Image.fromarray(originals[i]).resize((64, 64)), (4, 28))
         tile.paste(Image.fromarray(traces[i]).resize((64, 64)), (80, 28))
         draw = ImageDraw.Draw(tile)
-        draw.text((3, 1), f"{digit}/{idx} {split_of(counts[digit], idx)}", fill=(200, 0, 0), font=font)
+        mark = " x" if (digit, idx) in excluded else ""
+        draw.text((3, 1), f"{digit}/{idx} {split_of(counts[digit], idx)}{mark}", fill=(200, 0, 0), font=font)
         reads = f"trace: {int(p_trace[i].argmax())} ({trace_right[i]:.2f})"
         draw.text((3, 14), reads, fill=(0, 120, 0), font=font)
         tiles.append(tile)
