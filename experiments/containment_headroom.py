@@ -33,7 +33,7 @@ from digit_detector.boxes import box_iou
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import read_canvas
+from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.ink import DARK_THRESHOLD
 from digit_detector.io import read_image
 from digit_detector.preprocess import preprocess_array, to_rgb
@@ -151,7 +151,7 @@ def main() -> None:
     try:
         for name, mask in masks:
             Detector.contained_mask = staticmethod(mask)  # type: ignore[method-assign,assignment]
-            single = numbers = taken = 0
+            counts = ReadingCounts()
             for sample in tqdm(samples, desc=name, leave=False):
                 rgb = to_rgb(read_image(sample.image_path))
                 canvas["ids"], canvas["truth"] = sample.class_ids.tolist(), sample.boxes_xyxy
@@ -159,11 +159,8 @@ def main() -> None:
                 canvas["batch"], canvas["letterbox"] = preprocess_array(
                     rgb, detector.metadata.model.input_size
                 )
-                reading = read_canvas(sample.class_ids.tolist(), sample.boxes_xyxy, detector(rgb))
-                single += bool(reading.single_ok)
-                numbers += bool(reading.number_ok)
-                taken += reading.other_taken
-            print(f"{name}: numbers {numbers}, top-1 {single}, other -> digit {taken}", flush=True)
+                counts.add(read_canvas(sample.class_ids.tolist(), sample.boxes_xyxy, detector(rgb)))
+            print(f"{name}: {counts}", flush=True)
     finally:
         Detector.contained_mask = staticmethod(SHIPPED)  # type: ignore[method-assign,assignment]
 

@@ -21,25 +21,17 @@ from tqdm import tqdm
 from digit_detector import decode, second_stage
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import read_canvas
+from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 
 
-def reading(detector: Detector, samples: list[Sample]) -> tuple[int, int, int, int, int, int]:
-    """(numbers, read exactly, single digits, named right, `other` drawings, taken for a digit), counted as
-    the evaluation report counts them (:func:`~digit_detector.evaluation.scoring.read_canvas`)."""
-    numbers = read = single = named = others = taken = 0
+def reading(detector: Detector, samples: list[Sample]) -> ReadingCounts:
+    """The reading figures of ``samples``, counted as the evaluation report counts them
+    (:func:`~digit_detector.evaluation.scoring.read_canvas`)."""
+    counts = ReadingCounts()
     for sample in tqdm(samples, desc="canvases", leave=False):
         truth = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-        canvas = read_canvas([int(c) for c in sample.class_ids], truth, detector(sample.image_path))
-        if canvas.number_ok is not None:
-            numbers += 1
-            read += canvas.number_ok
-        if canvas.single_ok is not None:
-            single += 1
-            named += canvas.single_ok
-        others += canvas.other_drawings
-        taken += canvas.other_taken
-    return numbers, read, single, named, others, taken
+        counts.add(read_canvas([int(c) for c in sample.class_ids], truth, detector(sample.image_path)))
+    return counts
 
 
 def main() -> None:
@@ -67,14 +59,17 @@ def main() -> None:
             if name == "SURE_NAME":
                 setattr(second_stage, name, value)
         try:
-            numbers, read, single, named, others, taken = reading(detector, samples)
+            counts = reading(detector, samples)
         finally:
             if name:
                 setattr(decode, name, shipped)
                 if name == "SURE_NAME":
                     setattr(second_stage, name, shipped)
+        read, numbers = counts.number_correct, counts.number_images
+        taken, others = counts.other_taken, counts.other_drawings
         print(
-            f"| {label} | {read} / {numbers} ({read / max(numbers, 1):.1%}) | {named} / {single} | "
+            f"| {label} | {read} / {numbers} ({read / max(numbers, 1):.1%}) | "
+            f"{counts.single_digit_correct} / {counts.single_digit_images} | "
             f"{taken} / {others} ({taken / max(others, 1):.1%}) |",
             flush=True,
         )

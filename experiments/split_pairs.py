@@ -29,7 +29,7 @@ from digit_detector.boxes import box_iou
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import read_canvas
+from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.ink import DARK_THRESHOLD, fit_boxes_to_ink
 from digit_detector.io import read_image
 from digit_detector.preprocess import preprocess_array, to_rgb
@@ -146,18 +146,12 @@ def main() -> None:
     print(f"digits misread numbers lose unseen: {sum(places.values())};", dict(places.most_common()))
     for text in ["1.1:1.1", *args.rules]:
         parent_max, half_min = (float(v) for v in text.split(":"))
-        single = numbers = taken = 0
+        counts = ReadingCounts()
         for sample, result, cuts in readings:
-            reading = read_canvas(
-                sample.class_ids.tolist(),
-                sample.boxes_xyxy,
-                with_splits(detector, result, cuts, (parent_max, half_min)),
-            )
-            single += bool(reading.single_ok)
-            numbers += bool(reading.number_ok)
-            taken += reading.other_taken
+            split = with_splits(detector, result, cuts, (parent_max, half_min))
+            counts.add(read_canvas(sample.class_ids.tolist(), sample.boxes_xyxy, split))
         label = "as shipped" if text == "1.1:1.1" else f"rule {text}"
-        print(f"{label}: top-1 {single}, numbers {numbers}, other -> digit {taken}", flush=True)
+        print(f"{label}: {counts}", flush=True)
 
 
 if __name__ == "__main__":

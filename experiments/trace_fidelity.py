@@ -55,12 +55,8 @@ def ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 def left_out(train_on: str) -> set[tuple[int, int]]:
     """The excluded originals a run leaves out: the label audit's, and the first run's for the second."""
-    rows = csv.DictReader(
-        line for line in sources.MNIST_EXCLUDED_FILE.read_text(encoding="utf-8").splitlines()
-        if not line.startswith("#")
-    )  # fmt: skip
-    prefixes = ("traced",) if train_on == "both" else ("traced (originals)",)
-    return {(int(r["digit"]), int(r["index"])) for r in rows if not r["reason"].startswith(prefixes)}
+    kept = ("traced",) if train_on == "both" else ("traced (originals)",)
+    return {key for key, reason in sources.mnist_exclusion_reasons().items() if not reason.startswith(kept)}
 
 
 def main() -> None:

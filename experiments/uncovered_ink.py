@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import read_canvas
+from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.ink import DARK_THRESHOLD
 from digit_detector.io import read_image
 from digit_detector.preprocess import to_rgb
@@ -64,21 +64,11 @@ def with_uncovered(
     return replace(shipped, detections=shown, number=read_number([d.class_id for d in shown], boxes))
 
 
-def tally(cases: list[tuple[Sample, DetectionResult]]) -> str:
-    single = numbers = taken = others = single_total = numbers_total = 0
+def tally(cases: list[tuple[Sample, DetectionResult]]) -> ReadingCounts:
+    counts = ReadingCounts()
     for sample, result in cases:
-        reading = read_canvas(sample.class_ids.tolist(), sample.boxes_xyxy, result)
-        if reading.single_ok is not None:
-            single += reading.single_ok
-            single_total += 1
-        if reading.number_ok is not None:
-            numbers += reading.number_ok
-            numbers_total += 1
-        taken += reading.other_taken
-        others += reading.other_drawings
-    return (
-        f"top-1 {single}/{single_total}, numbers {numbers}/{numbers_total}, other -> digit {taken}/{others}"
-    )
+        counts.add(read_canvas(sample.class_ids.tolist(), sample.boxes_xyxy, result))
+    return counts
 
 
 def main() -> None:

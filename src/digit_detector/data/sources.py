@@ -358,24 +358,32 @@ MNIST_INK_LEVEL = 64  # MNIST pixels above this (of 255) count as ink for the di
 MNIST_EXCLUDED_FILE = Path(__file__).with_name("mnist_excluded.csv")
 
 
-@functools.cache
-def mnist_excluded() -> frozenset[tuple[int, int]]:
-    """The MNIST originals no split draws, as (digit, index): a label that is wrong or that no reader could
-    be sure of (:data:`MNIST_EXCLUDED_FILE`, one ``digit,index,reason`` row each, chosen by looking at the
-    most doubtful originals of ``audit --mnist``; docs/data.md)."""
+def mnist_exclusion_reasons() -> dict[tuple[int, int], str]:
+    """Each MNIST original no split draws, as (digit, index), with the reason its row of
+    :data:`MNIST_EXCLUDED_FILE` gives; :class:`SourceError` naming the line of a malformed row."""
     lines = MNIST_EXCLUDED_FILE.read_text(encoding="utf-8").splitlines()
     numbered = [(number, line) for number, line in enumerate(lines, start=1) if not line.startswith("#")]
     rows = csv.DictReader(line for _, line in numbered)
-    excluded = set()
+    reasons = {}
     for (number, _), row in zip(numbered[1:], rows, strict=False):  # numbered[0] is the header
         try:
             digit, index = int(row["digit"]), int(row["index"])
         except (KeyError, TypeError, ValueError) as error:
             raise SourceError(f"{MNIST_EXCLUDED_FILE}:{number}: not digit,index,reason") from error
-        if not 0 <= digit <= 9 or index < 0 or not (row.get("reason") or "").strip():
+        reason = (row.get("reason") or "").strip()
+        if not 0 <= digit <= 9 or index < 0 or not reason:
             raise SourceError(f"{MNIST_EXCLUDED_FILE}:{number}: needs a digit 0-9, an index and a reason")
-        excluded.add((digit, index))
-    return frozenset(excluded)
+        reasons[(digit, index)] = reason
+    return reasons
+
+
+@functools.cache
+def mnist_excluded() -> frozenset[tuple[int, int]]:
+    """The MNIST originals no split draws, as (digit, index): a label that is wrong or that no reader could
+    be sure of, chosen by looking at the most doubtful originals of ``audit --mnist``, or a trace that the
+    engine redraws as another digit (reasons ``traced...``, ``experiments/trace_fidelity.py``); one
+    ``digit,index,reason`` row each in :data:`MNIST_EXCLUDED_FILE` (docs/data.md)."""
+    return frozenset(mnist_exclusion_reasons())
 
 
 # --------------------------------------------------------------------------------------------- fonts

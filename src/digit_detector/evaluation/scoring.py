@@ -19,6 +19,7 @@ from digit_detector.classes import OTHER_ID, is_digit
 from digit_detector.data.yolo_format import Sample
 from digit_detector.detector import Detector
 from digit_detector.evaluation.breakdown import (
+    ReadingRates,
     SourceCounts,
     count_buckets,
     count_by_source,
@@ -49,6 +50,35 @@ class CanvasReading:
     number_ok: bool | None
     other_drawings: int
     other_taken: int
+
+
+@dataclass
+class ReadingCounts(ReadingRates):
+    """The reading figures of many canvases: the sum of their :class:`CanvasReading` records."""
+
+    single_digit_images: int = 0
+    single_digit_correct: int = 0
+    number_images: int = 0
+    number_correct: int = 0
+    other_drawings: int = 0
+    other_taken: int = 0
+
+    def add(self, reading: CanvasReading) -> None:
+        if reading.single_ok is not None:
+            self.single_digit_images += 1
+            self.single_digit_correct += reading.single_ok
+        if reading.number_ok is not None:
+            self.number_images += 1
+            self.number_correct += reading.number_ok
+        self.other_drawings += reading.other_drawings
+        self.other_taken += reading.other_taken
+
+    def __str__(self) -> str:
+        return (
+            f"top-1 {self.single_digit_correct}/{self.single_digit_images}, "
+            f"numbers {self.number_correct}/{self.number_images}, "
+            f"other -> digit {self.other_taken}/{self.other_drawings}"
+        )
 
 
 def read_canvas(
@@ -135,10 +165,8 @@ def report_from_predictions(
     background = len(names)
     confusion = np.zeros((background + 1, background + 1), dtype=np.int64)
     gt_counts = np.zeros(background, dtype=np.int64)
-    counts = dict.fromkeys(
-        ("tp", "fp", "missed", "wrong", "single", "single_ok", "number", "number_ok", "blank", "blank_fp"), 0
-    )
-    other_boxes = other_taken = 0
+    counts = dict.fromkeys(("tp", "fp", "missed", "wrong", "blank", "blank_fp"), 0)
+    readings = ReadingCounts()
     errors: list[ImageError] = []
     recall_buckets: dict[str, dict[str, list[int]]] = {}
     for prediction in predictions:
@@ -179,33 +207,24 @@ def report_from_predictions(
             severity += sum(0.5 + detections[d].score for d in matching.false_positives)
 
         reading = read_canvas(gt_ids, gt_boxes, result)
+        readings.add(reading)
         single_ok, number_ok = reading.single_ok, reading.number_ok
-        if single_ok is not None:
-            counts["single"] += 1
-            if single_ok:
-                counts["single_ok"] += 1
-            elif not problems:
-                problems.append(f"top-1 {detections[0].label if detections else 'nothing'}")
-                severity += 1
-        if number_ok is not None:
-            counts["number"] += 1
-            if number_ok:
-                counts["number_ok"] += 1
-            else:
-                shown = result.number.replace("\n", "/")
-                expected = read_number(gt_ids, gt_boxes)
-                problems.append(f"number {shown!r} not {expected.replace(chr(10), '/')!r}")
-                severity += 1
+        if single_ok is not None and not single_ok and not problems:
+            problems.append(f"top-1 {detections[0].label if detections else 'nothing'}")
+            severity += 1
+        if number_ok is not None and not number_ok:
+            shown = result.number.replace("\n", "/")
+            expected = read_number(gt_ids, gt_boxes)
+            problems.append(f"number {shown!r} not {expected.replace(chr(10), '/')!r}")
+            severity += 1
         if not gt_ids:
             counts["blank"] += 1
             if detections:
                 counts["blank_fp"] += 1
                 problems.insert(0, "blank canvas")
                 severity += 1  # a blank canvas with a detection is the worst kind of mistake
-        other_taken += reading.other_taken
         if reading.other_taken:
             problems.append(f"{reading.other_taken} other taken for a digit")
-        other_boxes += reading.other_drawings
         pen_widths = pens.get(sample.image_path.resolve()) if pens else None
         count_buckets(recall_buckets, gt_boxes, sample.image_size[1], pen_widths, matching)
         kinds = sources.get(sample.image_path.resolve()) if sources else None
@@ -265,14 +284,14 @@ def report_from_predictions(
         false_positives=counts["fp"],
         missed=counts["missed"],
         wrong_class=counts["wrong"],
-        single_digit_images=counts["single"],
-        single_digit_correct=counts["single_ok"],
-        number_images=counts["number"],
-        number_correct=counts["number_ok"],
+        single_digit_images=readings.single_digit_images,
+        single_digit_correct=readings.single_digit_correct,
+        number_images=readings.number_images,
+        number_correct=readings.number_correct,
         blank_images=counts["blank"],
         blank_with_detection=counts["blank_fp"],
-        other_boxes=other_boxes,
-        other_taken_for_digit=other_taken,
+        other_boxes=readings.other_drawings,
+        other_taken_for_digit=readings.other_taken,
         ms_median=float(np.median(ms)) if ms else 0.0,
         pr_curves=curves,
         worst=errors[:WORST_IMAGES],
