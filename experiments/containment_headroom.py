@@ -26,10 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from numpy.typing import NDArray
 from tqdm import tqdm
 
-from digit_detector.boxes import box_iou
+from digit_detector.boxes import box_iou, inside_share
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
@@ -47,15 +46,6 @@ SHIPPED: Mask = Detector.contained_mask
 def region(box: tuple[float, float, float, float]) -> tuple[slice, slice]:
     x1, y1, x2, y2 = box
     return slice(max(int(y1), 0), int(np.ceil(y2))), slice(max(int(x1), 0), int(np.ceil(x2)))
-
-
-def inside_shares(detections: list[Detection]) -> NDArray[np.float64]:
-    """[i, j]: the share of box i's area inside box j."""
-    boxes = np.array([d.box for d in detections], dtype=np.float64)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    return np.asarray(np.prod(np.clip(high - low, 0, None), axis=2) / np.maximum(area[:, None], 1e-9))
 
 
 def oracle_mask(canvas: dict[str, Any]) -> Mask:
@@ -110,8 +100,9 @@ def explain_away_mask(
         dropped = SHIPPED(detections, threshold)
         if not any(dropped) or threshold is None:
             return dropped
-        inside = inside_shares(detections)
-        area = np.array([(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]) for d in detections])
+        boxes = np.array([d.box for d in detections], dtype=np.float64)
+        inside = inside_share(boxes, boxes)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         kept = list(dropped)
         for i, part in enumerate(detections):
             if not dropped[i] or not is_digit(part.class_id) or not part.objectness:

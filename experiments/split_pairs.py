@@ -25,7 +25,7 @@ import torch
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from digit_detector.boxes import box_iou
+from digit_detector.boxes import box_iou, inside_share
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
@@ -70,12 +70,7 @@ def missed_places(sample: Sample, result: DetectionResult) -> Counter[str]:
         return places
     shown = np.asarray([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4)
     overlap = box_iou(truth, shown) if len(shown) else np.zeros((len(ids), 0))
-    low, high = (
-        np.maximum(truth[:, None, :2], shown[None, :, :2]),
-        np.minimum(truth[:, None, 2:], shown[None, :, 2:]),
-    )
-    area = np.prod(truth[:, 2:] - truth[:, :2], axis=1)
-    inside = np.prod(np.clip(high - low, 0, None), axis=2) / np.maximum(area[:, None], 1e-9)  # [true, shown]
+    inside = inside_share(truth, shown)  # [true, shown]
     for i, class_id in enumerate(ids):
         if not is_digit(class_id) or (overlap.shape[1] and overlap[i].max() >= 0.5):
             continue

@@ -20,6 +20,7 @@ from digit_detector.boxes import (
     clip_xyxy,
     coco_to_xyxy,
     convert,
+    inside_share,
     validate,
     xyxy_to_coco,
     xyxy_to_yolo,
@@ -343,3 +344,12 @@ def test_validate_accepts_valid_and_empty() -> None:
 def test_validate_float32_values_printed_shortest() -> None:
     with pytest.raises(InvalidBoxError, match=r"^box 0 \[0\.1, 0\.2, 0\.0, 0\.3\] \(yolo\)"):
         validate(torch.tensor([[0.1, 0.2, 0.0, 0.3]]), "yolo")
+
+
+def test_inside_share_is_the_share_of_each_box_inside_each_other() -> None:
+    a = np.array([[0, 0, 10, 10], [20, 20, 20, 30]], dtype=np.float32)  # the second has no area
+    b = np.array([[0, 0, 5, 10], [-5, -5, 30, 30], [50, 50, 60, 60]], dtype=np.float32)
+    share = inside_share(a, b)
+    assert share.shape == (2, 3) and share.dtype == np.float32
+    np.testing.assert_allclose(share[0], [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(share[1], [0.0, 0.0, 0.0])

@@ -306,6 +306,18 @@ def box_iou(a: Boxes, b: Boxes) -> Boxes:
         return inter / union
 
 
+def inside_share(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+    """``(N, M)``: the share of each Pascal VOC box of ``a`` ``(N, 4)`` that lies inside each box of ``b``
+    ``(M, 4)`` (numpy, in the boxes' dtype; a zero-area box of ``a`` gives 0)."""
+    a, b = np.asarray(a), np.asarray(b)
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    overlap = np.maximum(bottom_right - top_left, 0)
+    share: NDArray[Any] = overlap[..., 0] * overlap[..., 1] / np.maximum(area[:, None], area.dtype.type(1e-9))
+    return share
+
+
 def clip_xyxy(boxes: Boxes, image_size: tuple[int, int]) -> Boxes:
     """Clip Pascal VOC boxes to the image ``(width, height)`` (x to 0..width, y to 0..height).
 

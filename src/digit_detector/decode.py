@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from digit_detector.boxes import is_tensor
+from digit_detector.boxes import inside_share, is_tensor
 from digit_detector.classes import is_digit
 
 if TYPE_CHECKING:
@@ -139,10 +139,7 @@ def contained(
     if len(boxes) < 2:
         return np.zeros(len(boxes), dtype=bool)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    top_left = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    overlap = np.maximum(bottom_right - top_left, 0)
-    inside = overlap[..., 0] * overlap[..., 1] / np.maximum(area[:, None], area.dtype.type(1e-9))
+    inside = inside_share(boxes, boxes)
     larger = area[None, :] > area[:, None]  # [i, j]: box j is larger than box i
     if scores is not None:  # of two equal boxes (two parts fitted to the same stroke) the weaker is the part
         values = np.asarray(scores)
