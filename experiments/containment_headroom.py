@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/containment_headroom.py --data data/val2 --split val --rules 0.9:0.8 0.95:0.9
 
-Both replace ``Detector.contained_mask`` for the run (nothing in the package changes):
+Both replace the detector's ``contained_mask`` for the run (nothing in the package changes):
 
 - **oracle**: a box the shipped rule drops is kept when it matches, at IoU 0.5 and with its name, a true
   object that no kept box matches (the most a better containment rule could give; an oracle that also
@@ -40,7 +40,6 @@ from digit_detector.results import Detection
 from digit_detector.second_stage import name_probabilities, split_rejection
 
 Mask = Callable[[list[Detection], float | None], list[bool]]
-SHIPPED: Mask = Detector.contained_mask
 
 
 def region(box: tuple[float, float, float, float]) -> tuple[slice, slice]:
@@ -48,9 +47,9 @@ def region(box: tuple[float, float, float, float]) -> tuple[slice, slice]:
     return slice(max(int(y1), 0), int(np.ceil(y2))), slice(max(int(x1), 0), int(np.ceil(x2)))
 
 
-def oracle_mask(canvas: dict[str, Any]) -> Mask:
+def oracle_mask(canvas: dict[str, Any], shipped: Mask) -> Mask:
     def mask(detections: list[Detection], threshold: float | None) -> list[bool]:
-        dropped = SHIPPED(detections, threshold)
+        dropped = shipped(detections, threshold)
         if not any(dropped):
             return dropped
         ids, truth = canvas["ids"], canvas["truth"]
@@ -78,6 +77,7 @@ def explain_away_mask(
     detector: Detector, canvas: dict[str, Any], holder_sure: float, own_sure: float
 ) -> Mask:
     classes = len(detector.class_names)
+    shipped = detector.contained_mask
     namer = detector.namer
     assert namer is not None, "the shipped weights name their boxes with a namer"
 
@@ -97,7 +97,7 @@ def explain_away_mask(
         )
 
     def mask(detections: list[Detection], threshold: float | None) -> list[bool]:
-        dropped = SHIPPED(detections, threshold)
+        dropped = shipped(detections, threshold)
         if not any(dropped) or threshold is None:
             return dropped
         boxes = np.array([d.box for d in detections], dtype=np.float64)
@@ -135,13 +135,14 @@ def main() -> None:
     detector = Detector.from_weights(device="cpu")
     samples = load_split(args.data, args.split).samples
     canvas: dict[str, Any] = {}
-    masks: list[tuple[str, Mask]] = [("shipped", SHIPPED), ("oracle", oracle_mask(canvas))]
+    shipped: Mask = detector.contained_mask  # bound: the instance attribute set below shadows the method
+    masks: list[tuple[str, Mask]] = [("shipped", shipped), ("oracle", oracle_mask(canvas, shipped))]
     for text in args.rules:
         holder_sure, own_sure = (float(v) for v in text.split(":"))
         masks.append((f"explain away {text}", explain_away_mask(detector, canvas, holder_sure, own_sure)))
     try:
         for name, mask in masks:
-            Detector.contained_mask = staticmethod(mask)  # type: ignore[method-assign,assignment]
+            detector.contained_mask = mask  # type: ignore[method-assign,assignment]
             counts = ReadingCounts()
             for sample in tqdm(samples, desc=name, leave=False):
                 rgb = to_rgb(read_image(sample.image_path))
@@ -153,7 +154,7 @@ def main() -> None:
                 counts.add(read_canvas(sample.class_ids.tolist(), sample.boxes_xyxy, detector(rgb)))
             print(f"{name}: {counts}", flush=True)
     finally:
-        Detector.contained_mask = staticmethod(SHIPPED)  # type: ignore[method-assign,assignment]
+        detector.contained_mask = shipped  # type: ignore[method-assign,assignment]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ around two objects. A part of a digit (the stem of a `4` read as a `1`) is ink j
 digit; a neighbour is ink of its own. Here a box named a digit with at least ``--sure`` is spared as a
 part when every stroke (8-connected ink) it holds lies at least ``--own`` inside it. The shipped rule and
 the variant read every canvas of the split; prints the reading figures of both and the canvases that
-flip. A temporary change to ``Detector.contained_mask``: nothing in the package changes.
+flip. A temporary change to the detector's ``contained_mask``: nothing in the package changes.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main() -> None:
     torch.set_num_threads(1)
     detector = Detector.from_weights(None, device="cpu")
     current: dict[str, Any] = {}
-    shipped_mask = Detector.contained_mask
+    shipped_mask = detector.contained_mask  # bound: the instance attribute set below shadows the method
 
     def mask_with_own_ink(detections: list[Detection], threshold: float | None) -> list[bool]:
         part = np.array(shipped_mask(detections, threshold), dtype=bool)
@@ -92,7 +92,7 @@ def main() -> None:
         truth = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         read: dict[str, bool] = {}
         for name, mask in (("shipped", shipped_mask), ("own ink", mask_with_own_ink)):
-            Detector.contained_mask = staticmethod(mask)  # type: ignore[method-assign]
+            detector.contained_mask = mask  # type: ignore[method-assign]
             reading = read_canvas(ids, truth, detector(image))
             row = figures[name]
             if reading.number_ok is not None:
@@ -106,7 +106,6 @@ def main() -> None:
             row[5] += reading.other_taken
         if len(set(read.values())) > 1:
             flips.append(f"{Path(sample.image_path).name}: {'gained' if read['own ink'] else 'lost'}")
-    Detector.contained_mask = staticmethod(shipped_mask)  # type: ignore[method-assign]
     for name, (n, ok, single, single_ok, other_count, taken) in figures.items():
         print(
             f"{name:>8}: numbers {ok}/{n} ({ok / max(n, 1):.1%}), single-digit top-1 {single_ok}/{single}, "

@@ -371,19 +371,26 @@ class Detector:
         drop = self.contained_mask(detections, threshold)
         return [d for d, dropped in zip(detections, drop, strict=True) if not dropped]
 
-    @staticmethod
-    def contained_mask(detections: list[Detection], threshold: float | None) -> list[bool]:
-        """Which of ``detections`` :meth:`drop_contained` drops (none when ``threshold`` is None)."""
+    def contained_mask(self, detections: list[Detection], threshold: float | None) -> list[bool]:
+        """Which of ``detections`` :meth:`drop_contained` drops (none when ``threshold`` is None): the parts
+        :func:`~digit_detector.decode.contained` finds, less those the weights' keep rule
+        (:class:`~digit_detector.containment.KeepRule`) takes for whole objects."""
         if threshold is None or len(detections) < 2:
             return [False] * len(detections)
-        mask: list[bool] = contained(
-            np.array([d.box for d in detections], np.float32),
-            threshold,
-            np.array([d.score for d in detections], np.float32),
-            np.array([d.class_id for d in detections], dtype=np.int64),
-            np.array([d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float32),
-        ).tolist()
-        return mask
+        boxes = np.array([d.box for d in detections], np.float32)
+        class_ids = np.array([d.class_id for d in detections], dtype=np.int64)
+        name_probs = np.array(
+            [d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float32
+        )
+        mask = contained(
+            boxes, threshold, np.array([d.score for d in detections], np.float32), class_ids, name_probs
+        )
+        rule = self.metadata.containment_keep
+        if rule is not None and mask.any():
+            objectness = np.array([d.objectness or 0.0 for d in detections], np.float64)
+            mask &= ~rule.keep(boxes, objectness, name_probs, class_ids, mask, threshold)
+        dropped: list[bool] = mask.tolist()
+        return dropped
 
     def reselect(
         self,

@@ -22,6 +22,7 @@ from digit_detector.bundled import (  # WEIGHTS_ENV, default_weights_path: here 
     default_weights_path,
 )
 from digit_detector.classes import CLASS_NAMES
+from digit_detector.containment import KeepRule
 from digit_detector.models import UnknownModelError, available_models, build_model, load_model_config
 from digit_detector.models.config import ModelConfig
 
@@ -74,6 +75,9 @@ class WeightsMetadata:
     # class name -> log-prior added to the second stage's class probabilities before naming (chosen on
     # validation data; e.g. {"other": 0.5} makes `other` win more of the boxes it shares with a digit)
     namer_log_bias: dict[str, float] = field(default_factory=dict)
+    # a second opinion on the boxes the containment rule drops (digit_detector.containment), fitted to these
+    # weights' scores on training canvases; None: every box the rule drops goes
+    containment_keep: KeepRule | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +91,7 @@ class WeightsMetadata:
             "containment_threshold": self.containment_threshold,
             "namer": self.namer,
             "namer_log_bias": self.namer_log_bias,
+            "containment_keep": None if self.containment_keep is None else self.containment_keep.to_dict(),
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -123,6 +128,11 @@ class WeightsMetadata:
             version=str(record.get("version", "untrained")),
             namer=None if record.get("namer") is None else str(record["namer"]),
             namer_log_bias={str(k): float(v) for k, v in dict(record.get("namer_log_bias") or {}).items()},
+            containment_keep=(
+                None
+                if record.get("containment_keep") is None
+                else KeepRule.from_dict(record["containment_keep"])
+            ),
         )
 
 

@@ -16,6 +16,11 @@ own crops), scored as ``train`` scores one when ``--data`` is given.
 metadata naming the namer, the thresholds chosen on the val split with the namer in the loop, the test
 split's report recorded in the metadata (``metrics.test``) and written beside it (``eval/``), and the chain
 of commands that made them (``training.chain``).
+
+``keep-rule`` fits shippable weights' containment keep rule
+(:func:`digit_detector.training.keep_rule.make_keep_rule_weights`): on canvases of a training split
+(``--data``), which boxes the containment rule drops are whole objects (touching digits), its threshold
+chosen on ``--val-data``'s val split; the weights are written to ``--out`` with the rule in their metadata.
 """
 
 from __future__ import annotations
@@ -42,19 +47,34 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=HELP,
         description="Train the crop classifier that names each detected box (the detector's second stage).",
     )
-    parser.add_argument("action", choices=["train", "combine", "attach"], help="what to do")
+    parser.add_argument("action", choices=["train", "combine", "attach", "keep-rule"], help="what to do")
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
     parser.add_argument(
-        "--out", type=Path, required=True, metavar="PATH", help="train: output .safetensors; attach: a folder"
+        "--out",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="train: output .safetensors; attach, keep-rule: a folder",
     )
     parser.add_argument(
-        "--detector", type=Path, default=None, metavar="FILE", help="attach: detector weights"
+        "--detector",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="attach: detector weights; keep-rule: shippable weights (with their namer)",
+    )
+    parser.add_argument(
+        "--val-data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep-rule: dataset whose val split chooses the keep threshold",
     )
     parser.add_argument("--namer", type=Path, default=None, metavar="FILE", help="attach: namer weights")
     parser.add_argument(
         "--namers", type=Path, nargs="+", default=None, metavar="FILE", help="combine: the namers to average"
     )
-    parser.add_argument("--version", default=None, help="attach: version of the combined weights")
+    parser.add_argument("--version", default=None, help="attach, keep-rule: version of the weights written")
     parser.add_argument(
         "--thresholds",
         type=float,
@@ -136,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
         return run_attach(args)
     if args.action == "combine":
         return run_combine(args)
+    if args.action == "keep-rule":
+        return run_keep_rule(args)
     return run_train(args)
 
 
@@ -186,6 +208,32 @@ def run_attach(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {weights} and {namer_path}")
+    return 0
+
+
+def run_keep_rule(args: argparse.Namespace) -> int:
+    from digit_detector.training.keep_rule import make_keep_rule_weights
+    from digit_detector.weights import WeightsError
+
+    if args.detector is None or args.data is None or args.val_data is None or args.version is None:
+        print(
+            "error: keep-rule needs --detector FILE --data DIR --val-data DIR --version VERSION",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        make_keep_rule_weights(
+            args.detector,
+            args.data,
+            args.val_data,
+            args.out,
+            command=recorded_command(args),
+            version=args.version,
+            limit=args.train_limit,
+        )
+    except (OSError, WeightsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
