@@ -25,6 +25,7 @@ from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.reading import read_number
 from digit_detector.training.keep_rule import (
+    HIDDEN_UNITS,
     MIN_PROBABILITIES,
     Canvas,
     collect,
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--eval", nargs="+", required=True, help="DATA:SPLIT to read")
     parser.add_argument("--cache", type=Path, default=Path("runs/learned_containment"))
     parser.add_argument("--weights", type=Path, default=None)
-    parser.add_argument("--weight-decay", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=HIDDEN_UNITS)
     args = parser.parse_args()
     torch.set_num_threads(2)
     detector = Detector.from_weights(args.weights, device="cpu", backend="torch")
@@ -75,7 +76,7 @@ def main() -> None:
     rows = [training_rows(detector, cached(detector, text, args.cache), threshold) for text in args.fit]
     x, y = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
     print(f"fit: {len(y)} dropped boxes, {int(y.sum())} whole objects")
-    rule = fit_keep_rule(x, y, len(detector.class_names), args.weight_decay)
+    rule = fit_keep_rule(x, y, len(detector.class_names), hidden=args.hidden)
     for text in args.eval:
         canvases = cached(detector, text, args.cache)
         print(f"{text}: no keep rule {read_with(detector, canvases, None)}")

@@ -24,15 +24,18 @@ NAME_I = GEOMETRY_FEATURES.index("name probability i")
 
 
 def rule_on_name_probability(min_probability: float = 0.5) -> KeepRule:
-    """Keeps a dropped box whose own name probability is above 0.9 (a steep logistic on that feature)."""
+    """Keeps a dropped box whose own name probability is above 0.95: one hidden unit, ReLU(100 p - 90),
+    minus 5 (0.99 -> sigmoid(4), 0.6 -> sigmoid(-5))."""
     count = feature_count(NUM_CLASSES)
-    coefficients = [0.0] * count
-    coefficients[NAME_I] = 100.0
+    unit = [0.0] * count
+    unit[NAME_I] = 100.0
     return KeepRule(
         mean=(0.0,) * count,
         scale=(1.0,) * count,
-        coefficients=tuple(coefficients),
-        intercept=-90.0,
+        hidden_weights=(tuple(unit),),
+        hidden_bias=(-90.0,),
+        output_weights=(1.0,),
+        output_bias=-5.0,
         min_probability=min_probability,
         num_classes=NUM_CLASSES,
     )
@@ -77,9 +80,9 @@ def test_a_rule_survives_the_weights_record_and_a_broken_one_is_a_weights_error(
     assert metadata.containment_keep == rule_on_name_probability()
     assert WeightsMetadata.from_dict(json.loads(json.dumps(metadata.to_dict()))) == metadata
     broken = rule_on_name_probability().to_dict()
-    broken["coefficients"] = broken["coefficients"][:-3]
+    broken["hidden_weights"][0] = broken["hidden_weights"][0][:-3]
     (tmp_path / "w.json").write_text(json.dumps({**record, "containment_keep": broken}))
-    with pytest.raises(WeightsError, match=r"containment_keep.coefficients has \d+ values, expected"):
+    with pytest.raises(WeightsError, match=r"containment_keep.hidden_weights\[0\] has \d+ values, expected"):
         read_metadata(tmp_path / "w.safetensors")
 
 
@@ -132,7 +135,7 @@ def test_the_fit_learns_a_separable_keep_decision() -> None:
     rule = fit_keep_rule(x, y, NUM_CLASSES)
     predicted = rule.probabilities(x) >= 0.5
     assert (predicted == (y > 0)).mean() > 0.97
-    assert int(np.argmax(np.abs(rule.coefficients))) == NAME_I
+    assert fit_keep_rule(x, y, NUM_CLASSES) == rule  # seeded: the same rows give the same rule
 
 
 def test_keep_rule_without_its_inputs_says_what_it_needs() -> None:

@@ -71,6 +71,15 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
         "touching neighbour and stays; sure means score, objectness x the name's probability; "
         "`digit_detector.decode.contained`)."
     )
+    if metadata.containment_keep is not None:
+        lines.append(
+            "- Containment keep rule: a box the containment rule drops is kept after all when a logistic "
+            "regression on how it lies in the box holding it, how sure the detector and the namer are of "
+            "both, and both names, gives it a probability of at least "
+            f"{metadata.containment_keep.min_probability:g} of being a whole object (a digit pressed against "
+            "its neighbour, not a part of it); fitted on training canvases, its threshold chosen on "
+            "validation (`digit_detector.containment`)."
+        )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]
     lines += [f"{index}. `{step.get('command')}`" for index, step in enumerate(chain, 1)]

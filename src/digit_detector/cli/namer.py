@@ -20,7 +20,8 @@ of commands that made them (``training.chain``).
 ``keep-rule`` fits shippable weights' containment keep rule
 (:func:`digit_detector.training.keep_rule.make_keep_rule_weights`): on canvases of a training split
 (``--data``), which boxes the containment rule drops are whole objects (touching digits), its threshold
-chosen on ``--val-data``'s val split; the weights are written to ``--out`` with the rule in their metadata.
+chosen on ``--val-data``'s val split (``--extra-data``: more training canvases); the weights are written to
+``--out`` with the rule in their metadata.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="DIR",
-        help="train: more datasets whose train split is learnt too (with --rejects, their found boxes too)",
+        help="train, keep-rule: more datasets whose train split is learnt too (train --rejects: their found "
+        "boxes too)",
     )
     parser.add_argument("--mnist-only", action="store_true", help="train on MNIST originals only (the limit)")
     parser.add_argument("--no-mnist", action="store_true", help="leave the MNIST originals out of training")
@@ -224,7 +226,7 @@ def run_keep_rule(args: argparse.Namespace) -> int:
     try:
         make_keep_rule_weights(
             args.detector,
-            args.data,
+            [args.data, *args.extra_data],
             args.val_data,
             args.out,
             command=recorded_command(args),

@@ -3,7 +3,7 @@
 The weights run once over canvases of a *training* split with containment off. Every box the shipped
 containment rule would drop is labelled by the truth: *keep* when it matches, at IoU 0.5 and with its name,
 a true object that no box the rule keeps matches (a touching digit the rule took for a part), else *drop*
-(a part, a copy, a box over two). A logistic regression on :func:`~digit_detector.containment.
+(a part, a copy, a box over two). A small network on :func:`~digit_detector.containment.
 dropped_box_features` learns it; its probability threshold is chosen on the val split by what is read
 (the most numbers read exactly, without fewer single digits right or more `other` taken for a digit).
 """
@@ -32,6 +32,10 @@ from digit_detector.weights import load_weights, metadata_path, save_weights
 MATCH_IOU = 0.5
 #: Keep-probability thresholds tried on validation, most cautious last (ties go to the most cautious).
 MIN_PROBABILITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# The network: 32 hidden units read as well as 16 or 64 on validation (docs/experiments.md, package 4.11.0).
+HIDDEN_UNITS = 32
+WEIGHT_DECAY = 1e-2
+EPOCHS = 400
 
 
 @dataclass(frozen=True)
@@ -110,32 +114,40 @@ def training_rows(
 
 
 def fit_keep_rule(
-    x: NDArray[np.float64], y: NDArray[np.float64], num_classes: int, weight_decay: float = 1e-3
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    num_classes: int,
+    hidden: int = HIDDEN_UNITS,
+    weight_decay: float = WEIGHT_DECAY,
+    epochs: int = EPOCHS,
 ) -> KeepRule:
-    """A logistic regression (L2 ``weight_decay`` on standardised features, LBFGS); threshold 0.5."""
+    """The keep rule's network fitted to features ``x`` and labels ``y`` (full batch AdamW on standardised
+    features, seeded: the same rows give the same rule); threshold 0.5."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1.0)
     inputs = torch.as_tensor((x - mean) / scale, dtype=torch.float64)
     target = torch.as_tensor(y, dtype=torch.float64)
-    torch.manual_seed(0)
-    weight = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=1000, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    first, second = torch.nn.Linear(x.shape[1], hidden).double(), torch.nn.Linear(hidden, 1).double()
+    for layer in (first, second):  # seeded here, not by the global generator
+        bound = 1.0 / layer.in_features**0.5
+        with torch.no_grad():
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+    network = torch.nn.Sequential(first, torch.nn.ReLU(), second)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=3e-3, weight_decay=weight_decay)
+    for _ in range(epochs):
         optimizer.zero_grad()
-        logits = inputs @ weight + bias
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
-        loss = loss + weight_decay * (weight**2).sum()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(network(inputs).squeeze(1), target)
         loss.backward()
-        return loss
-
-    optimizer.step(closure)
+        optimizer.step()
     return KeepRule(
         mean=tuple(mean.tolist()),
         scale=tuple(scale.tolist()),
-        coefficients=tuple(weight.detach().tolist()),
-        intercept=float(bias.detach()),
+        hidden_weights=tuple(tuple(row) for row in first.weight.detach().tolist()),
+        hidden_bias=tuple(first.bias.detach().tolist()),
+        output_weights=tuple(second.weight.detach()[0].tolist()),
+        output_bias=float(second.bias.detach()[0]),
         min_probability=0.5,
         num_classes=num_classes,
     )
@@ -182,7 +194,7 @@ def choose_min_probability(
 
 def make_keep_rule_weights(
     weights: Path,
-    fit_data: Path,
+    fit_data: list[Path],
     val_data: Path,
     out: Path,
     *,
@@ -191,17 +203,22 @@ def make_keep_rule_weights(
     fit_split: str = "train",
     limit: int | None = None,
 ) -> Path:
-    """Fit, choose and write ``out/<weights name>`` (with its namer beside it); returns the weights path.
-    ``ValueError`` when no threshold reads more validation numbers (nothing is written then)."""
+    """Fit on the ``fit_split`` of every ``fit_data`` (the first ``limit`` canvases of each), choose the
+    threshold on ``val_data``'s val split and write ``out/<weights name>`` (with its namer beside it);
+    returns the weights path. ``ValueError`` when no threshold reads more validation numbers (nothing is
+    written then)."""
     weights = Path(weights)
     detector = Detector.from_weights(weights, device="cpu", backend="torch")
     threshold = detector.containment_threshold
     if threshold is None:
         raise ValueError(f"{weights} has no containment threshold: there is no rule to second")
-    fit_samples = load_split(fit_data, fit_split).samples[:limit]
-    fitted = collect(detector, fit_samples, f"{fit_data}:{fit_split}")
+    fitted = [
+        canvas
+        for root in fit_data
+        for canvas in collect(detector, load_split(root, fit_split).samples[:limit], f"{root}:{fit_split}")
+    ]
     x, y = training_rows(detector, fitted, threshold)
-    print(f"fit on {len(fit_samples)} canvases: {len(y)} boxes dropped, {int(y.sum())} of them whole objects")
+    print(f"fit on {len(fitted)} canvases: {len(y)} boxes dropped, {int(y.sum())} of them whole objects")
     rule = fit_keep_rule(x, y, len(detector.class_names))
     val = collect(detector, load_split(val_data, "val").samples, f"{val_data}:val")
     chosen, readings = choose_min_probability(detector, rule, val)
