@@ -73,9 +73,9 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
     )
     if metadata.containment_keep is not None:
         lines.append(
-            "- Containment keep rule: a box the containment rule drops is kept after all when a logistic "
-            "regression on how it lies in the box holding it, how sure the detector and the namer are of "
-            "both, and both names, gives it a probability of at least "
+            "- Containment keep rule: a box the containment rule drops is kept after all when a small "
+            "network (one hidden layer) on how it lies in the box holding it, how sure the detector and the "
+            "namer are of both, and both names, gives it a probability of at least "
             f"{metadata.containment_keep.min_probability:g} of being a whole object (a digit pressed against "
             "its neighbour, not a part of it); fitted on training canvases, its threshold chosen on "
             "validation (`digit_detector.containment`)."
