@@ -325,8 +325,9 @@ def render() -> None:
                 help="A stroke of a digit read as a digit of its own (the stem of a 4 as a 1) is dropped "
                 "when most of its box lies inside a larger box; a box around two or more surer digits (a "
                 "number also read as one `other`) or around a surer copy of itself is dropped instead, and a "
-                "sure digit that a too wide box only reaches into stays beside it. The threshold comes with "
-                "the weights.",
+                "sure digit that a too wide box only reaches into stays beside it. The weights' keep rule, "
+                "learnt from drawings, keeps a box it takes for a whole digit pressed against its "
+                "neighbour. The threshold and the rule come with the weights.",
                 disabled=detector is None or detector.containment_threshold is None,
             )
             choices = backend_choices()
