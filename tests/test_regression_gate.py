@@ -79,9 +79,10 @@ def test_every_clear_lone_digit_gets_an_answer(shipped: Detector) -> None:
 
 
 # The browser probe's 63 drawings, rendered as the canvas does: package 4.7.0 (v15.1.0) reads 62 (4.11.0 with
-# v15.2.0 too), all but the straight `1` 350 px tall with the 3 px pen, which the detector boxes only in pieces (4.6.0 with v15.0.0: 61,
-# neither straight `1` 350 px tall with the 3 and 12 px pens; before the straight `1`s joined, 4.6.0 read all
-# 59 and 4.5.0 58, the touching `85` fitted into one box over both digits and named `censored`).
+# v15.2.0 too), all but the straight `1` 350 px tall with the 3 px pen, which the detector boxes only in
+# pieces (4.6.0 with v15.0.0: 61, neither straight `1` 350 px tall with the 3 and 12 px pens; before the
+# straight `1`s joined, 4.6.0 read all 59 and 4.5.0 58, the touching `85` fitted into one box over both
+# digits and named `censored`).
 GATE_PROBE_MISREAD = 2
 
 
