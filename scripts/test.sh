@@ -35,8 +35,12 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 .venv/bin/pip install -q -r requirements-dev.txt
 .venv/bin/pip install -q --no-deps -e .
 
-echo "== ruff"; .venv/bin/ruff check src tests app.py scripts experiments && .venv/bin/ruff format --check src tests app.py scripts experiments
-echo "== mypy"; .venv/bin/mypy
+# lint and types: a failure fails the run, after the tests have run too (a `&&` list would not stop `set -e`)
+checks=0
+echo "== ruff"
+.venv/bin/ruff check src tests app.py scripts experiments || checks=1
+.venv/bin/ruff format --check src tests app.py scripts experiments || checks=1
+echo "== mypy"; .venv/bin/mypy || checks=1
 echo "== pytest"
 set +e
 # every tier: -m "" overrides the fast-tier selection in pyproject's addopts (a later -m in "$@" wins)
@@ -44,4 +48,5 @@ set +e
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then echo "pytest collected no tests"; status=0; fi
+if [ "$status" -eq 0 ] && [ "$checks" -ne 0 ]; then echo "ruff or mypy failed (above)"; status=1; fi
 exit "$status"
