@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from digit_detector.boxes import box_iou, inside_share
+from digit_detector.boxes import inside_share
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
@@ -38,6 +38,7 @@ from digit_detector.io import read_image
 from digit_detector.preprocess import preprocess_array, to_rgb
 from digit_detector.results import Detection
 from digit_detector.second_stage import name_probabilities, split_rejection
+from digit_detector.training.keep_rule import whole_objects
 
 Mask = Callable[[list[Detection], float | None], list[bool]]
 
@@ -50,25 +51,8 @@ def region(box: tuple[float, float, float, float]) -> tuple[slice, slice]:
 def oracle_mask(canvas: dict[str, Any], shipped: Mask) -> Mask:
     def mask(detections: list[Detection], threshold: float | None) -> list[bool]:
         dropped = shipped(detections, threshold)
-        if not any(dropped):
-            return dropped
-        ids, truth = canvas["ids"], canvas["truth"]
-        overlap = box_iou(np.array([d.box for d in detections], dtype=np.float64), truth)
-        claimed = {
-            int(overlap[k].argmax()) for k, drop in enumerate(dropped) if not drop and overlap[k].max() >= 0.5
-        }
-        kept = list(dropped)
-        for k, detection in enumerate(detections):
-            match = int(overlap[k].argmax())
-            if (
-                dropped[k]
-                and overlap[k, match] >= 0.5
-                and ids[match] == detection.class_id
-                and match not in claimed
-            ):
-                kept[k] = False
-                claimed.add(match)
-        return kept
+        whole = whole_objects(detections, dropped, canvas["ids"], canvas["truth"])
+        return [drop and not keep for drop, keep in zip(dropped, whole, strict=True)]
 
     return mask
 

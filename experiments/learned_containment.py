@@ -32,7 +32,6 @@ from digit_detector.io import read_image
 from digit_detector.preprocess import to_rgb
 from digit_detector.reading import read_number
 from digit_detector.render import annotate, grid
-from digit_detector.results import DetectionResult
 from digit_detector.training.keep_rule import (
     HIDDEN_UNITS,
     MIN_PROBABILITIES,
@@ -40,6 +39,7 @@ from digit_detector.training.keep_rule import (
     collect,
     fit_keep_rule,
     read_with,
+    shown_with,
     training_rows,
     whole_objects,
 )
@@ -61,23 +61,10 @@ def oracle(detector: Detector, canvases: list[Canvas]) -> ReadingCounts:
     for canvas in canvases:
         detections = canvas.result.detections
         dropped = detector.contained_mask(detections, detector.containment_threshold)
-        dropped = [d and not k for d, k in zip(dropped, whole_objects(canvas, dropped), strict=True)]
-        kept = [d for d, drop in zip(detections, dropped, strict=True) if not drop]
-        boxes = np.array([d.box for d in kept], np.float64).reshape(-1, 4)
-        shown = replace(canvas.result, detections=kept, number=read_number([d.class_id for d in kept], boxes))
-        counts.add(read_canvas(canvas.ids, canvas.truth, shown))
+        whole = whole_objects(detections, dropped, canvas.ids, canvas.truth)
+        kept = [d for d, drop, keep in zip(detections, dropped, whole, strict=True) if keep or not drop]
+        counts.add(read_canvas(canvas.ids, canvas.truth, canvas.result.with_detections(kept)))
     return counts
-
-
-def shown_with(detector: Detector, canvas: Canvas, rule: KeepRule | None) -> DetectionResult:
-    original = detector.metadata
-    detector.metadata = replace(original, containment_keep=rule)
-    try:
-        kept = detector.drop_contained(canvas.result.detections, detector.containment_threshold)
-    finally:
-        detector.metadata = original
-    boxes = np.array([d.box for d in kept], np.float64).reshape(-1, 4)
-    return replace(canvas.result, detections=kept, number=read_number([d.class_id for d in kept], boxes))
 
 
 def flip_sheet(detector: Detector, text: str, canvases: list[Canvas], rule: KeepRule, out: Path) -> None:

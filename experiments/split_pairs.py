@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -105,8 +104,7 @@ def with_splits(
             name = detector.class_names[class_id]
             shown.append(Detection(name, class_id, objectness * p, tuple(box), objectness=objectness))
     shown.sort(key=lambda d: -d.score)
-    boxes_xyxy = np.asarray([d.box for d in shown], dtype=np.float64).reshape(-1, 4)
-    return replace(result, detections=shown, number=read_number([d.class_id for d in shown], boxes_xyxy))
+    return result.with_detections(shown)
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ rule that shows detections under the threshold could give).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -32,7 +31,6 @@ from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.ink import DARK_THRESHOLD
 from digit_detector.io import read_image
 from digit_detector.preprocess import to_rgb
-from digit_detector.reading import read_number
 from digit_detector.results import DetectionResult
 
 
@@ -63,8 +61,7 @@ def with_uncovered(
             shown.append(detection)
             covered[region] = True
     shown.sort(key=lambda d: -d.score)
-    boxes = np.asarray([d.box for d in shown], dtype=np.float64).reshape(-1, 4)
-    return replace(shipped, detections=shown, number=read_number([d.class_id for d in shown], boxes))
+    return shipped.with_detections(shown)
 
 
 def with_truth(
@@ -91,8 +88,7 @@ def with_truth(
             shown.append(detection)
             matched.add(match)
     shown.sort(key=lambda d: -d.score)
-    boxes = np.asarray([d.box for d in shown], dtype=np.float64).reshape(-1, 4)
-    return replace(shipped, detections=shown, number=read_number([d.class_id for d in shown], boxes))
+    return shipped.with_detections(shown)
 
 
 def tally(cases: list[tuple[Sample, DetectionResult]]) -> ReadingCounts:

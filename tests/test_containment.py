@@ -124,8 +124,7 @@ def test_whole_objects_are_dropped_boxes_matching_an_unclaimed_truth_by_name() -
         detection(1, (51, 0, 70, 100), 0.8, 0.9),  # dropped, the same 1 again: a copy
         detection(3, (0, 0, 58, 100), 0.7, 0.9),  # dropped, on the 8 but named 3
     ]
-    canvas = Canvas([8, 1], truth, DetectionResult(detections, "", (100, 100), 0.0))
-    assert whole_objects(canvas, [False, True, True, True]) == [False, True, False, False]
+    assert whole_objects(detections, [False, True, True, True], [8, 1], truth) == [False, True, False, False]
 
 
 def test_the_fit_learns_a_separable_keep_decision() -> None:

@@ -404,10 +404,7 @@ class Detector:
         at many thresholds with this instead of running the model again."""
         check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
-        kept = self.drop_contained(kept, containment_threshold)
-        boxes = np.asarray([d.box for d in kept], dtype=np.float64).reshape(-1, 4)
-        number = read_number([d.class_id for d in kept], boxes)
-        return replace(result, detections=kept, number=number)
+        return result.with_detections(self.drop_contained(kept, containment_threshold))
 
     def detect_batch(
         self, images: Sequence[ImageInput], *, score_threshold: float | None = None

@@ -6,7 +6,7 @@ results records (:meth:`~DetectionResult.to_coco`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from PIL import Image
 from digit_detector.boxes import xyxy_to_coco, xyxy_to_yolo
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
 from digit_detector.preprocess import ImageLike, to_rgb
+from digit_detector.reading import read_number
 from digit_detector.render import annotate
 
 
@@ -53,6 +54,13 @@ class DetectionResult:
     ms: float  # preprocess + model + decode/NMS, milliseconds
     timings_ms: dict[str, float] = field(default_factory=dict)
     orig_img: ImageLike | None = field(default=None, compare=False, repr=False)
+
+    def with_detections(self, detections: list[Detection]) -> DetectionResult:
+        """This result showing ``detections`` instead (a replayed selection), the number read from them."""
+        boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
+        return replace(
+            self, detections=detections, number=read_number([d.class_id for d in detections], boxes)
+        )
 
     def plot(self, image: ImageLike | None = None, *, scale: int = 1) -> Image.Image:
         """The annotated picture, as the app draws it (:func:`digit_detector.render.annotate`): the image

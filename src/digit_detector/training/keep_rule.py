@@ -10,6 +10,8 @@ dropped_box_features` learns it; its probability threshold is chosen on the val 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,7 +26,6 @@ from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.naming import load_namer
-from digit_detector.reading import read_number
 from digit_detector.results import Detection, DetectionResult
 from digit_detector.training.namer import save_namer
 from digit_detector.weights import load_weights, metadata_path, save_weights
@@ -57,24 +58,37 @@ def collect(detector: Detector, samples: list[Sample], desc: str) -> list[Canvas
     return canvases
 
 
-def whole_objects(canvas: Canvas, dropped: list[bool]) -> list[bool]:
-    """Which ``dropped`` boxes match, with their name, a true object that no kept box matches."""
-    detections = canvas.result.detections
+def whole_objects(
+    detections: list[Detection], dropped: list[bool], ids: list[int], truth: NDArray[np.float64]
+) -> list[bool]:
+    """Which ``dropped`` boxes match, with their name, a true object (``ids``, ``truth`` (N, 4)) that no kept
+    box matches."""
     keep = [False] * len(detections)
-    if not any(dropped) or not len(canvas.truth):
+    if not any(dropped) or not len(truth):
         return keep
-    overlap = box_iou(np.array([d.box for d in detections], np.float64), canvas.truth)
+    overlap = box_iou(np.array([d.box for d in detections], np.float64), truth)
     best = overlap.argmax(axis=1)
     claimed = {
         int(best[k]) for k, drop in enumerate(dropped) if not drop and overlap[k, best[k]] >= MATCH_IOU
     }
     for k, detection in enumerate(detections):
         match = int(best[k])
-        same_name = canvas.ids[match] == detection.class_id
+        same_name = ids[match] == detection.class_id
         if dropped[k] and overlap[k, match] >= MATCH_IOU and same_name and match not in claimed:
             keep[k] = True
             claimed.add(match)
     return keep
+
+
+@contextmanager
+def keep_rule_of(detector: Detector, rule: KeepRule | None) -> Iterator[Detector]:
+    """``detector`` with ``rule`` as its weights' keep rule for the block (its own again after)."""
+    original = detector.metadata
+    detector.metadata = replace(original, containment_keep=rule)
+    try:
+        yield detector
+    finally:
+        detector.metadata = original
 
 
 def _arrays(
@@ -91,12 +105,10 @@ def training_rows(
     detector: Detector, canvases: list[Canvas], threshold: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Features and keep labels of every box the containment rule (without a keep rule) drops."""
-    plain = replace(detector.metadata, containment_keep=None)
-    detector.metadata, original = plain, detector.metadata
-    try:
-        xs: list[NDArray[np.float64]] = []
-        ys: list[float] = []
-        num_classes = len(detector.class_names)
+    xs: list[NDArray[np.float64]] = []
+    ys: list[float] = []
+    num_classes = len(detector.class_names)
+    with keep_rule_of(detector, None):
         for canvas in canvases:
             detections = canvas.result.detections
             dropped = detector.contained_mask(detections, threshold)
@@ -104,10 +116,8 @@ def training_rows(
                 xs.append(
                     dropped_box_features(*_arrays(detections), np.array(dropped), threshold, num_classes)
                 )
-                labels = whole_objects(canvas, dropped)
+                labels = whole_objects(detections, dropped, canvas.ids, canvas.truth)
                 ys.extend(float(k) for k, d in zip(labels, dropped, strict=True) if d)
-    finally:
-        detector.metadata = original
     if not xs:
         raise ValueError("the containment rule drops no box on these canvases: nothing to learn from")
     return np.concatenate(xs), np.array(ys, np.float64)
@@ -153,21 +163,19 @@ def fit_keep_rule(
     )
 
 
+def shown_with(detector: Detector, canvas: Canvas, rule: KeepRule | None) -> DetectionResult:
+    """What ``detector`` shows on ``canvas`` with ``rule`` as its keep rule (replayed, no model run)."""
+    with keep_rule_of(detector, rule):
+        return canvas.result.with_detections(
+            detector.drop_contained(canvas.result.detections, detector.containment_threshold)
+        )
+
+
 def read_with(detector: Detector, canvases: list[Canvas], rule: KeepRule | None) -> ReadingCounts:
     """What ``detector`` reads on ``canvases`` with ``rule`` as its keep rule (replayed, no model run)."""
-    original = detector.metadata
-    detector.metadata = replace(original, containment_keep=rule)
-    try:
-        counts = ReadingCounts()
-        for canvas in canvases:
-            kept = detector.drop_contained(canvas.result.detections, detector.containment_threshold)
-            boxes = np.array([d.box for d in kept], np.float64).reshape(-1, 4)
-            shown = replace(
-                canvas.result, detections=kept, number=read_number([d.class_id for d in kept], boxes)
-            )
-            counts.add(read_canvas(canvas.ids, canvas.truth, shown))
-    finally:
-        detector.metadata = original
+    counts = ReadingCounts()
+    for canvas in canvases:
+        counts.add(read_canvas(canvas.ids, canvas.truth, shown_with(detector, canvas, rule)))
     return counts
 
 
