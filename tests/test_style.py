@@ -491,11 +491,14 @@ def test_style_page_shows_the_row(random_style_weights: Path, monkeypatch: pytes
 
 @pytest.mark.slow
 def test_a_minute_of_training_carries_style_over_better_than_ignoring_the_input() -> None:
-    """Measured here: a CVAE trained for one minute follows its inputs' slant and thickness (within-class
-    r 0.78 / 0.80 on 2026-11-30) and its crisp analogies read better than styles from the prior."""
+    """Measured here: a CVAE trained for about a minute follows its inputs' slant and thickness (within-class
+    r 0.85 / 0.81 on 2026-12-02) and its crisp analogies read better than styles from the prior.
+
+    The budget is counted in epochs (96 steps, what a minute gave on an idle machine), not in wall time, so
+    a busy or slower CI machine trains the same model."""
     train = make_crops("train", 4000, seed=11, progress=False)
     test = make_crops("test", 200, seed=12, progress=False)
-    result = train_model(train, settings=TrainSettings(minutes=1.0, seed=0), progress=False)
+    result = train_model(train, settings=TrainSettings(minutes=0, epochs=3, seed=0), progress=False)
     inputs = metrics.style_features(test.ink())
     scores = {}
     for mode in ("model", "prior"):
@@ -525,4 +528,4 @@ def test_a_minute_of_training_carries_style_over_better_than_ignoring_the_input(
         for mode in ("model", "prior")
     }
     print(f"a minute of training: read top-1 {read}, correlations {model} against the prior's {prior}")
-    assert read["model"] > read["prior"] + 0.1, read  # measured 2026-11-30: 0.65 against 0.47
+    assert read["model"] > read["prior"] + 0.1, read  # measured 2026-12-02: 0.59 against 0.44
