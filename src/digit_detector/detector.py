@@ -30,6 +30,7 @@ from digit_detector.second_stage import (
     Namer,
     TorchNamer,
     apply_log_bias,
+    lone_other_as_digit,
     name_boxes,
     name_probabilities,
     split_rejection,
@@ -289,7 +290,7 @@ class Detector:
                     strict=True,
                 )
             ]
-            return self.drop_contained(plain, containment)
+            return self.shown(plain, containment)
         probs, whole = split_rejection(
             name_probabilities(self.namer, batch, found.boxes), len(self.class_names)
         )
@@ -320,9 +321,9 @@ class Detector:
         shown = [i for i, d in enumerate(detections) if (d.objectness or 0.0) >= score_threshold]
         order = sorted(shown, key=lambda i: -detections[i].score)  # stable: ties by box
         detections = [detections[i] for i in order]
-        dropped = self.contained_mask(detections, containment)
         if not all_classes:
-            return [d for d, drop in zip(detections, dropped, strict=True) if not drop]
+            return self.shown(detections, containment)
+        dropped = self.contained_mask(detections, containment)
         return [  # each kept box once per class, decided before the expansion (no box meets its own copies)
             Detection(self.class_names[class_id], class_id, score, d.box, objectness=d.objectness)
             for d, row, drop in zip(detections, named.class_scores[order].tolist(), dropped, strict=True)
@@ -358,6 +359,17 @@ class Detector:
             self.iou_threshold if iou_threshold is None else iou_threshold,
             self.class_agnostic or self.namer is not None,
             rank_by="score" if self.namer is None else "objectness",
+        )
+
+    def shown(self, detections: list[Detection], containment: float | None) -> list[Detection]:
+        """What is shown of ``detections`` (those over the score threshold, best first): without the parts of
+        larger ones (:meth:`drop_contained`), and a lone `other` whose runner-up digit the namer gives at
+        least the weights' ``lone_digit_min_probability`` named that digit
+        (:func:`~digit_detector.second_stage.lone_other_as_digit`)."""
+        return lone_other_as_digit(
+            self.drop_contained(detections, containment),
+            self.class_names,
+            self.metadata.lone_digit_min_probability,
         )
 
     def drop_contained(self, detections: list[Detection], threshold: float | None) -> list[Detection]:
@@ -399,12 +411,12 @@ class Detector:
         containment_threshold: float | None = None,
     ) -> DetectionResult:
         """``result`` (made at a lower threshold) as this detector shows it at ``score_threshold``:
-        detections kept by :meth:`threshold_value`, boxes mostly inside a larger one dropped when
-        ``containment_threshold`` is given, and the number read again. Evaluation replays one forward pass
-        at many thresholds with this instead of running the model again."""
+        detections kept by :meth:`threshold_value` and :meth:`shown` (boxes mostly inside a larger one
+        dropped when ``containment_threshold`` is given), and the number read again. Evaluation replays one
+        forward pass at many thresholds with this instead of running the model again."""
         check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
-        return result.with_detections(self.drop_contained(kept, containment_threshold))
+        return result.with_detections(self.shown(kept, containment_threshold))
 
     def detect_batch(
         self, images: Sequence[ImageInput], *, score_threshold: float | None = None

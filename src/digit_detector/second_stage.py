@@ -5,14 +5,15 @@ serving path never imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic
 
 import numpy as np
 
 from digit_detector.boxes import is_tensor, scale_xyxy
 from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
+from digit_detector.results import Detection
 
 if TYPE_CHECKING:
     import torch
@@ -152,3 +153,37 @@ def name_boxes(found: RawDetections[ArrayT], class_probs: ArrayT) -> NamedBoxes[
     return NamedBoxes(
         found.boxes, top.indices[:, 0], top.values[:, 0], top.indices[:, 1], top.values[:, 1], class_scores
     )
+
+
+def lone_other_as_digit(
+    detections: list[Detection], class_names: Sequence[str], min_probability: float | None
+) -> list[Detection]:
+    """``detections`` with a lone box named `other` named its runner-up digit instead, when the namer gives
+    that digit at least ``min_probability`` (None: as they are). The `other` is kept as the runner-up, so
+    the app shows "0 or other".
+
+    Why only a lone box: on a canvas showing one drawing, a digit is what people most often draw here, and
+    an oddly drawn `0` or `8` the namer calls `other` with a digit a close second is read as that digit
+    (chosen on validation: ``python -m digit_detector namer lone-digit``). Among several boxes the same
+    shift costs numbers (an `other` part would be read as a digit, ``experiments/other_bias.py``)."""
+    if min_probability is None or len(detections) != 1:
+        return detections
+    (only,) = detections
+    if only.label != "other" or only.runner_up is None or only.runner_up_score is None:
+        return detections
+    digit = only.runner_up
+    objectness = only.objectness or 0.0
+    if not (len(digit) == 1 and digit.isdigit() and digit in class_names) or objectness <= 0.0:
+        return detections
+    if only.runner_up_score / objectness < min_probability:
+        return detections
+    return [
+        replace(
+            only,
+            label=digit,
+            class_id=list(class_names).index(digit),
+            score=only.runner_up_score,
+            runner_up=only.label,
+            runner_up_score=only.score,
+        )
+    ]

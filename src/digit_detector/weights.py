@@ -78,6 +78,9 @@ class WeightsMetadata:
     # a second opinion on the boxes the containment rule drops (digit_detector.containment), fitted to these
     # weights' scores on training canvases; None: every box the rule drops goes
     containment_keep: KeepRule | None = None
+    # a lone box named `other` is named its runner-up digit when the namer gives that digit at least this
+    # probability (second_stage.lone_other_as_digit; chosen on validation); None: never
+    lone_digit_min_probability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +95,7 @@ class WeightsMetadata:
             "namer": self.namer,
             "namer_log_bias": self.namer_log_bias,
             "containment_keep": None if self.containment_keep is None else self.containment_keep.to_dict(),
+            "lone_digit_min_probability": self.lone_digit_min_probability,
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -106,7 +110,12 @@ class WeightsMetadata:
                 f"{len(names)} class names for a model of {self.model.num_classes} classes: "
                 "the record needs one name per class"
             )
-        for name in ("score_threshold", "iou_threshold", "containment_threshold"):
+        for name in (
+            "score_threshold",
+            "iou_threshold",
+            "containment_threshold",
+            "lone_digit_min_probability",
+        ):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{name} must be a number from 0 to 1, got {value!r}")
@@ -133,6 +142,7 @@ class WeightsMetadata:
                 if record.get("containment_keep") is None
                 else KeepRule.from_dict(record["containment_keep"])
             ),
+            lone_digit_min_probability=_optional_float(record.get("lone_digit_min_probability")),
         )
 
 

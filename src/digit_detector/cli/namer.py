@@ -22,6 +22,10 @@ of commands that made them (``training.chain``).
 (``--data``), which boxes the containment rule drops are whole objects (touching digits), its threshold
 chosen on ``--val-data``'s val split (``--extra-data``: more training canvases); the weights are written to
 ``--out`` with the rule in their metadata.
+
+``lone-digit`` chooses, on ``--val-data``'s val split, the digit probability at which a lone box named `other`
+is named its runner-up digit (:func:`digit_detector.training.lone_digit.make_lone_digit_weights`); the
+weights are written to ``--out`` with the value in their metadata.
 """
 
 from __future__ import annotations
@@ -48,34 +52,38 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help=HELP,
         description="Train the crop classifier that names each detected box (the detector's second stage).",
     )
-    parser.add_argument("action", choices=["train", "combine", "attach", "keep-rule"], help="what to do")
+    parser.add_argument(
+        "action", choices=["train", "combine", "attach", "keep-rule", "lone-digit"], help="what to do"
+    )
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
     parser.add_argument(
         "--out",
         type=Path,
         required=True,
         metavar="PATH",
-        help="train: output .safetensors; attach, keep-rule: a folder",
+        help="train: output .safetensors; attach, keep-rule, lone-digit: a folder",
     )
     parser.add_argument(
         "--detector",
         type=Path,
         default=None,
         metavar="FILE",
-        help="attach: detector weights; keep-rule: shippable weights (with their namer)",
+        help="attach: detector weights; keep-rule, lone-digit: shippable weights (with their namer)",
     )
     parser.add_argument(
         "--val-data",
         type=Path,
         default=None,
         metavar="DIR",
-        help="keep-rule: dataset whose val split chooses the keep threshold",
+        help="keep-rule, lone-digit: dataset whose val split chooses the rule's threshold",
     )
     parser.add_argument("--namer", type=Path, default=None, metavar="FILE", help="attach: namer weights")
     parser.add_argument(
         "--namers", type=Path, nargs="+", default=None, metavar="FILE", help="combine: the namers to average"
     )
-    parser.add_argument("--version", default=None, help="attach, keep-rule: version of the weights written")
+    parser.add_argument(
+        "--version", default=None, help="attach, keep-rule, lone-digit: version of the weights written"
+    )
     parser.add_argument(
         "--thresholds",
         type=float,
@@ -160,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         return run_combine(args)
     if args.action == "keep-rule":
         return run_keep_rule(args)
+    if args.action == "lone-digit":
+        return run_lone_digit(args)
     return run_train(args)
 
 
@@ -232,6 +242,23 @@ def run_keep_rule(args: argparse.Namespace) -> int:
             command=recorded_command(args),
             version=args.version,
             limit=args.train_limit,
+        )
+    except (OSError, WeightsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_lone_digit(args: argparse.Namespace) -> int:
+    from digit_detector.training.lone_digit import make_lone_digit_weights
+    from digit_detector.weights import WeightsError
+
+    if args.detector is None or args.val_data is None or args.version is None:
+        print("error: lone-digit needs --detector FILE --val-data DIR --version VERSION", file=sys.stderr)
+        return 2
+    try:
+        make_lone_digit_weights(
+            args.detector, args.val_data, args.out, command=recorded_command(args), version=args.version
         )
     except (OSError, WeightsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

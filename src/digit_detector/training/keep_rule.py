@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -81,10 +82,11 @@ def whole_objects(
 
 
 @contextmanager
-def keep_rule_of(detector: Detector, rule: KeepRule | None) -> Iterator[Detector]:
-    """``detector`` with ``rule`` as its weights' keep rule for the block (its own again after)."""
+def metadata_with(detector: Detector, **changes: Any) -> Iterator[Detector]:
+    """``detector`` with its weights' metadata changed by ``changes`` for the block (its own again after):
+    a replay of another keep rule (``containment_keep=rule``) or other choice."""
     original = detector.metadata
-    detector.metadata = replace(original, containment_keep=rule)
+    detector.metadata = replace(original, **changes)
     try:
         yield detector
     finally:
@@ -108,7 +110,7 @@ def training_rows(
     xs: list[NDArray[np.float64]] = []
     ys: list[float] = []
     num_classes = len(detector.class_names)
-    with keep_rule_of(detector, None):
+    with metadata_with(detector, containment_keep=None):
         for canvas in canvases:
             detections = canvas.result.detections
             dropped = detector.contained_mask(detections, threshold)
@@ -165,9 +167,9 @@ def fit_keep_rule(
 
 def shown_with(detector: Detector, canvas: Canvas, rule: KeepRule | None) -> DetectionResult:
     """What ``detector`` shows on ``canvas`` with ``rule`` as its keep rule (replayed, no model run)."""
-    with keep_rule_of(detector, rule):
+    with metadata_with(detector, containment_keep=rule):
         return canvas.result.with_detections(
-            detector.drop_contained(canvas.result.detections, detector.containment_threshold)
+            detector.shown(canvas.result.detections, detector.containment_threshold)
         )
 
 
@@ -235,18 +237,25 @@ def make_keep_rule_weights(
     if chosen is None:
         raise ValueError("no keep threshold reads more validation numbers: the weights stay as they are")
     print(f"chosen: keep a dropped box at p >= {chosen.min_probability:g}")
+    return save_choice(
+        weights, out, stage="keep-rule", command=command, version=version, containment_keep=chosen
+    )
+
+
+def save_choice(weights: Path, out: Path, *, stage: str, command: str, version: str, **changes: Any) -> Path:
+    """A copy of ``weights`` (and its namer) as ``out/<weights name>`` with the metadata ``changes`` (a rule
+    chosen for them), ``version``, no report yet and ``command`` as the chain's last step; returns its
+    path."""
     model, metadata = load_weights(weights)
-    metadata.containment_keep = chosen
-    metadata.version = version
-    metadata.metrics = {}
-    chain = list(metadata.training.get("chain", []))
-    chain.append({"stage": "keep-rule", "command": command})
-    metadata.training["chain"] = chain
+    chain = [*metadata.training.get("chain", []), {"stage": stage, "command": command}]
+    metadata = replace(
+        metadata, **changes, version=version, metrics={}, training={**metadata.training, "chain": chain}
+    )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if metadata.namer:
-        namer, record = load_namer(weights.parent / metadata.namer)
+        namer, record = load_namer(Path(weights).parent / metadata.namer)
         save_namer(namer, record, out / metadata.namer)
-    path = save_weights(model, metadata, out / weights.name)
+    path = save_weights(model, metadata, out / Path(weights).name)
     print(f"wrote {path} and {metadata_path(path)}")
     return path
