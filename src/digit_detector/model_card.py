@@ -80,6 +80,12 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
             "its neighbour, not a part of it); fitted on training canvases, its threshold chosen on "
             "validation (`digit_detector.containment`)."
         )
+    if metadata.lone_digit_min_probability is not None:
+        lines.append(
+            "- Lone-digit rule: when the only box shown is named `other` and the namer gives a digit at "
+            f"least {metadata.lone_digit_min_probability:g}, it is read as that digit, `other` its runner-up "
+            '("0 or other"); chosen on validation (`digit_detector.second_stage.lone_other_as_digit`).'
+        )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]
     lines += [f"{index}. `{step.get('command')}`" for index, step in enumerate(chain, 1)]
