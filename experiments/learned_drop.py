@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import argparse
 import math
-import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
+from learned_containment import cached
 from numpy.typing import NDArray
 
 from digit_detector.boxes import box_iou, inside_share
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
 from digit_detector.results import Detection, DetectionResult
-from digit_detector.training.keep_rule import Canvas, shown_with
+from digit_detector.training.keep_rule import Canvas, fit_network, shown_with
 
 REJECT_IOU = 0.4
 MIN_PROBABILITIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -81,28 +81,19 @@ def non_objects(detections: list[Detection], truth: NDArray[np.float64]) -> NDAr
     return np.asarray(best < REJECT_IOU)
 
 
-def fit(
-    x: NDArray[np.float64], y: NDArray[np.float64]
-) -> tuple[torch.nn.Module, NDArray[np.float64], NDArray[np.float64]]:
-    mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 1e-6, x.std(axis=0), 1.0)
-    torch.manual_seed(0)
-    network = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
-    inputs = torch.as_tensor((x - mean) / scale, dtype=torch.float32)
-    target = torch.as_tensor(y, dtype=torch.float32)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-2, weight_decay=1e-2)
-    for _ in range(400):
-        optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(network(inputs).squeeze(1), target)
-        loss.backward()
-        optimizer.step()
-    return network, mean, scale
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fit", nargs="+", required=True, help="DATA:SPLIT cached by learned_containment.py")
     parser.add_argument(
-        "--eval", nargs="+", required=True, help="DATA:SPLIT cached by learned_containment.py"
+        "--fit",
+        nargs="+",
+        required=True,
+        help="DATA:SPLIT (one pass cached as learned_containment.py caches it)",
+    )
+    parser.add_argument(
+        "--eval",
+        nargs="+",
+        required=True,
+        help="DATA:SPLIT (one pass cached as learned_containment.py caches it)",
     )
     parser.add_argument("--cache", type=Path, default=Path("runs/learned_containment"))
     args = parser.parse_args()
@@ -110,32 +101,27 @@ def main() -> None:
     detector = Detector.from_weights(None, device="cpu", backend="torch")
     num_classes = len(detector.class_names)
 
-    def load(text: str) -> list[Canvas]:
-        data, split = text.split(":")
-        canvases: list[Canvas] = pickle.loads((args.cache / f"{Path(data).name}-{split}.pkl").read_bytes())
-        return canvases
-
     xs, ys = [], []
     for text in args.fit:
-        canvases = load(text)
+        canvases = cached(detector, text, args.cache)
         for canvas, shown in zip(canvases, shown_boxes(detector, canvases), strict=True):
             if shown.detections:
                 xs.append(features(shown.detections, num_classes))
                 ys.append(non_objects(shown.detections, canvas.truth))
     x, y = np.concatenate(xs), np.concatenate(ys).astype(np.float64)
     print(f"fit: {len(y)} shown boxes, {int(y.sum())} of them no whole object")
-    network, mean, scale = fit(x, y)
+    mean, scale, first, second = fit_network(x, y)
     for text in args.eval:
-        canvases = load(text)
+        canvases = cached(detector, text, args.cache)
         shown_all = shown_boxes(detector, canvases)
         probabilities = []
         for shown in shown_all:
             if not shown.detections:
                 probabilities.append(np.zeros(0))
                 continue
-            z = torch.as_tensor((features(shown.detections, num_classes) - mean) / scale, dtype=torch.float32)
+            z = torch.as_tensor((features(shown.detections, num_classes) - mean) / scale, dtype=torch.float64)
             with torch.no_grad():
-                probabilities.append(torch.sigmoid(network(z).squeeze(1)).numpy())
+                probabilities.append(torch.sigmoid(second(torch.relu(first(z))).squeeze(1)).numpy())
         baseline, oracle = ReadingCounts(), ReadingCounts()
         for canvas, shown in zip(canvases, shown_all, strict=True):
             baseline.add(read_canvas(canvas.ids, canvas.truth, shown))

@@ -125,16 +125,16 @@ def training_rows(
     return np.concatenate(xs), np.array(ys, np.float64)
 
 
-def fit_keep_rule(
+def fit_network(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
-    num_classes: int,
     hidden: int = HIDDEN_UNITS,
     weight_decay: float = WEIGHT_DECAY,
     epochs: int = EPOCHS,
-) -> KeepRule:
-    """The keep rule's network fitted to features ``x`` and labels ``y`` (full batch AdamW on standardised
-    features, seeded: the same rows give the same rule); threshold 0.5."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64], torch.nn.Linear, torch.nn.Linear]:
+    """A one-hidden-layer ReLU network fitted to features ``x`` and binary labels ``y``: full batch AdamW on
+    standardised features, seeded (the same rows give the same network). Returns the standardisation
+    (``mean``, ``scale``) and the network's two layers (float64; logits ``second(relu(first(z)))``)."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale = np.where(scale > 1e-6, scale, 1.0)
     inputs = torch.as_tensor((x - mean) / scale, dtype=torch.float64)
@@ -153,6 +153,20 @@ def fit_keep_rule(
         loss = torch.nn.functional.binary_cross_entropy_with_logits(network(inputs).squeeze(1), target)
         loss.backward()
         optimizer.step()
+    return mean, scale, first, second
+
+
+def fit_keep_rule(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    num_classes: int,
+    hidden: int = HIDDEN_UNITS,
+    weight_decay: float = WEIGHT_DECAY,
+    epochs: int = EPOCHS,
+) -> KeepRule:
+    """The keep rule's network (:func:`fit_network`) fitted to features ``x`` and labels ``y``; threshold
+    0.5."""
+    mean, scale, first, second = fit_network(x, y, hidden, weight_decay, epochs)
     return KeepRule(
         mean=tuple(mean.tolist()),
         scale=tuple(scale.tolist()),
