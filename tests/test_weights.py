@@ -8,7 +8,31 @@ import pytest
 import torch
 
 from digit_detector.models import build_model, load_model_config
-from digit_detector.weights import WeightsError, WeightsMetadata, load_weights, save_weights
+from digit_detector.weights import (
+    JSON_WIDTH,
+    WeightsError,
+    WeightsMetadata,
+    load_weights,
+    record_json,
+    save_weights,
+)
+
+
+def test_record_json_wraps_long_lists_of_values_and_reads_back_the_same() -> None:
+    record = {
+        "version": "v",
+        "short": [1, 2, 3],
+        "weights": [[0.123456789 * (i + j) for j in range(40)] for i in range(3)],
+        "features": [f"feature number {i}" for i in range(20)],
+        "nested": {"empty": [], "value": None},
+    }
+    text = record_json(record)
+    assert json.loads(text) == record
+    lines = text.splitlines()
+    assert '  "short": [1, 2, 3],' in lines
+    assert all(len(line) <= JSON_WIDTH for line in lines)
+    # several values to a line, not one per line (which would take over 150 lines)
+    assert len(lines) < 60
 
 
 def test_round_trip_keeps_tensors_and_metadata(random_tiny_weights: Path) -> None:

@@ -150,6 +150,39 @@ def metadata_path(weights_path: Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
+JSON_WIDTH = 110  # characters: what a record's line may take before it is wrapped
+
+
+def record_json(data: Any, indent: int = 0) -> str:
+    """Indented JSON for people to read: an object or list of plain values that fits on one line stays
+    on one line, and a longer list of plain values is wrapped several to a line (a weights record's rule
+    weights, a report's curves), not one per line."""
+    one_line = json.dumps(data)
+    values = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    flat = all(not isinstance(value, dict | list) for value in values)
+    if not isinstance(data, dict | list) or (flat and len(one_line) + indent <= JSON_WIDTH):
+        return one_line
+    pad, inner = " " * indent, " " * (indent + 2)
+    if isinstance(data, dict):
+        items = [f"{inner}{json.dumps(k)}: {record_json(v, indent + 2)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if not flat:
+        return "[\n" + ",\n".join(f"{inner}{record_json(v, indent + 2)}" for v in data) + f"\n{pad}]"
+    lines = [""]
+    for item in (json.dumps(value) for value in data):
+        if lines[-1] and len(inner) + len(lines[-1]) + len(item) + 3 > JSON_WIDTH:
+            lines.append("")
+        lines[-1] = f"{lines[-1]}, {item}" if lines[-1] else item
+    return "[\n" + ",\n".join(inner + line for line in lines) + f"\n{pad}]"
+
+
+def write_record(weights_path: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as the ``.json`` metadata beside ``weights_path`` (:func:`record_json`)."""
+    path = metadata_path(weights_path)
+    path.write_text(record_json(record) + "\n")
+    return path
+
+
 def save_weights(model: YoloModel, metadata: WeightsMetadata, path: Path) -> Path:
     """Write ``path`` (.safetensors) and its ``.json`` metadata record; returns the weights path."""
     from safetensors.torch import save_file
@@ -158,7 +191,7 @@ def save_weights(model: YoloModel, metadata: WeightsMetadata, path: Path) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     save_file(tensors, str(path), metadata={"format": "pt", "architecture": metadata.model.name})
-    metadata_path(path).write_text(json.dumps(metadata.to_dict(), indent=2) + "\n")
+    write_record(path, metadata.to_dict())
     return path
 
 
@@ -214,7 +247,7 @@ def save_tensors(
     path.parent.mkdir(parents=True, exist_ok=True)
     contiguous = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
     save_file(contiguous, str(path), metadata={"format": "pt", "architecture": architecture})
-    metadata_path(path).write_text(json.dumps(record, indent=2) + "\n")
+    write_record(path, record)
     return path
 
 

@@ -322,7 +322,7 @@ def run_eval(args: argparse.Namespace) -> int:
         strength_curve,
     )
     from digit_detector.style.model import default_style_weights_path, load_style_model, style_strength
-    from digit_detector.weights import WeightsError, default_weights_path, metadata_path
+    from digit_detector.weights import WeightsError, default_weights_path, metadata_path, write_record
 
     command = recorded_command(args)
     torch.set_num_threads(args.threads)
@@ -378,7 +378,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if not args.no_save:
         record.setdefault("metrics", {})["test"] = report
         record["style_strength"] = strength
-        metadata_path(weights).write_text(json.dumps(record, indent=2) + "\n")
+        write_record(weights, record)
         print(f"metrics written to {metadata_path(weights)}", file=sys.stderr)
     return 0
 

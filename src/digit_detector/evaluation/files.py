@@ -3,10 +3,8 @@ errors)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 from PIL import Image, ImageDraw, ImageFont
@@ -17,30 +15,14 @@ from digit_detector.io import read_image
 from digit_detector.plots import new_figure, plot_confusion_matrix
 from digit_detector.preprocess import ImageInputError
 from digit_detector.render import grid
-
-
-def _compact_json(data: Any, indent: int = 0) -> str:
-    """Indented JSON where flat lists and objects that fit stay on one line (readable matrix and table)."""
-    one_line = json.dumps(data)
-    flat = not isinstance(data, dict | list) or all(
-        not isinstance(v, dict | list) for v in (data.values() if isinstance(data, dict) else data)
-    )
-    if flat and len(one_line) + indent <= 110:
-        return one_line
-    pad, inner = " " * indent, " " * (indent + 2)
-    if isinstance(data, dict):
-        items = [f"{inner}{json.dumps(k)}: {_compact_json(v, indent + 2)}" for k, v in data.items()]
-        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-    if isinstance(data, list):
-        return "[\n" + ",\n".join(f"{inner}{_compact_json(v, indent + 2)}" for v in data) + f"\n{pad}]"
-    return one_line
+from digit_detector.weights import record_json
 
 
 def save_report(report: EvalReport, out_dir: Path | str) -> Path:
     """Write report.json, confusion_matrix.png, pr_curves.png and worst_errors.png; returns the folder."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(_compact_json(report.to_dict()) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(record_json(report.to_dict()) + "\n", encoding="utf-8")
     plot_confusion(report, out / "confusion_matrix.png")
     plot_pr_curves(report, out / "pr_curves.png")
     contact_sheet(report.worst).save(out / "worst_errors.png")
