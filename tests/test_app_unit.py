@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -31,46 +30,16 @@ from digit_detector.models import build_model, load_model_config
 from digit_detector.render import class_colour, pixelate
 from digit_detector.ui import draw_page, state
 from digit_detector.weights import WEIGHTS_ENV, WeightsMetadata, save_weights
+from requirement_files import dependency_closure, requirements
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 
 
-def requirement_names(path: Path) -> set[str]:
-    """The canonical distribution names a requirements file lists (following ``-r`` includes)."""
-    names: set[str] = set()
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r"):
-            names |= requirement_names(path.parent / line[2:].strip())
-        elif line:
-            names.add(canonicalize_name(Requirement(line).name))
-    return names
-
-
-def dependency_closure(names: set[str]) -> set[str]:
-    """``names`` and everything they need at run time (no extras), as installed here."""
-    closure, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
-        if name in closure:
-            continue
-        closure.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        for text in requires:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(requirement.name))
-    return closure
-
-
 def not_deployed_modules() -> tuple[str, ...]:
     """Top-level modules of requirements-dev.txt's packages that a Space (requirements.txt) lacks."""
-    deployed = dependency_closure(requirement_names(ROOT / "requirements.txt"))
-    dev_only = requirement_names(ROOT / "requirements-dev.txt") - deployed
+    deployed = dependency_closure(set(requirements(ROOT / "requirements.txt")))
+    dev_only = set(requirements(ROOT / "requirements-dev.txt")) - deployed
     modules = {
         module
         for module, distributions in metadata.packages_distributions().items()

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from streamlit.testing.v1 import AppTest
 
@@ -32,6 +31,7 @@ from digit_detector.detector import BACKEND_ENV, Detector, default_backend
 from digit_detector.onnx_backend import OnnxBackend
 from digit_detector.ui import state
 from digit_detector.weights import WEIGHTS_ENV
+from requirement_files import dependency_closure, requirements
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -45,38 +45,6 @@ SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def requirements(path: Path) -> dict[str, Requirement]:
-    """The requirements a file lists (following ``-r`` includes), by canonical name."""
-    found: dict[str, Requirement] = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line.startswith("-r"):
-            found |= requirements(path.parent / line[2:].strip())
-        elif line:
-            requirement = Requirement(line)
-            found[canonicalize_name(requirement.name)] = requirement
-    return found
-
-
-def dependency_closure(names: set[str]) -> set[str]:
-    """``names`` and everything they need at run time (no extras), as installed here."""
-    closure, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
-        if name in closure:
-            continue
-        closure.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        for text in requires:
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(canonicalize_name(requirement.name))
-    return closure
 
 
 def modules_not_in(path: Path) -> list[str]:
