@@ -50,10 +50,7 @@ def probe(url: str) -> list[dict[str, str | bool]]:
             if drawing.pen_key is not None:
                 set_slider(page, "Pen width", drawing.pen_key)
                 page.get_by_text(EMPTY_PROMPT).wait_for()
-            draw(page, drawing.strokes)
-            page.wait_for_timeout(
-                400
-            )  # a stroke sent mid-drawing may still be answered: let the last one land
+            draw(page, drawing.strokes)  # waits for the number read from all its strokes
             read = number_shown(page).replace("\n", " ")
             results.append({"drawn": expected, "kind": kind, "read": read, "correct": read == expected})
             print(f"drew {expected:>5} ({kind})  read {read!r}", file=sys.stderr)

@@ -158,6 +158,11 @@ def test_detection_table_and_number() -> None:
     assert ">42<" in draw_page.number_html("42")
     assert "12<br>3" in draw_page.number_html("12\n3")
     assert "—" in draw_page.number_html("")
+    # the strokes the read drawing holds, for the browser tests and the probe to wait on
+    assert 'data-strokes="3"' in draw_page.number_html("42", 3)
+    assert 'data-strokes="0"' in draw_page.number_html("")
+    assert draw_page.stroke_count({"objects": [{"type": "path"}, {"type": "path"}]}) == 2
+    assert draw_page.stroke_count(None) == draw_page.stroke_count({"objects": None}) == 0
     assert draw_page.number_size_rem("42") > draw_page.number_size_rem("1" * 20)
 
 

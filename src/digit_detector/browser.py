@@ -36,6 +36,12 @@ NEW_RESULT_JS = """before => {
     const img = document.querySelector('[data-testid="stImage"] img');
     return img !== null && img.getAttribute('src') !== before && img.complete;
 }"""
+# true once the Draw page's number was read from a drawing of at least ``total`` strokes (or the page shows no
+# number: another page). A stroke sent while the next was drawn is answered too, and its read can land first.
+STROKES_READ_JS = """total => {
+    const number = document.querySelector('.dd-number');
+    return number === null || Number(number.dataset.strokes || 0) >= total;
+}"""
 Point = tuple[float, float]
 
 
@@ -73,13 +79,21 @@ def result_src(page: Page) -> str:
     return images.first.get_attribute("src") or "" if images.count() else ""
 
 
+def strokes_read(page: Page) -> int:
+    """How many strokes the drawing held whose number the Draw page shows (0 when none is shown)."""
+    numbers = page.locator(".dd-number")
+    return int(numbers.first.get_attribute("data-strokes") or 0) if numbers.count() else 0
+
+
 def draw(page: Page, strokes: Sequence[Sequence[Point]], steps: int = 6) -> float:
     """Draw strokes (canvas pixels, 0-400) with the mouse on the Draw page's canvas and wait for the new
-    result image; returns the seconds from the last mouse-up to the result shown."""
+    result image and, on the Draw page, for the number read from all of them (not from a drawing the
+    canvas sent between two strokes); returns the seconds from the last mouse-up to the result shown."""
     box = page.locator("canvas").last.bounding_box()
     if box is None:
         raise RuntimeError("the drawing canvas is not visible")
     before = result_src(page)
+    total = strokes_read(page) + len(strokes)
     for stroke in strokes:
         (x, y), rest = stroke[0], stroke[1:]
         page.mouse.move(box["x"] + x, box["y"] + y)
@@ -89,6 +103,7 @@ def draw(page: Page, strokes: Sequence[Sequence[Point]], steps: int = 6) -> floa
         page.mouse.up()
     released = time.perf_counter()
     page.wait_for_function(NEW_RESULT_JS, arg=before, polling="raf")
+    page.wait_for_function(STROKES_READ_JS, arg=total, polling="raf")
     return time.perf_counter() - released
 
 

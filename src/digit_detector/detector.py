@@ -332,6 +332,25 @@ class Detector:
             if score > 0.0
         ]
 
+    def _best_guess(
+        self,
+        decoded: Any,
+        batch: NDArray[np.float32],
+        letterbox: Letterbox,
+        rgb: NDArray[np.uint8],
+        score_threshold: float,
+        iou_threshold: float | None,
+    ) -> list[Detection]:
+        """:meth:`best_guess` for one image that shows nothing: its boxes selected again down to the
+        weights' ``best_guess_min_objectness`` and named (nothing is selected again without that field)."""
+        floor = self.metadata.best_guess_min_objectness
+        if floor is None or self.namer is None or floor >= score_threshold:
+            return []
+        (found,) = self.select_boxes(decoded, floor, iou_threshold)
+        return self.best_guess(
+            self._detections(batch, found, letterbox, rgb, False, None, floor), score_threshold
+        )
+
     def threshold_value(self, detection: Detection) -> float:
         """What the score threshold is compared with: objectness with a namer, else the score."""
         if self.namer is not None and detection.objectness is not None:
@@ -371,6 +390,21 @@ class Detector:
             self.class_names,
             self.metadata.lone_digit_min_probability,
         )
+
+    def best_guess(self, candidates: list[Detection], score_threshold: float) -> list[Detection]:
+        """What a canvas that shows nothing at ``score_threshold`` shows instead: the most likely of
+        ``candidates`` (by :meth:`threshold_value`) when it reaches the weights'
+        ``best_guess_min_objectness``, as a lone box (:meth:`shown`); ``[]`` without that field or a namer,
+        or when the threshold is no higher than it. A clear digit drawn the whole canvas tall can score
+        under the threshold (objectness 0.35-0.45) while nothing else is drawn: it gets this answer instead
+        of none."""
+        floor = self.metadata.best_guess_min_objectness
+        if floor is None or self.namer is None or floor >= score_threshold:
+            return []
+        reached = [d for d in candidates if self.threshold_value(d) >= floor]
+        if not reached:
+            return []
+        return self.shown([max(reached, key=self.threshold_value)], None)
 
     def drop_contained(self, detections: list[Detection], threshold: float | None) -> list[Detection]:
         """``detections`` without the parts of larger ones (:func:`~digit_detector.decode.contained`, by
@@ -416,7 +450,8 @@ class Detector:
         forward pass at many thresholds with this instead of running the model again."""
         check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
-        return result.with_detections(self.shown(kept, containment_threshold))
+        shown = self.shown(kept, containment_threshold) or self.best_guess(result.detections, score_threshold)
+        return result.with_detections(shown)
 
     def detect_batch(
         self, images: Sequence[ImageInput], *, score_threshold: float | None = None
@@ -456,6 +491,10 @@ class Detector:
             detections = self._detections(
                 batch[i : i + 1], found[i], letterbox, rgbs[i], all_classes, containment, threshold
             )
+            if not detections and not all_classes:
+                detections = self._best_guess(
+                    decoded[i : i + 1], batch[i : i + 1], letterbox, rgbs[i], threshold, iou_threshold
+                )
             boxes = np.asarray([d.box for d in detections], dtype=np.float64).reshape(-1, 4)
             named.append((detections, read_number([d.class_id for d in detections], boxes), letterbox))
         done = time.perf_counter()

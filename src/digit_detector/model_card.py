@@ -86,6 +86,13 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
             f"least {metadata.lone_digit_min_probability:g}, it is read as that digit, `other` its runner-up "
             '("0 or other"); chosen on validation (`digit_detector.second_stage.lone_other_as_digit`).'
         )
+    if metadata.best_guess_min_objectness is not None:
+        lines.append(
+            "- Best guess: a canvas on which nothing reaches the threshold shows its most likely box when "
+            f"that box's objectness is at least {metadata.best_guess_min_objectness:g} (a clear digit drawn "
+            "the canvas tall can score under the threshold); a set value (`digit_detector.detector."
+            "Detector.best_guess`)."
+        )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]
     lines += [f"{index}. `{step.get('command')}`" for index, step in enumerate(chain, 1)]

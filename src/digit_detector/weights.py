@@ -81,6 +81,9 @@ class WeightsMetadata:
     # a lone box named `other` is named its runner-up digit when the namer gives that digit at least this
     # probability (second_stage.lone_other_as_digit; chosen on validation); None: never
     lone_digit_min_probability: float | None = None
+    # a canvas on which nothing reaches the score threshold shows its most likely box when that box's
+    # objectness is at least this (Detector.best_guess): every clear drawing gets an answer; None: never
+    best_guess_min_objectness: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +99,7 @@ class WeightsMetadata:
             "namer_log_bias": self.namer_log_bias,
             "containment_keep": None if self.containment_keep is None else self.containment_keep.to_dict(),
             "lone_digit_min_probability": self.lone_digit_min_probability,
+            "best_guess_min_objectness": self.best_guess_min_objectness,
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -115,6 +119,7 @@ class WeightsMetadata:
             "iou_threshold",
             "containment_threshold",
             "lone_digit_min_probability",
+            "best_guess_min_objectness",
         ):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and 0.0 <= value <= 1.0):
@@ -143,6 +148,7 @@ class WeightsMetadata:
                 else KeepRule.from_dict(record["containment_keep"])
             ),
             lone_digit_min_probability=_optional_float(record.get("lone_digit_min_probability")),
+            best_guess_min_objectness=_optional_float(record.get("best_guess_min_objectness")),
         )
 
 

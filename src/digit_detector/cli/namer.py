@@ -26,6 +26,10 @@ chosen on ``--val-data``'s val split (``--extra-data``: more training canvases);
 ``lone-digit`` chooses, on ``--val-data``'s val split, the digit probability at which a lone box named `other`
 is named its runner-up digit (:func:`digit_detector.training.lone_digit.make_lone_digit_weights`); the
 weights are written to ``--out`` with the value in their metadata.
+
+``best-guess`` writes shippable weights to ``--out`` with ``--min-objectness`` as the objectness from which a
+canvas that shows nothing shows its most likely box
+(:func:`digit_detector.training.lone_digit.make_best_guess_weights`).
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         description="Train the crop classifier that names each detected box (the detector's second stage).",
     )
     parser.add_argument(
-        "action", choices=["train", "combine", "attach", "keep-rule", "lone-digit"], help="what to do"
+        "action",
+        choices=["train", "combine", "attach", "keep-rule", "lone-digit", "best-guess"],
+        help="what to do",
     )
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
     parser.add_argument(
@@ -61,14 +67,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="PATH",
-        help="train: output .safetensors; attach, keep-rule, lone-digit: a folder",
+        help="train: output .safetensors; attach, keep-rule, lone-digit, best-guess: a folder",
     )
     parser.add_argument(
         "--detector",
         type=Path,
         default=None,
         metavar="FILE",
-        help="attach: detector weights; keep-rule, lone-digit: shippable weights (with their namer)",
+        help="attach: detector weights; keep-rule, lone-digit, best-guess: shippable weights (and namer)",
     )
     parser.add_argument(
         "--val-data",
@@ -82,7 +88,15 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--namers", type=Path, nargs="+", default=None, metavar="FILE", help="combine: the namers to average"
     )
     parser.add_argument(
-        "--version", default=None, help="attach, keep-rule, lone-digit: version of the weights written"
+        "--version",
+        default=None,
+        help="attach, keep-rule, lone-digit, best-guess: version of the weights written",
+    )
+    parser.add_argument(
+        "--min-objectness",
+        type=float,
+        default=None,
+        help="best-guess: a canvas that shows nothing shows its most likely box from this objectness up",
     )
     parser.add_argument(
         "--thresholds",
@@ -170,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         return run_keep_rule(args)
     if args.action == "lone-digit":
         return run_lone_digit(args)
+    if args.action == "best-guess":
+        return run_best_guess(args)
     return run_train(args)
 
 
@@ -259,6 +275,26 @@ def run_lone_digit(args: argparse.Namespace) -> int:
     try:
         make_lone_digit_weights(
             args.detector, args.val_data, args.out, command=recorded_command(args), version=args.version
+        )
+    except (OSError, WeightsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_best_guess(args: argparse.Namespace) -> int:
+    from digit_detector.training.lone_digit import make_best_guess_weights
+    from digit_detector.weights import WeightsError
+
+    if args.detector is None or args.min_objectness is None or args.version is None:
+        print(
+            "error: best-guess needs --detector FILE --min-objectness VALUE --version VERSION",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        make_best_guess_weights(
+            args.detector, args.out, args.min_objectness, command=recorded_command(args), version=args.version
         )
     except (OSError, WeightsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Choose the weights' ``lone_digit_min_probability`` (``python -m digit_detector namer lone-digit``).
+"""The rules for a canvas with one drawing: the weights' ``lone_digit_min_probability`` (chosen by ``python -m
+digit_detector namer lone-digit``) and ``best_guess_min_objectness`` (set by ``namer best-guess``).
 
 A lone drawing the namer calls `other` while it gives a digit a close second is read as that digit when
 the digit's probability is at least the chosen value (:func:`~digit_detector.second_stage.
@@ -61,4 +62,28 @@ def make_lone_digit_weights(weights: Path, val_data: Path, out: Path, *, command
     print(f"chosen: a lone `other` is named its runner-up digit at p >= {chosen:g}")
     return save_choice(
         weights, out, stage="lone-digit", command=command, version=version, lone_digit_min_probability=chosen
+    )
+
+
+def make_best_guess_weights(
+    weights: Path, out: Path, min_objectness: float, *, command: str, version: str
+) -> Path:
+    """Write ``out/<weights name>`` (with its namer): ``weights`` whose canvases that show nothing show their
+    most likely box from ``min_objectness`` up (``Detector.best_guess``). A set value, not a fitted one: the
+    validation splits hold too few such canvases to choose it by (docs/experiments.md). ``ValueError`` for
+    a value that is not under the weights' score threshold."""
+    threshold = Detector.from_weights(weights, device="cpu", backend="torch").score_threshold
+    if not 0.0 < min_objectness < threshold:
+        raise ValueError(
+            f"--min-objectness must lie between 0 and the weights' score threshold ({threshold:g}), "
+            f"got {min_objectness:g}"
+        )
+    print(f"a canvas that shows nothing shows its most likely box from objectness {min_objectness:g} up")
+    return save_choice(
+        weights,
+        out,
+        stage="best-guess",
+        command=command,
+        version=version,
+        best_guess_min_objectness=min_objectness,
     )

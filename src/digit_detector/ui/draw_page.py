@@ -7,6 +7,7 @@ import html
 import io
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -165,13 +166,22 @@ def number_size_rem(number: str) -> float:
     return 3.6 if longest <= 8 else 2.4 if longest <= 14 else 1.5
 
 
-def number_html(number: str) -> str:
-    """The number read, in large type (one line per drawn line); a dash when no digit was found."""
+def number_html(number: str, strokes: int = 0) -> str:
+    """The number read, in large type (one line per drawn line); a dash when no digit was found. It carries
+    how many strokes the drawing it was read from holds (``data-strokes``), so a browser test or the probe
+    waits for the read of its last stroke, not of one sent while it drew."""
     text = "<br>".join(html.escape(line) for line in number.split("\n")) if number else "—"
+    size = number_size_rem(number)
     return (
         '<div style="font-size:0.875rem;opacity:0.7">Number read</div>'
-        f'<div class="dd-number" style="font-size:{number_size_rem(number)}rem;{NUMBER_STYLE}">{text}</div>'
+        f'<div class="dd-number" data-strokes="{int(strokes)}" style="font-size:{size}rem;{NUMBER_STYLE}">'
+        f"{text}</div>"
     )
+
+
+def stroke_count(canvas_json: Mapping[str, Any] | None) -> int:
+    """How many strokes a drawing holds (the canvas component's ``json_data``: one path per stroke)."""
+    return len((canvas_json or {}).get("objects") or [])
 
 
 def threshold_name(detector: Detector) -> str:
@@ -187,8 +197,10 @@ def show_result(
     iou_threshold: float,
     suppress_contained: bool = True,
     backend_name: str = "torch",
+    strokes: int = 0,
 ) -> DetectionResult | None:
-    """Detect the objects in the drawing and show them; an empty canvas only gets a prompt (no model call)."""
+    """Detect the objects in the drawing (of ``strokes`` strokes) and show them; an empty canvas only gets a
+    prompt (no model call)."""
     if image is None or not has_ink(image):
         st.markdown(number_html(""), unsafe_allow_html=True)
         st.info(EMPTY_PROMPT, icon="✏️")
@@ -209,7 +221,7 @@ def show_result(
         st.warning(BUSY_MESSAGE, icon="⏳")
         st.button("Try again", icon=":material/refresh:")  # reruns with the same drawing
         return None
-    st.markdown(number_html(result.number), unsafe_allow_html=True)
+    st.markdown(number_html(result.number, strokes), unsafe_allow_html=True)
     with st.container(width=CANVAS_SIZE):  # shown at canvas size, sent at RESULT_SCALE x for sharpness
         st.image(picture, output_format="JPEG", width="stretch")  # as it is: st.image re-encodes no JPEG
     found = len(result.detections)
@@ -306,7 +318,8 @@ def render() -> None:
             key="score_threshold",
             help="Objects scoring below this are not shown; with a second stage (crop classifier) the "
             "threshold applies to objectness (is something drawn here?) and the classifier names every "
-            "box found, '4 or 9' when it hesitates. The default comes with the weights.",
+            "box found, '4 or 9' when it hesitates. A drawing with nothing over the threshold still shows "
+            "its most likely box when the weights set a best-guess floor. Thresholds come with the weights.",
         )
         with st.expander("Advanced"):
             iou = st.slider(
@@ -357,4 +370,5 @@ def render() -> None:
             iou_threshold=iou,
             suppress_contained=suppress_contained,
             backend_name=backend_name,
+            strokes=stroke_count(canvas.json_data),
         )
