@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -108,14 +106,3 @@ def test_best_guess_writes_weights_with_the_value_and_refuses_one_over_the_thres
     with pytest.raises(ValueError, match="between 0 and the weights' score threshold"):
         make_best_guess_weights(random_tiny_weights, tmp_path / "bad", threshold, command="cmd", version="v")
     assert not (tmp_path / "bad").exists()
-
-
-def test_best_guess_without_its_inputs_says_what_it_needs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "digit_detector", "namer", "best-guess", "--out", "unused"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 2
-    assert "best-guess needs --detector FILE --min-objectness VALUE --version VERSION" in completed.stderr

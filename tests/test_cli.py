@@ -265,3 +265,19 @@ def test_namer_train_refuses_weights_it_cannot_start_from(
     assert code == 2
     assert "cannot start from" in capsys.readouterr().err
     assert not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("action", "needs"),
+    [
+        ("keep-rule", "--detector FILE --data DIR --val-data DIR --version VERSION"),
+        ("lone-digit", "--detector FILE --val-data DIR --version VERSION"),
+        ("best-guess", "--detector FILE --min-objectness VALUE --version VERSION"),
+    ],
+)
+def test_the_namer_rule_writers_say_what_they_need(
+    action: str, needs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["namer", action, "--out", str(tmp_path / "out")]) == 2
+    assert f"{action} needs {needs}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

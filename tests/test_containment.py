@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,14 +133,3 @@ def test_the_fit_learns_a_separable_keep_decision() -> None:
     predicted = rule.probabilities(x) >= 0.5
     assert (predicted == (y > 0)).mean() > 0.97
     assert fit_keep_rule(x, y, NUM_CLASSES) == rule  # seeded: the same rows give the same rule
-
-
-def test_keep_rule_without_its_inputs_says_what_it_needs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "digit_detector", "namer", "keep-rule", "--out", "unused"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 2
-    assert "keep-rule needs --detector FILE --data DIR --val-data DIR --version VERSION" in completed.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,14 +96,3 @@ def test_the_detector_shows_it_and_the_choice_reads_more_single_digits_without_m
     ruled = Detector(backend=None, metadata=replace(detector.metadata, lone_digit_min_probability=chosen))  # type: ignore[arg-type]
     assert [d.label for d in ruled.reselect(zero.result, 0.5, 0.5).detections] == ["0"]
     assert ruled.reselect(zero.result, 0.95).detections == []  # under the score threshold nothing is shown
-
-
-def test_lone_digit_without_its_inputs_says_what_it_needs() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "digit_detector", "namer", "lone-digit", "--out", "unused"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 2
-    assert "lone-digit needs --detector FILE --val-data DIR --version VERSION" in completed.stderr

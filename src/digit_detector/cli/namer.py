@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,18 +240,31 @@ def run_attach(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_keep_rule(args: argparse.Namespace) -> int:
-    from digit_detector.training.keep_rule import make_keep_rule_weights
+def write_rule(args: argparse.Namespace, needs: dict[str, str], write: Callable[[], object]) -> int:
+    """Run one of the weights' rule writers (keep-rule, lone-digit, best-guess): a usage error naming the
+    options it needs (``needs``: attribute -> how it is written) when one is missing, else ``write()``,
+    whose unusable weights or data come back as one line."""
     from digit_detector.weights import WeightsError
 
-    if args.detector is None or args.data is None or args.val_data is None or args.version is None:
-        print(
-            "error: keep-rule needs --detector FILE --data DIR --val-data DIR --version VERSION",
-            file=sys.stderr,
-        )
+    if any(getattr(args, name) is None for name in needs):
+        print(f"error: {args.action} needs {' '.join(needs.values())}", file=sys.stderr)
         return 2
     try:
-        make_keep_rule_weights(
+        write()
+    except (OSError, WeightsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_keep_rule(args: argparse.Namespace) -> int:
+    from digit_detector.training.keep_rule import make_keep_rule_weights
+
+    needs = {"detector": "--detector FILE", "data": "--data DIR", "val_data": "--val-data DIR"}
+    return write_rule(
+        args,
+        {**needs, "version": "--version VERSION"},
+        lambda: make_keep_rule_weights(
             args.detector,
             [args.data, *args.extra_data],
             args.val_data,
@@ -258,48 +272,36 @@ def run_keep_rule(args: argparse.Namespace) -> int:
             command=recorded_command(args),
             version=args.version,
             limit=args.train_limit,
-        )
-    except (OSError, WeightsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )
 
 
 def run_lone_digit(args: argparse.Namespace) -> int:
     from digit_detector.training.lone_digit import make_lone_digit_weights
-    from digit_detector.weights import WeightsError
 
-    if args.detector is None or args.val_data is None or args.version is None:
-        print("error: lone-digit needs --detector FILE --val-data DIR --version VERSION", file=sys.stderr)
-        return 2
-    try:
-        make_lone_digit_weights(
+    return write_rule(
+        args,
+        {"detector": "--detector FILE", "val_data": "--val-data DIR", "version": "--version VERSION"},
+        lambda: make_lone_digit_weights(
             args.detector, args.val_data, args.out, command=recorded_command(args), version=args.version
-        )
-    except (OSError, WeightsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )
 
 
 def run_best_guess(args: argparse.Namespace) -> int:
     from digit_detector.training.lone_digit import make_best_guess_weights
-    from digit_detector.weights import WeightsError
 
-    if args.detector is None or args.min_objectness is None or args.version is None:
-        print(
-            "error: best-guess needs --detector FILE --min-objectness VALUE --version VERSION",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        make_best_guess_weights(
+    return write_rule(
+        args,
+        {
+            "detector": "--detector FILE",
+            "min_objectness": "--min-objectness VALUE",
+            "version": "--version VERSION",
+        },
+        lambda: make_best_guess_weights(
             args.detector, args.out, args.min_objectness, command=recorded_command(args), version=args.version
-        )
-    except (OSError, WeightsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        ),
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
