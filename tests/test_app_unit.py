@@ -163,6 +163,13 @@ def test_detection_table_and_number() -> None:
     assert 'data-strokes="0"' in draw_page.number_html("")
     assert draw_page.stroke_count({"objects": [{"type": "path"}, {"type": "path"}]}) == 2
     assert draw_page.stroke_count(None) == draw_page.stroke_count({"objects": None}) == 0
+
+
+def test_the_caption_says_when_the_box_shown_is_a_best_guess() -> None:
+    plain = draw_page.found_caption(2, 31.4, "torch", "objectness", 0.45, None)
+    assert plain == "Model time **31 ms** (torch) · 2 objects at objectness ≥ 0.45"
+    guess = draw_page.found_caption(1, 30.0, "onnxruntime", "objectness", 0.45, 0.37)
+    assert "nothing at objectness ≥ 0.45" in guess and "best guess, objectness 0.37" in guess
     assert draw_page.number_size_rem("42") > draw_page.number_size_rem("1" * 20)
 
 

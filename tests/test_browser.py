@@ -247,6 +247,27 @@ def test_reads_one_and_seven(browser: Browser, tmp_path: Path) -> None:
             page.context.close()
 
 
+@pytest.mark.slow
+def test_a_drawing_nothing_in_reaches_the_threshold_shows_its_best_guess(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """With the shipped weights (a best-guess floor) and the threshold at its maximum, a drawn `7` is still
+    answered, and the caption says it is the most likely box, not one over the threshold."""
+    with serve_app(DEFAULT_WEIGHTS, tmp_path / "streamlit.log") as url:
+        page = open_app(browser, url)
+        try:
+            draw(page, SEVEN)
+            expect(page.locator(".dd-number")).to_have_text("7")
+            set_slider(page, "Score threshold", "End")
+            expect(
+                page.get_by_text(re.compile(r"nothing at objectness ≥ 1\.00: the most likely box"))
+            ).to_be_visible()
+            expect(page.locator(".dd-number")).to_have_text("7")
+            screenshot(page, "08-best-guess")
+        finally:
+            page.context.close()
+
+
 # the class of the element the Draw page's canvas component shows at canvas pixel (x, y): its shadow root's
 # hit test (the component isolates its styles there; the drawing surface is fabric's "upper-canvas")
 ELEMENT_AT_JS = """([x, y]) => {

@@ -184,6 +184,25 @@ def stroke_count(canvas_json: Mapping[str, Any] | None) -> int:
     return len((canvas_json or {}).get("objects") or [])
 
 
+def found_caption(
+    found: int,
+    ms: float,
+    backend_name: str,
+    threshold_label: str,
+    score_threshold: float,
+    guess: float | None,
+) -> str:
+    """The line under the result: model time and how many objects reach the threshold, or, for a best guess
+    (``guess``: its value under the threshold; ``Detector.best_guess``), that nothing did."""
+    timing = f"Model time **{ms:.0f} ms** ({backend_name}) · "
+    if guess is not None:
+        return (
+            f"{timing}nothing at {threshold_label} ≥ {score_threshold:.2f}: the most likely box is shown "
+            f"(best guess, {threshold_label} {guess:.2f})"
+        )
+    return f"{timing}{found} object{'s' if found != 1 else ''} at {threshold_label} ≥ {score_threshold:.2f}"
+
+
 def threshold_name(detector: Detector) -> str:
     """What the threshold slider compares with: objectness when a namer names the boxes, else the score."""
     return "objectness" if detector.namer is not None else "score"
@@ -225,9 +244,10 @@ def show_result(
     with st.container(width=CANVAS_SIZE):  # shown at canvas size, sent at RESULT_SCALE x for sharpness
         st.image(picture, output_format="JPEG", width="stretch")  # as it is: st.image re-encodes no JPEG
     found = len(result.detections)
+    values = [detector.threshold_value(d) for d in result.detections]
+    guess = values[0] if found == 1 and values[0] < score_threshold else None
     st.caption(
-        f"Model time **{result.ms:.0f} ms** ({backend_name}) · "
-        f"{found} object{'s' if found != 1 else ''} at {threshold_name(detector)} ≥ {score_threshold:.2f}"
+        found_caption(found, result.ms, backend_name, threshold_name(detector), score_threshold, guess)
     )
     if found:
         st.markdown(detections_html(result), unsafe_allow_html=True)
