@@ -343,8 +343,8 @@ class Detector:
     ) -> list[Detection]:
         """:meth:`best_guess` for one image that shows nothing: its boxes selected again down to the
         weights' ``best_guess_min_objectness`` and named (nothing is selected again without that field)."""
-        floor = self.metadata.best_guess_min_objectness
-        if floor is None or self.namer is None or floor >= score_threshold:
+        floor = self._best_guess_floor(score_threshold)
+        if floor is None:
             return []
         (found,) = self.select_boxes(decoded, floor, iou_threshold)
         return self.best_guess(
@@ -391,6 +391,12 @@ class Detector:
             self.metadata.lone_digit_min_probability,
         )
 
+    def _best_guess_floor(self, score_threshold: float) -> float | None:
+        """The weights' ``best_guess_min_objectness`` where a best guess can show more than
+        ``score_threshold`` does: with a namer and under the threshold; None otherwise."""
+        floor = self.metadata.best_guess_min_objectness
+        return floor if floor is not None and self.namer is not None and floor < score_threshold else None
+
     def best_guess(self, candidates: list[Detection], score_threshold: float) -> list[Detection]:
         """What a canvas that shows nothing at ``score_threshold`` shows instead: the most likely of
         ``candidates`` (by :meth:`threshold_value`) when it reaches the weights'
@@ -398,10 +404,8 @@ class Detector:
         or when the threshold is no higher than it. A clear digit drawn the whole canvas tall can score
         under the threshold (objectness 0.35-0.45) while nothing else is drawn: it gets this answer instead
         of none."""
-        floor = self.metadata.best_guess_min_objectness
-        if floor is None or self.namer is None or floor >= score_threshold:
-            return []
-        reached = [d for d in candidates if self.threshold_value(d) >= floor]
+        floor = self._best_guess_floor(score_threshold)
+        reached = [] if floor is None else [d for d in candidates if self.threshold_value(d) >= floor]
         if not reached:
             return []
         return self.shown([max(reached, key=self.threshold_value)], None)

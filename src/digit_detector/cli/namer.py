@@ -260,10 +260,14 @@ def write_rule(args: argparse.Namespace, needs: dict[str, str], write: Callable[
 def run_keep_rule(args: argparse.Namespace) -> int:
     from digit_detector.training.keep_rule import make_keep_rule_weights
 
-    needs = {"detector": "--detector FILE", "data": "--data DIR", "val_data": "--val-data DIR"}
     return write_rule(
         args,
-        {**needs, "version": "--version VERSION"},
+        {
+            "detector": "--detector FILE",
+            "data": "--data DIR",
+            "val_data": "--val-data DIR",
+            "version": "--version VERSION",
+        },
         lambda: make_keep_rule_weights(
             args.detector,
             [args.data, *args.extra_data],

@@ -15,6 +15,7 @@ from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import ReadingCounts
 from digit_detector.training.keep_rule import Canvas, collect, metadata_with, read_with, save_choice
+from digit_detector.weights import read_metadata
 
 #: Digit probabilities tried, most permissive first (ties go to the most cautious).
 MIN_PROBABILITIES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
@@ -72,7 +73,7 @@ def make_best_guess_weights(
     most likely box from ``min_objectness`` up (``Detector.best_guess``). A set value, not a fitted one: the
     validation splits hold too few such canvases to choose it by (docs/experiments.md). ``ValueError`` for
     a value that is not under the weights' score threshold."""
-    threshold = Detector.from_weights(weights, device="cpu", backend="torch").score_threshold
+    threshold = read_metadata(weights).score_threshold
     if not 0.0 < min_objectness < threshold:
         raise ValueError(
             f"--min-objectness must lie between 0 and the weights' score threshold ({threshold:g}), "

@@ -244,8 +244,8 @@ def show_result(
     with st.container(width=CANVAS_SIZE):  # shown at canvas size, sent at RESULT_SCALE x for sharpness
         st.image(picture, output_format="JPEG", width="stretch")  # as it is: st.image re-encodes no JPEG
     found = len(result.detections)
-    values = [detector.threshold_value(d) for d in result.detections]
-    guess = values[0] if found == 1 and values[0] < score_threshold else None
+    first = detector.threshold_value(result.detections[0]) if found == 1 else None
+    guess = first if first is not None and first < score_threshold else None  # Detector.best_guess
     st.caption(
         found_caption(found, result.ms, backend_name, threshold_name(detector), score_threshold, guess)
     )
