@@ -5,7 +5,9 @@ peak memory. Prints a Markdown table the README can quote (or JSON with --json).
     .venv/bin/python scripts/benchmark.py --memory [--weights FILE] [--json]
 
 Latency is ``Detector.__call__`` on a 400x400 RGBA canvas (the app's), preprocessing to detections and the
-number, median and p90 over ``--runs`` calls after warm-up, with ``torch.set_num_threads(2)`` (and two
+number, with the weights' second stage (the namer, on both backends), median and p90 over ``--runs`` calls
+after warm-up: a canvas with a number and a dash, and one with a lone digit (whose box the weights may name
+from several looks, ``second_stage.LoneLooks``), with ``torch.set_num_threads(2)`` (and two
 onnxruntime threads). Training throughput is forward + YoloLoss + backward + AdamW step of yolov3-tiny at
 batch 32 on synthetic images with targets from ``build_targets`` (built beforehand, not timed).
 
@@ -43,7 +45,7 @@ from digit_detector.export import export_onnx
 from digit_detector.io import MAX_IMAGE_PIXELS
 from digit_detector.models import build_model, load_model_config
 from digit_detector.models.config import STRIDES
-from digit_detector.onnx_backend import load_onnx_backend
+from digit_detector.onnx_backend import load_onnx_backend, load_onnx_namer
 from digit_detector.training.loss import YoloLoss
 from digit_detector.training.module import channels_last
 from digit_detector.training.targets import build_targets
@@ -63,6 +65,14 @@ def canvas() -> np.ndarray:
     return image
 
 
+def lone_canvas() -> np.ndarray:
+    """A 400x400 RGBA canvas with one digit, a `7`, the canvas's half tall."""
+    image = np.zeros((400, 400, 4), dtype=np.uint8)
+    image[100:120, 140:260] = (0, 0, 0, 255)
+    image[100:300, 240:260] = (0, 0, 0, 255)
+    return image
+
+
 def peak_rss_mib() -> float:
     """Peak resident set of this process so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -73,9 +83,8 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def time_detector(detector: Detector, runs: int) -> dict[str, float]:
-    """Median / p90 end-to-end ms of ``detector(canvas)``, and the median model-only part."""
-    image = canvas()
+def time_detector(detector: Detector, runs: int, image: np.ndarray) -> dict[str, float]:
+    """Median / p90 end-to-end ms of ``detector(image)``, and the median model-only part."""
     for _ in range(WARMUP):
         detector(image)
     totals, models = [], []
@@ -166,14 +175,20 @@ def measure(
         notes.append(f"{DEFAULT_WEIGHTS.name} does not exist yet: the tiny rows use random-init weights.")
 
     results: dict[str, Any] = {}
-    results["tiny_torch"] = time_detector(Detector.from_weights(weights, device=device), args.runs)
+    tiny_torch = Detector.from_weights(weights, device=device)
+    results["tiny_torch"] = time_detector(tiny_torch, args.runs, canvas())
+    results["tiny_torch_lone"] = time_detector(tiny_torch, args.runs, lone_canvas())
     onnx_backend, onnx_metadata = load_onnx_backend(
         export_onnx(weights, scratch / "tiny.onnx"), threads=THREADS
     )
-    results["tiny_onnx"] = time_detector(Detector(onnx_backend, onnx_metadata), args.runs)
+    namer_file = onnx_metadata.namer
+    onnx_namer = load_onnx_namer(weights.parent / namer_file, threads=THREADS) if namer_file else None
+    tiny_onnx = Detector(onnx_backend, onnx_metadata, namer=onnx_namer)
+    results["tiny_onnx"] = time_detector(tiny_onnx, args.runs, canvas())
+    results["tiny_onnx_lone"] = time_detector(tiny_onnx, args.runs, lone_canvas())
     full_config = load_model_config("yolov3")
     full = Detector(TorchBackend(build_model(full_config), device), WeightsMetadata(model=full_config))
-    results["yolov3_torch"] = time_detector(full, args.yolov3_runs)
+    results["yolov3_torch"] = time_detector(full, args.yolov3_runs, canvas())
     del full
     results["train_tiny"] = time_training(device, args.batch_size, args.train_steps)
     if device.type == "cuda":
@@ -401,14 +416,16 @@ def main(argv: list[str] | None = None) -> int:
     print("| what | median | p90 | model part (median) | peak RSS so far |")
     print("| --- | ---: | ---: | ---: | ---: |")
     rows = [
-        ("yolov3-tiny, PyTorch", "tiny_torch"),
-        ("yolov3-tiny, onnxruntime", "tiny_onnx"),
-        ("yolov3 (random weights), PyTorch", "yolov3_torch"),
+        ("yolov3-tiny, PyTorch: 400x400 canvas (a number)", "tiny_torch"),
+        ("yolov3-tiny, PyTorch: 400x400 canvas (a lone digit)", "tiny_torch_lone"),
+        ("yolov3-tiny, onnxruntime: 400x400 canvas (a number)", "tiny_onnx"),
+        ("yolov3-tiny, onnxruntime: 400x400 canvas (a lone digit)", "tiny_onnx_lone"),
+        ("yolov3 (random weights), PyTorch: 400x400 canvas (a number)", "yolov3_torch"),
     ]
     for label, key in rows:
         r = results[key]
         print(
-            f"| {label}: 400x400 canvas → detections | {r['median_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
+            f"| {label} → detections | {r['median_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
             f"| {r['model_median_ms']:.1f} ms | {r['peak_rss_mib']:.0f} MiB |"
         )
     t = results["train_tiny"]

@@ -273,6 +273,7 @@ def test_namer_train_refuses_weights_it_cannot_start_from(
         ("keep-rule", "--detector FILE --data DIR --val-data DIR --version VERSION"),
         ("lone-digit", "--detector FILE --val-data DIR --version VERSION"),
         ("best-guess", "--detector FILE --min-objectness VALUE --version VERSION"),
+        ("lone-looks", "--detector FILE --scales F ... --degrees D ... --version VERSION"),
     ],
 )
 def test_the_namer_rule_writers_say_what_they_need(

@@ -11,7 +11,8 @@ from PIL import Image
 
 from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
-from digit_detector.detector import Detection, Detector, DeviceError, resolve_device
+from digit_detector.detector import Detection, Detector
+from digit_detector.devices import DeviceError, resolve_device
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.render import annotate
 from digit_detector.second_stage import apply_log_bias

@@ -10,6 +10,7 @@ import importlib.util
 import math
 import os
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor
 from digit_detector.decode import RawDetections, contained, decode, select
+from digit_detector.devices import resolve_device
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
 from digit_detector.preprocess import ImageLike, Letterbox, preprocess_array, to_rgb
@@ -30,6 +32,7 @@ from digit_detector.second_stage import (
     Namer,
     TorchNamer,
     apply_log_bias,
+    lone_look_probabilities,
     lone_other_as_digit,
     name_boxes,
     name_probabilities,
@@ -50,8 +53,12 @@ Backend = Callable[[Any], Any]
 ImageInput = ImageLike | str | Path
 
 
+# Names a canvas's lone box again (Detector.shown): the box's detection in, its new name out.
+LoneLook = Callable[[Detection], Detection]
+
 BACKEND_ENV = "DIGIT_DETECTOR_BACKEND"  # names the backend used when none is given: "torch" or "onnx"
 BACKENDS = ("torch", "onnx")
+LOOKS_MEMORY = 8192  # lone boxes Detector._remembered_look remembers (a few floats each)
 
 
 def torch_installed() -> bool:
@@ -96,59 +103,6 @@ class TorchBackend:
             images = torch.as_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
             outputs = self.model(images)
             return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
-
-
-def default_device() -> torch.device:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-_INSTEAD = "use cpu, or no device to pick cuda, mps or cpu by what is there"
-
-
-class DeviceError(ValueError):
-    """A torch device that does not exist or is not usable on this machine; the message is one sentence."""
-
-
-def _first_sentence(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text.split(". ")[0].rstrip(".")[:200]
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The torch device to run on: ``device`` once it has held a tensor here, else :func:`default_device`.
-
-    ``DeviceError`` when it is no torch device (``"tpu"``), holds no data (``"meta"``) or is not available
-    on this machine (``"cuda"`` without an NVIDIA driver, ``"cuda:3"`` with one GPU, ``"mps"`` off a Mac).
-    """
-    import torch
-
-    if device is None or device == "":
-        return default_device()
-    try:
-        target = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise DeviceError(
-            f"{str(device)!r} is not a torch device: use cpu, cuda, cuda:N or mps, or none to pick one"
-        ) from None
-    if target.type == "meta":
-        raise DeviceError("the meta device holds no data and cannot run the model: use cpu, cuda or mps")
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"CUDA is not available on this machine (no NVIDIA GPU or driver): {_INSTEAD}")
-    if target.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(f"MPS is not available on this machine (it needs an Apple-silicon Mac): {_INSTEAD}")
-    try:
-        torch.zeros(1, device=target).cpu()
-    except Exception as error:  # RuntimeError (no driver, bad ordinal), AssertionError (torch without CUDA)
-        raise DeviceError(
-            f"device {str(device)!r} is not available on this machine ({_first_sentence(error)}): {_INSTEAD}"
-        ) from None
-    return target
 
 
 def check_threshold(name: str, value: float | None) -> float | None:
@@ -198,6 +152,8 @@ class Detector:
         self.fit_to_ink = fit_to_ink
         # applied to the shown detections only (class-agnostic mode), not to the low-threshold ones of mAP
         self.containment_threshold = metadata.containment_threshold if class_agnostic else None
+        # a lone box's answers from the lone looks, per image and box (Detector._remembered_look)
+        self._looks_memory: dict[tuple[int, Any, Any], tuple[weakref.ref[Any], NDArray[np.float64]]] = {}
         self.namer_log_bias = np.array(
             [metadata.namer_log_bias.get(name, 0.0) for name in metadata.class_names], dtype=np.float32
         )
@@ -322,7 +278,7 @@ class Detector:
         order = sorted(shown, key=lambda i: -detections[i].score)  # stable: ties by box
         detections = [detections[i] for i in order]
         if not all_classes:
-            return self.shown(detections, containment)
+            return self.shown(detections, containment, lambda lone: self.looked_again(lone, rgb))
         dropped = self.contained_mask(detections, containment)
         return [  # each kept box once per class, decided before the expansion (no box meets its own copies)
             Detection(self.class_names[class_id], class_id, score, d.box, objectness=d.objectness)
@@ -348,7 +304,9 @@ class Detector:
             return []
         (found,) = self.select_boxes(decoded, floor, iou_threshold)
         return self.best_guess(
-            self._detections(batch, found, letterbox, rgb, False, None, floor), score_threshold
+            self._detections(batch, found, letterbox, rgb, False, None, floor),
+            score_threshold,
+            lambda lone: self.looked_again(lone, rgb),
         )
 
     def threshold_value(self, detection: Detection) -> float:
@@ -380,16 +338,73 @@ class Detector:
             rank_by="score" if self.namer is None else "objectness",
         )
 
-    def shown(self, detections: list[Detection], containment: float | None) -> list[Detection]:
+    def shown(
+        self, detections: list[Detection], containment: float | None, look: LoneLook | None = None
+    ) -> list[Detection]:
         """What is shown of ``detections`` (those over the score threshold, best first): without the parts of
-        larger ones (:meth:`drop_contained`), and a lone `other` whose runner-up digit the namer gives at
-        least the weights' ``lone_digit_min_probability`` named that digit
+        larger ones (:meth:`drop_contained`); a lone box named again by ``look`` (the weights' lone looks at
+        it, :meth:`looked_again`); and a lone `other` whose runner-up digit the namer gives at least the
+        weights' ``lone_digit_min_probability`` named that digit
         (:func:`~digit_detector.second_stage.lone_other_as_digit`)."""
-        return lone_other_as_digit(
-            self.drop_contained(detections, containment),
-            self.class_names,
-            self.metadata.lone_digit_min_probability,
+        kept = self.drop_contained(detections, containment)
+        if len(kept) == 1 and look is not None:
+            kept = [look(kept[0])]
+        return lone_other_as_digit(kept, self.class_names, self.metadata.lone_digit_min_probability)
+
+    def lone_look_probabilities(
+        self, box: tuple[float, float, float, float], rgb: NDArray[np.uint8]
+    ) -> NDArray[np.float64] | None:
+        """The class probabilities ``(C,)`` (log-prior applied) of ``box`` in the RGB image ``rgb`` from the
+        weights' ``lone_looks`` (:func:`~digit_detector.second_stage.lone_look_probabilities`); None
+        without lone looks or a namer."""
+        looks = self.metadata.lone_looks
+        if looks is None or self.namer is None:
+            return None
+        probs = lone_look_probabilities(self.namer, rgb, box, looks, self.metadata.model.input_size)
+        class_probs, _ = split_rejection(probs, len(self.class_names))
+        return np.asarray(apply_log_bias(class_probs, self.namer_log_bias), dtype=np.float64)[0]
+
+    def looked_again(self, detection: Detection, rgb: NDArray[np.uint8]) -> Detection:
+        """``detection`` named from :meth:`lone_look_probabilities` (objectness kept; the runner-up as the
+        namer's own rule gives it); as it is without lone looks or a namer."""
+        row = self.lone_look_probabilities(detection.box, rgb)
+        return detection if row is None else self.renamed(detection, row)
+
+    def renamed(self, detection: Detection, class_probs: NDArray[np.float64]) -> Detection:
+        """``detection`` named by ``class_probs`` ``(C,)``: the best class, and the runner-up where it has at
+        least :data:`~digit_detector.second_stage.RUNNER_UP_MIN_PROBABILITY`; scores are objectness x
+        probability."""
+        best, second = (int(i) for i in np.argsort(-class_probs, kind="stable")[:2])
+        objectness = detection.objectness or 0.0
+        hesitant = class_probs[second] >= RUNNER_UP_MIN_PROBABILITY
+        return replace(
+            detection,
+            label=self.class_names[best],
+            class_id=best,
+            score=objectness * float(class_probs[best]),
+            runner_up=self.class_names[second] if hesitant else None,
+            runner_up_score=objectness * float(class_probs[second]) if hesitant else None,
         )
+
+    def _remembered_look(self, image: ImageLike) -> LoneLook:
+        """:meth:`looked_again` for the boxes of ``image`` (an image already detected in), remembering each
+        box's answers while ``image`` lives: a replay at many thresholds (:meth:`reselect`) asks for the
+        same lone box again and again."""
+
+        def look(detection: Detection) -> Detection:
+            if self.metadata.lone_looks is None or self.namer is None:
+                return detection
+            key = (id(image), detection.box, self.metadata.lone_looks)
+            remembered = self._looks_memory.get(key)
+            if remembered is None or remembered[0]() is not image:
+                row = self.lone_look_probabilities(detection.box, to_rgb(image))
+                assert row is not None
+                if len(self._looks_memory) >= LOOKS_MEMORY:
+                    self._looks_memory.clear()
+                remembered = self._looks_memory[key] = (weakref.ref(image), row)
+            return self.renamed(detection, remembered[1])
+
+        return look
 
     def _best_guess_floor(self, score_threshold: float) -> float | None:
         """The weights' ``best_guess_min_objectness`` where a best guess can show more than
@@ -397,7 +412,9 @@ class Detector:
         floor = self.metadata.best_guess_min_objectness
         return floor if floor is not None and self.namer is not None and floor < score_threshold else None
 
-    def best_guess(self, candidates: list[Detection], score_threshold: float) -> list[Detection]:
+    def best_guess(
+        self, candidates: list[Detection], score_threshold: float, look: LoneLook | None = None
+    ) -> list[Detection]:
         """What a canvas that shows nothing at ``score_threshold`` shows instead: the most likely of
         ``candidates`` (by :meth:`threshold_value`) when it reaches the weights'
         ``best_guess_min_objectness``, as a lone box (:meth:`shown`); ``[]`` without that field or a namer,
@@ -408,7 +425,7 @@ class Detector:
         reached = [] if floor is None else [d for d in candidates if self.threshold_value(d) >= floor]
         if not reached:
             return []
-        return self.shown([max(reached, key=self.threshold_value)], None)
+        return self.shown([max(reached, key=self.threshold_value)], None, look)
 
     def drop_contained(self, detections: list[Detection], threshold: float | None) -> list[Detection]:
         """``detections`` without the parts of larger ones (:func:`~digit_detector.decode.contained`, by
@@ -454,7 +471,10 @@ class Detector:
         forward pass at many thresholds with this instead of running the model again."""
         check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
-        shown = self.shown(kept, containment_threshold) or self.best_guess(result.detections, score_threshold)
+        look = None if result.orig_img is None else self._remembered_look(result.orig_img)
+        shown = self.shown(kept, containment_threshold, look) or self.best_guess(
+            result.detections, score_threshold, look
+        )
         return result.with_detections(shown)
 
     def detect_batch(

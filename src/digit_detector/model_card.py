@@ -93,6 +93,15 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
             "the canvas tall can score under the threshold); a set value (`digit_detector.detector."
             "Detector.best_guess`)."
         )
+    if metadata.lone_looks is not None:
+        looks = metadata.lone_looks
+        lines.append(
+            f"- Lone looks: the box of a canvas that shows one drawing is named from "
+            f"{len(looks.scales) * len(looks.degrees)} crops of it, scaled by "
+            f"{', '.join(f'{s:g}' for s in looks.scales)} and turned by "
+            f"{', '.join(f'{d:g}' for d in looks.degrees)} degrees, the namer's answers averaged; chosen on "
+            "both validation splits (`digit_detector.second_stage.LoneLooks`)."
+        )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]
     lines += [f"{index}. `{step.get('command')}`" for index, step in enumerate(chain, 1)]

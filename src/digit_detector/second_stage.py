@@ -5,14 +5,18 @@ serving path never imports torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic
 
+import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor, scale_xyxy
 from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
+from digit_detector.preprocess import Letterbox, preprocess_array
 from digit_detector.results import Detection
 
 if TYPE_CHECKING:
@@ -132,6 +136,92 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     looks_per_box = again.reshape(len(UNSURE_CROP_SCALES), len(unsure), -1).sum(0)
     averaged[unsure] = (first[unsure] + looks_per_box) / (1 + len(UNSURE_CROP_SCALES))
     return averaged
+
+
+@dataclass(frozen=True)
+class LoneLooks:
+    """More looks at the box of a canvas that shows one drawing (the weights' ``lone_looks``): it is named
+    from crops of the box scaled by each of ``scales`` and turned by each of ``degrees``, every pair, the
+    answers averaged (:func:`lone_look_probabilities`).
+
+    Why only a lone box: there the namer's cost is one crop, so it can afford several, and a digit on its
+    own is read from its shape alone (an MNIST `9` with an open loop, a `1` with a flag). Chosen on both
+    validation splits (docs/experiments.md "More looks at a lone drawing")."""
+
+    scales: tuple[float, ...]
+    degrees: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.scales or not self.degrees:
+            raise ValueError("lone looks need at least one scale and one angle")
+        if not all(math.isfinite(s) and 0.5 <= s <= 2.0 for s in self.scales):
+            raise ValueError(f"lone look scales must be from 0.5 to 2, got {list(self.scales)}")
+        if not all(math.isfinite(d) and -45.0 <= d <= 45.0 for d in self.degrees):
+            raise ValueError(f"lone look angles must be from -45 to 45 degrees, got {list(self.degrees)}")
+        if len(self.scales) * len(self.degrees) > MAX_LONE_LOOKS:
+            raise ValueError(f"at most {MAX_LONE_LOOKS} lone looks (scales x angles)")
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"scales": list(self.scales), "degrees": list(self.degrees)}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> LoneLooks:
+        return cls(tuple(float(s) for s in record["scales"]), tuple(float(d) for d in record["degrees"]))
+
+
+#: The most crops :class:`LoneLooks` may name a lone box from (one namer call; latency stays in budget).
+MAX_LONE_LOOKS = 49
+
+
+def turned_inputs(
+    rgb: NDArray[np.uint8], centre: tuple[float, float], degrees: Sequence[float], input_size: int
+) -> tuple[NDArray[np.float32], Letterbox]:
+    """The image ``rgb`` turned by each of ``degrees`` (counterclockwise on screen) about ``centre`` (its own
+    pixels), white where the turn brings in pixels from outside it, each preprocessed as every image is
+    (:func:`~digit_detector.preprocess.preprocess_array`): the model inputs ``(len(degrees), 3, S, S)`` and
+    their letterbox (a turn keeps the image's size, so one for all). Turned at the image's own resolution,
+    before it is scaled down, so a small digit's thin strokes stay as sharp as in the upright input."""
+    height, width = rgb.shape[:2]
+    inputs = []
+    for angle in degrees:
+        turned = (
+            rgb
+            if angle == 0.0
+            else cv2.warpAffine(
+                rgb,
+                cv2.getRotationMatrix2D(centre, angle, 1.0),
+                (width, height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(255, 255, 255),
+            )
+        )
+        batch, letterbox = preprocess_array(turned, input_size)
+        inputs.append(batch)
+    return np.concatenate(inputs), letterbox
+
+
+def lone_look_probabilities(
+    namer: Namer,
+    rgb: NDArray[np.uint8],
+    box: tuple[float, float, float, float],
+    looks: LoneLooks,
+    input_size: int,
+) -> Any:
+    """The namer's answers ``(1, outputs)`` for ``box`` (pixels of the RGB image ``rgb``), averaged over
+    ``looks``: the image turned about the box's centre by each angle (:func:`turned_inputs`), and in each
+    turned input the box scaled by each factor. The crops themselves are cut as every crop is (the namer's
+    own rule), so both backends run it."""
+    x1, y1, x2, y2 = box
+    images, letterbox = turned_inputs(rgb, ((x1 + x2) / 2, (y1 + y2) / 2), looks.degrees, input_size)
+    upright = letterbox.to_input(np.asarray([box], dtype=np.float64)).astype(np.float32)
+    scaled = np.concatenate([scale_xyxy(upright, factor) for factor in looks.scales])
+    boxes = np.tile(scaled, (len(looks.degrees), 1)).astype(np.float32)
+    image_index = np.repeat(np.arange(len(looks.degrees), dtype=np.int64), len(looks.scales))
+    answers = namer(images, boxes, image_index)
+    if isinstance(answers, np.ndarray):
+        return answers.mean(0, keepdims=True)
+    return answers.mean(0, keepdim=True)
 
 
 def name_boxes(found: RawDetections[ArrayT], class_probs: ArrayT) -> NamedBoxes[ArrayT]:

@@ -25,6 +25,7 @@ from digit_detector.classes import CLASS_NAMES
 from digit_detector.containment import KeepRule
 from digit_detector.models import UnknownModelError, available_models, build_model, load_model_config
 from digit_detector.models.config import ModelConfig
+from digit_detector.second_stage import LoneLooks
 
 if TYPE_CHECKING:  # torch and safetensors are imported where tensors are read or written: the metadata,
     import torch  # check_readable and the paths serve the onnxruntime backend without them
@@ -46,6 +47,15 @@ class WeightsError(RuntimeError):
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _lone_looks(value: Any) -> LoneLooks:
+    """A record's ``lone_looks``: ``{"scales": [...], "degrees": [...]}`` (ValueError saying so otherwise)."""
+    try:
+        return LoneLooks.from_dict(value)
+    except (KeyError, TypeError, AttributeError):
+        expected = "{'scales': [...], 'degrees': [...]}"
+        raise ValueError(f"lone_looks must be {expected}, got {value!r:.80}") from None
 
 
 def _class_names(value: Any) -> tuple[str, ...]:
@@ -84,6 +94,9 @@ class WeightsMetadata:
     # a canvas on which nothing reaches the score threshold shows its most likely box when that box's
     # objectness is at least this (Detector.best_guess): every clear drawing gets an answer; None: never
     best_guess_min_objectness: float | None = None
+    # a canvas's lone box is named from crops of it scaled and turned (second_stage.LoneLooks, set by
+    # `namer lone-looks`); None: from its one crop, as every box
+    lone_looks: LoneLooks | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +113,7 @@ class WeightsMetadata:
             "containment_keep": None if self.containment_keep is None else self.containment_keep.to_dict(),
             "lone_digit_min_probability": self.lone_digit_min_probability,
             "best_guess_min_objectness": self.best_guess_min_objectness,
+            "lone_looks": None if self.lone_looks is None else self.lone_looks.to_dict(),
             "training": self.training,
             "metrics": self.metrics,
         }
@@ -149,6 +163,7 @@ class WeightsMetadata:
             ),
             lone_digit_min_probability=_optional_float(record.get("lone_digit_min_probability")),
             best_guess_min_objectness=_optional_float(record.get("best_guess_min_objectness")),
+            lone_looks=None if record.get("lone_looks") is None else _lone_looks(record["lone_looks"]),
         )
 
 

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     from digit_detector.audit.classifier import AuditConfig, AuditError
     from digit_detector.audit.report import apply_actions, run_audit, write_report
-    from digit_detector.detector import DeviceError, resolve_device
+    from digit_detector.devices import DeviceError, resolve_device
 
     parser: argparse.ArgumentParser = args.parser
     if (args.dir is None) == (not args.mnist):

@@ -65,7 +65,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
-    from digit_detector.detector import Detector, DeviceError
+    from digit_detector.detector import Detector
+    from digit_detector.devices import DeviceError
     from digit_detector.evaluation.files import save_report
     from digit_detector.evaluation.scoring import evaluate
     from digit_detector.evaluation.thresholds import choose_thresholds

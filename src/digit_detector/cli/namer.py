@@ -30,6 +30,10 @@ weights are written to ``--out`` with the value in their metadata.
 ``best-guess`` writes shippable weights to ``--out`` with ``--min-objectness`` as the objectness from which a
 canvas that shows nothing shows its most likely box
 (:func:`digit_detector.training.lone_digit.make_best_guess_weights`).
+
+``lone-looks`` writes shippable weights to ``--out`` whose lone box (a canvas that shows one drawing) is named
+from crops of it scaled by each of ``--scales`` and turned by each of ``--degrees``, the answers averaged
+(:func:`digit_detector.training.lone_digit.make_lone_looks_weights`).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "action",
-        choices=["train", "combine", "attach", "keep-rule", "lone-digit", "best-guess"],
+        choices=["train", "combine", "attach", "keep-rule", "lone-digit", "best-guess", "lone-looks"],
         help="what to do",
     )
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
@@ -68,14 +72,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="PATH",
-        help="train: output .safetensors; attach, keep-rule, lone-digit, best-guess: a folder",
+        help="train: output .safetensors; attach and the rule writers (keep-rule ... lone-looks): a folder",
     )
     parser.add_argument(
         "--detector",
         type=Path,
         default=None,
         metavar="FILE",
-        help="attach: detector weights; keep-rule, lone-digit, best-guess: shippable weights (and namer)",
+        help="attach: detector weights; the rule writers (keep-rule ... lone-looks): shippable weights",
     )
     parser.add_argument(
         "--val-data",
@@ -91,13 +95,27 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         default=None,
-        help="attach, keep-rule, lone-digit, best-guess: version of the weights written",
+        help="attach and the rule writers: version of the weights written",
     )
     parser.add_argument(
         "--min-objectness",
         type=float,
         default=None,
         help="best-guess: a canvas that shows nothing shows its most likely box from this objectness up",
+    )
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        default=None,
+        help="lone-looks: the lone box is also named from crops of it scaled by these factors (1: as found)",
+    )
+    parser.add_argument(
+        "--degrees",
+        type=float,
+        nargs="+",
+        default=None,
+        help="lone-looks: ... and turned by these angles (0: upright); every pair, the answers averaged",
     )
     parser.add_argument(
         "--thresholds",
@@ -187,6 +205,8 @@ def run(args: argparse.Namespace) -> int:
         return run_lone_digit(args)
     if args.action == "best-guess":
         return run_best_guess(args)
+    if args.action == "lone-looks":
+        return run_lone_looks(args)
     return run_train(args)
 
 
@@ -241,9 +261,9 @@ def run_attach(args: argparse.Namespace) -> int:
 
 
 def write_rule(args: argparse.Namespace, needs: dict[str, str], write: Callable[[], object]) -> int:
-    """Run one of the weights' rule writers (keep-rule, lone-digit, best-guess): a usage error naming the
-    options it needs (``needs``: attribute -> how it is written) when one is missing, else ``write()``,
-    whose unusable weights or data come back as one line."""
+    """Run one of the weights' rule writers (keep-rule, lone-digit, best-guess, lone-looks): a usage error
+    naming the options it needs (``needs``: attribute -> how it is written) when one is missing, else
+    ``write()``, whose unusable weights or data come back as one line."""
     from digit_detector.weights import WeightsError
 
     if any(getattr(args, name) is None for name in needs):
@@ -308,11 +328,33 @@ def run_best_guess(args: argparse.Namespace) -> int:
     )
 
 
+def run_lone_looks(args: argparse.Namespace) -> int:
+    from digit_detector.training.lone_digit import make_lone_looks_weights
+
+    return write_rule(
+        args,
+        {
+            "detector": "--detector FILE",
+            "scales": "--scales F ...",
+            "degrees": "--degrees D ...",
+            "version": "--version VERSION",
+        },
+        lambda: make_lone_looks_weights(
+            args.detector,
+            args.out,
+            args.scales,
+            args.degrees,
+            command=recorded_command(args),
+            version=args.version,
+        ),
+    )
+
+
 def run_train(args: argparse.Namespace) -> int:
     if not args.mnist_only and args.data is None:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
         return 2
-    from digit_detector.detector import DeviceError, resolve_device
+    from digit_detector.devices import DeviceError, resolve_device
     from digit_detector.naming import CropClassifier, NamerConfig, widened
     from digit_detector.training.namer import (
         namer_crop_sets,

@@ -153,7 +153,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digit_detector.detector import Detector, DeviceError
+    from digit_detector.detector import Detector
+    from digit_detector.devices import DeviceError
     from digit_detector.io import read_image
     from digit_detector.outputs import OutputError, PredictionOutputs
     from digit_detector.preprocess import ImageInputError

@@ -1,5 +1,6 @@
 """The rules for a canvas with one drawing: the weights' ``lone_digit_min_probability`` (chosen by ``python -m
-digit_detector namer lone-digit``) and ``best_guess_min_objectness`` (set by ``namer best-guess``).
+digit_detector namer lone-digit``), ``best_guess_min_objectness`` (set by ``namer best-guess``) and
+``lone_looks`` (set by ``namer lone-looks``).
 
 A lone drawing the namer calls `other` while it gives a digit a close second is read as that digit when
 the digit's probability is at least the chosen value (:func:`~digit_detector.second_stage.
@@ -9,11 +10,13 @@ without more `other` drawings taken for a digit or fewer numbers read exactly th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import ReadingCounts
+from digit_detector.second_stage import LoneLooks
 from digit_detector.training.keep_rule import Canvas, collect, metadata_with, read_with, save_choice
 from digit_detector.weights import read_metadata
 
@@ -88,3 +91,24 @@ def make_best_guess_weights(
         version=version,
         best_guess_min_objectness=min_objectness,
     )
+
+
+def make_lone_looks_weights(
+    weights: Path,
+    out: Path,
+    scales: Sequence[float],
+    degrees: Sequence[float],
+    *,
+    command: str,
+    version: str,
+) -> Path:
+    """Write ``out/<weights name>`` (with its namer): ``weights`` whose lone box is named from crops of it
+    scaled by each of ``scales`` and turned by each of ``degrees`` (``second_stage.LoneLooks``). Set, not
+    fitted here: the looks were compared on both validation splits by ``experiments/lone_looks.py``
+    (docs/experiments.md). ``ValueError`` for looks out of range (nothing is written); weights without a
+    namer cannot use them."""
+    looks = LoneLooks(tuple(float(s) for s in scales), tuple(float(d) for d in degrees))
+    if read_metadata(weights).namer is None:
+        raise ValueError(f"{weights} has no namer: lone looks name a box with the namer")
+    print(f"a lone box is named from {len(looks.scales) * len(looks.degrees)} looks: {looks.to_dict()}")
+    return save_choice(weights, out, stage="lone-looks", command=command, version=version, lone_looks=looks)
