@@ -96,11 +96,12 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
     if metadata.lone_looks is not None:
         looks = metadata.lone_looks
         lines.append(
-            f"- Lone looks: the box of a canvas that shows one drawing is named from "
+            f"- Lone looks: the box of a canvas that shows one drawing, when the namer gives its name under "
+            f"{SURE_NAME:g}, is named again from "
             f"{len(looks.scales) * len(looks.degrees)} crops of it, scaled by "
             f"{', '.join(f'{s:g}' for s in looks.scales)} and turned by "
             f"{', '.join(f'{d:g}' for d in looks.degrees)} degrees, the namer's answers averaged; chosen on "
-            "both validation splits (`digit_detector.second_stage.LoneLooks`)."
+            "both validation splits (`digit_detector.second_stage.LoneLooks`, `Detector.looks_again_at`)."
         )
     chain = metadata.training.get("chain") or [{"command": metadata.training.get("command")}]
     lines += ["", "## How it was made", ""]

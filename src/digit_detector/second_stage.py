@@ -140,9 +140,10 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
 
 @dataclass(frozen=True)
 class LoneLooks:
-    """More looks at the box of a canvas that shows one drawing (the weights' ``lone_looks``): it is named
-    from crops of the box scaled by each of ``scales`` and turned by each of ``degrees``, every pair, the
-    answers averaged (:func:`lone_look_probabilities`).
+    """More looks at the box of a canvas that shows one drawing (the weights' ``lone_looks``), when the namer
+    is unsure of its name (``Detector.looks_again_at``): it is named from crops of the box scaled by each of
+    ``scales`` and turned by each of ``degrees``, every pair, the answers averaged
+    (:func:`lone_look_probabilities`).
 
     Why only a lone box: there the namer's cost is one crop, so it can afford several, and a digit on its
     own is read from its shape alone (an MNIST `9` with an open loop, a `1` with a flag). Chosen on both
