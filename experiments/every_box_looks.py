@@ -1,12 +1,13 @@
-"""The lone looks at every shown box: each box of a canvas showing at most N boxes named from the looks.
+"""The lone looks at every unsure box: each box of a canvas showing at most N boxes named from the looks.
 
     .venv/bin/python experiments/every_box_looks.py --data data/val2 --split val --max-boxes 1 3 8
 
-Package 4.14.0 names a canvas's *lone* box from nine crops (``second_stage.LoneLooks``: the canvas turned by
--10, 0 and 10 degrees about the box, the box scaled 0.85, 1 and 1.15, the answers averaged). Does the same
-help the digits of numbers? For each ``--max-boxes`` N, every shown box of a canvas that shows at most N
-boxes is named from the looks (after containment, before the lone-digit rule), and the split is evaluated
-as ``eval`` does. N = 1 is the shipped pipeline.
+Package 4.14.0 names a canvas's *lone* box, when the namer is unsure of it, from nine crops
+(``second_stage.LoneLooks``: the canvas turned by -10, 0 and 10 degrees about the box, the box scaled 0.85,
+1 and 1.15, the answers averaged). Does the same help the digits of numbers? For each ``--max-boxes`` N,
+every shown box the namer is unsure of (``Detector.looks_again_at``) on a canvas that shows at most N boxes
+is named from the looks (after containment, before the lone-digit rule), and the split is evaluated as
+``eval`` does. N = 1 is the shipped pipeline.
 """
 
 from __future__ import annotations
