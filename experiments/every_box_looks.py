@@ -13,7 +13,6 @@ is named from the looks (after containment, before the lone-digit rule), and the
 from __future__ import annotations
 
 import argparse
-import types
 from pathlib import Path
 
 import torch
@@ -25,9 +24,10 @@ from digit_detector.results import Detection
 from digit_detector.second_stage import lone_other_as_digit
 
 
-def with_looks_at_most(detector: Detector, max_boxes: int) -> Detector:
-    """``detector`` whose :meth:`Detector.shown` names every box from the looks on canvases showing at most
-    ``max_boxes`` boxes (an experiment: the shipped one does it for one box)."""
+def look_at_most(max_boxes: int) -> None:
+    """Make every :class:`Detector` of this process name each unsure box from the looks on canvases showing
+    at most ``max_boxes`` boxes (an experiment: the shipped one does it for one box). The class is patched,
+    not an instance: evaluation runs detectors of its own."""
 
     def shown(
         self: Detector, detections: list[Detection], containment: float | None, look: LoneLook | None = None
@@ -37,8 +37,7 @@ def with_looks_at_most(detector: Detector, max_boxes: int) -> Detector:
             kept = [look(d) for d in kept]
         return lone_other_as_digit(kept, self.class_names, self.metadata.lone_digit_min_probability)
 
-    detector.shown = types.MethodType(shown, detector)  # type: ignore[method-assign]
-    return detector
+    Detector.shown = shown  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -51,8 +50,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     samples = load_split(args.data, args.split).samples
     for max_boxes in args.max_boxes:
-        detector = with_looks_at_most(Detector.from_weights(None, device="cpu"), max_boxes)
-        report = evaluate(detector, samples, progress=True)
+        look_at_most(max_boxes)
+        report = evaluate(Detector.from_weights(None, device="cpu"), samples, progress=True)
         print(
             f"looks at canvases of <= {max_boxes} boxes: single-digit top-1 {report.single_digit_correct} "
             f"of {report.single_digit_images}, numbers {report.number_correct} of {report.number_images}, "

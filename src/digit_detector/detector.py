@@ -10,7 +10,6 @@ import importlib.util
 import math
 import os
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -58,7 +57,6 @@ LoneLook = Callable[[Detection], Detection]
 
 BACKEND_ENV = "DIGIT_DETECTOR_BACKEND"  # names the backend used when none is given: "torch" or "onnx"
 BACKENDS = ("torch", "onnx")
-LOOKS_MEMORY = 8192  # lone boxes Detector._remembered_look remembers (a few floats each)
 
 
 def torch_installed() -> bool:
@@ -152,8 +150,6 @@ class Detector:
         self.fit_to_ink = fit_to_ink
         # applied to the shown detections only (class-agnostic mode), not to the low-threshold ones of mAP
         self.containment_threshold = metadata.containment_threshold if class_agnostic else None
-        # a lone box's answers from the lone looks, per image and box (Detector._remembered_look)
-        self._looks_memory: dict[tuple[int, Any, Any], tuple[weakref.ref[Any], NDArray[np.float64]]] = {}
         self.namer_log_bias = np.array(
             [metadata.namer_log_bias.get(name, 0.0) for name in metadata.class_names], dtype=np.float32
         )
@@ -396,26 +392,6 @@ class Detector:
             runner_up_score=objectness * float(class_probs[second]) if hesitant else None,
         )
 
-    def _remembered_look(self, image: ImageLike) -> LoneLook:
-        """:meth:`looked_again` for the boxes of ``image`` (an image already detected in), remembering each
-        box's answers while ``image`` lives: a replay at many thresholds (:meth:`reselect`) asks for the
-        same lone box again and again."""
-
-        def look(detection: Detection) -> Detection:
-            if not self.looks_again_at(detection):
-                return detection
-            key = (id(image), detection.box, self.metadata.lone_looks)
-            remembered = self._looks_memory.get(key)
-            if remembered is None or remembered[0]() is not image:
-                row = self.lone_look_probabilities(detection.box, to_rgb(image))
-                assert row is not None
-                if len(self._looks_memory) >= LOOKS_MEMORY:
-                    self._looks_memory.clear()
-                remembered = self._looks_memory[key] = (weakref.ref(image), row)
-            return self.renamed(detection, remembered[1])
-
-        return look
-
     def _best_guess_floor(self, score_threshold: float) -> float | None:
         """The weights' ``best_guess_min_objectness`` where a best guess can show more than
         ``score_threshold`` does: with a namer and under the threshold; None otherwise."""
@@ -478,10 +454,13 @@ class Detector:
         """``result`` (made at a lower threshold) as this detector shows it at ``score_threshold``:
         detections kept by :meth:`threshold_value` and :meth:`shown` (boxes mostly inside a larger one
         dropped when ``containment_threshold`` is given), and the number read again. Evaluation replays one
-        forward pass at many thresholds with this instead of running the model again."""
+        forward pass at many thresholds with this instead of running the model again. A lone box is looked
+        at again (:meth:`looked_again`) in the image the result keeps (``orig_img``); evaluation's stored
+        results keep none (thousands of images), so its replays name a lone box as it was found."""
         check_threshold("score_threshold", score_threshold)
         kept = [d for d in result.detections if self.threshold_value(d) >= score_threshold]
-        look = None if result.orig_img is None else self._remembered_look(result.orig_img)
+        image = result.orig_img
+        look = None if image is None else lambda lone: self.looked_again(lone, to_rgb(image))
         shown = self.shown(kept, containment_threshold, look) or self.best_guess(
             result.detections, score_threshold, look
         )
