@@ -170,7 +170,7 @@ class LoneLooks:
         return cls(tuple(float(s) for s in record["scales"]), tuple(float(d) for d in record["degrees"]))
 
 
-#: The most crops :class:`LoneLooks` may name a lone box from (one namer call; latency stays in budget).
+#: The most crops :class:`LoneLooks` may name a lone box from (one namer call of that many crops).
 MAX_LONE_LOOKS = 49
 
 
