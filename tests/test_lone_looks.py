@@ -13,6 +13,7 @@ import pytest
 from digit_detector.detector import Detector
 from digit_detector.loadgen_drawings import render_strokes
 from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.preprocess import preprocess_array
 from digit_detector.probe_drawings import digit_strokes
 from digit_detector.results import Detection, DetectionResult
 from digit_detector.second_stage import LoneLooks, lone_look_probabilities, turned_inputs
@@ -149,6 +150,8 @@ def test_the_shipped_detector_looks_again_alike_on_both_backends(
     np.testing.assert_allclose(looks, torch_looks, atol=2e-3)
     unsure = replace(found, score=(found.objectness or 0.0) * 0.5)
     assert detector.looked_again(unsure, four).score == pytest.approx((found.objectness or 0.0) * looks[4])
+    upright = preprocess_array(four, detector.metadata.model.input_size)  # as the detector made it: the same
+    np.testing.assert_array_equal(detector.lone_look_probabilities(found.box, four, upright), looks)
 
 
 def test_lone_looks_writes_weights_with_the_looks_and_refuses_weights_without_a_namer(

@@ -54,6 +54,8 @@ ImageInput = ImageLike | str | Path
 
 # Names a canvas's lone box again (Detector.shown): the box's detection in, its new name out.
 LoneLook = Callable[[Detection], Detection]
+# An image's model input and letterbox, where they were made already (None: made again when needed).
+UprightInput = tuple[NDArray[np.float32], Letterbox] | None
 
 BACKEND_ENV = "DIGIT_DETECTOR_BACKEND"  # names the backend used when none is given: "torch" or "onnx"
 BACKENDS = ("torch", "onnx")
@@ -274,7 +276,8 @@ class Detector:
         order = sorted(shown, key=lambda i: -detections[i].score)  # stable: ties by box
         detections = [detections[i] for i in order]
         if not all_classes:
-            return self.shown(detections, containment, lambda lone: self.looked_again(lone, rgb))
+            upright = (batch, letterbox)
+            return self.shown(detections, containment, lambda lone: self.looked_again(lone, rgb, upright))
         dropped = self.contained_mask(detections, containment)
         return [  # each kept box once per class, decided before the expansion (no box meets its own copies)
             Detection(self.class_names[class_id], class_id, score, d.box, objectness=d.objectness)
@@ -302,7 +305,7 @@ class Detector:
         return self.best_guess(
             self._detections(batch, found, letterbox, rgb, False, None, floor),
             score_threshold,
-            lambda lone: self.looked_again(lone, rgb),
+            lambda lone: self.looked_again(lone, rgb, (batch, letterbox)),
         )
 
     def threshold_value(self, detection: Detection) -> float:
@@ -348,15 +351,16 @@ class Detector:
         return lone_other_as_digit(kept, self.class_names, self.metadata.lone_digit_min_probability)
 
     def lone_look_probabilities(
-        self, box: tuple[float, float, float, float], rgb: NDArray[np.uint8]
+        self, box: tuple[float, float, float, float], rgb: NDArray[np.uint8], upright: UprightInput = None
     ) -> NDArray[np.float64] | None:
         """The class probabilities ``(C,)`` (log-prior applied) of ``box`` in the RGB image ``rgb`` from the
-        weights' ``lone_looks`` (:func:`~digit_detector.second_stage.lone_look_probabilities`); None
-        without lone looks or a namer."""
+        weights' ``lone_looks`` (:func:`~digit_detector.second_stage.lone_look_probabilities`; ``upright``:
+        the image's model input and letterbox, when made already); None without lone looks or a namer."""
         looks = self.metadata.lone_looks
         if looks is None or self.namer is None:
             return None
-        probs = lone_look_probabilities(self.namer, rgb, box, looks, self.metadata.model.input_size)
+        size = self.metadata.model.input_size
+        probs = lone_look_probabilities(self.namer, rgb, box, looks, size, upright)
         class_probs, _ = split_rejection(probs, len(self.class_names))
         return np.asarray(apply_log_bias(class_probs, self.namer_log_bias), dtype=np.float64)[0]
 
@@ -370,10 +374,14 @@ class Detector:
         objectness = detection.objectness or 0.0
         return objectness > 0.0 and detection.score / objectness < SURE_NAME
 
-    def looked_again(self, detection: Detection, rgb: NDArray[np.uint8]) -> Detection:
+    def looked_again(
+        self, detection: Detection, rgb: NDArray[np.uint8], upright: UprightInput = None
+    ) -> Detection:
         """``detection`` named from :meth:`lone_look_probabilities` (objectness kept; the runner-up as the
         namer's own rule gives it) when :meth:`looks_again_at` it; else as it is."""
-        row = self.lone_look_probabilities(detection.box, rgb) if self.looks_again_at(detection) else None
+        if not self.looks_again_at(detection):
+            return detection
+        row = self.lone_look_probabilities(detection.box, rgb, upright)
         return detection if row is None else self.renamed(detection, row)
 
     def renamed(self, detection: Detection, class_probs: NDArray[np.float64]) -> Detection:

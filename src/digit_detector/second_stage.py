@@ -175,16 +175,25 @@ MAX_LONE_LOOKS = 49
 
 
 def turned_inputs(
-    rgb: NDArray[np.uint8], centre: tuple[float, float], degrees: Sequence[float], input_size: int
+    rgb: NDArray[np.uint8],
+    centre: tuple[float, float],
+    degrees: Sequence[float],
+    input_size: int,
+    upright: tuple[NDArray[np.float32], Letterbox] | None = None,
 ) -> tuple[NDArray[np.float32], Letterbox]:
     """The image ``rgb`` turned by each of ``degrees`` (counterclockwise on screen) about ``centre`` (its own
     pixels), white where the turn brings in pixels from outside it, each preprocessed as every image is
     (:func:`~digit_detector.preprocess.preprocess_array`): the model inputs ``(len(degrees), 3, S, S)`` and
     their letterbox (a turn keeps the image's size, so one for all). Turned at the image's own resolution,
-    before it is scaled down, so a small digit's thin strokes stay as sharp as in the upright input."""
+    before it is scaled down, so a small digit's thin strokes stay as sharp as in the upright input.
+    ``upright``: the image's model input and letterbox where the caller has them already (the angle 0)."""
     height, width = rgb.shape[:2]
     inputs = []
+    letterbox = None if upright is None else upright[1]
     for angle in degrees:
+        if angle == 0.0 and upright is not None:
+            inputs.append(upright[0])
+            continue
         turned = (
             rgb
             if angle == 0.0
@@ -199,6 +208,7 @@ def turned_inputs(
         )
         batch, letterbox = preprocess_array(turned, input_size)
         inputs.append(batch)
+    assert letterbox is not None  # at least one angle (LoneLooks), or the upright input given
     return np.concatenate(inputs), letterbox
 
 
@@ -208,15 +218,17 @@ def lone_look_probabilities(
     box: tuple[float, float, float, float],
     looks: LoneLooks,
     input_size: int,
+    upright: tuple[NDArray[np.float32], Letterbox] | None = None,
 ) -> Any:
     """The namer's answers ``(1, outputs)`` for ``box`` (pixels of the RGB image ``rgb``), averaged over
     ``looks``: the image turned about the box's centre by each angle (:func:`turned_inputs`), and in each
     turned input the box scaled by each factor. The crops themselves are cut as every crop is (the namer's
-    own rule), so both backends run it."""
+    own rule), so both backends run it. ``upright``: as :func:`turned_inputs` takes it."""
     x1, y1, x2, y2 = box
-    images, letterbox = turned_inputs(rgb, ((x1 + x2) / 2, (y1 + y2) / 2), looks.degrees, input_size)
-    upright = letterbox.to_input(np.asarray([box], dtype=np.float64)).astype(np.float32)
-    scaled = np.concatenate([scale_xyxy(upright, factor) for factor in looks.scales])
+    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+    images, letterbox = turned_inputs(rgb, centre, looks.degrees, input_size, upright)
+    found = letterbox.to_input(np.asarray([box], dtype=np.float64)).astype(np.float32)
+    scaled = np.concatenate([scale_xyxy(found, factor) for factor in looks.scales])
     boxes = np.tile(scaled, (len(looks.degrees), 1)).astype(np.float32)
     image_index = np.repeat(np.arange(len(looks.degrees), dtype=np.int64), len(looks.scales))
     answers = namer(images, boxes, image_index)
