@@ -250,28 +250,12 @@ class Detector:
         )
         found = replace(found, objectness=found.objectness * whole)
         named = name_boxes(found, apply_log_bias(probs, self.namer_log_bias))
-        detections = []
-        for b, class_id, score, second, second_score, objectness in zip(
-            boxes,
-            named.class_ids.tolist(),
-            named.scores.tolist(),
-            named.runner_up_ids.tolist(),
-            named.runner_up_scores.tolist(),
-            found.objectness.tolist(),
-            strict=True,
-        ):
-            hesitant = second_score >= RUNNER_UP_MIN_PROBABILITY * objectness
-            detections.append(
-                Detection(
-                    self.class_names[class_id],
-                    class_id,
-                    score,
-                    (b[0], b[1], b[2], b[3]),
-                    runner_up=self.class_names[second] if hesitant else None,
-                    runner_up_score=second_score if hesitant else None,
-                    objectness=objectness,
-                )
-            )
+        named_columns = (named.class_ids, named.scores, named.runner_up_ids, named.runner_up_scores)
+        columns = (*named_columns, found.objectness)
+        detections = [  # each row in named_detection's order: name, score, runner-up, its score, objectness
+            self.named_detection((b[0], b[1], b[2], b[3]), *row)
+            for b, *row in zip(boxes, *(column.tolist() for column in columns), strict=True)
+        ]
         shown = [i for i, d in enumerate(detections) if (d.objectness or 0.0) >= score_threshold]
         order = sorted(shown, key=lambda i: -detections[i].score)  # stable: ties by box
         detections = [detections[i] for i in order]
@@ -371,8 +355,7 @@ class Detector:
         more time."""
         if self.metadata.lone_looks is None or self.namer is None:
             return False
-        objectness = detection.objectness or 0.0
-        return objectness > 0.0 and detection.score / objectness < SURE_NAME
+        return bool(detection.objectness) and detection.name_probability < SURE_NAME
 
     def looked_again(
         self, detection: Detection, rgb: NDArray[np.uint8], upright: UprightInput = None
@@ -384,20 +367,40 @@ class Detector:
         row = self.lone_look_probabilities(detection.box, rgb, upright)
         return detection if row is None else self.renamed(detection, row)
 
+    def named_detection(
+        self,
+        box: tuple[float, float, float, float],
+        class_id: int,
+        score: float,
+        runner_up_id: int,
+        runner_up_score: float,
+        objectness: float,
+    ) -> Detection:
+        """A named box: scores are objectness x probability; the runner-up is kept where its probability is
+        at least :data:`~digit_detector.second_stage.RUNNER_UP_MIN_PROBABILITY` ("4 or 9")."""
+        hesitant = runner_up_score >= RUNNER_UP_MIN_PROBABILITY * objectness
+        return Detection(
+            self.class_names[class_id],
+            class_id,
+            score,
+            box,
+            runner_up=self.class_names[runner_up_id] if hesitant else None,
+            runner_up_score=runner_up_score if hesitant else None,
+            objectness=objectness,
+        )
+
     def renamed(self, detection: Detection, class_probs: NDArray[np.float64]) -> Detection:
-        """``detection`` named by ``class_probs`` ``(C,)``: the best class, and the runner-up where it has at
-        least :data:`~digit_detector.second_stage.RUNNER_UP_MIN_PROBABILITY`; scores are objectness x
-        probability."""
+        """``detection`` named by ``class_probs`` ``(C,)`` (:meth:`named_detection`), its box and
+        objectness kept."""
         best, second = (int(i) for i in np.argsort(-class_probs, kind="stable")[:2])
         objectness = detection.objectness or 0.0
-        hesitant = class_probs[second] >= RUNNER_UP_MIN_PROBABILITY
-        return replace(
-            detection,
-            label=self.class_names[best],
-            class_id=best,
-            score=objectness * float(class_probs[best]),
-            runner_up=self.class_names[second] if hesitant else None,
-            runner_up_score=objectness * float(class_probs[second]) if hesitant else None,
+        return self.named_detection(
+            detection.box,
+            best,
+            objectness * float(class_probs[best]),
+            second,
+            objectness * float(class_probs[second]),
+            objectness,
         )
 
     def _best_guess_floor(self, score_threshold: float) -> float | None:
@@ -440,9 +443,7 @@ class Detector:
             return [False] * len(detections)
         boxes = np.array([d.box for d in detections], np.float32)
         class_ids = np.array([d.class_id for d in detections], dtype=np.int64)
-        name_probs = np.array(
-            [d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float32
-        )
+        name_probs = np.array([d.name_probability for d in detections], np.float32)
         mask = contained(
             boxes, threshold, np.array([d.score for d in detections], np.float32), class_ids, name_probs
         )

@@ -33,6 +33,11 @@ class Detection:
     objectness: float | None = None  # how sure the detector is that something is drawn there
 
     @property
+    def name_probability(self) -> float:
+        """The probability of its label: score over objectness (0 without objectness)."""
+        return self.score / self.objectness if self.objectness else 0.0
+
+    @property
     def shown_label(self) -> str:
         """The label as the app shows it: ``"4 or 9"`` when the namer hesitates between two classes."""
         return self.label if self.runner_up is None else f"{self.label} or {self.runner_up}"

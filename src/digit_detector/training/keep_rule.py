@@ -98,7 +98,7 @@ def _arrays(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     boxes = np.array([d.box for d in detections], np.float64).reshape(-1, 4)
     objectness = np.array([d.objectness or 0.0 for d in detections], np.float64)
-    name_probs = np.array([d.score / d.objectness if d.objectness else 0.0 for d in detections], np.float64)
+    name_probs = np.array([d.name_probability for d in detections], np.float64)
     class_ids = np.array([d.class_id for d in detections], np.float64)
     return boxes, objectness, name_probs, class_ids
 
