@@ -123,6 +123,25 @@ def test_missing_or_stale_onnx_is_exported_first(
     assert OnnxBackend(copy.with_suffix(".onnx")).metadata() == detector.metadata
 
 
+def test_an_export_whose_record_this_package_cannot_read_is_exported_again(
+    weights: Path, exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older package's export can embed a record this one refuses (a field's values since checked more
+    strictly); beside its weights it is exported again instead of failing."""
+    for source in (weights, weights.with_suffix(".json")):
+        shutil.copy(source, tmp_path / source.name)
+    copy = tmp_path / weights.name
+    model = onnx.load(str(exported))
+    (entry,) = [prop for prop in model.metadata_props if prop.key == METADATA_KEY]
+    entry.value = json.dumps({**json.loads(entry.value), "score_threshold": 7})
+    onnx.save(model, str(copy.with_suffix(".onnx")))
+    with pytest.raises(WeightsError, match="invalid weights metadata record"):
+        OnnxBackend(copy.with_suffix(".onnx")).metadata()
+    detector = Detector.from_weights(copy, backend="onnx")
+    assert "out of date" in capsys.readouterr().err
+    assert detector.metadata == read_metadata(copy)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -121,7 +121,10 @@ def load_onnx_backend(
     record = metadata_path(onnx_path)  # the same .json as the weights'
     if record.is_file():
         metadata = read_metadata(onnx_path, arch)
-        embedded = backend.metadata()
+        try:
+            embedded = backend.metadata()
+        except WeightsError:  # an older package's record, which this one no longer reads
+            embedded = None
         if derived and weights.is_file() and (embedded is None or embedded.to_dict() != metadata.to_dict()):
             _export(weights, onnx_path, arch, f"is out of date (its metadata differs from {record.name})")
             backend = OnnxBackend(onnx_path, threads=threads)
