@@ -45,7 +45,8 @@ from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.io import read_image
-from digit_detector.preprocess import Letterbox, letterbox, preprocess_array, to_array, to_rgb
+from digit_detector.preprocess import ImageLike, Letterbox, letterbox, preprocess_array, to_array, to_rgb
+from digit_detector.results import Detection
 from digit_detector.second_stage import (
     LoneLooks,
     apply_log_bias,
@@ -118,7 +119,7 @@ def use_cheap_looks() -> None:
         probs, _ = split_rejection(rows.mean(0, keepdims=True), len(self.class_names))
         return np.asarray(apply_log_bias(probs, self.namer_log_bias), dtype=np.float64)[0]
 
-    Detector.lone_look_probabilities = lone_look_probabilities  # type: ignore[method-assign,assignment]
+    Detector.lone_look_probabilities = lone_look_probabilities  # type: ignore[method-assign]
 
 
 def parse_looks(text: str) -> LoneLooks:
@@ -161,7 +162,7 @@ def compare(data: Path, split: str, sets: list[str]) -> None:
 SHIPPED_LOOKS = Detector.lone_look_probabilities
 
 
-def shipped_run(detector: Detector, image: NDArray[np.uint8]) -> list:  # type: ignore[type-arg]
+def shipped_run(detector: Detector, image: ImageLike) -> list[Detection]:
     """``detector(image)``'s detections with the shipped lone looks (the method unpatched for the call)."""
     patched = Detector.lone_look_probabilities
     Detector.lone_look_probabilities = SHIPPED_LOOKS  # type: ignore[method-assign]
