@@ -43,6 +43,7 @@ FLOOR = (
     0.1  # candidates down to this objectness (the oracle: 1,155 of 1,284 data/val2 numbers, shipped 1,108)
 )
 MATCH_IOU = 0.5
+CANVAS_SIZE = 400.0  # the generator's canvases: box sizes are taken against it
 NUM_CLASSES = len(CLASS_NAMES)
 COLUMNS = ("x1", "y1", "x2", "y2", "objectness", "name_prob", "runner_prob", "class_id", "shown", "label")
 
@@ -104,7 +105,6 @@ def collect(data: Path, split: str, out: Path, limit: int | None) -> None:
         out,
         rows=np.array(rows, np.float64).reshape(-1, len(COLUMNS)),
         canvas=np.array(canvas_of, np.int64),
-        size=np.array([400.0]),
         truth=object_array(truths),
         ids=object_array(ids_of),
         shipped=object_array(shipped_rows),
@@ -220,14 +220,14 @@ def fit(
         data = load(path)
         for rows in per_canvas(data):
             if len(rows):
-                xs.append(features(rows, 400.0))
+                xs.append(features(rows, CANVAS_SIZE))
                 ys.append(rows[:, 9])
     x, y = np.concatenate(xs), np.concatenate(ys)
     print(f"fit on {len(y)} candidates ({int(y.sum())} whole objects)")
     mean, scale, first, second = fit_network(x, y, hidden=hidden)
 
     def probabilities_of(rows: NDArray[np.float64]) -> NDArray[np.float64]:
-        z = torch.as_tensor((features(rows, 400.0) - mean) / scale, dtype=torch.float64)
+        z = torch.as_tensor((features(rows, CANVAS_SIZE) - mean) / scale, dtype=torch.float64)
         with torch.no_grad():
             return torch.sigmoid(second(torch.relu(first(z)))).squeeze(1).numpy()
 
