@@ -1,12 +1,24 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import cv2
 import numpy as np
 import pytest
 import torch
 from numpy.typing import NDArray
 from PIL import Image
 
-from digit_detector.preprocess import INPUT_SIZE, ImageInputError, letterbox, preprocess, to_rgb, to_uint8
+from digit_detector.preprocess import (
+    INPUT_SIZE,
+    ImageInputError,
+    grey_plane,
+    letterbox,
+    on_each_channel,
+    preprocess,
+    to_rgb,
+    to_uint8,
+)
 
 
 def test_rgba_canvas_is_composited_onto_white() -> None:
@@ -120,3 +132,60 @@ def test_a_mode_pillow_cannot_convert_is_an_image_input_error() -> None:
             to_rgb(lab)
     else:
         assert to_rgb(lab).shape == (4, 4, 3)
+
+
+def _drawing(size: tuple[int, int], colour: tuple[int, int, int]) -> NDArray[np.uint8]:
+    rng = np.random.default_rng(sum(size))
+    image = np.full((*size, 3), 255, np.uint8)
+    for _ in range(6):
+        start, end = rng.integers(0, min(size), 2), rng.integers(0, min(size), 2)
+        cv2.line(
+            image, (int(start[0]), int(start[1])), (int(end[0]), int(end[1])), colour, int(rng.integers(1, 9))
+        )
+    return image
+
+
+@pytest.mark.parametrize("size", [(400, 400), (37, 500), (700, 90), (50, 60)])
+def test_a_grey_drawing_is_resized_and_turned_from_one_plane_to_the_same_pixels(
+    size: tuple[int, int],
+) -> None:
+    grey = _drawing(size, (30, 30, 30))
+    assert grey_plane(grey) is not None
+    height, width = size
+    scale = INPUT_SIZE / max(size)
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    turn = cv2.getRotationMatrix2D((width / 3, height / 2), 10.0, 1.0)
+    operations: list[Callable[[NDArray[np.uint8]], NDArray[np.uint8]]] = [
+        lambda image: np.asarray(cv2.resize(image, target, interpolation=cv2.INTER_AREA), np.uint8),
+        lambda image: np.asarray(cv2.resize(image, target, interpolation=cv2.INTER_LINEAR), np.uint8),
+        lambda image: np.asarray(
+            cv2.warpAffine(image, turn, (width, height), borderValue=(255, 255, 255)), np.uint8
+        ),
+    ]
+    for operation in operations:
+        assert np.array_equal(on_each_channel(grey, operation), operation(grey))
+    square, _ = letterbox(grey)
+    assert square.shape == (INPUT_SIZE, INPUT_SIZE, 3) and grey_plane(square) is not None
+
+
+def test_a_coloured_drawing_keeps_its_channels_apart() -> None:
+    coloured = _drawing((300, 300), (200, 40, 90))
+    assert grey_plane(coloured) is None
+    turned = on_each_channel(coloured, lambda plane: np.asarray(cv2.flip(plane, 1), np.uint8))
+    assert np.array_equal(turned, coloured[:, ::-1])
+    grey = _drawing((300, 300), (0, 0, 0))
+    plane = grey_plane(grey)
+    assert plane is not None and np.array_equal(plane, grey[:, :, 0])
+    assert np.array_equal(
+        on_each_channel(grey, lambda p: np.asarray(cv2.flip(p, 1), np.uint8)), grey[:, ::-1]
+    )
+
+
+def test_a_plane_or_a_four_channel_image_is_operated_on_as_it_is() -> None:
+    plane = _drawing((80, 80), (0, 0, 0))[:, :, 0].copy()
+    rgba = np.dstack([_drawing((80, 80), (0, 0, 0)), np.full((80, 80), 255, np.uint8)])
+    for image in (plane, rgba):
+        assert grey_plane(image) is None
+        assert np.array_equal(
+            on_each_channel(image, lambda p: np.asarray(cv2.flip(p, 0), np.uint8)), image[::-1]
+        )

@@ -10,6 +10,7 @@ torch, and :func:`to_tensor` is its pixels wrapped as a tensor, so both give the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -151,6 +152,31 @@ def to_rgb(image: ImageLike) -> NDArray[np.uint8]:
     return np.ascontiguousarray(array, dtype=np.uint8)
 
 
+def grey_plane(rgb: NDArray[np.uint8]) -> NDArray[np.uint8] | None:
+    """The one channel of an HxWx3 image whose three channels are equal (a drawing in black or grey ink
+    on white, as the app's canvas sends it); None when they differ or the image is not HxWx3."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        return None
+    red, green, blue = cv2.split(rgb)
+    if cv2.countNonZero(cv2.absdiff(red, green)) or cv2.countNonZero(cv2.absdiff(red, blue)):
+        return None
+    return np.asarray(red, dtype=np.uint8)
+
+
+def on_each_channel(
+    image: NDArray[np.uint8], operation: Callable[[NDArray[np.uint8]], NDArray[np.uint8]]
+) -> NDArray[np.uint8]:
+    """``operation`` (a per-channel OpenCV resize or warp) applied to ``image``: to its grey plane once,
+    stacked three times, when it is HxWx3 with equal channels (:func:`grey_plane`), else to the image as it
+    is. The same pixels either way (OpenCV treats channels apart), in under half the time for a grey
+    drawing."""
+    plane = grey_plane(image)
+    if plane is None:
+        return np.asarray(operation(image), dtype=np.uint8)
+    done = operation(plane)
+    return np.asarray(cv2.merge((done, done, done)), dtype=np.uint8)
+
+
 def letterbox(rgb: NDArray[np.uint8], input_size: int = INPUT_SIZE) -> tuple[NDArray[np.uint8], Letterbox]:
     """Resize keeping the aspect ratio and pad with white to a square ``input_size`` image.
 
@@ -160,7 +186,10 @@ def letterbox(rgb: NDArray[np.uint8], input_size: int = INPUT_SIZE) -> tuple[NDA
     scale = input_size / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+    resized = on_each_channel(
+        rgb,
+        lambda plane: np.asarray(cv2.resize(plane, (new_w, new_h), interpolation=interpolation), np.uint8),
+    )
     pad_x, pad_y = (input_size - new_w) // 2, (input_size - new_h) // 2
     canvas = np.full((input_size, input_size, 3), 255, dtype=np.uint8)
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized

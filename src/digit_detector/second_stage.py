@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic
 
 import cv2
@@ -16,7 +17,7 @@ from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor, scale_xyxy
 from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
-from digit_detector.preprocess import Letterbox, preprocess_array
+from digit_detector.preprocess import Letterbox, on_each_channel, preprocess_array
 from digit_detector.results import Detection
 
 if TYPE_CHECKING:
@@ -174,6 +175,22 @@ class LoneLooks:
 MAX_LONE_LOOKS = 49
 
 
+def _turned_plane(plane: NDArray[np.uint8], turn: NDArray[np.float64]) -> NDArray[np.uint8]:
+    """``plane`` (HxW or HxWxC) warped by the 2x3 matrix ``turn`` at its own size, white where the turn
+    brings in pixels from outside it."""
+    height, width = plane.shape[:2]
+    white = (255, 255, 255)
+    warped = cv2.warpAffine(
+        plane,
+        turn,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=white,
+    )
+    return np.asarray(warped, dtype=np.uint8)
+
+
 def turned_inputs(
     rgb: NDArray[np.uint8],
     centre: tuple[float, float],
@@ -187,25 +204,14 @@ def turned_inputs(
     their letterbox (a turn keeps the image's size, so one for all). Turned at the image's own resolution,
     before it is scaled down, so a small digit's thin strokes stay as sharp as in the upright input.
     ``upright``: the image's model input and letterbox where the caller has them already (the angle 0)."""
-    height, width = rgb.shape[:2]
     inputs = []
     letterbox = None if upright is None else upright[1]
     for angle in degrees:
         if angle == 0.0 and upright is not None:
             inputs.append(upright[0])
             continue
-        turned = (
-            rgb
-            if angle == 0.0
-            else cv2.warpAffine(
-                rgb,
-                cv2.getRotationMatrix2D(centre, angle, 1.0),
-                (width, height),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=(255, 255, 255),
-            )
-        )
+        turn = np.asarray(cv2.getRotationMatrix2D(centre, angle, 1.0), dtype=np.float64)
+        turned = rgb if angle == 0.0 else on_each_channel(rgb, partial(_turned_plane, turn=turn))
         batch, letterbox = preprocess_array(turned, input_size)
         inputs.append(batch)
     assert letterbox is not None  # at least one angle (LoneLooks), or the upright input given
