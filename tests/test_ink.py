@@ -100,3 +100,18 @@ def test_the_detector_shows_boxes_fitted_to_the_ink_unless_told_not_to() -> None
     assert shown.box == pytest.approx(ink_extent(canvas)) and shown.label == "1"
     (raw,) = Detector(backend, metadata, fit_to_ink=False)(canvas).detections
     assert raw.box == pytest.approx(regressed)
+
+
+def test_grey_and_coloured_ink_fit_alike() -> None:
+    """A grey RGB drawing is fitted from its one plane, a coloured one from its grey levels: the same boxes
+    as the plain grey image gives."""
+    gray = paper()
+    cv2.line(gray, (100, 40), (104, 150), 90, 5)
+    cv2.circle(gray, (50, 60), 20, 0, 4)
+    boxes = np.array([[88.0, 30.0, 118.0, 160.0], [25.0, 35.0, 70.0, 90.0]])
+    expected = fit_boxes_to_ink(gray, boxes)
+    grey_rgb = np.dstack([gray, gray, gray])
+    red_ink = np.dstack([np.full_like(gray, 255), gray, gray])  # red strokes: grey levels 76-255, not ink
+    np.testing.assert_array_equal(fit_boxes_to_ink(grey_rgb, boxes), expected)
+    reddish = fit_boxes_to_ink(red_ink, boxes)
+    np.testing.assert_array_equal(reddish, fit_boxes_to_ink(cv2.cvtColor(red_ink, cv2.COLOR_RGB2GRAY), boxes))
