@@ -1,12 +1,14 @@
 """Do the reading rules' constants, all chosen on the first validation set, hold on another one?
 
     .venv/bin/python experiments/rule_constants.py --data data/val2 --split val \
-        --set GROUP_COVER=0.4,0.6 SURE_NAME=0.7,0.9 NEIGHBOUR_INSIDE=0.85,0.95 NEIGHBOUR_REACH=0.05,0.15
+        --set GROUP_COVER=0.4,0.6 SURE_NAME=0.7,0.9 NEIGHBOUR_INSIDE=0.85,0.95 NEIGHBOUR_REACH=0.05,0.15 \
+        --iou 0.4 0.5 0.55
 
 Reads every canvas of the split with the shipped model once as shipped and once per value of each
 constant (``digit_detector.decode``'s containment constants; ``SURE_NAME`` is also the second look's "unsure"
-line in ``second_stage``), changed one at a time for the run and put back. Prints numbers read exactly,
-single-digit top-1 and `other` taken for a digit for each.
+line in ``second_stage``), changed one at a time for the run and put back, and (``--iou``) with the NMS IoU
+threshold of the weights (0.45) changed. Prints numbers read exactly, single-digit top-1 and `other` taken
+for a digit for each.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=V1,V2", help="constants to try")
+    parser.add_argument("--iou", type=float, nargs="+", default=[], help="NMS IoU thresholds to try")
     args = parser.parse_args()
     torch.set_num_threads(1)
     detector = Detector.from_weights(None, device="cpu")
@@ -50,19 +53,21 @@ def main() -> None:
         if not hasattr(decode, name):
             parser.error(f"digit_detector.decode has no constant {name}")
         runs += [(f"{name}={value}", name, float(value)) for value in values.split(",")]
+    runs += [(f"NMS IoU {iou}", "iou_threshold", iou) for iou in args.iou]
     print("| rule constants | numbers read | single-digit top-1 | `other` -> digit |")
     print("| --- | ---: | ---: | ---: |")
     for label, name, value in runs:
-        shipped = getattr(decode, name) if name else None
+        owner = detector if name == "iou_threshold" else decode
+        shipped = getattr(owner, name) if name else None
         if name:
-            setattr(decode, name, value)
+            setattr(owner, name, value)
             if name == "SURE_NAME":
                 setattr(second_stage, name, value)
         try:
             counts = reading(detector, samples)
         finally:
             if name:
-                setattr(decode, name, shipped)
+                setattr(owner, name, shipped)
                 if name == "SURE_NAME":
                     setattr(second_stage, name, shipped)
         read, numbers = counts.number_correct, counts.number_images
