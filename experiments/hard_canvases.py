@@ -20,26 +20,12 @@ import random
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
 
+from digit_detector.boxes import box_iou
 from digit_detector.data.yolo_format import list_images
 from digit_detector.reading import read_number
 
 MATCH_IOU = 0.5
-
-
-def pair_iou(first: NDArray[np.float64], second: NDArray[np.float64]) -> NDArray[np.float64]:
-    """IoU of every box of ``first`` (K, 4) with every box of ``second`` (M, 4), xyxy."""
-    if not len(first) or not len(second):
-        return np.zeros((len(first), len(second)))
-    top_left = np.maximum(first[:, None, :2], second[None, :, :2])
-    bottom_right = np.minimum(first[:, None, 2:], second[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-
-    def area(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.asarray((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), dtype=np.float64)
-
-    return np.asarray(inter / (area(first)[:, None] + area(second)[None] - inter), dtype=np.float64)
 
 
 def sort_canvases(cache: Path, data: Path) -> tuple[list[Path], list[Path], list[Path]]:
@@ -62,7 +48,7 @@ def sort_canvases(cache: Path, data: Path) -> tuple[list[Path], list[Path], list
             read_right.append(image)
             continue
         digits = [i for i, c in enumerate(ids) if c < 10]
-        overlap = pair_iou(truth[digits], shown)
+        overlap = np.asarray(box_iou(truth[digits], shown))
         unboxed = int((overlap.max(axis=1) < MATCH_IOU).sum()) if overlap.shape[1] else len(digits)
         extra = sum(c < 10 for c in shown_ids) > len(digits)
         (hard if unboxed or extra else misnamed).append(image)
