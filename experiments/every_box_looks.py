@@ -21,7 +21,7 @@ from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector, LoneLook
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.results import Detection
-from digit_detector.second_stage import lone_other_as_digit
+from digit_detector.second_stage import lone_other_as_digit, others_in_lines_as_digits
 
 
 def look_at_most(max_boxes: int) -> None:
@@ -35,7 +35,9 @@ def look_at_most(max_boxes: int) -> None:
         kept = self.drop_contained(detections, containment)
         if look is not None and len(kept) <= max_boxes:
             kept = [look(d) for d in kept]
-        return lone_other_as_digit(kept, self.class_names, self.metadata.lone_digit_min_probability)
+        min_probability = self.metadata.lone_digit_min_probability
+        kept = lone_other_as_digit(kept, self.class_names, min_probability)
+        return others_in_lines_as_digits(kept, self.class_names, min_probability)
 
     Detector.shown = shown  # type: ignore[method-assign]
 

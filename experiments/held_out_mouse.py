@@ -10,7 +10,8 @@ receives them: each writer's own shape, upright, as clean strokes of the app's r
 (:func:`digit_detector.loadgen_drawings.render_strokes`), one digit alone or 2-5 in a row, 50-160 px tall,
 with pens 6, 12 (the default) and 18, the gap between digits from a slight overlap to 40 % of their
 height. Prints how many lone digits are named and numbers read exactly, by pen, size and digit count, and
-draws the misread ones (``--sheet``). ``--browser N`` also draws the first N drawings with the mouse into
+draws the misread ones (``--sheet``). ``--split val`` draws the validation split's MNIST digits instead, to
+choose on. ``--browser N`` also draws the first N drawings with the mouse into
 the running app in Chromium (``scripts/browser_probe.py``'s helpers) and compares what the page shows.
 """
 
@@ -46,22 +47,23 @@ class Drawing:
 
 
 def glyph_strokes(
-    factory: ObjectFactory, reserved: list[range], digit: int, rng: np.random.Generator
+    factory: ObjectFactory, split_range: list[range], digit: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    """A random reserved MNIST original of ``digit`` that the engine can trace, as centre-line strokes."""
-    indices = reserved[digit]
+    """A random MNIST original of ``digit`` from the split's range that the engine can trace, as centre-line
+    strokes."""
+    indices = split_range[digit]
     while True:
         strokes = factory.mnist_strokes(digit, int(rng.integers(indices.start, indices.stop)))
         if strokes:
             return [np.asarray(s, dtype=np.float64) for s in strokes]
 
 
-def make_drawing(factory: ObjectFactory, reserved: list[range], rng: np.random.Generator) -> Drawing:
-    """One drawing: 1-5 reserved digits in a row, centred on the canvas with a little jitter."""
+def make_drawing(factory: ObjectFactory, split_range: list[range], rng: np.random.Generator) -> Drawing:
+    """One drawing: 1-5 of the split's digits in a row, centred on the canvas with a little jitter."""
     count = int(rng.choice([1, 2, 3, 4, 5], p=[0.3, 0.2, 0.2, 0.15, 0.15]))
     pen = int(rng.choice(PENS))
     digits = [int(d) for d in rng.integers(0, 10, size=count)]
-    glyphs = [glyph_strokes(factory, reserved, d, rng) for d in digits]
+    glyphs = [glyph_strokes(factory, split_range, d, rng) for d in digits]
     spans = []
     for glyph in glyphs:
         points = np.concatenate(glyph)
@@ -158,6 +160,7 @@ def sheet(drawings: list[Drawing], reads: list[str], out: Path, tile: int = 200)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--split", default="test", choices=("val", "test"), help="whose MNIST digits")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet", type=Path, default=None)
@@ -165,9 +168,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every drawing and its reading here")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    factory = ObjectFactory("test", np.random.default_rng(args.seed))
-    reserved = [mnist_split_range(len(images), "test") for images in load_mnist()]
-    drawings = [make_drawing(factory, reserved, rng) for _ in range(args.n)]
+    factory = ObjectFactory(args.split, np.random.default_rng(args.seed))
+    split_range = [mnist_split_range(len(images), args.split) for images in load_mnist()]
+    drawings = [make_drawing(factory, split_range, rng) for _ in range(args.n)]
     detector = Detector.from_weights(args.weights, device="cpu")
     reads = read_offline(detector, drawings)
     print("\n".join(table(drawings, reads)))

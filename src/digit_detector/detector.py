@@ -35,6 +35,7 @@ from digit_detector.second_stage import (
     lone_other_as_digit,
     name_boxes,
     name_probabilities,
+    others_in_lines_as_digits,
     split_rejection,
 )
 from digit_detector.weights import WeightsMetadata, default_weights_path, load_weights
@@ -328,11 +329,14 @@ class Detector:
         larger ones (:meth:`drop_contained`); a lone box named again by ``look`` (the weights' lone looks at
         it, :meth:`looked_again`); and a lone `other` whose runner-up digit the namer gives at least the
         weights' ``lone_digit_min_probability`` named that digit
-        (:func:`~digit_detector.second_stage.lone_other_as_digit`)."""
+        (:func:`~digit_detector.second_stage.lone_other_as_digit`), as is an `other` in a row of digits
+        (:func:`~digit_detector.second_stage.others_in_lines_as_digits`)."""
         kept = self.drop_contained(detections, containment)
         if len(kept) == 1 and look is not None:
             kept = [look(kept[0])]
-        return lone_other_as_digit(kept, self.class_names, self.metadata.lone_digit_min_probability)
+        min_probability = self.metadata.lone_digit_min_probability
+        kept = lone_other_as_digit(kept, self.class_names, min_probability)
+        return others_in_lines_as_digits(kept, self.class_names, min_probability)
 
     def lone_look_probabilities(
         self, box: tuple[float, float, float, float], rgb: NDArray[np.uint8], upright: UprightInput = None

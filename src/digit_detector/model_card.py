@@ -84,7 +84,9 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
         lines.append(
             "- Lone-digit rule: when the only box shown is named `other` and the namer gives a digit at "
             f"least {metadata.lone_digit_min_probability:g}, it is read as that digit, `other` its runner-up "
-            '("0 or other"); chosen on validation (`digit_detector.second_stage.lone_other_as_digit`).'
+            '("0 or other"); chosen on validation (`digit_detector.second_stage.lone_other_as_digit`). '
+            "The same holds for an `other` in a row of two or more digits and about as tall as they are "
+            "(`others_in_lines_as_digits`)."
         )
     if metadata.best_guess_min_objectness is not None:
         lines.append(

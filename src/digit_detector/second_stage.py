@@ -16,8 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.boxes import is_tensor, scale_xyxy
+from digit_detector.classes import is_digit
 from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
 from digit_detector.preprocess import Letterbox, on_each_channel, preprocess_array
+from digit_detector.reading import group_lines
 from digit_detector.results import Detection
 
 if TYPE_CHECKING:
@@ -264,6 +266,29 @@ def name_boxes(found: RawDetections[ArrayT], class_probs: ArrayT) -> NamedBoxes[
     )
 
 
+def _as_runner_up_digit(
+    detection: Detection, class_names: Sequence[str], min_probability: float
+) -> Detection | None:
+    """``detection``, an `other`, named its runner-up digit with `other` as the runner-up ("0 or other"),
+    when the namer gives that digit at least ``min_probability``; None when it does not apply."""
+    if detection.label != "other" or detection.runner_up is None or detection.runner_up_score is None:
+        return None
+    digit = detection.runner_up
+    objectness = detection.objectness or 0.0
+    if not (len(digit) == 1 and digit.isdigit() and digit in class_names) or objectness <= 0.0:
+        return None
+    if detection.runner_up_score / objectness < min_probability:
+        return None
+    return replace(
+        detection,
+        label=digit,
+        class_id=list(class_names).index(digit),
+        score=detection.runner_up_score,
+        runner_up=detection.label,
+        runner_up_score=detection.score,
+    )
+
+
 def lone_other_as_digit(
     detections: list[Detection], class_names: Sequence[str], min_probability: float | None
 ) -> list[Detection]:
@@ -274,25 +299,42 @@ def lone_other_as_digit(
     Why only a lone box: on a canvas showing one drawing, a digit is what people most often draw here, and
     an oddly drawn `0` or `8` the namer calls `other` with a digit a close second is read as that digit
     (chosen on validation: ``python -m digit_detector namer lone-digit``). Among several boxes the same
-    shift costs numbers (an `other` part would be read as a digit, ``experiments/other_bias.py``)."""
+    shift costs numbers (an `other` part would be read as a digit, ``experiments/other_bias.py``), except
+    in a row of digits (:func:`others_in_lines_as_digits`)."""
     if min_probability is None or len(detections) != 1:
         return detections
-    (only,) = detections
-    if only.label != "other" or only.runner_up is None or only.runner_up_score is None:
+    read = _as_runner_up_digit(detections[0], class_names, min_probability)
+    return detections if read is None else [read]
+
+
+# An `other` this much taller or shorter than the median digit of its line is not read as a digit
+IN_LINE_HEIGHT_RATIO = 1.4
+
+
+def others_in_lines_as_digits(
+    detections: list[Detection], class_names: Sequence[str], min_probability: float | None
+) -> list[Detection]:
+    """``detections`` with each `other` that sits in a line of two or more digits (``reading.group_lines``)
+    and is about as tall as they are (within ``IN_LINE_HEIGHT_RATIO``) named its runner-up digit, by the
+    lone-digit rule (:func:`lone_other_as_digit`, the same ``min_probability``).
+
+    Why: an oddly drawn `8` in the middle of a number, named `other` with `8` a close second, dropped a
+    digit from the number without a word; in a row of digits it is most likely a digit. Measured in
+    ``experiments/other_in_line.py`` and ``experiments/held_out_mouse.py`` (``docs/experiments.md``)."""
+    if min_probability is None or len(detections) < 3:
         return detections
-    digit = only.runner_up
-    objectness = only.objectness or 0.0
-    if not (len(digit) == 1 and digit.isdigit() and digit in class_names) or objectness <= 0.0:
-        return detections
-    if only.runner_up_score / objectness < min_probability:
-        return detections
-    return [
-        replace(
-            only,
-            label=digit,
-            class_id=list(class_names).index(digit),
-            score=only.runner_up_score,
-            runner_up=only.label,
-            runner_up_score=only.score,
-        )
-    ]
+    boxes = np.asarray([d.box for d in detections], np.float64)
+    out = list(detections)
+    for line in group_lines(boxes):
+        digits = [i for i in line if is_digit(detections[i].class_id)]
+        if len(digits) < 2:
+            continue
+        height = float(np.median(boxes[digits, 3] - boxes[digits, 1]))
+        for i in line:
+            own = float(boxes[i, 3] - boxes[i, 1])
+            if not 1 / IN_LINE_HEIGHT_RATIO <= own / max(height, 1e-9) <= IN_LINE_HEIGHT_RATIO:
+                continue
+            read = _as_runner_up_digit(detections[i], class_names, min_probability)
+            if read is not None:
+                out[i] = read
+    return out
