@@ -64,11 +64,7 @@ def make_drawing(factory: ObjectFactory, split_range: list[range], rng: np.rando
     pen = int(rng.choice(PENS))
     digits = [int(d) for d in rng.integers(0, 10, size=count)]
     glyphs = [glyph_strokes(factory, split_range, d, rng) for d in digits]
-    spans = []
-    for glyph in glyphs:
-        points = np.concatenate(glyph)
-        lo, hi = points.min(0), points.max(0)
-        spans.append((lo, hi))
+    spans = [(points.min(0), points.max(0)) for points in map(np.concatenate, glyphs)]
     widths_per_height = [max((hi[0] - lo[0]) / max(hi[1] - lo[1], 1e-6), 0.05) for lo, hi in spans]
     gaps = rng.uniform(-0.05, 0.4, size=max(count - 1, 0))
     # the tallest height at which the row (ink widths + pens + gaps) fits the canvas, capped at 50-160 px
@@ -185,9 +181,9 @@ def main() -> None:
         ]
         args.json.write_text(json.dumps(records))
     if args.browser:
-        chosen = [d for d in drawings if d.pen == 12][: args.browser]
+        indices = [i for i, d in enumerate(drawings) if d.pen == 12][: args.browser]
+        chosen, offline = [drawings[i] for i in indices], [reads[i] for i in indices]
         shown = read_in_browser(args.weights, chosen)
-        offline = read_offline(detector, chosen)
         agree = sum(s == o for s, o in zip(shown, offline, strict=True))
         print("in the browser (default pen):")
         print("\n".join(table(chosen, shown)))
