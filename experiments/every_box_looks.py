@@ -1,18 +1,21 @@
 """The lone looks at every unsure box: each box of a canvas showing at most N boxes named from the looks.
 
     .venv/bin/python experiments/every_box_looks.py --data data/val2 --split val --max-boxes 1 3 8
+    .venv/bin/python experiments/every_box_looks.py --mouse val --n 2000 --seed 1 --max-boxes 1 8
 
 Package 4.14.0 names a canvas's *lone* box, when the namer is unsure of it, from nine crops
 (``second_stage.LoneLooks``: the canvas turned by -10, 0 and 10 degrees about the box, the box scaled 0.85,
 1 and 1.15, the answers averaged). Does the same help the digits of numbers? For each ``--max-boxes`` N,
 every shown box the namer is unsure of (``Detector.looks_again_at``) on a canvas that shows at most N boxes
 is named from the looks (after containment, before the lone-digit rule), and the split is evaluated as
-``eval`` does. N = 1 is the shipped pipeline.
+``eval`` does. N = 1 is the shipped pipeline. ``--mouse val`` reads ``held_out_mouse.py``'s drawings of
+the validation split's MNIST digits instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -44,12 +47,27 @@ def look_at_most(max_boxes: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--split", default="val")
     parser.add_argument("--max-boxes", type=int, nargs="+", default=[1, 3, 8])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mouse", choices=("val", "test"), default=None, help="held_out_mouse.py's drawings")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.mouse:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from held_out_mouse import drawings_for, headline, read_offline
+
+        drawings = drawings_for(args.mouse, args.n, args.seed)
+        for max_boxes in args.max_boxes:
+            look_at_most(max_boxes)
+            reads = read_offline(Detector.from_weights(None, device="cpu"), drawings)
+            print(f"looks at canvases of <= {max_boxes} boxes: {headline(drawings, reads)}", flush=True)
+        return
+    if args.data is None:
+        parser.error("--data or --mouse")
     samples = load_split(args.data, args.split).samples
     for max_boxes in args.max_boxes:
         look_at_most(max_boxes)

@@ -86,6 +86,14 @@ def make_drawing(factory: ObjectFactory, split_range: list[range], rng: np.rando
     return Drawing("".join(map(str, digits)), pen, height, strokes)
 
 
+def drawings_for(split: str, n: int, seed: int) -> list[Drawing]:
+    """The ``n`` drawings of ``split``'s MNIST digits that ``seed`` makes (the same for every caller)."""
+    rng = np.random.default_rng(seed)
+    factory = ObjectFactory(split, np.random.default_rng(seed))
+    split_range = [mnist_split_range(len(images), split) for images in load_mnist()]
+    return [make_drawing(factory, split_range, rng) for _ in range(n)]
+
+
 def size_bucket(height: float) -> str:
     return "50-80 px" if height < 80 else "80-120 px" if height < 120 else "120-160 px"
 
@@ -99,7 +107,7 @@ def read_in_browser(weights: Path, drawings: list[Drawing]) -> list[str]:
     """What the running app shows for each drawing, drawn with the mouse in Chromium."""
     from playwright.sync_api import sync_playwright
 
-    from digit_detector.browser import EMPTY_PROMPT, draw, launch_chromium, number_shown, serve_app
+    from digit_detector.browser import launch_chromium, read_drawing, serve_app
 
     shown: list[str] = []
     with (
@@ -111,10 +119,7 @@ def read_in_browser(weights: Path, drawings: list[Drawing]) -> list[str]:
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(60_000)
         for drawing in drawings:
-            page.goto(url)
-            page.get_by_text(EMPTY_PROMPT).wait_for()
-            draw(page, drawing.strokes)
-            shown.append(number_shown(page).replace("\n", " "))
+            shown.append(read_drawing(page, url, drawing.strokes))
             print(f"drew {drawing.expected:>5}  read {shown[-1]!r}", file=sys.stderr)
         browser.close()
     return shown
@@ -135,6 +140,17 @@ def table(drawings: list[Drawing], reads: list[str]) -> list[str]:
         right = groups[key]
         lines.append(f"| {key} | {sum(right)} of {len(right)} ({100 * sum(right) / len(right):.1f} %) |")
     return lines
+
+
+def misread(drawings: list[Drawing], reads: list[str]) -> str:
+    """The drawings read wrong, as 'drawn->read' pairs."""
+    return ", ".join(f"{d.expected}->{r!r}" for d, r in zip(drawings, reads, strict=True) if r != d.expected)
+
+
+def headline(drawings: list[Drawing], reads: list[str]) -> str:
+    """The lone-digit and number rows of :func:`table` on one line, and the misread drawings."""
+    rows = [line for line in table(drawings, reads) if line.startswith(("| lone digits |", "| numbers |"))]
+    return " ".join(rows) + "\n  misread: " + misread(drawings, reads)
 
 
 def sheet(drawings: list[Drawing], reads: list[str], out: Path, tile: int = 200) -> None:
@@ -163,15 +179,11 @@ def main() -> None:
     parser.add_argument("--browser", type=int, default=0, help="draw N default-pen drawings in Chromium")
     parser.add_argument("--json", type=Path, default=None, help="write every drawing and its reading here")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    factory = ObjectFactory(args.split, np.random.default_rng(args.seed))
-    split_range = [mnist_split_range(len(images), args.split) for images in load_mnist()]
-    drawings = [make_drawing(factory, split_range, rng) for _ in range(args.n)]
+    drawings = drawings_for(args.split, args.n, args.seed)
     detector = Detector.from_weights(args.weights, device="cpu")
     reads = read_offline(detector, drawings)
     print("\n".join(table(drawings, reads)))
-    misread = [f"{d.expected}->{r!r}" for d, r in zip(drawings, reads, strict=True) if r != d.expected]
-    print("misread:", ", ".join(misread))
+    print("misread:", misread(drawings, reads))
     if args.sheet:
         sheet(drawings, reads, args.sheet)
     if args.json:

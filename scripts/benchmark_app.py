@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from digit_detector.browser import EMPTY_PROMPT, draw, launch_chromium, serve_app  # noqa: E402
+from digit_detector.browser import draw, launch_chromium, open_draw_page, serve_app  # noqa: E402
 from digit_detector.weights import default_weights_path  # noqa: E402
 
 
@@ -55,8 +55,7 @@ def measure(url: str, strokes: int, backend: str) -> dict[str, object]:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(60_000)
-        page.goto(url)
-        page.get_by_text(EMPTY_PROMPT).wait_for()
+        open_draw_page(page, url)
         if backend != "torch":
             page.get_by_text("Advanced").click()
             page.get_by_text(backend, exact=True).click()

@@ -23,14 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from digit_detector.browser import (  # noqa: E402
-    EMPTY_PROMPT,
-    draw,
-    launch_chromium,
-    number_shown,
-    serve_app,
-    set_slider,
-)
+from digit_detector.browser import launch_chromium, read_drawing, serve_app  # noqa: E402
 from digit_detector.probe_drawings import probe_drawings  # noqa: E402
 from digit_detector.weights import default_weights_path  # noqa: E402
 
@@ -45,13 +38,7 @@ def probe(url: str) -> list[dict[str, str | bool]]:
         page.set_default_timeout(60_000)
         for drawing in probe_drawings():
             expected, kind = drawing.expected, drawing.kind
-            page.goto(url)
-            page.get_by_text(EMPTY_PROMPT).wait_for()
-            if drawing.pen_key is not None:
-                set_slider(page, "Pen width", drawing.pen_key)
-                page.get_by_text(EMPTY_PROMPT).wait_for()
-            draw(page, drawing.strokes)  # waits for the number read from all its strokes
-            read = number_shown(page).replace("\n", " ")
+            read = read_drawing(page, url, drawing.strokes, drawing.pen_key)
             results.append({"drawn": expected, "kind": kind, "read": read, "correct": read == expected})
             print(f"drew {expected:>5} ({kind})  read {read!r}", file=sys.stderr)
         browser.close()

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from digit_detector.browser import EMPTY_PROMPT, draw, launch_chromium, number_shown, serve_app
+from digit_detector.browser import draw, launch_chromium, number_shown, open_draw_page, serve_app
 from digit_detector.probe_drawings import number_strokes
 from digit_detector.weights import default_weights_path
 
@@ -24,8 +24,7 @@ def screenshot(url: str, number: str, out: Path) -> str:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1200, "height": 760})
         page.set_default_timeout(120_000)
-        page.goto(url)
-        page.get_by_text(EMPTY_PROMPT).wait_for()
+        open_draw_page(page, url)
         height = min(150.0, 340.0 / (0.85 * len(number)))
         draw(page, number_strokes(number, 30, 120, height))
         page.wait_for_function(

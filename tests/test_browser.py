@@ -23,6 +23,7 @@ from digit_detector.browser import (  # noqa: E402
     Point,
     draw,
     launch_chromium,
+    open_draw_page,
     serve_app,
     set_slider,
 )
@@ -70,8 +71,7 @@ def app_url(random_tiny_weights: Path, app_folder: Path, feedback_dir: Path) -> 
 def open_app(browser: Browser, url: str, width: int = 1280, height: int = 1000) -> Page:
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(url)
-    page.get_by_text(PROMPT).wait_for()
+    open_draw_page(page, url)
     return page
 
 
@@ -291,8 +291,7 @@ def test_a_stroke_started_in_the_toolbar_corner_is_drawn_and_read(browser: Brows
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             try:
-                page.goto(url)
-                page.get_by_text(PROMPT).wait_for()
+                open_draw_page(page, url)
                 canvas = drawing_surface(page)
                 toolbar = page.locator(".dc-toolbar").first
                 box = toolbar.bounding_box()

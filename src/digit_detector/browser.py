@@ -42,6 +42,11 @@ STROKES_READ_JS = """total => {
     const number = document.querySelector('.dd-number');
     return number === null || Number(number.dataset.strokes || 0) >= total;
 }"""
+# the same, on the Draw page only: the number must be there (a busy or rerunning page shows none for a moment)
+NUMBER_READ_JS = """total => {
+    const number = document.querySelector('.dd-number');
+    return number !== null && Number(number.dataset.strokes || 0) >= total;
+}"""
 Point = tuple[float, float]
 
 
@@ -118,3 +123,22 @@ def set_slider(page: Page, label: str, key: str) -> None:
     thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).get_by_role("slider")
     thumb.focus()
     thumb.press(key)
+
+
+def open_draw_page(page: Page, url: str, pen_key: str | None = None) -> None:
+    """Load the Draw page afresh (an empty canvas) and wait for its prompt; ``pen_key`` ('Home', 'End')
+    moves the pen-width slider first."""
+    page.goto(url)
+    page.get_by_text(EMPTY_PROMPT).wait_for()
+    if pen_key is not None:
+        set_slider(page, "Pen width", pen_key)
+        page.get_by_text(EMPTY_PROMPT).wait_for()
+
+
+def read_drawing(page: Page, url: str, strokes: Sequence[Sequence[Point]], pen_key: str | None = None) -> str:
+    """Draw ``strokes`` on a fresh Draw page and return the number it shows (lines joined by spaces), read
+    from all of them."""
+    open_draw_page(page, url, pen_key)
+    draw(page, strokes)
+    page.wait_for_function(NUMBER_READ_JS, arg=len(strokes), polling="raf")
+    return number_shown(page).replace("\n", " ")
