@@ -6,13 +6,16 @@
 Runs the shipped detector (as the app does) on every canvas of the split with two or more digits and on
 every single-digit canvas. A misread number is counted as having fewer characters than drawn (missed
 digits), more (extra boxes), the right count with a wrong digit (naming), or the same digits in another
-order; per layout, and with or without a digit cut by the canvas edge (under ``CUT_VISIBLE`` of it
-visible), the share read exactly. Each digit of a misread number that is not shown right is
-counted by why: shown with another name, dropped by the containment rule (a box at IoU >= 0.5 with it
-off), boxed only loosely (IoU 0.3-0.5) or not boxed; the misnamed ones are drawn on a second sheet
-(``--misnamed-out``: the digit, its source, what it was read as). Each single-digit failure is listed with
-what the canvas holds (visible share of the digit, pen width over height, source, layout) and drawn on a
-contact sheet.
+order; per layout, per number of digits on the canvas, and with or without a digit cut by the canvas
+edge (under ``CUT_VISIBLE`` of it visible), the share read exactly, and the same for the numbers whose
+boldest digit's pen is at most 0.1-0.25 of its height (the data keeps a pen under a sixth of the height,
+``compose.min_height_for``, but slant, stretch and warp change the ratio).
+Each digit of a misread number that is not shown right is counted by why: shown with another name,
+dropped by the containment rule (a box at IoU >= 0.5 with it off), boxed only loosely (IoU 0.3-0.5) or
+not boxed; the misnamed ones are drawn on a second sheet (``--misnamed-out``: the digit, its source, what
+it was read as), and with ``--layout`` the first 20 misread canvases of that layout with their shown boxes
+(``--layout-out``). Each single-digit failure is listed with what the canvas holds (visible share of the
+digit, pen width over height, source, layout) and drawn on a contact sheet.
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ from digit_detector.data.yolo_format import digit_sources, load_split, read_meta
 from digit_detector.detector import Detector
 from digit_detector.io import read_image
 from digit_detector.reading import failure_kind, read_number
+from digit_detector.results import Detection
 
 TILE = 160
+CANVAS_TILE = 300
 DIGIT_TILE = 96
 CUT_VISIBLE = 0.8  # a digit less visible than this is "cut by the canvas edge" in the numbers breakdown
+# pen width over digit height: the numbers by their boldest digit (at a third of the height loops fill in)
+PEN_RATIO_BOUNDS = (0.1, 0.15, 0.2, 0.25)
+DIGIT_COUNTS = ((2, 2), (3, 5), (6, 8), (9, 11), (12, 99))  # the canvases by how many digits they hold
 
 
 def best_overlap(box: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> tuple[int, float]:
@@ -57,6 +65,19 @@ def digit_tile(image: Image.Image, box: np.ndarray, caption: str) -> np.ndarray:
     return np.asarray(tile)
 
 
+def canvas_tile(image: Image.Image, detections: list[Detection], expected: str, read: str) -> np.ndarray:
+    """A misread canvas with its shown boxes and names, captioned with what was drawn and what was read."""
+    tile = image.convert("RGB").resize((CANVAS_TILE, CANVAS_TILE))
+    pen = ImageDraw.Draw(tile)
+    scale = CANVAS_TILE / max(image.size)
+    for detection in detections:
+        box = [value * scale for value in detection.box]
+        pen.rectangle(box, outline=(220, 0, 0))
+        pen.text((box[0] + 2, box[1] + 1), detection.label, fill=(220, 0, 0))
+    pen.text((3, 3), f"{expected!r} read {read!r}".replace("\\n", "/"), fill=(0, 0, 200))
+    return np.asarray(tile.convert("L"))
+
+
 def save_sheet(tiles: list[np.ndarray], size: int, columns: int, out: Path) -> None:
     count = len(tiles)
     tiles = tiles + [np.full((size, size), 200, np.uint8)] * (-count % columns)
@@ -71,6 +92,8 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--out", type=Path, default=Path("runs/reading_failures.png"))
     parser.add_argument("--misnamed-out", type=Path, default=Path("runs/misnamed_in_numbers.png"))
+    parser.add_argument("--layout", default=None, help="draw the first 20 misread canvases of this layout")
+    parser.add_argument("--layout-out", type=Path, default=Path("runs/misread_layout.png"))
     args = parser.parse_args()
     detector = Detector.from_weights(device="cpu")
     records = {(args.data / r["image"]).resolve(): r for r in read_meta(args.data, args.split)}
@@ -80,9 +103,12 @@ def main() -> None:
     total: Counter[str] = Counter()
     cut_total: Counter[bool] = Counter()
     cut_failed: Counter[bool] = Counter()
+    by_count: list[tuple[int, bool]] = []  # (digits on the canvas, read)
+    numbers_read: list[tuple[bool, float, bool]] = []  # (every digit 80 % visible, boldest pen ratio, read)
     tiles = []
     why: Counter[str] = Counter()
     misnamed: list[np.ndarray] = []
+    layout_tiles: list[np.ndarray] = []
     for sample in load_split(args.data, args.split).samples:
         ids = [int(c) for c in sample.class_ids]
         digits = sum(is_digit(c) for c in ids)
@@ -99,7 +125,12 @@ def main() -> None:
             cut = min(o["visible"] for o in drawn_digits) < CUT_VISIBLE
             cut_total[cut] += 1
             expected = read_number(ids, np.asarray(sample.boxes_xyxy))
+            boldest = max(o["pen_width"] / max(o["height"], 1.0) for o in drawn_digits)
+            numbers_read.append((not cut, boldest, result.number == expected))
+            by_count.append((digits, result.number == expected))
             if result.number != expected:
+                if record["layout"] == args.layout and len(layout_tiles) < 20:
+                    layout_tiles.append(canvas_tile(image, result.detections, expected, result.number))
                 failed[record["layout"]] += 1
                 cut_failed[cut] += 1
                 kinds[failure_kind(expected, result.number)] += 1
@@ -143,10 +174,30 @@ def main() -> None:
         if cut_total[cut]:
             read = 1 - cut_failed[cut] / cut_total[cut]
             print(f"  {label} {CUT_VISIBLE:.0%} visible: {read:.1%} read of {cut_total[cut]}")
+    for low, high in DIGIT_COUNTS:
+        chosen = [read for count, read in by_count if low <= count <= high]
+        if chosen:
+            span = f"{low}" if low == high else f"{low}-{high}" if high < 99 else f"{low} or more"
+            print(f"  {span} digits on the canvas: {sum(chosen) / len(chosen):.1%} read of {len(chosen)}")
+    for bound in PEN_RATIO_BOUNDS:
+        for clear_only, label in ((False, ""), (True, ", every digit 80% visible")):
+            chosen = [
+                read
+                for visible, ratio, read in numbers_read
+                if ratio <= bound and (visible or not clear_only)
+            ]
+            if chosen:
+                share = sum(chosen) / len(chosen)
+                print(
+                    f"  boldest pen <= {bound:.2f} of its digit's height{label}: {share:.1%} of {len(chosen)}"
+                )
     print("digits of misread numbers not shown right: " + ", ".join(f"{k} {n}" for k, n in why.most_common()))
     if misnamed:
         save_sheet(misnamed, DIGIT_TILE, 12, args.misnamed_out)
         print(f"misnamed digits of misread numbers: {len(misnamed)}, drawn in {args.misnamed_out}")
+    if layout_tiles:
+        save_sheet(layout_tiles, CANVAS_TILE, 5, args.layout_out)
+        print(f"misread {args.layout} canvases: the first {len(layout_tiles)} drawn in {args.layout_out}")
     if tiles:
         save_sheet(tiles, TILE, 8, args.out)
         print(f"single-digit failures: {len(tiles)}, drawn in {args.out}")
