@@ -78,6 +78,16 @@ def weights_with_report(tmp_path: Path) -> Path:
         "numbers": {"images": 300, "exact": 270, "accuracy": 0.9},
         "blank": {"images": 80, "with_detection": 0},
         "other": {"boxes": 100, "taken_for_digit": 2, "rate": 0.02},
+        "readings_by_layout": {
+            "number": {
+                "single_digit": {"images": 0, "top1": None},
+                "numbers": {"images": 280, "accuracy": 0.915},
+            },
+            "empty": {
+                "single_digit": {"images": 0, "top1": None},
+                "numbers": {"images": 0, "accuracy": None},
+            },
+        },
     }
     metadata = WeightsMetadata(
         model=config,
@@ -305,7 +315,8 @@ def test_about_page_shows_pipeline_classes_metrics_plots_and_history(
     assert metrics["mAP@0.5"] == "98.1 %"
     assert metrics["blank canvases with a box"] == "0 of 80"
     assert len(at.get("image")) == 2  # the eval plots beside the weights
-    assert len(at.table) >= 3  # classes, ship targets, per-class AP
+    assert len(at.table) >= 4  # classes, ship targets, readings by layout, per-class AP
+    assert "Readings by canvas layout" in text
 
 
 def test_about_page_with_untrained_weights(
@@ -396,3 +407,30 @@ def test_app_entry_point_imports_only_the_ui() -> None:
     assert "st.set_page_config(" in source
     for name in not_deployed_modules():
         assert f"import {name}" not in source
+
+
+def test_about_page_layout_rows_leave_out_layouts_with_nothing_to_read() -> None:
+    from digit_detector.ui.about_page import layout_rows
+
+    report = {
+        "readings_by_layout": {
+            "number": {
+                "single_digit": {"images": 0, "top1": None},
+                "numbers": {"images": 4, "accuracy": 0.75},
+            },
+            "empty": {
+                "single_digit": {"images": 0, "top1": None},
+                "numbers": {"images": 0, "accuracy": None},
+            },
+        }
+    }
+    assert layout_rows(report) == [
+        {
+            "layout": "number",
+            "single digits": 0,
+            "top-1": "—",
+            "canvases with 2+ digits": 4,
+            "read exactly": "75.0 %",
+        }
+    ]
+    assert layout_rows({}) == []  # a report of imported data has no layouts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,14 @@ from PIL import Image
 
 from digit_detector.classes import OTHER_ID
 from digit_detector.cli import main as cli_main
-from digit_detector.data.yolo_format import Sample, append_meta, digit_sources, load_split, write_sample
+from digit_detector.data.yolo_format import (
+    Sample,
+    append_meta,
+    canvas_layouts,
+    digit_sources,
+    load_split,
+    write_sample,
+)
 from digit_detector.detector import Detection, Detector
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.predictions import match_detections
@@ -155,6 +163,30 @@ def test_digits_are_counted_by_their_source(tmp_path: Path) -> None:
     assert any(line.startswith("digits from font: 50.0 %") for line in report.summary_lines())
 
 
+def test_canvases_are_counted_by_their_layout(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    samples = write_dataset(root)
+    layouts = {"a_single": "single_digit", "b_number": "number", "c_blank": "empty"}  # d_other: none given
+    records = []
+    for sample in samples:
+        record: dict[str, Any] = {"image": str(sample.image_path.relative_to(root)), "objects": []}
+        if sample.image_path.stem in layouts:
+            record["layout"] = layouts[sample.image_path.stem]
+        records.append(record)
+    append_meta(root, "test", records)
+    found = canvas_layouts(root, "test")
+    assert sorted(found.values()) == ["empty", "number", "single_digit"]  # a record without one is left out
+    rows = perfect_rows()
+    rows[1] = [(NUMBER[2][0], 4, 0.9), (NUMBER[2][1], 7, 0.8)]  # the number "42" read "47"
+    report = evaluate(make_detector(rows), samples, progress=False, layouts=found)
+    number, single = report.by_layout["number"], report.by_layout["single_digit"]
+    assert (number.number_images, number.number_accuracy, number.single_digit_images) == (1, 0.0, 0)
+    assert (single.single_digit_images, single.single_digit_top1, single.number_images) == (1, 1.0, 0)
+    assert report.to_dict()["readings_by_layout"]["number"]["numbers"] == {"images": 1, "accuracy": 0.0}
+    assert "numbers read exactly by layout: number 0.0 % of 1" in report.summary_lines()
+    assert not evaluate(make_detector(rows), samples, progress=False).by_layout  # no layouts: no breakdown
+
+
 def test_missed_boxes_and_low_scores(samples: list[Sample]) -> None:
     rows = perfect_rows()
     rows[1] = [(NUMBER[2][0], 4, 0.9), (NUMBER[2][1], 2, 0.3)]  # the 2 below the 0.5 threshold
@@ -245,6 +277,16 @@ def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp
         "images": 7,
         "targets": {"single-digit top-1": {"value": 0.9123, "goal": ">= 0.97", "pass": False}},
         "recall_by_bucket": {"size": {"large": {"boxes": 3, "found": 1.0, "named": 0.6667}}},
+        "readings_by_layout": {
+            "number": {
+                "single_digit": {"images": 0, "top1": None},
+                "numbers": {"images": 4, "accuracy": 0.75},
+            },
+            "empty": {
+                "single_digit": {"images": 0, "top1": None},
+                "numbers": {"images": 0, "accuracy": None},
+            },
+        },
     }
     metadata.training["chain"] = [{"command": "python -m digit_detector train A"}, {"command": "attach B"}]
     weights = save_weights(model, metadata, tmp_path / "w.safetensors")
@@ -253,6 +295,7 @@ def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp
     card = out.read_text()
     assert "| single-digit top-1 | 91.2 % | >= 0.97 | **no** |" in card
     assert "| size | large | 3 | 100.0 % | 66.7 % |" in card
+    assert "| number | 0 | — | 4 | 75.0 % |" in card and "| empty |" not in card  # nothing to read there
     assert "1. `python -m digit_detector train A`" in card and "2. `attach B`" in card
 
 

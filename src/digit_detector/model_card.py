@@ -149,6 +149,28 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
             f"| {kind} | {counts.get('boxes')} | {_pct(counts.get('named'))} | "
             f"{_pct(counts.get('single_digit', {}).get('top1'))} |"
         )
+    by_layout = report.get("readings_by_layout", {})
+    if by_layout:
+        lines += [
+            "",
+            "### Readings by canvas layout",
+            "",
+            "How the data engine composed each test canvas: one digit alone (`single_digit`), one",
+            "number alone (`number`), several lines (`lines`), objects strewn over the canvas",
+            "(`scattered`), digits among words and doodles (`mixed`), tiny or canvas-filling objects",
+            "(`extreme_size`). A canvas with two or more digits counts as read when every digit on it is.",
+            "",
+            "| layout | single digits | top-1 | canvases with 2+ digits | read exactly |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name, counts in by_layout.items():
+            single, numbers = counts.get("single_digit", {}), counts.get("numbers", {})
+            if not single.get("images") and not numbers.get("images"):
+                continue
+            lines.append(
+                f"| {name} | {single.get('images')} | {_pct(single.get('top1'))} | {numbers.get('images')} | "
+                f"{_pct(numbers.get('accuracy'))} |"
+            )
     lines += ["", "### Average precision per class (per-class NMS)", "", "| class | AP@0.5 | AP@0.5:0.95 |"]
     lines.append("| --- | ---: | ---: |")
     for name, row in report.get("per_class", {}).items():

@@ -272,6 +272,17 @@ def digit_sources(root: Path, split: str) -> dict[Path, list[str | None]]:
     }
 
 
+def canvas_layouts(root: Path, split: str) -> dict[Path, str]:
+    """Per image (resolved path): the layout the generator composed it in (``single_digit``, ``number``,
+    ``lines``, ``scattered``, ``mixed``, ...), from ``meta/<split>.jsonl``; empty when the split has no
+    metadata (imported data)."""
+    return {
+        (Path(root) / record["image"]).resolve(): str(record["layout"])
+        for record in read_meta(root, split)
+        if "layout" in record
+    }
+
+
 def object_pen_widths(root: Path, split: str) -> dict[Path, list[float]]:
     """Per image (resolved path): the pen width (canvas px) each labelled object was drawn with, in label
     order, from ``meta/<split>.jsonl``; empty when the split has no metadata (imported data)."""

@@ -1,4 +1,5 @@
-"""Breakdowns of an evaluation: reading rates, digits by source, recall by object size and pen width."""
+"""Breakdowns of an evaluation: reading rates, digits by source, readings by canvas layout, recall by object
+size and pen width."""
 
 from __future__ import annotations
 
@@ -53,6 +54,33 @@ class SourceCounts(ReadingRates):
             "named": round_or_none(ratio(self.correct, self.boxes)),
             "wrong_class": self.wrong_class,
             "missed": self.missed,
+            "single_digit": {
+                "images": self.single_digit_images,
+                "top1": round_or_none(self.single_digit_top1),
+            },
+            "numbers": {"images": self.number_images, "accuracy": round_or_none(self.number_accuracy)},
+        }
+
+
+@dataclass
+class LayoutCounts(ReadingRates):
+    """How the canvases of one layout (a number alone, several lines, scattered objects, ...) were read."""
+
+    single_digit_images: int = 0
+    single_digit_correct: int = 0
+    number_images: int = 0
+    number_correct: int = 0
+
+    def add(self, single_ok: bool | None, number_ok: bool | None) -> None:
+        if single_ok is not None:
+            self.single_digit_images += 1
+            self.single_digit_correct += single_ok
+        if number_ok is not None:
+            self.number_images += 1
+            self.number_correct += number_ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "single_digit": {
                 "images": self.single_digit_images,
                 "top1": round_or_none(self.single_digit_top1),

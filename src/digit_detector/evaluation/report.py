@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from digit_detector.detector import Detection
 from digit_detector.evaluation.breakdown import (
+    LayoutCounts,
     ReadingRates,
     SourceCounts,
     fmt,
@@ -111,6 +112,7 @@ class EvalReport(ReadingRates):
     pr_curves: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # precision at RECALL_POINTS
     worst: list[ImageError] = field(default_factory=list)
     by_source: dict[str, SourceCounts] = field(default_factory=dict)  # digits by source (synthetic data)
+    by_layout: dict[str, LayoutCounts] = field(default_factory=dict)  # readings by canvas layout (synthetic)
     # "size" / "pen" -> bucket -> [true boxes, found (any class), named right] at the shipped threshold
     recall_buckets: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
@@ -230,6 +232,7 @@ class EvalReport(ReadingRates):
             },
             "worst_images": [{"image": str(e.image_path), "problem": e.caption} for e in self.worst],
             "digits_by_source": {kind: counts.to_dict() for kind, counts in sorted(self.by_source.items())},
+            "readings_by_layout": {name: counts.to_dict() for name, counts in sorted(self.by_layout.items())},
             "recall_by_bucket": {
                 axis: {
                     bucket: {
@@ -242,6 +245,15 @@ class EvalReport(ReadingRates):
                 for axis, buckets in self.recall_buckets.items()
             },
         }
+
+    def _layout_lines(self) -> list[str]:
+        """The numbers read exactly per canvas layout, as one line (none without layouts)."""
+        rows = [
+            f"{name} {pct(c.number_accuracy)} of {c.number_images}"
+            for name, c in sorted(self.by_layout.items())
+            if c.number_images
+        ]
+        return ["numbers read exactly by layout: " + ", ".join(rows)] if rows else []
 
     def summary_lines(self) -> list[str]:
         """A dozen lines for the terminal."""
@@ -290,6 +302,7 @@ class EvalReport(ReadingRates):
                 f"numbers (all {kind}) {pct(c.number_accuracy)} of {c.number_images}"
                 for kind, c in sorted(self.by_source.items())
             ),
+            *self._layout_lines(),
             *(
                 f"recall by {axis}: "
                 + ", ".join(

@@ -19,6 +19,7 @@ from digit_detector.classes import OTHER_ID, is_digit
 from digit_detector.data.yolo_format import Sample
 from digit_detector.detector import Detector
 from digit_detector.evaluation.breakdown import (
+    LayoutCounts,
     ReadingRates,
     SourceCounts,
     count_buckets,
@@ -139,15 +140,17 @@ def evaluate(
     progress: bool = True,
     sources: Mapping[Path, Sequence[str | None]] | None = None,
     pens: Mapping[Path, Sequence[float]] | None = None,
+    layouts: Mapping[Path, str] | None = None,
 ) -> EvalReport:
     """Run the detector once per image and compute every number of the ship decision.
 
     ``sources`` (:func:`~digit_detector.data.yolo_format.digit_sources`) adds the digits' results by
     source to the report; ``pens`` (:func:`~digit_detector.data.yolo_format.object_pen_widths`) the
-    recall by pen width.
+    recall by pen width; ``layouts`` (:func:`~digit_detector.data.yolo_format.canvas_layouts`) the
+    readings by canvas layout.
     """
     predictions = predict_samples(detector, samples, progress=progress)
-    return report_from_predictions(detector, predictions, sources=sources, pens=pens)
+    return report_from_predictions(detector, predictions, sources=sources, pens=pens, layouts=layouts)
 
 
 def report_from_predictions(
@@ -156,11 +159,13 @@ def report_from_predictions(
     *,
     sources: Mapping[Path, Sequence[str | None]] | None = None,
     pens: Mapping[Path, Sequence[float]] | None = None,
+    layouts: Mapping[Path, str] | None = None,
 ) -> EvalReport:
     """The report for predictions made by :func:`predict_samples` with ``detector``."""
     if not predictions:
         raise ValueError("nothing to evaluate: no images")
     by_source: dict[str, SourceCounts] = {}
+    by_layout: dict[str, LayoutCounts] = {}
     names = tuple(detector.class_names)
     background = len(names)
     confusion = np.zeros((background + 1, background + 1), dtype=np.int64)
@@ -230,6 +235,9 @@ def report_from_predictions(
         kinds = sources.get(sample.image_path.resolve()) if sources else None
         if kinds is not None:
             count_by_source(by_source, kinds, gt_ids, matching, single_ok, number_ok)
+        layout = layouts.get(sample.image_path.resolve()) if layouts else None
+        if layout is not None:
+            by_layout.setdefault(layout, LayoutCounts()).add(single_ok, number_ok)
         if problems:
             errors.append(
                 ImageError(
@@ -296,6 +304,7 @@ def report_from_predictions(
         pr_curves=curves,
         worst=errors[:WORST_IMAGES],
         by_source=by_source,
+        by_layout=by_layout,
         recall_buckets=recall_buckets,
     )
 

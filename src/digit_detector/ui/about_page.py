@@ -140,6 +140,24 @@ def bucket_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def layout_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's readings by canvas layout as table rows (layouts with nothing to read left out)."""
+    rows = []
+    for layout, counts in report.get("readings_by_layout", {}).items():
+        single, numbers = counts.get("single_digit", {}), counts.get("numbers", {})
+        if single.get("images") or numbers.get("images"):
+            rows.append(
+                {
+                    "layout": layout,
+                    "single digits": single.get("images"),
+                    "top-1": _ratio(single.get("top1")),
+                    "canvases with 2+ digits": numbers.get("images"),
+                    "read exactly": _ratio(numbers.get("accuracy")),
+                }
+            )
+    return rows
+
+
 def per_class_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-class ground-truth count and AP of an eval report as table rows."""
     return [
@@ -213,6 +231,13 @@ def show_model(detector: Detector, weights: str) -> None:
         if buckets:
             st.markdown("**Recall by object size and pen width** (found / named right)")
             st.table(buckets, hide_index=True, width="content")
+        layouts = layout_rows(report)
+        if layouts:
+            st.markdown(
+                "**Readings by canvas layout** (a number alone, several lines, objects strewn over the "
+                "canvas, digits among words and doodles; a canvas counts as read when every digit on it is)"
+            )
+            st.table(layouts, hide_index=True, width="content")
         per_class = per_class_rows(report)
         if per_class:
             with st.expander("Average precision per class"):
