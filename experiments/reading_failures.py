@@ -9,7 +9,8 @@ digits), more (extra boxes), the right count with a wrong digit (naming), or the
 order; per layout, per number of digits on the canvas, and with or without a digit cut by the canvas
 edge (under ``CUT_VISIBLE`` of it visible), the share read exactly, and the same for the numbers whose
 boldest digit's pen is at most 0.1-0.25 of its height (the data keeps a pen under a sixth of the height,
-``compose.min_height_for``, but slant, stretch and warp change the ratio).
+``compose.min_height_for``, but slant, stretch and warp change the ratio), and for the numbers where no
+digit lies under a word or doodle (``UNDER_OBJECT``) or on another digit (``ON_DIGIT``).
 Each digit of a misread number that is not shown right is counted by why: shown with another name,
 dropped by the containment rule (a box at IoU >= 0.5 with it off), boxed only loosely (IoU 0.3-0.5) or
 not boxed; the misnamed ones are drawn on a second sheet (``--misnamed-out``: the digit, its source, what
@@ -21,13 +22,13 @@ digit, pen width over height, source, layout) and drawn on a contact sheet.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from digit_detector.boxes import box_iou
+from digit_detector.boxes import box_iou, inside_share
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import digit_sources, load_split, read_meta
 from digit_detector.detector import Detector
@@ -41,6 +42,8 @@ DIGIT_TILE = 96
 CUT_VISIBLE = 0.8  # a digit less visible than this is "cut by the canvas edge" in the numbers breakdown
 # pen width over digit height: the numbers by their boldest digit (at a third of the height loops fill in)
 PEN_RATIO_BOUNDS = (0.1, 0.15, 0.2, 0.25)
+UNDER_OBJECT = 0.1  # a digit more than this share inside a word's or doodle's true box lies under it
+ON_DIGIT = 0.25  # a digit more than this share inside another digit's true box is drawn on it
 DIGIT_COUNTS = ((2, 2), (3, 5), (6, 8), (9, 11), (12, 99))  # the canvases by how many digits they hold
 
 
@@ -63,6 +66,19 @@ def digit_tile(image: Image.Image, box: np.ndarray, caption: str) -> np.ndarray:
     tile = crop.resize((DIGIT_TILE, DIGIT_TILE))
     ImageDraw.Draw(tile).text((2, 2), caption, fill=0)
     return np.asarray(tile)
+
+
+def overlaps(class_ids: list[int], boxes: np.ndarray) -> tuple[bool, bool]:
+    """Whether a digit of the canvas lies under a word or doodle (:data:`UNDER_OBJECT` of it inside its true
+    box), and whether one lies on another digit (:data:`ON_DIGIT` of it inside that digit's box; digits that
+    merely touch, as in a number, overlap less)."""
+    digits = np.array([is_digit(c) for c in class_ids], dtype=bool)
+    share = inside_share(boxes[digits], boxes)  # [digit, any box]
+    others = np.where(digits, -1, np.arange(len(class_ids)))  # columns of the non-digits
+    under = bool((share[:, others >= 0] > UNDER_OBJECT).any())
+    on_digit = share[:, digits]
+    np.fill_diagonal(on_digit, 0.0)
+    return under, bool((on_digit > ON_DIGIT).any())
 
 
 def canvas_tile(image: Image.Image, detections: list[Detection], expected: str, read: str) -> np.ndarray:
@@ -103,12 +119,14 @@ def main() -> None:
     total: Counter[str] = Counter()
     cut_total: Counter[bool] = Counter()
     cut_failed: Counter[bool] = Counter()
+    apart: list[tuple[bool, bool, bool, bool]] = []  # (80 % visible, under an object, on a digit, read)
     by_count: list[tuple[int, bool]] = []  # (digits on the canvas, read)
     numbers_read: list[tuple[bool, float, bool]] = []  # (every digit 80 % visible, boldest pen ratio, read)
     tiles = []
     why: Counter[str] = Counter()
     misnamed: list[np.ndarray] = []
     layout_tiles: list[np.ndarray] = []
+    layout_kinds: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for sample in load_split(args.data, args.split).samples:
         ids = [int(c) for c in sample.class_ids]
         digits = sum(is_digit(c) for c in ids)
@@ -127,6 +145,7 @@ def main() -> None:
             expected = read_number(ids, np.asarray(sample.boxes_xyxy))
             boldest = max(o["pen_width"] / max(o["height"], 1.0) for o in drawn_digits)
             numbers_read.append((not cut, boldest, result.number == expected))
+            apart.append((not cut, *overlaps(ids, np.asarray(sample.boxes_xyxy)), result.number == expected))
             by_count.append((digits, result.number == expected))
             if result.number != expected:
                 if record["layout"] == args.layout and len(layout_tiles) < 20:
@@ -134,6 +153,7 @@ def main() -> None:
                 failed[record["layout"]] += 1
                 cut_failed[cut] += 1
                 kinds[failure_kind(expected, result.number)] += 1
+                layout_kinds[record["layout"]][failure_kind(expected, result.number)] += 1
                 shown_boxes = [d.box for d in result.detections]
                 every_box = [d.box for d in detector(image, suppress_contained=False).detections]
                 for index, (class_id, box) in enumerate(zip(ids, np.asarray(sample.boxes_xyxy), strict=True)):
@@ -169,7 +189,8 @@ def main() -> None:
         + ", ".join(f"{k} {n}" for k, n in kinds.most_common())
     )
     for layout in sorted(total):
-        print(f"  {layout}: {1 - failed[layout] / total[layout]:.1%} read of {total[layout]}")
+        kinds_there = ", ".join(f"{k} {n}" for k, n in layout_kinds[layout].most_common())
+        print(f"  {layout}: {1 - failed[layout] / total[layout]:.1%} read of {total[layout]} ({kinds_there})")
     for cut, label in ((False, "every digit"), (True, "a digit under")):
         if cut_total[cut]:
             read = 1 - cut_failed[cut] / cut_total[cut]
@@ -179,6 +200,20 @@ def main() -> None:
         if chosen:
             span = f"{low}" if low == high else f"{low}-{high}" if high < 99 else f"{low} or more"
             print(f"  {span} digits on the canvas: {sum(chosen) / len(chosen):.1%} read of {len(chosen)}")
+    for label, keep in (
+        ("no digit under a word or doodle", lambda visible, under, on: not under),
+        (
+            "no digit under a word or doodle, every digit 80% visible",
+            lambda visible, under, on: visible and not under,
+        ),
+        (
+            "... and no digit a quarter on another",
+            lambda visible, under, on: visible and not under and not on,
+        ),
+    ):
+        chosen = [read for visible, under, on, read in apart if keep(visible, under, on)]
+        if chosen:
+            print(f"  {label}: {sum(chosen) / len(chosen):.1%} read of {len(chosen)}")
     for bound in PEN_RATIO_BOUNDS:
         for clear_only, label in ((False, ""), (True, ", every digit 80% visible")):
             chosen = [
