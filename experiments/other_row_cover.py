@@ -105,9 +105,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.mouse:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from held_out_mouse import drawings_for, headline, read_offline
+        from held_out_mouse import headline, read_offline
 
-        drawings = drawings_for(args.mouse, args.n, args.seed)
+        from digit_detector.held_out_rows import held_out_drawings
+
+        drawings = held_out_drawings(args.mouse, args.n, args.seed)
         for rule in args.rules:
             patch(rule)
             reads = read_offline(Detector.from_weights(None, device="cpu"), drawings)
