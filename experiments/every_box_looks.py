@@ -15,10 +15,11 @@ the validation split's MNIST digits instead.
 from __future__ import annotations
 
 import argparse
-import sys
+from functools import partial
 from pathlib import Path
 
 import torch
+from held_out_mouse import add_mouse_arguments, read_variants
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector, LoneLook
@@ -51,22 +52,12 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--max-boxes", type=int, nargs="+", default=[1, 3, 8])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--mouse", choices=("val", "test"), default=None, help="held_out_mouse.py's drawings")
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=1)
+    add_mouse_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.mouse:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from held_out_mouse import headline, read_offline
-
-        from digit_detector.held_out_rows import held_out_drawings
-
-        drawings = held_out_drawings(args.mouse, args.n, args.seed)
-        for max_boxes in args.max_boxes:
-            look_at_most(max_boxes)
-            reads = read_offline(Detector.from_weights(None, device="cpu"), drawings)
-            print(f"looks at canvases of <= {max_boxes} boxes: {headline(drawings, reads)}", flush=True)
+        variants = [(f"looks at canvases of <= {n} boxes", partial(look_at_most, n)) for n in args.max_boxes]
+        read_variants(args.mouse, args.n, args.seed, variants)
         return
     if args.data is None:
         parser.error("--data or --mouse")

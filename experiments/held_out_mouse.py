@@ -17,6 +17,7 @@ import json
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -83,6 +84,23 @@ def headline(drawings: list[Drawing], reads: list[str]) -> str:
     """The lone-digit and number rows of :func:`table` on one line, and the misread drawings."""
     rows = [line for line in table(drawings, reads) if line.startswith(("| lone digits |", "| numbers |"))]
     return " ".join(rows) + "\n  misread: " + misread(drawings, reads)
+
+
+def add_mouse_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of an experiment that also reads these drawings: ``--mouse SPLIT``, ``--n``, ``--seed``."""
+    parser.add_argument("--mouse", choices=("val", "test"), default=None, help="held_out_mouse.py's drawings")
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def read_variants(split: str, n: int, seed: int, variants: Iterable[tuple[str, Callable[[], None]]]) -> None:
+    """For each (name, apply) of ``variants``: apply it (a patch of the reading pipeline), read the drawings
+    of ``split`` as the app does and print the lone digits and numbers read, and the misread drawings."""
+    drawings = held_out_drawings(split, n, seed)
+    for name, apply in variants:
+        apply()
+        reads = read_offline(Detector.from_weights(None, device="cpu"), drawings)
+        print(f"{name}: {headline(drawings, reads)}", flush=True)
 
 
 def sheet(drawings: list[Drawing], reads: list[str], out: Path, tile: int = 200) -> None:

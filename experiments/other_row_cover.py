@@ -23,12 +23,13 @@ The rules compared (every :class:`Detector` of the process is patched, evaluatio
 from __future__ import annotations
 
 import argparse
-import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from held_out_mouse import add_mouse_arguments, read_variants
 from numpy.typing import NDArray
 
 from digit_detector import detector as detector_module
@@ -96,24 +97,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--mouse", choices=("val", "test"), default=None, help="held_out_mouse.py's drawings")
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=1)
+    add_mouse_arguments(parser)
     parser.add_argument("--rules", nargs="+", choices=RULES, default=list(RULES))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.mouse:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from held_out_mouse import headline, read_offline
-
-        from digit_detector.held_out_rows import held_out_drawings
-
-        drawings = held_out_drawings(args.mouse, args.n, args.seed)
-        for rule in args.rules:
-            patch(rule)
-            reads = read_offline(Detector.from_weights(None, device="cpu"), drawings)
-            print(f"{rule}: {headline(drawings, reads)}", flush=True)
+        read_variants(args.mouse, args.n, args.seed, [(rule, partial(patch, rule)) for rule in args.rules])
         return
     if args.data is None:
         parser.error("--data or --mouse")

@@ -27,7 +27,8 @@ from tqdm import tqdm
 from digit_detector.boxes import box_iou
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
+from digit_detector.evaluation.breakdown import ReadingCounts
+from digit_detector.evaluation.scoring import read_canvas
 from digit_detector.ink import DARK_THRESHOLD
 from digit_detector.io import read_image
 from digit_detector.preprocess import to_rgb

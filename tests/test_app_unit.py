@@ -31,6 +31,7 @@ from digit_detector.render import class_colour, pixelate
 from digit_detector.ui import draw_page, state
 from digit_detector.weights import WEIGHTS_ENV, WeightsMetadata, save_weights
 from requirement_files import dependency_closure, requirements
+from test_evaluation import LAYOUT_READINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -78,16 +79,7 @@ def weights_with_report(tmp_path: Path) -> Path:
         "numbers": {"images": 300, "exact": 270, "accuracy": 0.9},
         "blank": {"images": 80, "with_detection": 0},
         "other": {"boxes": 100, "taken_for_digit": 2, "rate": 0.02},
-        "readings_by_layout": {
-            "number": {
-                "single_digit": {"images": 0, "top1": None},
-                "numbers": {"images": 280, "accuracy": 0.915},
-            },
-            "empty": {
-                "single_digit": {"images": 0, "top1": None},
-                "numbers": {"images": 0, "accuracy": None},
-            },
-        },
+        "readings_by_layout": LAYOUT_READINGS,
     }
     metadata = WeightsMetadata(
         model=config,
@@ -412,18 +404,7 @@ def test_app_entry_point_imports_only_the_ui() -> None:
 def test_about_page_layout_rows_leave_out_layouts_with_nothing_to_read() -> None:
     from digit_detector.ui.about_page import layout_rows
 
-    report = {
-        "readings_by_layout": {
-            "number": {
-                "single_digit": {"images": 0, "top1": None},
-                "numbers": {"images": 4, "accuracy": 0.75},
-            },
-            "empty": {
-                "single_digit": {"images": 0, "top1": None},
-                "numbers": {"images": 0, "accuracy": None},
-            },
-        }
-    }
+    report = {"readings_by_layout": LAYOUT_READINGS}
     assert layout_rows(report) == [
         {
             "layout": "number",

@@ -48,6 +48,11 @@ NUMBER: Labels = ("b_number", [4, 2], [[20.0, 50.0, 60.0, 110.0], [80.0, 50.0, 1
 BLANK: Labels = ("c_blank", [], [])
 OTHER: Labels = ("d_other", [OTHER_ID], [[30.0, 30.0, 150.0, 150.0]])
 IMAGES = (SINGLE, NUMBER, BLANK, OTHER)
+# a report's readings by layout: one layout with numbers to read, one with nothing (left out of tables)
+LAYOUT_READINGS = {
+    "number": {"single_digit": {"images": 0, "top1": None}, "numbers": {"images": 4, "accuracy": 0.75}},
+    "empty": {"single_digit": {"images": 0, "top1": None}, "numbers": {"images": 0, "accuracy": None}},
+}
 
 
 class SequenceBackend:
@@ -277,16 +282,7 @@ def test_model_card_comes_from_the_weights_report(random_tiny_weights: Path, tmp
         "images": 7,
         "targets": {"single-digit top-1": {"value": 0.9123, "goal": ">= 0.97", "pass": False}},
         "recall_by_bucket": {"size": {"large": {"boxes": 3, "found": 1.0, "named": 0.6667}}},
-        "readings_by_layout": {
-            "number": {
-                "single_digit": {"images": 0, "top1": None},
-                "numbers": {"images": 4, "accuracy": 0.75},
-            },
-            "empty": {
-                "single_digit": {"images": 0, "top1": None},
-                "numbers": {"images": 0, "accuracy": None},
-            },
-        },
+        "readings_by_layout": LAYOUT_READINGS,
     }
     metadata.training["chain"] = [{"command": "python -m digit_detector train A"}, {"command": "attach B"}]
     weights = save_weights(model, metadata, tmp_path / "w.safetensors")

@@ -62,22 +62,39 @@ class SourceCounts(ReadingRates):
         }
 
 
+@dataclass(frozen=True)
+class CanvasReading:
+    """How one canvas was read, as the report counts it: ``single_ok`` on a canvas of one digit (the best
+    detection names it), ``number_ok`` on one of two or more digits (the number read exactly), None where
+    the canvas is not that kind; and how many of its ``other_drawings`` were ``other_taken`` for a digit
+    (a digit detection at IoU >= 0.5)."""
+
+    single_ok: bool | None
+    number_ok: bool | None
+    other_drawings: int
+    other_taken: int
+
+
 @dataclass
-class LayoutCounts(ReadingRates):
-    """How the canvases of one layout (a number alone, several lines, scattered objects, ...) were read."""
+class ReadingCounts(ReadingRates):
+    """The reading figures of many canvases: the sum of their :class:`CanvasReading` records."""
 
     single_digit_images: int = 0
     single_digit_correct: int = 0
     number_images: int = 0
     number_correct: int = 0
+    other_drawings: int = 0
+    other_taken: int = 0
 
-    def add(self, single_ok: bool | None, number_ok: bool | None) -> None:
-        if single_ok is not None:
+    def add(self, reading: CanvasReading) -> None:
+        if reading.single_ok is not None:
             self.single_digit_images += 1
-            self.single_digit_correct += single_ok
-        if number_ok is not None:
+            self.single_digit_correct += reading.single_ok
+        if reading.number_ok is not None:
             self.number_images += 1
-            self.number_correct += number_ok
+            self.number_correct += reading.number_ok
+        self.other_drawings += reading.other_drawings
+        self.other_taken += reading.other_taken
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +104,13 @@ class LayoutCounts(ReadingRates):
             },
             "numbers": {"images": self.number_images, "accuracy": round_or_none(self.number_accuracy)},
         }
+
+    def __str__(self) -> str:
+        return (
+            f"top-1 {self.single_digit_correct}/{self.single_digit_images}, "
+            f"numbers {self.number_correct}/{self.number_images}, "
+            f"other -> digit {self.other_taken}/{self.other_drawings}"
+        )
 
 
 def _bucket(value: float, buckets: Sequence[tuple[str, float]]) -> str:

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 
 from digit_detector.detector import Detection
 from digit_detector.evaluation.breakdown import (
-    LayoutCounts,
+    ReadingCounts,
     ReadingRates,
     SourceCounts,
     fmt,
@@ -112,7 +112,7 @@ class EvalReport(ReadingRates):
     pr_curves: dict[str, NDArray[np.float64]] = field(default_factory=dict)  # precision at RECALL_POINTS
     worst: list[ImageError] = field(default_factory=list)
     by_source: dict[str, SourceCounts] = field(default_factory=dict)  # digits by source (synthetic data)
-    by_layout: dict[str, LayoutCounts] = field(default_factory=dict)  # readings by canvas layout (synthetic)
+    by_layout: dict[str, ReadingCounts] = field(default_factory=dict)  # readings by canvas layout (synthetic)
     # "size" / "pen" -> bucket -> [true boxes, found (any class), named right] at the shipped threshold
     recall_buckets: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 

@@ -6,7 +6,6 @@ COCO mAP (torchmetrics), matching, reading rates, breakdowns and the worst image
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from digit_detector.classes import OTHER_ID, is_digit
 from digit_detector.data.yolo_format import Sample
 from digit_detector.detector import Detector
 from digit_detector.evaluation.breakdown import (
-    LayoutCounts,
-    ReadingRates,
+    CanvasReading,
+    ReadingCounts,
     SourceCounts,
     count_buckets,
     count_by_source,
@@ -38,48 +37,6 @@ from digit_detector.evaluation.report import (
 )
 from digit_detector.reading import read_number
 from digit_detector.results import DetectionResult
-
-
-@dataclass(frozen=True)
-class CanvasReading:
-    """How one canvas was read, as the report counts it: ``single_ok`` on a canvas of one digit (the best
-    detection names it), ``number_ok`` on one of two or more digits (the number read exactly), None where
-    the canvas is not that kind; and how many of its ``other_drawings`` were ``other_taken`` for a digit
-    (a digit detection at IoU >= 0.5)."""
-
-    single_ok: bool | None
-    number_ok: bool | None
-    other_drawings: int
-    other_taken: int
-
-
-@dataclass
-class ReadingCounts(ReadingRates):
-    """The reading figures of many canvases: the sum of their :class:`CanvasReading` records."""
-
-    single_digit_images: int = 0
-    single_digit_correct: int = 0
-    number_images: int = 0
-    number_correct: int = 0
-    other_drawings: int = 0
-    other_taken: int = 0
-
-    def add(self, reading: CanvasReading) -> None:
-        if reading.single_ok is not None:
-            self.single_digit_images += 1
-            self.single_digit_correct += reading.single_ok
-        if reading.number_ok is not None:
-            self.number_images += 1
-            self.number_correct += reading.number_ok
-        self.other_drawings += reading.other_drawings
-        self.other_taken += reading.other_taken
-
-    def __str__(self) -> str:
-        return (
-            f"top-1 {self.single_digit_correct}/{self.single_digit_images}, "
-            f"numbers {self.number_correct}/{self.number_images}, "
-            f"other -> digit {self.other_taken}/{self.other_drawings}"
-        )
 
 
 def read_canvas(
@@ -165,7 +122,7 @@ def report_from_predictions(
     if not predictions:
         raise ValueError("nothing to evaluate: no images")
     by_source: dict[str, SourceCounts] = {}
-    by_layout: dict[str, LayoutCounts] = {}
+    by_layout: dict[str, ReadingCounts] = {}
     names = tuple(detector.class_names)
     background = len(names)
     confusion = np.zeros((background + 1, background + 1), dtype=np.int64)
@@ -237,7 +194,7 @@ def report_from_predictions(
             count_by_source(by_source, kinds, gt_ids, matching, single_ok, number_ok)
         layout = layouts.get(sample.image_path.resolve()) if layouts else None
         if layout is not None:
-            by_layout.setdefault(layout, LayoutCounts()).add(single_ok, number_ok)
+            by_layout.setdefault(layout, ReadingCounts()).add(reading)
         if problems:
             errors.append(
                 ImageError(

@@ -25,7 +25,8 @@ from digit_detector.boxes import box_iou
 from digit_detector.containment import KeepRule, dropped_box_features
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import ReadingCounts, read_canvas
+from digit_detector.evaluation.breakdown import ReadingCounts
+from digit_detector.evaluation.scoring import read_canvas
 from digit_detector.naming import load_namer
 from digit_detector.results import Detection, DetectionResult
 from digit_detector.training.namer import save_namer

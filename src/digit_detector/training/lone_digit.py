@@ -15,7 +15,7 @@ from pathlib import Path
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import ReadingCounts
+from digit_detector.evaluation.breakdown import ReadingCounts
 from digit_detector.second_stage import LoneLooks
 from digit_detector.training.keep_rule import Canvas, collect, metadata_with, read_with, save_choice
 from digit_detector.weights import read_metadata
