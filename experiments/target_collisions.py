@@ -19,10 +19,12 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from PIL import Image
 
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.models.config import STRIDES
+from digit_detector.preprocess import letterbox, to_rgb
 from digit_detector.training.targets import build_targets
 from digit_detector.weights import DEFAULT_WEIGHTS, read_metadata
 
@@ -38,16 +40,20 @@ class Assignment:
     xy_scale: float
 
 
+def input_boxes(sample: Sample, input_size: int) -> torch.Tensor:
+    """The canvas's true boxes in model-input pixels, letterboxed as training prepares them."""
+    with Image.open(sample.image_path) as image:
+        _, transform = letterbox(to_rgb(image), input_size)
+    return torch.from_numpy(transform.to_input(sample.boxes_xyxy)).float().reshape(-1, 4)
+
+
 def starved_objects(
-    sample: Sample, anchors: torch.Tensor, input_size: int, rule: Assignment
-) -> tuple[int, list[int]]:
-    """(objects, indices of the objects left with no positive slot) for one canvas.
+    boxes: torch.Tensor, anchors: torch.Tensor, input_size: int, rule: Assignment
+) -> list[int]:
+    """Indices of the objects of one canvas (``boxes`` in model-input pixels) left with no positive slot.
 
     Each object's index is written as its class, so a slot's class says which object holds it.
     """
-    width, height = sample.image_size
-    scale = input_size / max(width, height)
-    boxes = torch.from_numpy(sample.boxes_xyxy * scale).float().reshape(-1, 4)
     grid_sizes = tuple(input_size // stride for stride in STRIDES)
     indices = torch.arange(len(boxes))
     targets = build_targets(
@@ -64,7 +70,7 @@ def starved_objects(
     for target in targets:
         positive = target[..., 0] == 1.0
         held.update(int(i) for i in target[..., 5][positive].round().long())
-    return len(boxes), [i for i in range(len(boxes)) if i not in held]
+    return [i for i in range(len(boxes)) if i not in held]
 
 
 def main() -> None:
@@ -91,13 +97,13 @@ def main() -> None:
         ),
     }
     samples = load_split(args.data, args.split).samples[: args.limit]
+    boxes = [input_boxes(sample, input_size) for sample in samples]
+    total = sum(len(b) for b in boxes)
     for name, rule in rules.items():
-        total = 0
         starved: Counter[str] = Counter()
         canvases_hit = 0
-        for sample in samples:
-            count, lost = starved_objects(sample, anchors, input_size, rule)
-            total += count
+        for sample, canvas_boxes in zip(samples, boxes, strict=True):
+            lost = starved_objects(canvas_boxes, anchors, input_size, rule)
             canvases_hit += bool(lost)
             starved.update(CLASS_NAMES[int(sample.class_ids[i])] for i in lost)
         lost_total = sum(starved.values())

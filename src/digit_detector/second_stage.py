@@ -321,7 +321,7 @@ def others_in_lines_as_digits(
     Why: an oddly drawn `8` in the middle of a number, named `other` with `8` a close second, dropped a
     digit from the number without a word; in a row of digits it is most likely a digit. Measured in
     ``experiments/other_in_line.py`` and ``experiments/held_out_mouse.py`` (``docs/experiments.md``)."""
-    if min_probability is None or len(detections) < 3:
+    if min_probability is None or len(detections) < 3 or all(d.label != "other" for d in detections):
         return detections
     boxes = np.asarray([d.box for d in detections], np.float64)
     out = list(detections)
