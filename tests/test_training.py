@@ -194,6 +194,31 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
         train(load_config([*overrides[:-1], "model.width=0.5", f"init_weights={weights}"]), "wrong shape")
 
 
+@pytest.mark.slow  # two real training runs
+def test_a_run_with_ema_ships_the_averaged_weights(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    overrides = [
+        f"data.root={tmp_path / 'data'}",
+        "data.batch_size=4",
+        "data.test_split=null",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "model.width=0.25",
+    ]
+    start = train(load_config([*overrides, f"run_dir={tmp_path / 'start'}"]), "start")
+    fine_tune = [*overrides, f"init_weights={start}", "optimizer.learning_rate=0.01"]
+    plain = train(load_config([*fine_tune, f"run_dir={tmp_path / 'plain'}"]), "plain")
+    # decay 1.0: the average is the weights after the first of the three steps and never moves after
+    frozen = train(load_config([*fine_tune, f"run_dir={tmp_path / 'ema'}", "trainer.ema_decay=1.0"]), "ema")
+
+    def distance_from_start(weights: Path) -> float:
+        before, after = load_weights(start)[0].state_dict(), load_weights(weights)[0].state_dict()
+        return sum(float((after[k].float() - before[k].float()).abs().sum()) for k in before)
+
+    assert 0 < distance_from_start(frozen) < distance_from_start(plain) / 2
+    assert load_weights(frozen)[1].training["config"]["trainer"]["ema_decay"] == 1.0
+
+
 def test_one_cycle_factor_warms_up_then_anneals() -> None:
     from digit_detector.training.module import one_cycle_factor
 

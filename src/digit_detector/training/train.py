@@ -16,7 +16,7 @@ import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
@@ -136,6 +136,10 @@ def train(cfg: DictConfig, command: str) -> Path:
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", monitor="val/map", mode="max", save_last=True, filename="best"
     )
+    callbacks: list[Callback] = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    if cfg.trainer.get("ema_decay") is not None:
+        # validation, the checkpoints and the shipped weights use the moving average of the weights
+        callbacks.append(EMAWeightAveraging(decay=float(cfg.trainer.ema_decay)))
     precision = cfg.trainer.precision
     if precision == "auto":
         precision = (
@@ -157,7 +161,7 @@ def train(cfg: DictConfig, command: str) -> Path:
         check_val_every_n_epoch=cfg.trainer.check_val_every_n_epoch,
         log_every_n_steps=cfg.trainer.log_every_n_steps,
         logger=make_logger(cfg.logger, run_dir),
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="epoch")],
+        callbacks=callbacks,
         default_root_dir=str(run_dir),
         deterministic=False,
     )
