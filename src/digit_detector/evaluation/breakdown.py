@@ -34,6 +34,16 @@ class ReadingRates:
     def number_accuracy(self) -> float | None:
         return ratio(self.number_correct, self.number_images)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ``single_digit`` and ``numbers`` entries of a breakdown's report record."""
+        return {
+            "single_digit": {
+                "images": self.single_digit_images,
+                "top1": round_or_none(self.single_digit_top1),
+            },
+            "numbers": {"images": self.number_images, "accuracy": round_or_none(self.number_accuracy)},
+        }
+
 
 @dataclass
 class SourceCounts(ReadingRates):
@@ -54,11 +64,7 @@ class SourceCounts(ReadingRates):
             "named": round_or_none(ratio(self.correct, self.boxes)),
             "wrong_class": self.wrong_class,
             "missed": self.missed,
-            "single_digit": {
-                "images": self.single_digit_images,
-                "top1": round_or_none(self.single_digit_top1),
-            },
-            "numbers": {"images": self.number_images, "accuracy": round_or_none(self.number_accuracy)},
+            **super().to_dict(),
         }
 
 
@@ -95,15 +101,6 @@ class ReadingCounts(ReadingRates):
             self.number_correct += reading.number_ok
         self.other_drawings += reading.other_drawings
         self.other_taken += reading.other_taken
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "single_digit": {
-                "images": self.single_digit_images,
-                "top1": round_or_none(self.single_digit_top1),
-            },
-            "numbers": {"images": self.number_images, "accuracy": round_or_none(self.number_accuracy)},
-        }
 
     def __str__(self) -> str:
         return (
