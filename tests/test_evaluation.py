@@ -19,6 +19,8 @@ from digit_detector.data.yolo_format import (
     canvas_layouts,
     digit_sources,
     load_split,
+    object_pen_widths,
+    split_breakdowns,
     write_sample,
 )
 from digit_detector.detector import Detection, Detector
@@ -166,6 +168,11 @@ def test_digits_are_counted_by_their_source(tmp_path: Path) -> None:
     assert (font.number_images, font.number_accuracy) == (1, 0.0)
     assert report.to_dict()["digits_by_source"]["font"]["named"] == 0.5
     assert any(line.startswith("digits from font: 50.0 %") for line in report.summary_lines())
+    breakdowns = split_breakdowns(root, "test")  # one read of the metadata: the same as each reader's
+    assert breakdowns["sources"] == digit_sources(root, "test")
+    assert breakdowns["sources"][samples[1].image_path.resolve()] == ["font", "font"]  # no dropped 9
+    assert breakdowns["pens"] == object_pen_widths(root, "test")
+    assert breakdowns["layouts"] == canvas_layouts(root, "test") == {}  # no layout in these records
 
 
 def test_canvases_are_counted_by_their_layout(tmp_path: Path) -> None:

@@ -64,12 +64,7 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from digit_detector.data.yolo_format import (
-        canvas_layouts,
-        digit_sources,
-        load_split,
-        object_pen_widths,
-    )
+    from digit_detector.data.yolo_format import load_split, split_breakdowns
     from digit_detector.detector import Detector
     from digit_detector.devices import DeviceError
     from digit_detector.evaluation.files import save_report
@@ -104,9 +99,7 @@ def run(args: argparse.Namespace) -> int:
         detector,
         samples,
         progress=not args.quiet,
-        sources=digit_sources(args.data, args.split),
-        pens=object_pen_widths(args.data, args.split),
-        layouts=canvas_layouts(args.data, args.split),
+        **split_breakdowns(args.data, args.split),
     )
     weights_name = Path(args.weights or default_weights_path()).stem
     out = save_report(report, args.out or Path("reports") / f"eval-{weights_name}-{args.split}")

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import yaml
@@ -248,16 +248,39 @@ def read_meta(root: Path, split: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def boxed_objects(root: Path, split: str) -> dict[Path, list[dict[str, Any]]]:
-    """The metadata of each canvas's boxed objects (``meta/<split>.jsonl``, those the generator dropped left
-    out), by resolved image path: one per line of its label file, in that order. Empty when the split has no
-    metadata (imported data)."""
+def _boxed(root: Path, records: Iterable[dict[str, Any]]) -> dict[Path, list[dict[str, Any]]]:
     return {
         (Path(root) / record["image"]).resolve(): [
             obj for obj in record.get("objects", []) if not obj.get("dropped", False)
         ]
-        for record in read_meta(root, split)
+        for record in records
     }
+
+
+def _sources(boxed: dict[Path, list[dict[str, Any]]]) -> dict[Path, list[str | None]]:
+    return {
+        image: [str(obj["source"]["kind"]) if is_digit(int(obj["class_id"])) else None for obj in kept]
+        for image, kept in boxed.items()
+    }
+
+
+def _pens(boxed: dict[Path, list[dict[str, Any]]]) -> dict[Path, list[float]]:
+    return {image: [float(obj.get("pen_width", 0.0)) for obj in kept] for image, kept in boxed.items()}
+
+
+def _layouts(root: Path, records: Iterable[dict[str, Any]]) -> dict[Path, str]:
+    return {
+        (Path(root) / record["image"]).resolve(): str(record["layout"])
+        for record in records
+        if "layout" in record
+    }
+
+
+def boxed_objects(root: Path, split: str) -> dict[Path, list[dict[str, Any]]]:
+    """The metadata of each canvas's boxed objects (``meta/<split>.jsonl``, those the generator dropped left
+    out), by resolved image path: one per line of its label file, in that order. Empty when the split has no
+    metadata (imported data)."""
+    return _boxed(root, read_meta(root, split))
 
 
 def digit_sources(root: Path, split: str) -> dict[Path, list[str | None]]:
@@ -266,27 +289,34 @@ def digit_sources(root: Path, split: str) -> dict[Path, list[str | None]]:
     Read from ``meta/<split>.jsonl`` (written by ``data synth``): ``"mnist"``, ``"font"`` or ``"hershey"``
     for a digit, ``None`` for any other class. Empty when the split has no metadata (imported data).
     """
-    return {
-        image: [str(obj["source"]["kind"]) if is_digit(int(obj["class_id"])) else None for obj in kept]
-        for image, kept in boxed_objects(root, split).items()
-    }
+    return _sources(boxed_objects(root, split))
 
 
 def canvas_layouts(root: Path, split: str) -> dict[Path, str]:
     """Per image (resolved path): the layout the generator composed it in (``single_digit``, ``number``,
     ``lines``, ``scattered``, ``mixed``, ...), from ``meta/<split>.jsonl``; empty when the split has no
     metadata (imported data)."""
-    return {
-        (Path(root) / record["image"]).resolve(): str(record["layout"])
-        for record in read_meta(root, split)
-        if "layout" in record
-    }
+    return _layouts(root, read_meta(root, split))
 
 
 def object_pen_widths(root: Path, split: str) -> dict[Path, list[float]]:
     """Per image (resolved path): the pen width (canvas px) each labelled object was drawn with, in label
     order, from ``meta/<split>.jsonl``; empty when the split has no metadata (imported data)."""
-    return {
-        image: [float(obj.get("pen_width", 0.0)) for obj in kept]
-        for image, kept in boxed_objects(root, split).items()
-    }
+    return _pens(boxed_objects(root, split))
+
+
+class SplitBreakdowns(TypedDict):
+    """What evaluation breaks its figures down by: :func:`digit_sources`, :func:`object_pen_widths` and
+    :func:`canvas_layouts` of one split."""
+
+    sources: dict[Path, list[str | None]]
+    pens: dict[Path, list[float]]
+    layouts: dict[Path, str]
+
+
+def split_breakdowns(root: Path, split: str) -> SplitBreakdowns:
+    """The split's sources, pens and layouts from one read of ``meta/<split>.jsonl`` (evaluation's keyword
+    arguments: ``evaluate(detector, samples, **split_breakdowns(root, split))``)."""
+    records = read_meta(root, split)
+    boxed = _boxed(root, records)
+    return {"sources": _sources(boxed), "pens": _pens(boxed), "layouts": _layouts(root, records)}

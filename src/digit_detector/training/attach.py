@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from digit_detector.data.yolo_format import canvas_layouts, digit_sources, load_split, object_pen_widths
+from digit_detector.data.yolo_format import load_split, split_breakdowns
 from digit_detector.detector import Detector, TorchBackend, check_threshold
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
@@ -97,9 +97,7 @@ def attach_namer(
         report = evaluate(
             detector,
             test,
-            sources=digit_sources(data, "test"),
-            pens=object_pen_widths(data, "test"),
-            layouts=canvas_layouts(data, "test"),
+            **split_breakdowns(data, "test"),
         )
         save_report(report, out / "eval")
         metadata.metrics["test"] = report.to_dict()

@@ -21,7 +21,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from digit_detector.data.yolo_format import canvas_layouts, digit_sources, load_split, object_pen_widths
+from digit_detector.data.yolo_format import load_split, split_breakdowns
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
@@ -220,9 +220,7 @@ def finalize(
         report = evaluate(
             detector,
             test_samples,
-            sources=digit_sources(root, data.test_split),
-            pens=object_pen_widths(root, data.test_split),
-            layouts=canvas_layouts(root, data.test_split),
+            **split_breakdowns(root, data.test_split),
         )
         save_report(report, run_dir / "eval-test")
         metadata.metrics["test"] = report.to_dict()
