@@ -250,3 +250,22 @@ def test_the_config_groups_build_the_loss_and_optimizer_of_the_defaults() -> Non
     assert [group["initial_lr"] for group in optimizer.param_groups] == [0.0007, 0.0007]
     with pytest.raises(ValueError, match="anchors"):
         DetectorModule(config, loss=YoloLoss(anchors * 2))
+
+
+@pytest.mark.slow  # a real training run
+def test_a_bf16_mixed_run_on_the_cpu_ships_float32_weights(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    overrides = [
+        f"data.root={tmp_path / 'data'}",
+        f"run_dir={tmp_path / 'run'}",
+        "data.batch_size=4",
+        "data.test_split=null",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "trainer.precision=bf16-mixed",  # autocast to bfloat16 on the CPU, the weights kept in float32
+        "model.width=0.25",
+    ]
+    model, metadata = load_weights(train(load_config(overrides), "bf16"))
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
+    assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
+    assert metadata.training["config"]["trainer"]["precision"] == "bf16-mixed"
