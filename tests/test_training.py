@@ -159,17 +159,14 @@ def test_dataset_items_carry_the_targets_of_their_boxes(tmp_path: Path) -> None:
         assert sum(int((t[..., 0] == 1).sum()) for t in targets) == 1  # one positive anchor for the one box
 
 
+#: Overrides of a one-epoch CPU run of a width-0.25 tiny on ``make_dataset``'s canvases (the width last).
+ONE_EPOCH_TINY = ["data.batch_size=4", "trainer.max_epochs=1", "trainer.accelerator=cpu", "model.width=0.25"]
+
+
 @pytest.mark.slow  # a real training run
 def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    overrides = [
-        f"data.root={tmp_path / 'data'}",
-        f"run_dir={tmp_path / 'run'}",
-        "data.batch_size=4",
-        "trainer.max_epochs=1",
-        "trainer.accelerator=cpu",
-        "model.width=0.25",
-    ]
+    overrides = [f"data.root={tmp_path / 'data'}", f"run_dir={tmp_path / 'run'}", *ONE_EPOCH_TINY]
     weights = train(load_config(overrides), "test")
     _, metadata = load_weights(weights)
     assert metadata.model.width == 0.25
@@ -197,14 +194,7 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
 @pytest.mark.slow  # two real training runs
 def test_a_run_with_ema_ships_the_averaged_weights(tmp_path: Path) -> None:
     make_dataset(tmp_path / "data")
-    overrides = [
-        f"data.root={tmp_path / 'data'}",
-        "data.batch_size=4",
-        "data.test_split=null",
-        "trainer.max_epochs=1",
-        "trainer.accelerator=cpu",
-        "model.width=0.25",
-    ]
+    overrides = [f"data.root={tmp_path / 'data'}", "data.test_split=null", *ONE_EPOCH_TINY]
     start = train(load_config([*overrides, f"run_dir={tmp_path / 'start'}"]), "start")
     fine_tune = [*overrides, f"init_weights={start}", "optimizer.learning_rate=0.01"]
     plain = train(load_config([*fine_tune, f"run_dir={tmp_path / 'plain'}"]), "plain")
@@ -258,12 +248,9 @@ def test_a_bf16_mixed_run_on_the_cpu_ships_float32_weights(tmp_path: Path) -> No
     overrides = [
         f"data.root={tmp_path / 'data'}",
         f"run_dir={tmp_path / 'run'}",
-        "data.batch_size=4",
         "data.test_split=null",
-        "trainer.max_epochs=1",
-        "trainer.accelerator=cpu",
         "trainer.precision=bf16-mixed",  # autocast to bfloat16 on the CPU, the weights kept in float32
-        "model.width=0.25",
+        *ONE_EPOCH_TINY,
     ]
     model, metadata = load_weights(train(load_config(overrides), "bf16"))
     assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
