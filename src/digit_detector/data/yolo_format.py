@@ -17,7 +17,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -248,7 +248,7 @@ def read_meta(root: Path, split: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _boxed(root: Path, records: Iterable[dict[str, Any]]) -> dict[Path, list[dict[str, Any]]]:
+def _boxed(root: Path, records: Sequence[dict[str, Any]]) -> dict[Path, list[dict[str, Any]]]:
     return {
         (Path(root) / record["image"]).resolve(): [
             obj for obj in record.get("objects", []) if not obj.get("dropped", False)
@@ -268,7 +268,7 @@ def _pens(boxed: dict[Path, list[dict[str, Any]]]) -> dict[Path, list[float]]:
     return {image: [float(obj.get("pen_width", 0.0)) for obj in kept] for image, kept in boxed.items()}
 
 
-def _layouts(root: Path, records: Iterable[dict[str, Any]]) -> dict[Path, str]:
+def _layouts(root: Path, records: Sequence[dict[str, Any]]) -> dict[Path, str]:
     return {
         (Path(root) / record["image"]).resolve(): str(record["layout"])
         for record in records
