@@ -40,6 +40,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from digit_detector.cli import non_negative_int, positive_int
 from digit_detector.data.limits import MAX_FILE_BYTES
 from digit_detector.detector import Detector, TorchBackend
 from digit_detector.export import export_onnx
@@ -194,7 +195,8 @@ def measure(
     full = Detector(TorchBackend(build_model(full_config), device), WeightsMetadata(model=full_config))
     results["yolov3_torch"] = time_detector(full, args.yolov3_runs, canvas())
     del full
-    results["train_tiny"] = time_training(device, args.batch_size, args.train_steps)
+    if args.train_steps:
+        results["train_tiny"] = time_training(device, args.batch_size, args.train_steps)
     if device.type == "cuda":
         results["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return weights, notes, results
@@ -364,12 +366,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--weights", type=Path, default=None, help=f"tiny weights (default {DEFAULT_WEIGHTS})"
     )
-    parser.add_argument("--runs", type=int, default=50, help="timed calls per detector (default 50)")
+    parser.add_argument("--runs", type=positive_int, default=50, help="timed calls per detector (default 50)")
     parser.add_argument(
-        "--yolov3-runs", type=int, default=10, help="timed calls for the full yolov3 (default 10)"
+        "--yolov3-runs", type=positive_int, default=10, help="timed calls for the full yolov3 (default 10)"
     )
-    parser.add_argument("--train-steps", type=int, default=5, help="timed training steps (default 5)")
-    parser.add_argument("--batch-size", type=int, default=32, help="training batch size (default 32)")
+    parser.add_argument(
+        "--train-steps",
+        type=non_negative_int,
+        default=5,
+        help="timed training steps (default 5; 0: no training row)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=32, help="training batch size (default 32)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device for the torch rows (default cpu)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument(
@@ -434,11 +443,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {label} → detections | {r['median_ms']:.1f} ms | {r['p90_ms']:.1f} ms "
             f"| {r['model_median_ms']:.1f} ms | {r['peak_rss_mib']:.0f} MiB |"
         )
-    t = results["train_tiny"]
-    print(
-        f"| yolov3-tiny training, batch {t['batch_size']} (fwd + loss + bwd + AdamW) | "
-        f"{t['images_per_s']:.1f} images/s | {t['step_ms']:.0f} ms/step | | {t['peak_rss_mib']:.0f} MiB |"
-    )
+    if "train_tiny" in results:
+        t = results["train_tiny"]
+        print(
+            f"| yolov3-tiny training, batch {t['batch_size']} (fwd + loss + bwd + AdamW) | "
+            f"{t['images_per_s']:.1f} images/s | {t['step_ms']:.0f} ms/step | | {t['peak_rss_mib']:.0f} MiB |"
+        )
     if "cuda_peak_mib" in results:
         print(f"\nCUDA peak allocated: {results['cuda_peak_mib']:.0f} MiB")
     return 0

@@ -78,6 +78,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """argparse ``type`` for an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def unit_interval(text: str) -> float:
     """argparse ``type`` for a threshold: a finite number from 0 to 1 (``nan``, ``inf``, -1 and 2 are refused,
     with exit code 2)."""

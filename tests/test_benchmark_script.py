@@ -1,0 +1,41 @@
+"""scripts/benchmark.py's arguments: counts it cannot time are refused up front, and ``--train-steps 0``
+leaves the training row out instead of dividing by zero."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def benchmark_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmark_script", ROOT / "scripts" / "benchmark.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "argv", [["--runs", "0"], ["--yolov3-runs", "-1"], ["--train-steps", "-1"], ["--batch-size", "0"]]
+)
+def test_counts_it_cannot_time_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_script().main(argv)
+    assert exit_info.value.code == 2
+    assert "must be >=" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_no_training_steps_leave_the_training_row_out(capsys: pytest.CaptureFixture[str]) -> None:
+    benchmark_script().main(["--runs", "1", "--yolov3-runs", "1", "--train-steps", "0", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert "train_tiny" not in report["results"]
+    assert report["results"]["tiny_torch"]["median_ms"] > 0
