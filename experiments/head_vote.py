@@ -18,7 +18,7 @@ import numpy as np
 
 import digit_detector.detector as detector_module
 from digit_detector.boxes import is_tensor
-from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+from digit_detector.data.yolo_format import load_split, split_breakdowns
 from digit_detector.decode import RawDetections
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
@@ -50,12 +50,11 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
     args = parser.parse_args()
     samples = load_split(args.data, args.split).samples
-    sources = digit_sources(args.data, args.split)
-    pens = object_pen_widths(args.data, args.split)
+    breakdowns = split_breakdowns(args.data, args.split)
     detector = Detector.from_weights(device="cpu")
     for weight in args.weights:
         detector_module.name_boxes = with_head_vote(weight)
-        report = evaluate(detector, samples, sources=sources, pens=pens)
+        report = evaluate(detector, samples, **breakdowns)
         print(f"--- head weight {weight}")
         print("\n".join(report.summary_lines()))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from digit_detector.classes import is_digit
-from digit_detector.data.yolo_format import Sample, digit_sources, load_split, object_pen_widths
+from digit_detector.data.yolo_format import Sample, load_split, split_breakdowns
 from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
@@ -108,12 +108,7 @@ def main() -> None:
         else:
             detector.namer = TorchNamer(NamerEnsemble(namers), cpu)
         samples = load_split(args.data, args.split).samples
-        report = evaluate(
-            detector,
-            samples,
-            sources=digit_sources(args.data, args.split),
-            pens=object_pen_widths(args.data, args.split),
-        )
+        report = evaluate(detector, samples, **split_breakdowns(args.data, args.split))
         print("\n".join(report.summary_lines()))
         if args.flips:
             print_flips(Detector.from_weights(device="cpu"), detector, samples)

@@ -20,7 +20,7 @@ import torch
 from row_angle import turned_input
 
 import digit_detector.detector as detector_module
-from digit_detector.data.yolo_format import digit_sources, load_split, object_pen_widths
+from digit_detector.data.yolo_format import load_split, split_breakdowns
 from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
@@ -71,9 +71,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     samples = load_split(args.data, args.split).samples
-    sources, pens = digit_sources(args.data, args.split), object_pen_widths(args.data, args.split)
+    breakdowns = split_breakdowns(args.data, args.split)
     detector_module.name_probabilities = with_turns(args.degrees, args.lone_only)
-    report = evaluate(Detector.from_weights(None, device="cpu"), samples, sources=sources, pens=pens)
+    report = evaluate(Detector.from_weights(None, device="cpu"), samples, **breakdowns)
     print(f"turned {args.degrees} lone_only={args.lone_only}:")
     print("\n".join(report.summary_lines()))
 
