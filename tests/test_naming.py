@@ -35,8 +35,6 @@ from digit_detector.second_stage import (
 from digit_detector.training.namer import (
     CropSet,
     accuracy_by_kind,
-    augment_crops,
-    elastic_field,
     predict_crop_set,
     proposal_crop_set,
     save_namer,
@@ -560,37 +558,6 @@ def test_namer_train_learns_the_train_splits_of_extra_datasets_too(tmp_path: Pat
         expected += len(proposal_crop_set([detector], tmp_path / root, "train", progress=False))
     assert record["train_boxes"] == expected
     assert record["extra_data"] == [str(tmp_path / "more")]
-
-
-def test_elastic_fields_are_smooth_bends_of_the_given_strength() -> None:
-    size, generator = 28, torch.Generator().manual_seed(0)
-    field = elastic_field(64, size, 20.0, generator) * size / 2  # in crop pixels
-    assert field.shape == (64, size, size, 2)
-    spread = float(field.std())
-    assert 0.3 < spread < 3.0  # a pixel or so, as the strength asks (not the raw noise's ~11 px)
-    step = float((field[:, 1:] - field[:, :-1]).abs().mean())
-    assert step < spread / 4  # neighbours move together: a bend, not noise
-    assert torch.allclose(elastic_field(4, size, 40.0, torch.Generator().manual_seed(1)) / 2,
-                          elastic_field(4, size, 20.0, torch.Generator().manual_seed(1)))  # fmt: skip
-
-
-def test_elastic_bending_moves_ink_and_keeps_the_crops_shape() -> None:
-    crops = torch.zeros(8, 2, 28, 28)
-    crops[:, 0, 4:24, 12:16] = 1.0  # a bar of ink
-    crops[:, 1, 2:26, 10:18] = 1.0  # its box window
-    plain = augment_crops(crops, torch.Generator().manual_seed(3))
-    bent = augment_crops(crops, torch.Generator().manual_seed(3), elastic=20.0)
-    assert bent.shape == plain.shape == crops.shape
-    assert not torch.allclose(bent, plain)
-    assert 0.5 < float(bent[:, 0].sum() / plain[:, 0].sum()) < 2.0  # bent, not lost
-
-
-def test_namer_train_refuses_a_negative_bend(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    from digit_detector.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["namer", "train", "--mnist-only", "--elastic", "-1", "--out", str(tmp_path / "o.safetensors")])
-    assert exit_info.value.code == 2 and "must be a number >= 0" in capsys.readouterr().err
 
 
 def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -86,17 +86,6 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def non_negative_number(text: str) -> float:
-    """argparse ``type`` for a finite number >= 0 (``nan``, ``inf`` and -1 are refused, with exit code 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0.0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
 def unit_interval(text: str) -> float:
     """argparse ``type`` for a threshold: a finite number from 0 to 1 (``nan``, ``inf``, -1 and 2 are refused,
     with exit code 2)."""

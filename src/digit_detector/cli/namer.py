@@ -46,7 +46,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from digit_detector.cli import non_negative_number, recorded_command
+from digit_detector.cli import recorded_command
 
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
@@ -179,14 +179,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument(
-        "--elastic",
-        type=non_negative_number,
-        default=0.0,
-        metavar="PIXELS",
-        help="train: bend the crops by smooth random displacement fields of this strength (crop pixels; "
-        "default 0: no bending)",
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument(
@@ -442,7 +434,6 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=device,
         init=None if start is None else start.state_dict(),
-        elastic=args.elastic,
     )
     metrics = score_namer(model, tests)
     record = {

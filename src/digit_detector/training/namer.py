@@ -248,33 +248,9 @@ def jitter_boxes(
     return torch.cat((centre - size / 2, centre + size / 2), dim=1)
 
 
-# Elastic distortion (Simard et al. 2003, "Best practices for CNNs applied to visual document analysis"):
-# a random displacement field smoothed by a Gaussian of this many crop pixels...
-ELASTIC_SIGMA = 4.0
-
-
-def elastic_field(
-    count: int, size: int, alpha: float, generator: torch.Generator, sigma: float = ELASTIC_SIGMA
-) -> torch.Tensor:
-    """``count`` smooth random displacement fields ``(count, size, size, 2)`` in ``affine_grid``'s units
-    (2 / size per crop pixel): uniform noise in -1..1 per pixel, blurred by a Gaussian of ``sigma`` crop
-    pixels and scaled by ``alpha`` crop pixels. The same handwriting bent a little differently every time:
-    the classic augmentation for few writers."""
-    noise = torch.rand(count, 2, size, size, generator=generator) * 2 - 1
-    radius = max(1, round(3 * sigma))
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    channels = noise.reshape(count * 2, 1, size, size)
-    blurred = F.conv2d(F.pad(channels, (radius, radius, 0, 0), mode="reflect"), kernel.view(1, 1, 1, -1))
-    blurred = F.conv2d(F.pad(blurred, (0, 0, radius, radius), mode="reflect"), kernel.view(1, 1, -1, 1))
-    return (blurred.reshape(count, 2, size, size) * alpha * 2 / size).permute(0, 2, 3, 1)
-
-
-def augment_crops(crops: torch.Tensor, generator: torch.Generator, elastic: float = 0.0) -> torch.Tensor:
-    """Rotation ±12°, shear ±0.2, scale ±10 % (one warp of every channel; with ``elastic`` > 0 bent by an
-    :func:`elastic_field` of that strength in crop pixels too), then the ink (channel 0) a pixel thicker or
-    thinner (a quarter of the crops each)."""
+def augment_crops(crops: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Rotation ±12°, shear ±0.2, scale ±10 % (one affine warp of every channel), then the ink (channel 0)
+    a pixel thicker or thinner (a quarter of the crops each)."""
     count = len(crops)
     angle = (torch.rand(count, generator=generator) * 2 - 1) * math.radians(12)
     shear = (torch.rand(count, generator=generator) * 2 - 1) * 0.2
@@ -283,10 +259,8 @@ def augment_crops(crops: torch.Tensor, generator: torch.Generator, elastic: floa
     theta = torch.zeros(count, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos / zoom, (-sin + shear * cos) / zoom
     theta[:, 1, 0], theta[:, 1, 1] = sin / zoom, cos / zoom
-    grid = F.affine_grid(theta, list(crops.shape), align_corners=False)
-    if elastic > 0:
-        grid = grid + elastic_field(count, crops.shape[-1], elastic, generator)
-    warped = F.grid_sample(crops, grid.to(crops.device), align_corners=False, padding_mode="zeros")
+    grid = F.affine_grid(theta.to(crops.device), list(crops.shape), align_corners=False)
+    warped = F.grid_sample(crops, grid, align_corners=False, padding_mode="zeros")
     choice = torch.rand(count, generator=generator).view(-1, 1, 1, 1).to(crops.device)
     ink = warped[:, :1]
     thicker = F.max_pool2d(ink, 3, stride=1, padding=1)
@@ -354,13 +328,11 @@ def train_namer(
     progress: bool = True,
     device: torch.device | None = None,
     init: dict[str, torch.Tensor] | None = None,
-    elastic: float = 0.0,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
     one-cycle schedule over the run: by steps, or by wall time when ``minutes`` caps it.
     Trains on ``device`` (default: the CPU), with the images of every set moved there once; ``init`` (a
-    state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning);
-    ``elastic`` bends the crops by an :func:`elastic_field` of that strength (crop pixels; 0: no bending).
+    state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning).
     Returns the model (on the CPU) and a history (validation accuracy per epoch, images per second)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -400,7 +372,7 @@ def train_namer(
                 jittered = jitter_boxes(crop_set.boxes[mine], generator)
                 crops.append(crop_set.crops(mine, config, jittered))
                 labels.append(crop_set.labels[mine])
-            inputs = augment_crops(torch.cat(crops), generator, elastic)
+            inputs = augment_crops(torch.cat(crops), generator)
             targets = torch.cat(labels).to(device)
             loss = F.cross_entropy(model(inputs), targets, label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
