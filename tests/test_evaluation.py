@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -270,6 +271,31 @@ def test_eval_command_on_a_tiny_dataset(
     assert all((out / name).stat().st_size > 0 for name in ("pr_curves.png", "worst_errors.png"))
     assert main([*argv, "--require-targets", "--quiet", "--score", "0.9"]) == 1
     assert main(["--data", str(tmp_path / "nothing"), "--weights", str(random_tiny_weights)]) == 2
+
+
+def test_eval_on_onnxruntime_measures_what_torch_measures(
+    random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    write_dataset(data)
+    weights = tmp_path / "weights" / random_tiny_weights.name  # the ONNX file is exported beside it
+    shutil.copytree(random_tiny_weights.parent, weights.parent)
+    reports = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / backend
+        argv = ["--data", str(data), "--weights", str(weights), "--out", str(out), "--score", "0.01"]
+        assert main([*argv, "--backend", backend, "--quiet"]) == 0
+        reports[backend] = json.loads((out / "report.json").read_text())
+    assert weights.with_suffix(".onnx").is_file()
+    assert reports["onnx"]["images"] == reports["torch"]["images"] == len(IMAGES)
+    for name in ("mAP@0.5", "mAP@0.5:0.95"):
+        assert reports["onnx"]["targets"][name]["value"] == pytest.approx(
+            reports["torch"]["targets"][name]["value"], abs=1e-3
+        )
+    with pytest.raises(SystemExit) as refused:
+        main(["--data", str(data), "--weights", str(weights), "--backend", "tflite"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'tflite'" in capsys.readouterr().err
 
 
 def test_metadata_that_disagrees_with_the_labels_is_an_error(tmp_path: Path) -> None:

@@ -217,3 +217,43 @@ def test_model_config_validation() -> None:
         ModelConfig(name="yolov3", input_size=200)
     with pytest.raises(ValueError, match="width"):
         ModelConfig(name="yolov3-tiny", width=0)
+
+
+def test_neck_blocks_are_written_only_when_set_and_never_negative() -> None:
+    plain = ModelConfig(name="yolov3-tiny", width=0.25)
+    grown = ModelConfig(name="yolov3-tiny", width=0.25, neck_blocks=2)
+    assert "neck_blocks" not in plain.to_dict()  # metadata of models without them reads as before
+    assert ModelConfig.from_dict(json.loads(json.dumps(grown.to_dict()))) == grown
+    with pytest.raises(ValueError, match="neck_blocks"):
+        ModelConfig(name="yolov3-tiny", neck_blocks=-1)
+    with pytest.raises(ValueError, match="yolov3-tiny option"):
+        build_model(ModelConfig(name="yolov3", neck_blocks=1))
+
+
+def test_a_model_grown_with_neck_blocks_starts_as_the_model_it_grew_from() -> None:
+    from digit_detector.models.yolov3_tiny import load_grown_state
+
+    torch.manual_seed(0)
+    plain = build_model(ModelConfig(name="yolov3-tiny", width=0.25)).eval()
+    grown = build_model(ModelConfig(name="yolov3-tiny", width=0.25, neck_blocks=1)).eval()
+    load_grown_state(grown, plain.state_dict())
+    added = set(grown.state_dict()) - set(plain.state_dict())
+    assert added and all(key.startswith(("fuse16.", "fuse8.")) for key in added)
+    image = torch.rand(2, 3, 192, 192)
+    with torch.no_grad():
+        for before, after in zip(plain(image), grown(image), strict=True):
+            torch.testing.assert_close(after, before)
+    # the blocks are trainable: a gradient reaches their zero-started batch norms
+    grown.train()
+    sum(head.sum() for head in grown(image)).backward()
+    assert float(grown.fuse8.layers[0][1].bn.weight.grad.abs().sum()) > 0
+
+
+def test_growing_refuses_weights_that_lack_more_than_the_neck_blocks() -> None:
+    from digit_detector.models.yolov3_tiny import load_grown_state
+
+    grown = build_model(ModelConfig(name="yolov3-tiny", width=0.25, neck_blocks=1))
+    state = build_model(ModelConfig(name="yolov3-tiny", width=0.25)).state_dict()
+    del state["head8.pred.1.conv.weight"]
+    with pytest.raises(RuntimeError, match="head8"):
+        load_grown_state(grown, state)

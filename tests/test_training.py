@@ -189,6 +189,16 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path: Path) -> None:
     assert [step["command"] for step in chain] == ["test", "tune"] and chain[-1]["version"] == "tuned"
     with pytest.raises(WeightsError, match="another shape"):
         train(load_config([*overrides[:-1], "model.width=0.5", f"init_weights={weights}"]), "wrong shape")
+    # growing neck blocks on those weights: the same model otherwise, so the run may start from them
+    grown = train(
+        load_config(
+            [*overrides, f"run_dir={tmp_path / 'grown'}", f"init_weights={weights}", "model.neck_blocks=1"]
+        ),
+        "grow",
+    )
+    assert load_weights(grown)[1].model.neck_blocks == 1
+    with pytest.raises(WeightsError, match="another shape"):  # blocks are grown, never dropped
+        train(load_config([*overrides, f"run_dir={tmp_path / 'shrunk'}", f"init_weights={grown}"]), "shrink")
 
 
 @pytest.mark.slow  # two real training runs

@@ -56,6 +56,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
     parser.add_argument(
+        "--backend",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="PyTorch, or onnxruntime on the CPU as the app may serve it (runs <weights>.onnx, exported "
+        "first if missing)",
+    )
+    parser.add_argument(
         "--require-targets", action="store_true", help="exit with 1 unless every ship target is met"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -74,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         detector = Detector.from_weights(
-            args.weights, device=args.device, score_threshold=args.score, fit_to_ink=not args.raw_boxes
+            args.weights,
+            device=args.device,
+            backend=args.backend,
+            score_threshold=args.score,
+            fit_to_ink=not args.raw_boxes,
         )
     except (WeightsError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -62,6 +62,9 @@ class ModelConfig:
     # cell); 2.0 is YOLOv5's: the centre may sit half a cell outside, so each box is also trained at the
     # neighbouring cells nearest its centre (see training.targets).
     xy_scale: float = 1.0
+    # Residual 3x3 blocks on the fused features before the stride-16 and stride-8 necks (``yolov3-tiny``
+    # only). Zero-initialised, so a model grown from weights without them starts as that model.
+    neck_blocks: int = 0
 
     def __post_init__(self) -> None:
         # Normalise types so configs from YAML (ints, lists) compare equal to the canonical form.
@@ -70,12 +73,15 @@ class ModelConfig:
         object.__setattr__(self, "input_size", int(self.input_size))
         object.__setattr__(self, "anchors", _to_anchors(self.anchors))
         object.__setattr__(self, "xy_scale", float(self.xy_scale))
+        object.__setattr__(self, "neck_blocks", int(self.neck_blocks))
         if not self.name:
             raise ValueError("ModelConfig.name must be a non-empty architecture name")
         if self.width <= 0:
             raise ValueError(f"width must be positive, got {self.width}")
         if self.num_classes <= 0:
             raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+        if self.neck_blocks < 0:
+            raise ValueError(f"neck_blocks must be 0 or more, got {self.neck_blocks}")
         if not 1.0 <= self.xy_scale <= 3.0:
             raise ValueError(f"xy_scale must be in [1, 3], got {self.xy_scale}")
         if self.input_size <= 0 or self.input_size % max(STRIDES) != 0:
@@ -84,8 +90,9 @@ class ModelConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (anchors as nested lists)."""
-        return {
+        """JSON-serialisable dict (anchors as nested lists); ``neck_blocks`` only when set, so the
+        metadata of models without them reads as before."""
+        data: dict[str, Any] = {
             "name": self.name,
             "width": self.width,
             "num_classes": self.num_classes,
@@ -93,6 +100,9 @@ class ModelConfig:
             "anchors": [[list(pair) for pair in scale] for scale in self.anchors],
             "xy_scale": self.xy_scale,
         }
+        if self.neck_blocks:
+            data["neck_blocks"] = self.neck_blocks
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:

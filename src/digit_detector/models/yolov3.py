@@ -53,6 +53,10 @@ class YOLOv3(YoloModel):
 
     def __init__(self, config: ModelConfig, in_channels: int = 3) -> None:
         super().__init__(config)
+        if config.neck_blocks:
+            raise ValueError(
+                "neck_blocks is a yolov3-tiny option; yolov3's shapes are the original checkpoint's"
+            )
         self.num_classes = config.num_classes
         self.in_channels = in_channels
         self.layers = self._create_layers()

@@ -4,7 +4,9 @@ Backbone as darknet's ``yolov3-tiny.cfg`` (3x3 conv blocks, 2x2 max-pool downsam
 stride 32, a stride-1 max-pool, a 1x1 bottleneck), except that the first two downsamplings are
 stride-2 convs for CPU speed. Unlike darknet's two heads, a second
 upsample + concat path adds the stride-8 head so all three scales (and anchors) of the full model
-are kept. Channel counts are darknet's scaled by ``config.width``.
+are kept. Channel counts are darknet's scaled by ``config.width``. ``config.neck_blocks`` residual
+blocks on each fused (upsampled + route) feature map give the stride-16 and stride-8 heads more
+context than the 1x1 neck alone, to tell touching digits apart.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from digit_detector.models.config import ModelConfig
-from digit_detector.models.layers import CNNBlock, ScalePrediction, YoloModel
+from digit_detector.models.layers import CNNBlock, ResidualBlock, ScalePrediction, YoloModel
 
 
 def scale_channels(channels: int, width: float) -> int:
@@ -23,6 +25,35 @@ def scale_channels(channels: int, width: float) -> int:
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int = 3) -> CNNBlock:
     return CNNBlock(in_channels, out_channels, kernel_size=kernel_size, padding=kernel_size // 2)
+
+
+def _fuse_blocks(channels: int, repeats: int) -> nn.Module:
+    """``repeats`` residual blocks whose last batch norm starts at zero (each block adds nothing until
+    trained, as in Goyal et al. 2017), or an identity without parameters when ``repeats`` is 0."""
+    if repeats == 0:
+        return nn.Identity()
+    blocks = ResidualBlock(channels, num_repeats=repeats)
+    for layer in blocks.layers:
+        last_norm = [module for module in layer.modules() if isinstance(module, nn.BatchNorm2d)][-1]
+        nn.init.zeros_(last_norm.weight)
+        nn.init.zeros_(last_norm.bias)
+    return blocks
+
+
+#: Prefixes of the tensors ``neck_blocks`` adds: the only ones a grown model's start may lack.
+FUSE_BLOCK_PREFIXES: tuple[str, ...] = ("fuse16.", "fuse8.")
+
+
+def load_grown_state(model: nn.Module, state: dict[str, Tensor]) -> None:
+    """Load ``state`` into ``model``, which may hold neck blocks the state lacks (they keep their
+    zero-initialised start, so the grown model computes what the state's model did); any other
+    missing, extra or misshapen tensor raises."""
+    result = model.load_state_dict(state, strict=False)
+    foreign = [key for key in result.missing_keys if not key.startswith(FUSE_BLOCK_PREFIXES)]
+    if foreign or result.unexpected_keys:
+        raise RuntimeError(
+            f"weights do not fit this model: missing {foreign[:3]}, unexpected {result.unexpected_keys[:3]}"
+        )
 
 
 class YOLOv3Tiny(YoloModel):
@@ -60,10 +91,12 @@ class YOLOv3Tiny(YoloModel):
         self.head32 = ScalePrediction(c(256), nc, keep_unused_bn=False)
 
         self.lateral16 = _conv(c(256), c(128), kernel_size=1)
+        self.fuse16 = _fuse_blocks(c(128) + c(256), config.neck_blocks)
         self.neck16 = _conv(c(128) + c(256), c(128), kernel_size=1)
         self.head16 = ScalePrediction(c(128), nc, keep_unused_bn=False)
 
         self.lateral8 = _conv(c(128), c(64), kernel_size=1)
+        self.fuse8 = _fuse_blocks(c(64) + c(128), config.neck_blocks)
         self.neck8 = _conv(c(64) + c(128), c(64), kernel_size=1)
         self.head8 = ScalePrediction(c(64), nc, keep_unused_bn=False)
 
@@ -74,6 +107,6 @@ class YOLOv3Tiny(YoloModel):
         route8 = self.stem(x)
         route16 = self.stage16(route8)
         x32 = self.stage32(route16)
-        x16 = self.neck16(torch.cat([self.upsample(self.lateral16(x32)), route16], dim=1))
-        x8 = self.neck8(torch.cat([self.upsample(self.lateral8(x16)), route8], dim=1))
+        x16 = self.neck16(self.fuse16(torch.cat([self.upsample(self.lateral16(x32)), route16], dim=1)))
+        x8 = self.neck8(self.fuse8(torch.cat([self.upsample(self.lateral8(x16)), route8], dim=1)))
         return [self.head32(x32), self.head16(x16), self.head8(x8)]

@@ -6,6 +6,7 @@ whose metadata records the command, the data fingerprint, the chosen threshold a
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.models import ModelConfig, default_configs_dir
+from digit_detector.models.yolov3_tiny import load_grown_state
 from digit_detector.training.dataset import DetectionDataset, collate
 from digit_detector.training.module import DetectorModule
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights, save_weights
@@ -118,12 +120,17 @@ def train(cfg: DictConfig, command: str) -> Path:
     chain: list[dict[str, Any]] = []
     if cfg.get("init_weights"):
         previous, previous_metadata = load_weights(cfg.init_weights)
-        if previous_metadata.model.to_dict() != model_config.to_dict():
+        grown = dataclasses.replace(previous_metadata.model, neck_blocks=model_config.neck_blocks)
+        if grown.to_dict() != model_config.to_dict() or previous_metadata.model.neck_blocks not in (
+            0,
+            model_config.neck_blocks,
+        ):
             raise WeightsError(
                 f"{cfg.init_weights} holds a {previous_metadata.model.name} of another shape than this run's "
-                "model config; fine-tuning needs the same model (name, width, anchors, input size)."
+                "model config; fine-tuning needs the same model (name, width, anchors, input size), "
+                "or the same model without neck blocks to grow them on."
             )
-        module.model.load_state_dict(previous.state_dict(), strict=True)
+        load_grown_state(module.model, previous.state_dict())
         chain = list(previous_metadata.training.get("chain", [])) or [
             {
                 "stage": "detector",
