@@ -1,0 +1,87 @@
+"""Is a candidate's difference in numbers read more than noise? Each canvas read by the baseline and by each
+candidate, the same canvases: how many each reads that the other does not, and the exact two-sided sign
+test (McNemar's) on those discordant canvases.
+
+    .venv/bin/python experiments/paired_reading.py --data data/synth:val data/val2:val \
+        --weights weights/yolov3-tiny.safetensors runs/gpu-plain/yolov3-tiny.safetensors
+
+The first ``--weights`` is the baseline. A canvas counts for numbers when it holds two digits or more and
+for single digits when it holds one digit alone, as `eval` counts them (`evaluation.scoring.read_canvas`,
+on the pipeline the app runs: `Detector.from_weights` and its own thresholds). Two candidates that differ
+by a few numbers differ on many canvases both ways; the p-value says how often chance alone would split
+the discordant canvases at least that unevenly.
+"""
+
+from __future__ import annotations
+
+import argparse
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from digit_detector.data.yolo_format import Sample, load_split
+from digit_detector.detector import Detector
+from digit_detector.evaluation.scoring import read_canvas
+from digit_detector.io import read_image
+
+
+def sign_test_p(gained: int, lost: int) -> float:
+    """Exact two-sided binomial p-value of ``gained`` against ``lost`` discordant canvases (p = 0.5)."""
+    n = gained + lost
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(min(gained, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def readings(weights: Path, samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """Per canvas: number read exactly and single digit named right (-1 where the canvas is neither)."""
+    detector = Detector.from_weights(weights)
+    numbers = np.full(len(samples), -1, dtype=np.int8)
+    singles = np.full(len(samples), -1, dtype=np.int8)
+    for index, sample in enumerate(tqdm(samples, desc=weights.parent.name, unit="img")):
+        gt_ids = [int(c) for c in np.asarray(sample.class_ids).reshape(-1)]
+        gt_boxes = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
+        reading = read_canvas(gt_ids, gt_boxes, detector(read_image(sample.image_path)))
+        if reading.number_ok is not None:
+            numbers[index] = int(reading.number_ok)
+        if reading.single_ok is not None:
+            singles[index] = int(reading.single_ok)
+    return numbers, singles
+
+
+def compare(name: str, base: np.ndarray, other: np.ndarray) -> str:
+    counted = base >= 0
+    gained = int(((other == 1) & (base == 0) & counted).sum())
+    lost = int(((other == 0) & (base == 1) & counted).sum())
+    right = int((other[counted] == 1).sum())
+    return (
+        f"{name}: {right} of {int(counted.sum())} (baseline {int((base[counted] == 1).sum())}), "
+        f"+{gained} / -{lost} canvases, sign test p = {sign_test_p(gained, lost):.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", required=True, help="ROOT:SPLIT, read together")
+    parser.add_argument("--weights", type=Path, nargs="+", required=True, help="baseline first")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    samples: list[Sample] = []
+    for spec in args.data:
+        root, _, split = spec.rpartition(":")
+        samples += load_split(Path(root), split).samples
+    results = [readings(weights, samples) for weights in args.weights]
+    base_numbers, base_singles = results[0]
+    for weights, (numbers, singles) in zip(args.weights[1:], results[1:], strict=True):
+        print(f"== {weights}")
+        print(compare("numbers read exactly", base_numbers, numbers))
+        print(compare("single digits named right", base_singles, singles))
+
+
+if __name__ == "__main__":
+    main()
