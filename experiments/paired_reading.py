@@ -37,29 +37,31 @@ def sign_test_p(gained: int, lost: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def readings(weights: Path, samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
-    """Per canvas: number read exactly and single digit named right (-1 where the canvas is neither)."""
-    detector = Detector.from_weights(weights)
-    numbers = np.full(len(samples), -1, dtype=np.int8)
-    singles = np.full(len(samples), -1, dtype=np.int8)
-    for index, sample in enumerate(tqdm(samples, desc=weights.parent.name, unit="img")):
+def readings(weights: list[Path], samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """Per weights and canvas (rows, columns): number read exactly and single digit named right (-1 where
+    the canvas is neither). Each canvas is read from disk once for all the weights."""
+    detectors = [Detector.from_weights(path) for path in weights]
+    numbers = np.full((len(weights), len(samples)), -1, dtype=np.int8)
+    singles = np.full((len(weights), len(samples)), -1, dtype=np.int8)
+    for index, sample in enumerate(tqdm(samples, unit="img")):
         gt_ids = [int(c) for c in np.asarray(sample.class_ids).reshape(-1)]
         gt_boxes = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
-        reading = read_canvas(gt_ids, gt_boxes, detector(read_image(sample.image_path)))
-        if reading.number_ok is not None:
-            numbers[index] = int(reading.number_ok)
-        if reading.single_ok is not None:
-            singles[index] = int(reading.single_ok)
+        image = read_image(sample.image_path)
+        for row, detector in enumerate(detectors):
+            reading = read_canvas(gt_ids, gt_boxes, detector(image))
+            if reading.number_ok is not None:
+                numbers[row, index] = int(reading.number_ok)
+            if reading.single_ok is not None:
+                singles[row, index] = int(reading.single_ok)
     return numbers, singles
 
 
 def compare(name: str, base: np.ndarray, other: np.ndarray) -> str:
     counted = base >= 0
-    gained = int(((other == 1) & (base == 0) & counted).sum())
-    lost = int(((other == 0) & (base == 1) & counted).sum())
-    right = int((other[counted] == 1).sum())
+    gained = int(((other == 1) & (base == 0)).sum())
+    lost = int(((other == 0) & (base == 1)).sum())
     return (
-        f"{name}: {right} of {int(counted.sum())} (baseline {int((base[counted] == 1).sum())}), "
+        f"{name}: {int((other == 1).sum())} of {int(counted.sum())} (baseline {int((base == 1).sum())}), "
         f"+{gained} / -{lost} canvases, sign test p = {sign_test_p(gained, lost):.2f}"
     )
 
@@ -75,12 +77,11 @@ def main() -> None:
     for spec in args.data:
         root, _, split = spec.rpartition(":")
         samples += load_split(Path(root), split).samples
-    results = [readings(weights, samples) for weights in args.weights]
-    base_numbers, base_singles = results[0]
-    for weights, (numbers, singles) in zip(args.weights[1:], results[1:], strict=True):
+    numbers, singles = readings(args.weights, samples)
+    for row, weights in enumerate(args.weights[1:], start=1):
         print(f"== {weights}")
-        print(compare("numbers read exactly", base_numbers, numbers))
-        print(compare("single digits named right", base_singles, singles))
+        print(compare("numbers read exactly", numbers[0], numbers[row]))
+        print(compare("single digits named right", singles[0], singles[row]))
 
 
 if __name__ == "__main__":
