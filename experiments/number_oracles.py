@@ -1,6 +1,6 @@
 """Where the numbers are lost: the reading with one stage of the pipeline replaced by the truth at a time.
 
-    .venv/bin/python experiments/number_oracles.py --data data/synth --split val [--weights FILE]
+    .venv/bin/python experiments/number_oracles.py --data data/synth --split val [--weights F] [--sheet PNG]
 
 For every canvas with two or more digits, the detector's boxes (as shown, and before the containment rule)
 are matched to the true boxes by IoU, and the number is read again with
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from digit_detector.boxes import box_iou, inside_share
@@ -39,6 +40,7 @@ from digit_detector.reading import read_number
 MATCH_IOU = 0.5
 REJECT_IOU = 0.4
 LOW_OBJECTNESS = 0.1
+TILE = 240
 
 
 def number_of(detections: list[Detection]) -> str:
@@ -62,6 +64,31 @@ def one_per_object(objects: list[tuple[Detection, int]], ids: list[int]) -> list
         if j not in best or (d.objectness or 0.0) > (best[j].objectness or 0.0):
             best[j] = replace(d, class_id=ids[j])
     return list(best.values())
+
+
+def unproposed_tile(
+    image: Image.Image, shown: list[Detection], unproposed: np.ndarray, expected: str, read: str
+) -> Image.Image:
+    """A canvas with its shown boxes (red, named) and the true digits no box proposes (thick blue)."""
+    tile = image.convert("RGB").resize((TILE, TILE))
+    pen = ImageDraw.Draw(tile)
+    scale = TILE / max(image.size)
+    for detection in shown:
+        box = [value * scale for value in detection.box]
+        pen.rectangle(box, outline=(220, 0, 0))
+        pen.text((box[0] + 2, box[1] + 1), detection.label, fill=(220, 0, 0))
+    for box in unproposed:
+        pen.rectangle([value * scale for value in box], outline=(0, 90, 255), width=3)
+    pen.text((3, 3), f"{expected!r} read {read!r}".replace("\\n", "/"), fill=(0, 0, 0))
+    return tile
+
+
+def save_sheet(tiles: list[Image.Image], out: Path, columns: int = 6) -> None:
+    sheet = Image.new("RGB", (columns * TILE, -(-len(tiles) // columns) * TILE), (200, 200, 200))
+    for k, tile in enumerate(tiles):
+        sheet.paste(tile, ((k % columns) * TILE, (k // columns) * TILE))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
 
 
 def split_touching(shown: list[Detection], ids: list[int], truth: np.ndarray) -> list[Detection]:
@@ -91,6 +118,9 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--weights", type=Path, default=None, help="default: the shipped weights")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--sheet", type=Path, default=None, help="draw the canvases the last oracle still misreads here"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     detector = Detector.from_weights(args.weights, device="cpu")
@@ -105,6 +135,8 @@ def main() -> None:
     ]
     right = dict.fromkeys(ways, 0)
     numbers = 0
+    still_misread: list[Image.Image] = []
+    unproposed_canvases = 0
     for sample in tqdm(load_split(args.data, args.split).samples, desc="canvases"):
         ids = [int(c) for c in sample.class_ids]
         if sum(is_digit(c) for c in ids) < 2:
@@ -134,11 +166,21 @@ def main() -> None:
         low = detector(image, score_threshold=LOW_OBJECTNESS, suppress_contained=False).detections
         overlap, match = best_match(low, truth)
         objects = [(d, int(j)) for d, o, j in zip(low, overlap, match, strict=True) if o >= REJECT_IOU]
-        right["both, one box per object, objectness >= 0.1"] += (
-            number_of(one_per_object(objects, ids)) == expected
-        )
+        lowest = one_per_object(objects, ids)
+        right["both, one box per object, objectness >= 0.1"] += number_of(lowest) == expected
+        if number_of(lowest) != expected:
+            proposed = {j for _, j in objects}
+            unproposed = [i for i in range(len(ids)) if is_digit(ids[i]) and i not in proposed]
+            still_misread.append(unproposed_tile(image, shown, truth[unproposed], expected, number_of(shown)))
+            unproposed_canvases += bool(unproposed)
     for way in ways:
         print(f"{way:>44}: {right[way]}/{numbers} = {right[way] / max(numbers, 1):.1%} read exactly")
+    print(
+        f"misread by the last oracle: {len(still_misread)}, {unproposed_canvases} with a digit never proposed"
+    )
+    if args.sheet and still_misread:
+        save_sheet(still_misread, args.sheet)
+        print(f"drawn in {args.sheet} (blue: the true digits no box proposes)")
 
 
 if __name__ == "__main__":
