@@ -155,7 +155,10 @@ def main() -> None:
     scorer.add_argument("--split", default="test")
     scorer.add_argument("--sheet", type=Path, default=None, help="the misread canvases the reader reads")
     args = parser.parse_args()
-    make(args) if args.command == "make" else score(args)
+    if args.command == "make":
+        make(args)
+    else:
+        score(args)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
+from reading_failures import CANVAS_TILE, canvas_tile
 from tqdm import tqdm
 
 from digit_detector.boxes import box_iou, inside_share
@@ -36,11 +37,11 @@ from digit_detector.data.yolo_format import load_split
 from digit_detector.detector import Detection, Detector
 from digit_detector.io import read_image
 from digit_detector.reading import read_number
+from digit_detector.render import grid
 
 MATCH_IOU = 0.5
 REJECT_IOU = 0.4
 LOW_OBJECTNESS = 0.1
-TILE = 240
 
 
 def number_of(detections: list[Detection]) -> str:
@@ -64,31 +65,6 @@ def one_per_object(objects: list[tuple[Detection, int]], ids: list[int]) -> list
         if j not in best or (d.objectness or 0.0) > (best[j].objectness or 0.0):
             best[j] = replace(d, class_id=ids[j])
     return list(best.values())
-
-
-def unproposed_tile(
-    image: Image.Image, shown: list[Detection], unproposed: np.ndarray, expected: str, read: str
-) -> Image.Image:
-    """A canvas with its shown boxes (red, named) and the true digits no box proposes (thick blue)."""
-    tile = image.convert("RGB").resize((TILE, TILE))
-    pen = ImageDraw.Draw(tile)
-    scale = TILE / max(image.size)
-    for detection in shown:
-        box = [value * scale for value in detection.box]
-        pen.rectangle(box, outline=(220, 0, 0))
-        pen.text((box[0] + 2, box[1] + 1), detection.label, fill=(220, 0, 0))
-    for box in unproposed:
-        pen.rectangle([value * scale for value in box], outline=(0, 90, 255), width=3)
-    pen.text((3, 3), f"{expected!r} read {read!r}".replace("\\n", "/"), fill=(0, 0, 0))
-    return tile
-
-
-def save_sheet(tiles: list[Image.Image], out: Path, columns: int = 6) -> None:
-    sheet = Image.new("RGB", (columns * TILE, -(-len(tiles) // columns) * TILE), (200, 200, 200))
-    for k, tile in enumerate(tiles):
-        sheet.paste(tile, ((k % columns) * TILE, (k // columns) * TILE))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
 
 
 def split_touching(shown: list[Detection], ids: list[int], truth: np.ndarray) -> list[Detection]:
@@ -171,7 +147,7 @@ def main() -> None:
         if number_of(lowest) != expected:
             proposed = {j for _, j in objects}
             unproposed = [i for i in range(len(ids)) if is_digit(ids[i]) and i not in proposed]
-            still_misread.append(unproposed_tile(image, shown, truth[unproposed], expected, number_of(shown)))
+            still_misread.append(canvas_tile(image, shown, expected, number_of(shown), truth[unproposed]))
             unproposed_canvases += bool(unproposed)
     for way in ways:
         print(f"{way:>44}: {right[way]}/{numbers} = {right[way] / max(numbers, 1):.1%} read exactly")
@@ -179,7 +155,7 @@ def main() -> None:
         f"misread by the last oracle: {len(still_misread)}, {unproposed_canvases} with a digit never proposed"
     )
     if args.sheet and still_misread:
-        save_sheet(still_misread, args.sheet)
+        grid(still_misread, 6, tile_size=CANVAS_TILE).save(args.sheet)
         print(f"drawn in {args.sheet} (blue: the true digits no box proposes)")
 
 

@@ -81,8 +81,15 @@ def overlaps(class_ids: list[int], boxes: np.ndarray) -> tuple[bool, bool]:
     return under, bool((on_digit > ON_DIGIT).any())
 
 
-def canvas_tile(image: Image.Image, detections: list[Detection], expected: str, read: str) -> np.ndarray:
-    """A misread canvas with its shown boxes and names, captioned with what was drawn and what was read."""
+def canvas_tile(
+    image: Image.Image,
+    detections: list[Detection],
+    expected: str,
+    read: str,
+    marked: np.ndarray | None = None,
+) -> Image.Image:
+    """A misread canvas with its shown boxes and names (red) and the ``marked`` boxes ``(K, 4)`` (thick blue),
+    captioned with what was drawn and what was read."""
     tile = image.convert("RGB").resize((CANVAS_TILE, CANVAS_TILE))
     pen = ImageDraw.Draw(tile)
     scale = CANVAS_TILE / max(image.size)
@@ -90,8 +97,10 @@ def canvas_tile(image: Image.Image, detections: list[Detection], expected: str, 
         box = [value * scale for value in detection.box]
         pen.rectangle(box, outline=(220, 0, 0))
         pen.text((box[0] + 2, box[1] + 1), detection.label, fill=(220, 0, 0))
+    for box in [] if marked is None else marked:
+        pen.rectangle([float(value) * scale for value in box], outline=(0, 90, 255), width=3)
     pen.text((3, 3), f"{expected!r} read {read!r}".replace("\\n", "/"), fill=(0, 0, 200))
-    return np.asarray(tile.convert("L"))
+    return tile
 
 
 def save_sheet(tiles: list[np.ndarray], size: int, columns: int, out: Path) -> None:
@@ -149,7 +158,8 @@ def main() -> None:
             by_count.append((digits, result.number == expected))
             if result.number != expected:
                 if record["layout"] == args.layout and len(layout_tiles) < 20:
-                    layout_tiles.append(canvas_tile(image, result.detections, expected, result.number))
+                    tile = canvas_tile(image, result.detections, expected, result.number)
+                    layout_tiles.append(np.asarray(tile.convert("L")))
                 failed[record["layout"]] += 1
                 cut_failed[cut] += 1
                 kinds[failure_kind(expected, result.number)] += 1

@@ -33,7 +33,8 @@ def without_twins(result: DetectionResult, iou_min: float, probability_max: floa
     shown = result.detections
     if len(shown) < 2:
         return result
-    overlap = box_iou(*(np.asarray([d.box for d in shown], dtype=np.float64),) * 2)
+    boxes = np.asarray([d.box for d in shown], dtype=np.float64)
+    overlap = box_iou(boxes, boxes)
     dropped = set()
     for i, j in itertools.combinations(range(len(shown)), 2):
         first, second = shown[i], shown[j]
