@@ -116,6 +116,41 @@ def test_loss_falls_when_fitting_one_batch(box_loss: str, xy_scale: float) -> No
     assert losses[-1] < 0.6 * losses[0]
 
 
+def _outputs_predicting(
+    targets: list[torch.Tensor], shift: float, objectness_logit: float
+) -> list[torch.Tensor]:
+    """Head outputs whose positives predict their true box moved by ``shift`` cells, at one objectness."""
+    outputs = []
+    for target, anchors in zip(targets, ANCHORS, strict=True):
+        output = torch.zeros(*target.shape[:-1], 17)
+        positive = target[..., 0] == 1
+        wanted = target[positive]
+        slot_anchors = anchors.view(1, -1, 1, 1, 2).expand(*positive.shape, 2)[positive]
+        output[..., 0][positive] = objectness_logit
+        output[..., 1:3][positive] = torch.logit(wanted[:, 1:3].clamp(1e-4, 1 - 1e-4)) + shift
+        output[..., 3:5][positive] = torch.log(wanted[:, 3:5] / slot_anchors)
+        outputs.append(output)
+    return outputs
+
+
+def test_iou_objectness_target_asks_less_of_a_box_that_fits_its_object_worse() -> None:
+    box = torch.tensor([[40.0, 40.0, 100.0, 140.0]])
+    targets = [t[None] for t in build_targets(box, torch.tensor([3]), ANCHORS, GRIDS, 192)]
+    plain, by_iou = YoloLoss(ANCHORS), YoloLoss(ANCHORS, objectness_iou=1.0)
+
+    # a sure positive (objectness logit 6): on its true box both targets are 1, off it only the plain one is
+    def objectness_terms(outputs: list[torch.Tensor]) -> tuple[float, float]:
+        by_fit, by_one = (loss(outputs, targets)[1]["objectness"].item() for loss in (by_iou, plain))
+        return by_fit, by_one
+
+    on_box, plain_on_box = objectness_terms(_outputs_predicting(targets, 0.0, 6.0))
+    assert on_box == pytest.approx(plain_on_box, abs=1e-4)
+    off_box, plain_off_box = objectness_terms(_outputs_predicting(targets, 1.5, 6.0))
+    assert off_box > plain_off_box + 0.5
+    with pytest.raises(ValueError, match="objectness_iou"):
+        YoloLoss(ANCHORS, objectness_iou=1.5)
+
+
 def test_channels_last_training_computes_the_same_loss_and_hands_back_the_plain_layout() -> None:
     torch.manual_seed(0)
     module = DetectorModule(load_model_config("yolov3-tiny"))

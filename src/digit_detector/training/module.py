@@ -83,6 +83,7 @@ class DetectorModule(L.LightningModule):
                 "loss_weights": asdict(loss.weights),
                 "ignore_threshold": loss.ignore_threshold,
                 "positive_threshold": loss.positive_threshold,
+                "objectness_iou": loss.objectness_iou,
                 "val_iou_threshold": val_iou_threshold,
                 "time_budget_s": time_budget_s,
             }
