@@ -74,14 +74,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     samples: list[Sample] = []
+    sets: list[str] = []
     for spec in args.data:
         root, _, split = spec.rpartition(":")
-        samples += load_split(Path(root), split).samples
+        found = load_split(Path(root), split).samples
+        samples += found
+        sets += [spec] * len(found)
     numbers, singles = readings(args.weights, samples)
+    in_set = {spec: np.array([name == spec for name in sets]) for spec in args.data}
     for row, weights in enumerate(args.weights[1:], start=1):
         print(f"== {weights}")
         print(compare("numbers read exactly", numbers[0], numbers[row]))
         print(compare("single digits named right", singles[0], singles[row]))
+        if len(args.data) > 1:
+            for spec, columns in in_set.items():
+                print(compare(f"  {spec} numbers", numbers[0, columns], numbers[row, columns]))
 
 
 if __name__ == "__main__":
