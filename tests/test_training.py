@@ -194,6 +194,16 @@ def test_dataset_items_carry_the_targets_of_their_boxes(tmp_path: Path) -> None:
         assert sum(int((t[..., 0] == 1).sum()) for t in targets) == 1  # one positive anchor for the one box
 
 
+def test_a_split_linked_to_a_missing_folder_is_named_as_such(tmp_path: Path) -> None:
+    make_dataset(tmp_path, count=1)
+    (tmp_path / "images" / "linked").symlink_to("../../nowhere/images/val")
+    dangling = r"linked is a link to \.\./\.\./nowhere/images/val, which does not exist"
+    with pytest.raises(ValueError, match=dangling):
+        DetectionDataset(tmp_path, "linked", ANCHORS, GRIDS, progress=False)
+    with pytest.raises(ValueError, match="no labelled images in"):
+        DetectionDataset(tmp_path, "absent", ANCHORS, GRIDS, progress=False)
+
+
 #: Overrides of a one-epoch CPU run of a width-0.25 tiny on ``make_dataset``'s canvases (the width last).
 ONE_EPOCH_TINY = ["data.batch_size=4", "trainer.max_epochs=1", "trainer.accelerator=cpu", "model.width=0.25"]
 
