@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from digit_detector.data.yolo_format import write_data_yaml, write_sample
+from digit_detector.data.yolo_format import load_split, write_data_yaml, write_sample
 from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
 from digit_detector.training.dataset import DetectionDataset
 from digit_detector.training.loss import YoloLoss
@@ -198,6 +199,9 @@ def test_a_split_linked_to_a_missing_folder_is_named_as_such(tmp_path: Path) -> 
     make_dataset(tmp_path, count=1)
     (tmp_path / "images" / "linked").symlink_to("../../nowhere/images/val")
     dangling = r"linked is a link to \.\./\.\./nowhere/images/val, which does not exist"
+    (problem,) = load_split(tmp_path, "linked").problems  # every caller of the shared loader is told
+    assert re.search(dangling, problem.reason)
+    assert load_split(tmp_path, "absent").problems == []
     with pytest.raises(ValueError, match=dangling):
         DetectionDataset(tmp_path, "linked", ANCHORS, GRIDS, progress=False)
     with pytest.raises(ValueError, match="no labelled images in"):

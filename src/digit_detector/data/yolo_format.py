@@ -231,9 +231,14 @@ def read_sample(image_path: Path) -> Sample:
 
 
 def load_split(root: Path, split: str) -> SplitContents:
-    """All samples of a split; bad files are collected in ``problems`` with the reason."""
+    """All samples of a split; bad files are collected in ``problems`` with the reason (a split folder that is
+    a link to nothing as well, the usual slip when a split is linked in from another dataset)."""
     contents = SplitContents()
-    for image_path in list_images(Path(root) / "images" / split):
+    folder = Path(root) / "images" / split
+    if folder.is_symlink() and not folder.exists():
+        reason = f"{folder} is a link to {folder.readlink()}, which does not exist"
+        contents.problems.append(Problem(folder, reason))
+    for image_path in list_images(folder):
         try:
             contents.samples.append(read_sample(image_path))
         except LabelFileError as error:

@@ -102,10 +102,8 @@ class DetectionDataset(Dataset[tuple[torch.Tensor, list[torch.Tensor], torch.Ten
             print(f"warning: skipped {len(contents.problems)} unusable files in {root}/{split} ({shown})")
         samples = contents.samples[:limit] if limit else contents.samples
         if not samples:
-            folder = Path(root) / "images" / split
-            if folder.is_symlink() and not folder.exists():
-                raise ValueError(f"{folder} is a link to {folder.readlink()}, which does not exist")
-            raise ValueError(f"no labelled images in {folder}")
+            why = f" ({contents.problems[0].reason})" if contents.problems else ""
+            raise ValueError(f"no labelled images in {Path(root) / 'images' / split}{why}")
         self.problems: list[Problem] = contents.problems
         prepare = _SamplePreparer(
             input_size, anchors, grid_sizes, ignore_threshold, positive_threshold, xy_scale
