@@ -32,6 +32,7 @@ from tqdm import tqdm
 from digit_detector.data.yolo_format import load_split
 from digit_detector.io import read_image
 from digit_detector.models import YoloModel
+from digit_detector.models.layers import NUM_BOX_ATTRS
 from digit_detector.preprocess import preprocess
 from digit_detector.weights import load_weights, metadata_path, save_tensors
 
@@ -116,12 +117,11 @@ def main() -> None:
     )
 
     args.out.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().clone() for name, tensor in new_model.state_dict().items()}
-    channels = new_model.config.num_classes + 5
+    channels = new_model.config.num_classes + NUM_BOX_ATTRS
     target = args.out / args.baseline.name
     record = json.loads(metadata_path(args.baseline).read_text())
     record["version"] = f"{record['version']}+{args.new.parent.name}-recalibrated"
-    save_tensors(bake(state, maps, channels), record, target, record["model"]["name"])
+    save_tensors(bake(new_model.state_dict(), maps, channels), record, target, record["model"]["name"])
     if record.get("namer"):
         for path in args.baseline.parent.glob(f"{Path(record['namer']).stem}*"):
             shutil.copy(path, args.out / path.name)
