@@ -23,37 +23,23 @@ cores=$(nproc)
 per_run=$((cores / $#))
 per_run=$((per_run > 2 ? per_run : 2))
 mkdir -p "$out"
-synth() { "$python" -m digit_detector data synth --out "$root" --workers "$cores" --overwrite "$@"; }
+source "$(dirname "$0")/gpu_variants.sh"
 synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}"
 synth --split val --n 1500 --seed 2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
-names=()
-jobs=()
-for variant in "$@"; do
-  read -r -a words <<<"$variant"
-  name=${words[0]}
-  names+=("$name")
+train() {  # train NAME OVERRIDES...
   "$python" -m digit_detector train experiment=cpu_tiny data.root="$root" init_weights="$init" \
     trainer.accelerator="${ACCELERATOR:-gpu}" trainer.precision="${PRECISION:-bf16-mixed}" trainer.threads=2 \
     data.batch_size="${BATCH:-128}" data.num_workers=$((per_run - 1)) data.load_workers="$per_run" \
     data.val_limit=500 data.test_split=null optimizer.learning_rate="${LR:-0.001}" loss.box_loss=mse+giou \
-    trainer.time_budget_minutes="$minutes" run_dir="$root/$name" version="gpu-$name" "${words[@]:1}" \
-    >"$out/$name.log" 2>&1 &
-  jobs+=($!)
-done
+    trainer.time_budget_minutes="$minutes" run_dir="$root/$1" version="gpu-$1" "${@:2}"
+}
 status=0
-for job in "${jobs[@]}"; do
-  wait "$job" || status=$?
-done
+run_variants "$out" train "$@" || status=$?
 for name in "${names[@]}"; do
   for suffix in safetensors json; do
     cp "$root/$name/yolov3-tiny.$suffix" "$out/$name.$suffix" || status=$?
   done
 done
-for name in "${names[@]}"; do  # one log: the transfer back takes few files
-  echo "===== $name"
-  tail -c 20000 "$out/$name.log"
-done >"$out/runs.log"
-for name in "${names[@]}"; do rm -f "$out/$name.log"; done
 exit "$status"

@@ -25,30 +25,14 @@ per_run=$((cores / $#))
 per_run=$((per_run > 2 ? per_run : 2))
 layouts=${LAYOUTS:-single_digit=0.15,number=0.22,lines=0.22,scattered=0.13,mixed=0.13,extreme_size=0.06,non_digit=0.05,empty=0.04}
 mkdir -p "$out"
-synth() { "$python" -m digit_detector data synth --out "$root" --workers "$cores" --overwrite "$@"; }
+source "$(dirname "$0")/gpu_variants.sh"
 synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}" --layouts "$layouts"
 synth --split val --n 1500 --seed 2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
-names=()
-jobs=()
-for variant in "$@"; do
-  read -r -a words <<<"$variant"
-  name=${words[0]}
-  names+=("$name")
+train() {  # train NAME OPTIONS...
   "$python" -m digit_detector namer train --data "$root" --minutes "$minutes" --device "${DEVICE:-cuda}" \
     --threads 2 --workers "$per_run" --batch-size "${BATCH:-512}" --rejects --proposals "$detector" \
-    --proposal-limit "${PROPOSAL_CANVASES:-20000}" "${words[@]:1}" --out "$out/$name.safetensors" \
-    >"$out/$name.log" 2>&1 &
-  jobs+=($!)
-done
-status=0
-for job in "${jobs[@]}"; do
-  wait "$job" || status=$?
-done
-for name in "${names[@]}"; do  # one log: the transfer back takes few files
-  echo "===== $name"
-  tail -c 20000 "$out/$name.log"
-done >"$out/runs.log"
-for name in "${names[@]}"; do rm -f "$out/$name.log"; done
-exit "$status"
+    --proposal-limit "${PROPOSAL_CANVASES:-20000}" "${@:2}" --out "$out/$1.safetensors"
+}
+run_variants "$out" train "$@"
