@@ -20,9 +20,9 @@ canvases=${4:-60000}
 seed=${5:-11}
 root=${GPU_DATA:-/tmp/gpu-data}
 python=${PYTHON:-python}
-workers=$(nproc)
+cores=$(nproc)
 mkdir -p "$out"
-synth() { "$python" -m digit_detector data synth --out "$root" --workers "$workers" --overwrite "$@"; }
+source "$(dirname "$0")/gpu_variants.sh"
 synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}"
 synth --split val --n 1500 --seed 2
 synth --split test --n 2000 --seed 3

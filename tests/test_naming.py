@@ -35,8 +35,12 @@ from digit_detector.second_stage import (
 from digit_detector.training.namer import (
     CropSet,
     accuracy_by_kind,
+    find_boxes,
+    found_crop_set,
+    load_found_boxes,
     predict_crop_set,
     proposal_crop_set,
+    save_found_boxes,
     save_namer,
     train_namer,
 )
@@ -126,6 +130,23 @@ def test_the_recipe_learns_to_name_boxes() -> None:
     assert history["epochs"] == 4 and len(history["val_accuracy"]) == 4
 
 
+def test_each_epoch_is_handed_over_as_it_ends() -> None:
+    """What lets `namer train` save every epoch: a run stopped by its time limit keeps its last one."""
+    config = NamerConfig(num_classes=2, widths=(4, 8, 8))
+    handed: list[tuple[int, list[float], float]] = []
+
+    def keep(model: CropClassifier, history: dict[str, Any]) -> None:
+        assert isinstance(model, CropClassifier)
+        handed.append((history["epochs"], list(history["val_accuracy"]), history["seconds"]))
+
+    _, history = train_namer(
+        [bar_crop_set(64, 0)], bar_crop_set(32, 1), config=config, epochs=3, batch_size=32, progress=False,
+        on_epoch=keep,
+    )  # fmt: skip
+    assert [epochs for epochs, _, _ in handed] == [1, 2, 3]
+    assert handed[-1][1] == history["val_accuracy"] and all(seconds >= 0 for _, _, seconds in handed)
+
+
 def test_fine_tuning_starts_from_the_given_weights() -> None:
     config = NamerConfig(num_classes=2, widths=(8, 16, 16))
     trained, _ = small_run(bar_crop_set, config)
@@ -167,6 +188,84 @@ def test_found_boxes_are_learnt_as_their_object_or_as_not_one(tmp_path: Path) ->
     assert found.labels.tolist() == [3, len(CLASS_NAMES)]
     assert found.kinds == ["found", "found-reject"] and found.ink.shape == (1, 1, 192, 192)
     torch.testing.assert_close(found.boxes[1], torch.tensor([60.0, 40.0, 90.0, 55.0]))
+
+
+def found_box_detector() -> Detector:
+    """A detector that finds the same four boxes in every canvas (some on bars, some not)."""
+    backend = FixedBackend(
+        [
+            ([20.0, 10.0, 32.0, 70.0], 0.9, 1),
+            ([100.0, 40.0, 112.0, 100.0], 0.8, 1),
+            ([20.0, 40.0, 80.0, 52.0], 0.7, 7),
+            ([150.0, 150.0, 170.0, 170.0], 0.6, 3),
+        ]
+    )
+    return Detector(backend, METADATA, fit_to_ink=False)
+
+
+def test_found_boxes_saved_and_read_again_are_the_crop_set_found(tmp_path: Path) -> None:
+    """`namer find-boxes` then `namer train --found-boxes`: the boxes found by reader processes, saved and
+    read again with the canvases' ink, are the crop set the detectors give in one process."""
+    root = tmp_path / "data"
+    write_bar_canvases(root, "train", 70)  # enough canvases for two reader processes
+    detector = found_box_detector()
+    found_here, ink_here = find_boxes([detector], root, "train", progress=False, workers=1)
+    in_one = found_here.crop_set(ink_here)
+    found, ink = find_boxes([detector], root, "train", limit=66, progress=False, workers=2)
+    assert len(found.canvases) == 66 and ink.shape[0] == 66
+    [again] = load_found_boxes(save_found_boxes([found], tmp_path / "found.npz"))
+    assert again.detectors == [METADATA.version] and again.split == "train"
+    read_again = found_crop_set(again, root, workers=2, progress=False)
+    first = in_one.image_index < 66
+    assert 0 < int((read_again.labels == len(CLASS_NAMES)).sum()) < len(read_again)  # both kinds
+    torch.testing.assert_close(read_again.boxes, in_one.boxes[first])
+    assert read_again.labels.tolist() == in_one.labels[first].tolist()
+    assert read_again.image_index.tolist() == in_one.image_index[first].tolist()
+    assert read_again.kinds == [kind for kind, keep in zip(in_one.kinds, first.tolist(), strict=True) if keep]
+    assert torch.equal(read_again.ink, in_one.ink[:66])
+
+
+def test_found_boxes_refuse_canvases_they_were_not_found_in(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    write_bar_canvases(root, "train", 6)
+    found, _ = find_boxes([found_box_detector()], root, "train", progress=False, workers=1)
+    sample = load_split(root, "train").samples[2]
+    canvas = np.full((192, 192, 3), 255, dtype=np.uint8)
+    canvas[10:70, 20:32] = 0
+    write_sample(root, "train", sample.image_path.stem, canvas, np.array([1]), np.array([[20.0, 10, 32, 70]]))
+    with pytest.raises(ValueError, match=r"other canvases than .* train split"):
+        found_crop_set(found, root, workers=1, progress=False)
+    write_bar_canvases(tmp_path / "fewer", "train", 4)
+    with pytest.raises(ValueError, match="make the data again with the same recipe and seed"):
+        found_crop_set(found, tmp_path / "fewer", workers=1, progress=False)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "no description", "other format", "bad index"])
+def test_a_file_that_is_not_found_boxes_is_refused_clearly(tmp_path: Path, kind: str) -> None:
+    root = tmp_path / "data"
+    write_bar_canvases(root, "train", 4)
+    found, _ = find_boxes([found_box_detector()], root, "train", progress=False, workers=1)
+    path = save_found_boxes([found], tmp_path / "found.npz")
+    if kind == "garbage":
+        path.write_bytes(b"not a zip file at all")
+    elif kind == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif kind == "no description":
+        with path.open("wb") as handle:
+            np.savez(handle, boxes_0=found.boxes)
+    else:
+        with np.load(path) as arrays:
+            content = dict(arrays)
+        description = json.loads(str(content["description"]))
+        if kind == "other format":
+            description["format"] = "something else"
+        else:
+            content["image_index_0"] = content["image_index_0"] + 100
+        content["description"] = np.asarray(json.dumps(description))
+        with path.open("wb") as handle:
+            np.savez(handle, **content)
+    with pytest.raises(ValueError, match="is not a found-boxes file"):
+        load_found_boxes(path)
 
 
 def test_the_box_window_marks_where_the_box_lies_in_its_square_crop() -> None:
@@ -558,6 +657,55 @@ def test_namer_train_learns_the_train_splits_of_extra_datasets_too(tmp_path: Pat
         expected += len(proposal_crop_set([detector], tmp_path / root, "train", progress=False))
     assert record["train_boxes"] == expected
     assert record["extra_data"] == [str(tmp_path / "more")]
+
+
+@pytest.mark.slow
+def test_namer_train_learns_the_boxes_find_boxes_found(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, random_tiny_weights: Path
+) -> None:
+    """`namer find-boxes` then `namer train --rejects --found-boxes`: the boxes two detectors found, learnt
+    without the detectors (as many as `--proposals` gives), their versions recorded; the weights are
+    written after every epoch, and the finished run's record is not partial."""
+    from digit_detector.cli import main
+
+    data = tmp_path / "data"
+    write_bar_canvases(data, "train", 12)
+    write_bar_canvases(data, "val", 6)
+    found_file = tmp_path / "found.npz"
+    detectors = [str(random_tiny_weights), str(DEFAULT_WEIGHTS)]
+    code = main(
+        [
+            "namer", "find-boxes", "--data", str(data), "--proposals", *detectors, "--workers", "1",
+            "--out", str(found_file),
+        ]
+    )  # fmt: skip
+    assert code == 0 and "val:" in capsys.readouterr().out
+    common = [
+        "namer", "train", "--data", str(data), "--no-mnist", "--rejects", "--widths", "4", "8", "8",
+        "--epochs", "2", "--batch-size", "16", "--workers", "1",
+    ]  # fmt: skip
+    out = tmp_path / "namer.safetensors"
+    assert main([*common, "--found-boxes", str(found_file), "--out", str(out)]) == 0
+    record = load_namer(out)[1]
+    versions = [Detector.from_weights(path).metadata.version for path in detectors]
+    assert record["training"]["proposals"] == versions and "partial" not in record["training"]
+    assert record["training"]["epochs"] == 2 and record["metrics"]["val_found_boxes"]["boxes"] > 0
+    found_there = tmp_path / "found-there.safetensors"
+    assert main([*common, "--proposals", *detectors, "--out", str(found_there)]) == 0
+    assert record["training"]["train_boxes"] == load_namer(found_there)[1]["training"]["train_boxes"]
+    # the boxes of other canvases, or a file of another kind, are refused before any training
+    write_bar_canvases(tmp_path / "other", "train", 12)
+    write_bar_canvases(tmp_path / "other", "val", 7)
+    capsys.readouterr()
+    other = [*common[:3], str(tmp_path / "other"), *common[4:]]
+    assert main([*other, "--found-boxes", str(found_file), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "found in other canvases" in capsys.readouterr().err
+    assert main([*common, "--found-boxes", str(out), "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert "not a found-boxes file" in capsys.readouterr().err
+    without = [arg for arg in common if arg != "--rejects"]
+    assert main([*without, "--found-boxes", str(found_file), "--out", str(tmp_path / "z.safetensors")]) == 2
+    assert "add --rejects" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("x.safetensors", "y.safetensors", "z.safetensors"))
 
 
 def test_namer_train_rejects_only_from_canvases(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -8,6 +8,13 @@ Two uses, one recipe (:func:`digit_detector.training.namer.train_namer`):
 - the limit of the data: ``--mnist-only`` trains on the 8,000 MNIST originals the split rule allows
   (train + val) and scores the 2,000 reserved originals (its validation figure is on digits it trained on).
 
+``train`` writes its weights after every epoch too, so a run stopped by a time limit keeps its last
+epoch (its record then says ``"partial": true``). With ``--rejects`` it learns from the boxes a detector finds
+in the training canvases: ``find-boxes`` finds them once and writes them to ``--out`` (an ``.npz``, the
+canvases' names and labels but not their ink), and ``train --found-boxes FILE`` learns from that file
+instead of finding them again, in the same canvases made again from the same recipe and seed (e.g. on a
+lent GPU, where finding boxes is CPU-bound).
+
 ``combine`` makes one ensemble of several trained classifiers (their probabilities averaged; each cuts its
 own crops), scored as ``train`` scores one when ``--data`` is given.
 
@@ -63,7 +70,16 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "action",
-        choices=["train", "combine", "attach", "keep-rule", "lone-digit", "best-guess", "lone-looks"],
+        choices=[
+            "train",
+            "find-boxes",
+            "combine",
+            "attach",
+            "keep-rule",
+            "lone-digit",
+            "best-guess",
+            "lone-looks",
+        ],
         help="what to do",
     )
     parser.add_argument("--data", type=Path, default=None, metavar="DIR", help="dataset root (YOLO layout)")
@@ -72,7 +88,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         type=Path,
         required=True,
         metavar="PATH",
-        help="train: output .safetensors; attach and the rule writers (keep-rule ... lone-looks): a folder",
+        help="train: output .safetensors; find-boxes: output .npz; attach and the rule writers (keep-rule "
+        "... lone-looks): a folder",
     )
     parser.add_argument(
         "--detector",
@@ -167,15 +184,23 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         nargs="+",
         default=[None],
         metavar="FILE",
-        help="train --rejects: the detectors whose boxes are learnt from, each on the same canvases "
-        "(default: the shipped weights)",
+        help="train --rejects, find-boxes: the detectors whose boxes are learnt from, each on the same "
+        "canvases (default: the shipped weights)",
+    )
+    parser.add_argument(
+        "--found-boxes",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="train --rejects: learn the boxes `namer find-boxes` found (in the same canvases) instead of "
+        "finding them with --proposals",
     )
     parser.add_argument(
         "--proposal-limit",
         type=int,
         default=20000,
         metavar="N",
-        help="train --rejects: find boxes in the first N training canvases (default 20000)",
+        help="train --rejects, find-boxes: find boxes in the first N training canvases (default 20000)",
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -199,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         return run_attach(args)
     if args.action == "combine":
         return run_combine(args)
+    if args.action == "find-boxes":
+        return run_find_boxes(args)
     if args.action == "keep-rule":
         return run_keep_rule(args)
     if args.action == "lone-digit":
@@ -350,6 +377,55 @@ def run_lone_looks(args: argparse.Namespace) -> int:
     )
 
 
+def proposal_detectors(paths: list[Path | None], device: Any = None) -> list[Detector] | None:
+    """The detectors whose found boxes a rejecting namer learns (``None``: the shipped weights), or None
+    after saying which one cannot be loaded."""
+    from digit_detector.detector import Detector
+    from digit_detector.weights import WeightsError
+
+    detectors = []
+    for path in paths:
+        try:
+            detectors.append(Detector.from_weights(path, device=device))
+        except (OSError, WeightsError) as error:
+            print(f"error: cannot find boxes with {path}: {error}", file=sys.stderr)
+            return None
+    return detectors
+
+
+def run_find_boxes(args: argparse.Namespace) -> int:
+    from digit_detector.classes import CLASS_NAMES
+    from digit_detector.devices import DeviceError, resolve_device
+    from digit_detector.training.namer import found_box_sets, save_found_boxes
+
+    if args.data is None:
+        print("error: give --data DIR (the canvases whose boxes are found)", file=sys.stderr)
+        return 2
+    try:
+        device = resolve_device(args.device)
+    except DeviceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    detectors = proposal_detectors(args.proposals, device)
+    if detectors is None:
+        return 2
+    sets = [
+        found
+        for found, _ in found_box_sets(
+            detectors, args.data, args.extra_data, args.proposal_limit, args.workers
+        )
+    ]
+    out = save_found_boxes(sets, args.out)
+    for found in sets:
+        rejects = int((found.labels == len(CLASS_NAMES)).sum())
+        print(
+            f"{found.split}: {len(found.boxes):,} boxes ({rejects:,} not one object) "
+            f"in {len(found.canvases):,} canvases"
+        )
+    print(f"wrote {out}")
+    return 0
+
+
 def run_train(args: argparse.Namespace) -> int:
     if not args.mnist_only and args.data is None:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
@@ -357,6 +433,8 @@ def run_train(args: argparse.Namespace) -> int:
     from digit_detector.devices import DeviceError, resolve_device
     from digit_detector.naming import CropClassifier, NamerConfig, widened
     from digit_detector.training.namer import (
+        FoundBoxes,
+        load_found_boxes,
         namer_crop_sets,
         save_namer,
         score_namer,
@@ -395,6 +473,10 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     proposals: list[Detector] = []
+    found: list[FoundBoxes] | None = None
+    if args.found_boxes is not None and not config.rejects:
+        print("error: --found-boxes are learnt by a namer that rejects: add --rejects", file=sys.stderr)
+        return 2
     if config.rejects:
         if args.mnist_only:
             print(
@@ -402,27 +484,50 @@ def run_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        from digit_detector.detector import Detector
-        from digit_detector.weights import WeightsError
-
-        for path in args.proposals:
+        if args.found_boxes is not None:
             try:
-                # boxes are found where the namer trains: on a GPU that is minutes less of its time
-                proposals.append(Detector.from_weights(path, device=device))
-            except (OSError, WeightsError) as error:
-                print(f"error: cannot find boxes with {path}: {error}", file=sys.stderr)
+                found = load_found_boxes(args.found_boxes)
+            except ValueError as error:
+                print(f"error: {error}", file=sys.stderr)
                 return 2
-    train_sets, val_set, tests = namer_crop_sets(
-        args.data,
-        mnist_only=args.mnist_only,
-        use_mnist=not args.no_mnist,
-        train_limit=args.train_limit,
-        workers=args.workers,
-        proposals=proposals,
-        proposal_limit=args.proposal_limit,
-        extra_data=args.extra_data,
-    )
+        else:
+            # boxes are found where the namer trains: on a GPU that is minutes less of its time
+            loaded = proposal_detectors(args.proposals, device)
+            if loaded is None:
+                return 2
+            proposals = loaded
+    try:
+        train_sets, val_set, tests = namer_crop_sets(
+            args.data,
+            mnist_only=args.mnist_only,
+            use_mnist=not args.no_mnist,
+            train_limit=args.train_limit,
+            workers=args.workers,
+            proposals=proposals,
+            proposal_limit=args.proposal_limit,
+            extra_data=args.extra_data,
+            found=found,
+        )
+    except ValueError as error:  # found boxes of other canvases
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"training on {sum(len(s) for s in train_sets):,} boxes", flush=True)
+    # which weights found the boxes: a path in the command may hold other weights later
+    finders = found[0].detectors if found else [d.metadata.version for d in proposals]
+    training = {
+        "command": recorded_command(args),
+        **({"init": start_record["training"]} if "training" in start_record else {}),
+        "data_root": None if args.data is None else str(args.data),
+        **({"extra_data": [str(root) for root in args.extra_data]} if args.extra_data else {}),
+        "mnist_only": args.mnist_only,
+        "device": str(device),
+        "train_boxes": sum(len(s) for s in train_sets),
+        **({"proposals": finders} if finders else {}),
+    }
+
+    def save_epoch(model: CropClassifier, history: dict[str, Any]) -> None:
+        save_namer(model, {"training": {**training, **history, "partial": True}}, args.out)
+
     model, history = train_namer(
         train_sets,
         val_set,
@@ -434,23 +539,10 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=device,
         init=None if start is None else start.state_dict(),
+        on_epoch=save_epoch,
     )
     metrics = score_namer(model, tests)
-    record = {
-        "training": {
-            "command": recorded_command(args),
-            **({"init": start_record["training"]} if "training" in start_record else {}),
-            "data_root": None if args.data is None else str(args.data),
-            **({"extra_data": [str(root) for root in args.extra_data]} if args.extra_data else {}),
-            "mnist_only": args.mnist_only,
-            "device": str(device),
-            "train_boxes": sum(len(s) for s in train_sets),
-            # which weights found the boxes: a path in the command may hold other weights later
-            **({"proposals": [d.metadata.version for d in proposals]} if proposals else {}),
-            **history,
-        },
-        "metrics": metrics,
-    }
+    record = {"training": {**training, **history}, "metrics": metrics}
     out = save_namer(model, record, args.out)
     print(json.dumps(metrics, indent=1))
     print(f"wrote {out}")

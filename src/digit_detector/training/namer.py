@@ -15,9 +15,13 @@ crop is rotated, sheared and scaled, and the stroke is thickened or thinned by a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import itertools
+import json
 import math
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,7 +161,55 @@ def _label_found(
     return found[keep], labels
 
 
-def proposal_crop_set(
+@dataclass
+class FoundBoxes:
+    """The boxes detectors found in the first canvases of one split, labelled as :func:`proposal_crop_set`
+    labels them, without the canvases' ink: what ``namer find-boxes`` writes, so that a training run
+    elsewhere (a lent GPU, where finding them is CPU-bound) need not find them again. ``canvases`` and
+    ``truth_digest`` tie the boxes to the canvases they were found in (:func:`found_crop_set` checks both)."""
+
+    split: str
+    canvases: list[str]  # the image files' names, in the split's order
+    truth_digest: str  # of the canvases' true classes and boxes (:func:`truth_digest`)
+    detectors: list[str]  # the versions of the weights that found them
+    boxes: NDArray[np.float32]  # (K, 4) xyxy in the detector's input pixels
+    image_index: NDArray[np.int64]  # (K,) into ``canvases``
+    labels: NDArray[np.int64]  # (K,) class, or the number of classes for "not one whole object"
+
+    def crop_set(self, ink: torch.Tensor) -> CropSet:
+        """The boxes as a crop set in the canvases' ``ink`` ``(N, 1, S, S)``."""
+        reject = len(CLASS_NAMES)
+        return CropSet(
+            ink,
+            torch.from_numpy(self.boxes.copy()),
+            torch.from_numpy(self.image_index.copy()),
+            torch.from_numpy(self.labels.copy()),
+            ["found-reject" if label == reject else "found" for label in self.labels.tolist()],
+        )
+
+
+def truth_digest(samples: Sequence[Sample]) -> str:
+    """A digest of ``samples``' names, true classes and boxes (to 0.01 px): equal for canvases generated
+    again from the same recipe and seed, different when any label differs."""
+    digest = hashlib.sha256()
+    for sample in samples:
+        digest.update(sample.image_path.name.encode())
+        digest.update(np.asarray(sample.class_ids, dtype=np.int64).tobytes())
+        digest.update(
+            np.round(np.asarray(sample.boxes_xyxy, dtype=np.float64) * 100).astype(np.int64).tobytes()
+        )
+    return digest.hexdigest()
+
+
+def _read_canvas(path: Path) -> tuple[Image.Image, NDArray[np.uint8], Letterbox]:
+    """A canvas file, and its ink and letterbox (:func:`_canvas_ink`): one reader process's share of
+    :func:`find_boxes`."""
+    image = read_image(path)
+    ink, letterbox = _canvas_ink(image)
+    return image, ink, letterbox
+
+
+def find_boxes(
     detectors: Sequence[Detector],
     root: Path,
     split: str,
@@ -165,15 +217,15 @@ def proposal_crop_set(
     score_threshold: float = 0.1,
     batch_size: int = 32,
     progress: bool = True,
-) -> CropSet:
+    workers: int | None = None,
+) -> tuple[FoundBoxes, torch.Tensor]:
     """The boxes each of ``detectors`` finds in ``split``'s canvases (the first ``limit``; down to
-    ``score_threshold`` objectness, before its containment rule), labelled as a rejecting second stage learns
-    them: the class of the true box a box overlaps at IoU >= :data:`PROPOSAL_MATCH_IOU`, the reject label (the
-    number of classes) when it overlaps none by :data:`PROPOSAL_REJECT_IOU`; boxes in between are left out.
-    Each canvas is read and kept once, whatever the number of detectors. Kinds are ``found`` and
-    ``found-reject``."""
+    ``score_threshold`` objectness, before its containment rule), labelled (:func:`proposal_crop_set`), and
+    the canvases' ink ``(N, 1, S, S)``. The canvases are read by ``workers`` processes (default one per
+    core) while the detectors run here; each is read once, whatever the number of detectors."""
     samples = load_split(Path(root), split).samples[:limit]
     reject = len(CLASS_NAMES)
+    reads = ordered_map(_read_canvas, [sample.image_path for sample in samples], default_workers(workers))
     inks: list[torch.Tensor] = []
     boxes: list[NDArray[np.float32]] = []
     index: list[int] = []
@@ -181,14 +233,13 @@ def proposal_crop_set(
     bar = tqdm(total=len(samples), desc=f"found boxes {split}", disable=not progress)
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
-        images = tuple(read_image(sample.image_path) for sample in chunk)
-        letterboxes = []
-        for image in images:
-            ink, letterbox = _canvas_ink(image)
+        images, letterboxes = [], []
+        for image, ink, letterbox in itertools.islice(reads, len(chunk)):
+            images.append(image)
             inks.append(torch.from_numpy(ink))
             letterboxes.append(letterbox)
         for detector in detectors:
-            results = detector(images, score_threshold=score_threshold, suppress_contained=False)
+            results = detector(tuple(images), score_threshold=score_threshold, suppress_contained=False)
             for number, (sample, letterbox, result) in enumerate(
                 zip(chunk, letterboxes, results, strict=True)
             ):
@@ -201,13 +252,113 @@ def proposal_crop_set(
                 labels.extend(their_labels)
         bar.update(len(chunk))
     bar.close()
-    return CropSet(
-        torch.stack(inks),
-        torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
-        torch.tensor(index, dtype=torch.int64),
-        torch.tensor(labels, dtype=torch.int64),
-        ["found-reject" if label == reject else "found" for label in labels],
+    found_boxes = FoundBoxes(
+        split=split,
+        canvases=[sample.image_path.name for sample in samples],
+        truth_digest=truth_digest(samples),
+        detectors=[detector.metadata.version for detector in detectors],
+        boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+        image_index=np.asarray(index, dtype=np.int64),
+        labels=np.asarray(labels, dtype=np.int64),
     )
+    return found_boxes, torch.stack(inks) if inks else torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
+
+
+def proposal_crop_set(
+    detectors: Sequence[Detector], root: Path, split: str, limit: int | None = None, progress: bool = True
+) -> CropSet:
+    """The boxes each of ``detectors`` finds in ``split``'s first ``limit`` canvases (:func:`find_boxes`),
+    labelled as a rejecting second stage learns them: the class of the true box a box overlaps at IoU >=
+    :data:`PROPOSAL_MATCH_IOU`, the reject label (the number of classes) when it overlaps none by
+    :data:`PROPOSAL_REJECT_IOU`; boxes in between are left out. Kinds are ``found`` and ``found-reject``."""
+    found, ink = find_boxes(detectors, root, split, limit, progress=progress)
+    return found.crop_set(ink)
+
+
+def found_crop_set(
+    found: FoundBoxes, root: Path, workers: int | None = None, progress: bool = True
+) -> CropSet:
+    """The crop set of boxes found earlier (:func:`find_boxes`, saved with :func:`save_found_boxes`) in
+    ``root``'s canvases, their ink read again by ``workers`` processes; ``ValueError`` when ``root`` does
+    not hold the canvases they were found in (other names, or other true labels)."""
+    samples = load_split(Path(root), found.split).samples[: len(found.canvases)]
+    names = [sample.image_path.name for sample in samples]
+    if names != found.canvases or truth_digest(samples) != found.truth_digest:
+        raise ValueError(
+            f"the found boxes were found in other canvases than {root}'s {found.split} split "
+            f"({len(found.canvases):,} canvases from {found.canvases[0] if found.canvases else '-'}): "
+            "make the data again with the same recipe and seed, or find the boxes again"
+        )
+    read = ordered_map(
+        _canvas_ink,
+        [sample.image_path for sample in samples],
+        default_workers(workers),
+        desc=f"found boxes {found.split}",
+        progress=progress,
+    )
+    inks = [torch.from_numpy(ink) for ink, _ in read]
+    ink = torch.stack(inks) if inks else torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
+    return found.crop_set(ink)
+
+
+FOUND_BOXES_FORMAT = "digit-detector found boxes 1"
+
+
+def save_found_boxes(sets: Sequence[FoundBoxes], path: Path) -> Path:
+    """Write ``sets`` to one ``.npz`` file (no pickled objects: its description is a JSON string)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    description = {
+        "format": FOUND_BOXES_FORMAT,
+        "sets": [
+            {
+                "split": s.split,
+                "canvases": s.canvases,
+                "truth_digest": s.truth_digest,
+                "detectors": s.detectors,
+            }
+            for s in sets
+        ],
+    }
+    arrays: dict[str, Any] = {"description": np.asarray(json.dumps(description))}
+    for number, found in enumerate(sets):
+        arrays[f"boxes_{number}"] = found.boxes
+        arrays[f"image_index_{number}"] = found.image_index
+        arrays[f"labels_{number}"] = found.labels
+    with path.open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return path
+
+
+def load_found_boxes(path: Path) -> list[FoundBoxes]:
+    """The sets :func:`save_found_boxes` wrote to ``path``; ``ValueError`` saying what is wrong with a file
+    that is not one (missing arrays, other format, unreadable)."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as arrays:
+            description = json.loads(str(arrays["description"]))
+            if description.get("format") != FOUND_BOXES_FORMAT:
+                raise ValueError(f"its format is {description.get('format')!r}, not {FOUND_BOXES_FORMAT!r}")
+            sets = []
+            for number, entry in enumerate(description["sets"]):
+                found = FoundBoxes(
+                    split=str(entry["split"]),
+                    canvases=[str(name) for name in entry["canvases"]],
+                    truth_digest=str(entry["truth_digest"]),
+                    detectors=[str(version) for version in entry["detectors"]],
+                    boxes=np.asarray(arrays[f"boxes_{number}"], dtype=np.float32).reshape(-1, 4),
+                    image_index=np.asarray(arrays[f"image_index_{number}"], dtype=np.int64),
+                    labels=np.asarray(arrays[f"labels_{number}"], dtype=np.int64),
+                )
+                if not len(found.boxes) == len(found.image_index) == len(found.labels):
+                    raise ValueError(f"set {number} has boxes, canvas indices and labels of other lengths")
+                if len(
+                    found.image_index
+                ) and not 0 <= found.image_index.min() <= found.image_index.max() < len(found.canvases):
+                    raise ValueError(f"set {number} points at canvases it does not name")
+                sets.append(found)
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{path} is not a found-boxes file (namer find-boxes): {error}") from error
+    return sets
 
 
 def mnist_crop_set(split: str, cache_dir: Path | None = None) -> CropSet:
@@ -328,12 +479,15 @@ def train_namer(
     progress: bool = True,
     device: torch.device | None = None,
     init: dict[str, torch.Tensor] | None = None,
+    on_epoch: Callable[[CropClassifier, dict[str, Any]], None] | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
     one-cycle schedule over the run: by steps, or by wall time when ``minutes`` caps it.
     Trains on ``device`` (default: the CPU), with the images of every set moved there once; ``init`` (a
     state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning).
-    Returns the model (on the CPU) and a history (validation accuracy per epoch, images per second)."""
+    ``on_epoch(model, history)`` runs after each epoch (e.g. to save it: a run stopped by a time limit
+    keeps its last epoch). Returns the model (on the CPU) and a history (validation accuracy per epoch,
+    images per second)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     config = config or NamerConfig()
@@ -386,6 +540,9 @@ def train_namer(
         history["epochs"] = epoch + 1
         if progress:
             print(f"epoch {epoch + 1}: validation accuracy {accuracy}", flush=True)
+        if on_epoch is not None:
+            elapsed = time.perf_counter() - start
+            on_epoch(model, {**history, "seconds": round(elapsed, 1)})
         if done >= 1.0:
             break
     seconds = time.perf_counter() - start
@@ -415,6 +572,7 @@ def namer_crop_sets(
     proposals: Sequence[Detector] = (),
     proposal_limit: int | None = None,
     extra_data: Sequence[Path] = (),
+    found: Sequence[FoundBoxes] | None = None,
 ) -> tuple[list[CropSet], CropSet, dict[str, CropSet]]:
     """Training sets, validation set and test sets (by name) for the two uses of the recipe.
 
@@ -426,8 +584,8 @@ def namer_crop_sets(
     the first ``proposal_limit`` training canvases of every root are trained on too
     (:func:`proposal_crop_set`: a rejecting classifier learns its reject label there; several detectors,
     e.g. an older one and one that already rejects, give the easy and the remaining hard non-objects), and
-    those the last finds in the val split are a test set. The reserved MNIST originals are a test set
-    either way."""
+    those the last finds in the val split are a test set; ``found`` (:func:`found_box_sets`, saved earlier)
+    gives the same without finding them again. The reserved MNIST originals are a test set either way."""
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
         return train_sets, train_sets[1], namer_test_sets(None)
@@ -438,12 +596,39 @@ def namer_crop_sets(
     if use_mnist:
         train_sets.append(mnist_crop_set("train"))
     tests = namer_test_sets(data, workers=workers)
+    roots = [data, *extra_data]
     if proposals:
-        train_sets += [
-            proposal_crop_set(proposals, root, "train", proposal_limit) for root in [data, *extra_data]
+        found_sets = found_box_sets(proposals, data, extra_data, proposal_limit, workers)
+        found_crops = [found.crop_set(ink) for found, ink in found_sets]
+    elif found is not None:
+        if len(found) != len(roots) + 1:
+            raise ValueError(
+                f"the found boxes are {len(found)} sets: one per dataset ({len(roots)}) and the val split's "
+                "are needed (namer find-boxes with the same --data and --extra-data)"
+            )
+        found_crops = [
+            found_crop_set(s, root, workers) for s, root in zip(found, [*roots, data], strict=True)
         ]
-        tests["val_found_boxes"] = proposal_crop_set(proposals[-1:], data, "val")
+    else:
+        found_crops = []
+    if found_crops:
+        train_sets += found_crops[:-1]
+        tests["val_found_boxes"] = found_crops[-1]
     return train_sets, canvas_crop_set(data, "val", workers=workers), tests
+
+
+def found_box_sets(
+    detectors: Sequence[Detector],
+    data: Path,
+    extra_data: Sequence[Path] = (),
+    limit: int | None = None,
+    workers: int | None = None,
+) -> list[tuple[FoundBoxes, torch.Tensor]]:
+    """What ``namer train --rejects`` learns and is scored on besides the true boxes (:func:`find_boxes`,
+    with the canvases' ink): the boxes ``detectors`` find in the first ``limit`` training canvases of
+    ``data`` and of each of ``extra_data``, then those the last one finds in ``data``'s val split."""
+    train = [find_boxes(detectors, root, "train", limit, workers=workers) for root in [data, *extra_data]]
+    return [*train, find_boxes(detectors[-1:], data, "val", workers=workers)]
 
 
 def namer_test_sets(
