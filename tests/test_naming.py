@@ -204,14 +204,14 @@ def found_box_detector() -> Detector:
 
 
 def test_found_boxes_saved_and_read_again_are_the_crop_set_found(tmp_path: Path) -> None:
-    """`namer find-boxes` then `namer train --found-boxes`: the boxes found by reader processes, saved and
-    read again with the canvases' ink, are the crop set the detectors give in one process."""
+    """`namer find-boxes` then `namer train --found-boxes`: the boxes found, saved and read again with the
+    canvases' ink (by two reader processes), are the crop set the detectors give."""
     root = tmp_path / "data"
-    write_bar_canvases(root, "train", 70)  # enough canvases for two reader processes
+    write_bar_canvases(root, "train", 70)  # enough canvases for two reader processes to read them again
     detector = found_box_detector()
-    found_here, ink_here = find_boxes([detector], root, "train", progress=False, workers=1)
+    found_here, ink_here = find_boxes([detector], root, "train", progress=False)
     in_one = found_here.crop_set(ink_here)
-    found, ink = find_boxes([detector], root, "train", limit=66, progress=False, workers=2)
+    found, ink = find_boxes([detector], root, "train", limit=66, progress=False)
     assert len(found.canvases) == 66 and ink.shape[0] == 66
     [again] = load_found_boxes(save_found_boxes([found], tmp_path / "found.npz"))
     assert again.detectors == [METADATA.version] and again.split == "train"
@@ -228,7 +228,7 @@ def test_found_boxes_saved_and_read_again_are_the_crop_set_found(tmp_path: Path)
 def test_found_boxes_refuse_canvases_they_were_not_found_in(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write_bar_canvases(root, "train", 6)
-    found, _ = find_boxes([found_box_detector()], root, "train", progress=False, workers=1)
+    found, _ = find_boxes([found_box_detector()], root, "train", progress=False)
     sample = load_split(root, "train").samples[2]
     canvas = np.full((192, 192, 3), 255, dtype=np.uint8)
     canvas[10:70, 20:32] = 0
@@ -244,7 +244,7 @@ def test_found_boxes_refuse_canvases_they_were_not_found_in(tmp_path: Path) -> N
 def test_a_file_that_is_not_found_boxes_is_refused_clearly(tmp_path: Path, kind: str) -> None:
     root = tmp_path / "data"
     write_bar_canvases(root, "train", 4)
-    found, _ = find_boxes([found_box_detector()], root, "train", progress=False, workers=1)
+    found, _ = find_boxes([found_box_detector()], root, "train", progress=False)
     path = save_found_boxes([found], tmp_path / "found.npz")
     if kind == "garbage":
         path.write_bytes(b"not a zip file at all")

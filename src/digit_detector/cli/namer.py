@@ -409,12 +409,7 @@ def run_find_boxes(args: argparse.Namespace) -> int:
     detectors = proposal_detectors(args.proposals, device)
     if detectors is None:
         return 2
-    sets = [
-        found
-        for found, _ in found_box_sets(
-            detectors, args.data, args.extra_data, args.proposal_limit, args.workers
-        )
-    ]
+    sets = [found for found, _ in found_box_sets(detectors, args.data, args.extra_data, args.proposal_limit)]
     out = save_found_boxes(sets, args.out)
     for found in sets:
         rejects = int((found.labels == len(CLASS_NAMES)).sum())
