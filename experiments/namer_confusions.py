@@ -23,7 +23,8 @@ from PIL import Image, ImageDraw
 from digit_detector.bundled import bundled_dir
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.naming import load_namer
-from digit_detector.training.namer import CropSet, canvas_crop_set, predict_crop_set
+from digit_detector.training.crop_sets import CropSet, canvas_crop_set
+from digit_detector.training.namer import predict_crop_set
 
 TILE = 96
 COLUMNS = 10

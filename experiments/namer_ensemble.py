@@ -32,7 +32,8 @@ from digit_detector.io import read_image
 from digit_detector.naming import NamerEnsemble, classifiers_of, load_namer
 from digit_detector.reading import failure_kind, read_number
 from digit_detector.second_stage import TorchNamer
-from digit_detector.training.namer import canvas_crop_set, predict_crop_set
+from digit_detector.training.crop_sets import canvas_crop_set
+from digit_detector.training.namer import predict_crop_set
 
 
 class UnsureAveragedNamer:

@@ -6,8 +6,8 @@
 The boxes are the ones `namer train --rejects` learns and reports (`val_found_boxes` in a namer's record):
 those ``--detector`` finds down to objectness 0.1 before containment, each labelled with the class of the
 true box it overlaps at IoU >= 0.5 or ``reject`` where it overlaps none by 0.4
-(`training.namer.proposal_crop_set`). A namer's own record measures it on its detector's boxes of its day;
-this measures every namer on one detector's boxes.
+(`training.found_boxes.proposal_crop_set`). A namer's own record measures it on its detector's boxes of its
+day; this measures every namer on one detector's boxes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import torch
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.detector import Detector
 from digit_detector.naming import load_namer
-from digit_detector.training.namer import accuracy_by_kind, predict_crop_set, proposal_crop_set
+from digit_detector.training.found_boxes import proposal_crop_set
+from digit_detector.training.namer import accuracy_by_kind, predict_crop_set
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ import torch
 
 from digit_detector.bundled import bundled_dir
 from digit_detector.naming import CropClassifier, box_window, load_namer
-from digit_detector.training.namer import CropSet, canvas_crop_set, predict_crop_set
+from digit_detector.training.crop_sets import CropSet, canvas_crop_set
+from digit_detector.training.namer import predict_crop_set
 
 
 def scaled(boxes: torch.Tensor, factor: float) -> torch.Tensor:

@@ -22,7 +22,8 @@ from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import load_split
 from digit_detector.naming import load_namer
 from digit_detector.reading import read_number
-from digit_detector.training.namer import canvas_crop_set, predict_crop_set
+from digit_detector.training.crop_sets import canvas_crop_set
+from digit_detector.training.namer import predict_crop_set
 
 
 def main() -> None:

@@ -28,7 +28,8 @@ from digit_detector.data.objects import MIN_TRACE_COVERAGE, trace_mnist
 from digit_detector.data.strokes import drawn_back, trace_coverage
 from digit_detector.data.yolo_format import load_split, read_meta
 from digit_detector.naming import load_namer
-from digit_detector.training.namer import canvas_crop_set, predict_crop_set
+from digit_detector.training.crop_sets import canvas_crop_set
+from digit_detector.training.namer import predict_crop_set
 
 
 def named_right_by_cover(data: Path, split: str, cover: dict[tuple[int, int], float]) -> None:

@@ -24,11 +24,8 @@ from PIL import Image, ImageDraw
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data.yolo_format import boxed_objects, load_split
 from digit_detector.naming import classifiers_of, load_namer
-from digit_detector.training.namer import (
-    accuracy_by_kind,
-    canvas_crop_set,
-    predict_crop_set,
-)
+from digit_detector.training.crop_sets import canvas_crop_set
+from digit_detector.training.namer import accuracy_by_kind, predict_crop_set
 
 
 def box_fonts(root: Path, split: str) -> list[str]:

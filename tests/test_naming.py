@@ -32,18 +32,15 @@ from digit_detector.second_stage import (
     name_probabilities,
     split_rejection,
 )
-from digit_detector.training.namer import (
-    CropSet,
-    accuracy_by_kind,
+from digit_detector.training.crop_sets import CropSet
+from digit_detector.training.found_boxes import (
     find_boxes,
     found_crop_set,
     load_found_boxes,
-    predict_crop_set,
     proposal_crop_set,
     save_found_boxes,
-    save_namer,
-    train_namer,
 )
+from digit_detector.training.namer import accuracy_by_kind, predict_crop_set, save_namer, train_namer
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, WeightsMetadata
 
 METADATA = WeightsMetadata.from_dict(

@@ -349,7 +349,7 @@ def test_more_fonts_are_fetched_pinned_and_drawn() -> None:
 def test_mnist_originals_with_a_wrong_or_doubtful_label_are_never_drawn(
     factories: dict[str, ObjectFactory], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from digit_detector.training.namer import mnist_crop_set
+    from digit_detector.training.crop_sets import mnist_crop_set
 
     excluded = sources.mnist_excluded()
     digits = sources.load_mnist()

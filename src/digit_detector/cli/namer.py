@@ -238,12 +238,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_combine(args: argparse.Namespace) -> int:
-    from digit_detector.training.namer import (
-        combine_namers,
-        namer_test_sets,
-        save_namer,
-        score_namer,
-    )
+    from digit_detector.training.namer import combine_namers, namer_test_sets, save_namer, score_namer
     from digit_detector.weights import WeightsError
 
     if not args.namers or len(args.namers) < 2:
@@ -396,7 +391,7 @@ def proposal_detectors(paths: list[Path | None], device: Any = None) -> list[Det
 def run_find_boxes(args: argparse.Namespace) -> int:
     from digit_detector.classes import CLASS_NAMES
     from digit_detector.devices import DeviceError, resolve_device
-    from digit_detector.training.namer import found_box_sets, save_found_boxes
+    from digit_detector.training.found_boxes import found_box_sets, save_found_boxes
 
     if args.data is None:
         print("error: give --data DIR (the canvases whose boxes are found)", file=sys.stderr)
@@ -427,14 +422,8 @@ def run_train(args: argparse.Namespace) -> int:
         return 2
     from digit_detector.devices import DeviceError, resolve_device
     from digit_detector.naming import CropClassifier, NamerConfig, widened
-    from digit_detector.training.namer import (
-        FoundBoxes,
-        load_found_boxes,
-        namer_crop_sets,
-        save_namer,
-        score_namer,
-        train_namer,
-    )
+    from digit_detector.training.found_boxes import FoundBoxes, load_found_boxes
+    from digit_detector.training.namer import namer_crop_sets, save_namer, score_namer, train_namer
 
     config = NamerConfig(
         widths=(args.widths[0], args.widths[1], args.widths[2]),
