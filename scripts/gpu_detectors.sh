@@ -11,19 +11,11 @@
 # extracted data packages (`cp -r ~/.cache/digit-detector .cache/`) and set DIGIT_DETECTOR_CACHE.
 # ACCELERATOR=cpu PRECISION=32-true runs the same steps on a CPU (a dry run of the script).
 set -euo pipefail
-out=$1
-init=$2
-minutes=$3
-canvases=$4
-seed=$5
+out=$1 init=$2 minutes=$3 canvases=$4 seed=$5
 shift 5
-root=${GPU_DATA:-/tmp/gpu-data}
-python=${PYTHON:-python}
-cores=$(nproc)
-per_run=$((cores / $#))
-per_run=$((per_run > 2 ? per_run : 2))
-mkdir -p "$out"
 source "$(dirname "$0")/gpu_variants.sh"
+per_run=$(cores_per_variant $#)
+mkdir -p "$out"
 synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}"
 synth --split val --n 1500 --seed 2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true

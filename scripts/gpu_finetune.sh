@@ -18,11 +18,8 @@ init=$2
 minutes=${3:-4.5}
 canvases=${4:-60000}
 seed=${5:-11}
-root=${GPU_DATA:-/tmp/gpu-data}
-python=${PYTHON:-python}
-cores=$(nproc)
-mkdir -p "$out"
 source "$(dirname "$0")/gpu_variants.sh"
+mkdir -p "$out"
 synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}"
 synth --split val --n 1500 --seed 2
 synth --split test --n 2000 --seed 3

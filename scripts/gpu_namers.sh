@@ -16,20 +16,12 @@
 # training checks before it starts; DETECTOR and PROPOSAL_CANVASES are then not used.
 # DEVICE=cpu runs the same steps on a CPU (a dry run of the script).
 set -euo pipefail
-out=$1
-detector=$2
-minutes=$3
-canvases=$4
-seed=$5
+out=$1 detector=$2 minutes=$3 canvases=$4 seed=$5
 shift 5
-root=${GPU_DATA:-/tmp/gpu-data}
-python=${PYTHON:-python}
-cores=$(nproc)
-per_run=$((cores / $#))
-per_run=$((per_run > 2 ? per_run : 2))
+source "$(dirname "$0")/gpu_variants.sh"
+per_run=$(cores_per_variant $#)
 layouts=${LAYOUTS:-single_digit=0.15,number=0.22,lines=0.22,scattered=0.13,mixed=0.13,extreme_size=0.06,non_digit=0.05,empty=0.04}
 mkdir -p "$out"
-source "$(dirname "$0")/gpu_variants.sh"
 synth --split train --n "$canvases" --seed "$seed" --sketch-share "${SKETCH_SHARE:-0.2}" --layouts "$layouts"
 synth --split val --n 1500 --seed 2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true

@@ -1,6 +1,17 @@
 # Sourced by the prepared GPU scripts (`gpu_detectors.sh`, `gpu_namers.sh`; `gpu_finetune.sh` for `synth`):
 # the canvases generated there, and one background process per variant with its log, the logs' ends
-# gathered into one file. Needs `python`, `root` (the data folder) and `cores` set by the caller.
+# gathered into one file. Sets `root` (the data folder, GPU_DATA), `python` (PYTHON) and `cores`; the caller
+# makes OUT.
+
+root=${GPU_DATA:-/tmp/gpu-data}
+python=${PYTHON:-python}
+cores=$(nproc)
+
+# cores_per_variant COUNT: the cores each of COUNT variants side by side gets (at least 2).
+cores_per_variant() {
+  local share=$((cores / $1))
+  echo $((share > 2 ? share : 2))
+}
 
 synth() { "$python" -m digit_detector data synth --out "$root" --workers "$cores" --overwrite "$@"; }
 
