@@ -90,6 +90,11 @@ def truth_digest(samples: Sequence[Sample]) -> str:
     return digest.hexdigest()
 
 
+def _stacked(inks: list[torch.Tensor]) -> torch.Tensor:
+    """The canvases' ink ``(N, 1, S, S)``; an empty tensor for none."""
+    return torch.stack(inks) if inks else torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
+
+
 def find_boxes(
     detectors: Sequence[Detector],
     root: Path,
@@ -142,7 +147,7 @@ def find_boxes(
         image_index=np.asarray(index, dtype=np.int64),
         labels=np.asarray(labels, dtype=np.int64),
     )
-    return found_boxes, torch.stack(inks) if inks else torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
+    return found_boxes, _stacked(inks)
 
 
 def proposal_crop_set(
@@ -177,9 +182,7 @@ def found_crop_set(
         desc=f"found boxes {found.split}",
         progress=progress,
     )
-    inks = [torch.from_numpy(ink) for ink, _ in read]
-    ink = torch.stack(inks) if inks else torch.zeros(0, 1, 1, 1, dtype=torch.uint8)
-    return found.crop_set(ink)
+    return found.crop_set(_stacked([torch.from_numpy(ink) for ink, _ in read]))
 
 
 FOUND_BOXES_FORMAT = "digit-detector found boxes 1"
@@ -232,9 +235,8 @@ def load_found_boxes(path: Path) -> list[FoundBoxes]:
                 )
                 if not len(found.boxes) == len(found.image_index) == len(found.labels):
                     raise ValueError(f"set {number} has boxes, canvas indices and labels of other lengths")
-                if len(
-                    found.image_index
-                ) and not 0 <= found.image_index.min() <= found.image_index.max() < len(found.canvases):
+                indices = found.image_index
+                if len(indices) and (indices.min() < 0 or indices.max() >= len(found.canvases)):
                     raise ValueError(f"set {number} points at canvases it does not name")
                 sets.append(found)
     except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile, EOFError) as error:

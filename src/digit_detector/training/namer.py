@@ -239,10 +239,11 @@ def namer_crop_sets(
     split's (when it has canvases); the train splits of the ``extra_data`` roots are learnt too (e.g.
     canvases made with another generator setting). With ``proposals`` detectors, the boxes each finds in
     the first ``proposal_limit`` training canvases of every root are trained on too
-    (:func:`proposal_crop_set`: a rejecting classifier learns its reject label there; several detectors,
-    e.g. an older one and one that already rejects, give the easy and the remaining hard non-objects), and
-    those the last finds in the val split are a test set; ``found`` (:func:`found_box_sets`, saved earlier)
-    gives the same without finding them again. The reserved MNIST originals are a test set either way."""
+    (:mod:`~digit_detector.training.found_boxes`: a rejecting classifier learns its reject label there;
+    several detectors, e.g. an older one and one that already rejects, give the easy and the remaining hard
+    non-objects), and those the last finds in the val split are a test set; ``found`` (``found_box_sets``,
+    saved earlier) gives the same without finding them again. The reserved MNIST originals are a test set
+    either way."""
     if mnist_only:
         train_sets = [mnist_crop_set("train"), mnist_crop_set("val")]
         return train_sets, train_sets[1], namer_test_sets(None)
