@@ -9,7 +9,9 @@ The augmentation rotates a quarter of the canvases by up to ``rotate_large`` deg
 up to ``rotate_small`` (8), on top of each object's own slant. A `1` with a long flag turned 20-30 degrees
 clockwise is drawn as a `7`, and a `7` turned the other way as a `1`, but keeps its label. This writes the
 split of ``--split``/``--n``/``--seed`` with ``AugmentConfig.rotate_large`` set to ``--rotate-large`` and
-nothing else changed, for ``eval`` to compare with the split made by the recipe.
+nothing else changed, for ``eval`` to compare with the split made by the recipe. ``--min-visible`` (0.6)
+also sets the share of an object's ink that must stay on the canvas for it to be kept and labelled
+(``--min-visible 0.8``: no digit is cut by the canvas edge by more than a fifth).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--rotate-large", type=float, default=15.0)
+    parser.add_argument("--min-visible", type=float, default=AugmentConfig.min_visible)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    config = SynthConfig(augment=AugmentConfig(rotate_large=args.rotate_large))
+    config = SynthConfig(augment=AugmentConfig(rotate_large=args.rotate_large, min_visible=args.min_visible))
     print(generate(args.out, args.n, args.seed, args.split, config, workers=args.workers, overwrite=True))
 
 
