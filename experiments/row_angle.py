@@ -3,7 +3,7 @@
     .venv/bin/python experiments/row_angle.py --data data/synth --split val [--weights FILE]
 
 The canvas augmentation turns a quarter of the canvases by up to 30 degrees, the numbers on them with it,
-and a `1` with a long flag turned 20-30 degrees reads as a `7` (``experiments/rotation_range.py``: the same
+and a `1` with a long flag turned 20-30 degrees reads as a `7` (``data synth --rotate-large 15``: the same
 canvases turned at most 15 degrees read 1.2-1.9 points more numbers). A number's line tells how far it was
 turned: the centres of its digits lie on it. So each line of two or more shown digits (the reading's own
 ``group_lines``) gives an angle, the least-squares slope of its centres, and each of its boxes is named

@@ -351,6 +351,40 @@ def test_cli_layouts_reweight_the_mix(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "--layouts" in capsys.readouterr().err
 
 
+def test_cli_rotation_range_and_visible_share_reach_the_augmentation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="data")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "ds"
+    options = ["--rotate-large", "15", "--min-visible", "0.8"]
+    args = parser.parse_args(
+        ["synth", "--out", str(out), "--n", "12", "--seed", "5", "--split", "test", *options]
+    )
+    assert args.func(args) == 0
+    written = yaml.safe_load((out / "data.yaml").read_text())["fingerprints"]["test"]
+    clear = synth.SynthConfig(augment=AugmentConfig(rotate_large=15.0, min_visible=0.8))
+    assert written == synth.fingerprint(clear, "test", 5, 12)
+    assert written != synth.fingerprint(synth.SynthConfig(), "test", 5, 12)
+    objects = [o for record in read_meta(out, "test") for o in record["objects"]]
+    assert objects and all(o["visible"] >= 0.8 for o in objects if not o["dropped"])
+    # the defaults are the recipe's: the same fingerprint as a config left alone
+    defaults = parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1"])
+    assert (
+        AugmentConfig(rotate_large=defaults.rotate_large, min_visible=defaults.min_visible) == AugmentConfig()
+    )
+    for flag, bad in (
+        ("--rotate-large", "200"),
+        ("--rotate-large", "nan"),
+        ("--min-visible", "0"),
+        ("--min-visible", "1.5"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1", flag, bad])
+        assert exit_info.value.code == 2
+        assert flag in capsys.readouterr().err
+
+
 def test_layout_weights_keep_the_defaults_they_do_not_name() -> None:
     weights = parse_layout_weights("lines=0.3, number=0.25")
     assert weights == {**LAYOUT_WEIGHTS, "lines": 0.3, "number": 0.25}

@@ -10,6 +10,7 @@ arguments, calls them and prints. Each sub-command has ``add_<name>_parser(subpa
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -61,8 +62,28 @@ def layout_weights(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def rotation_degrees(text: str) -> float:
+    """argparse ``type`` for ``--rotate-large``: a finite number of degrees from 0 to 180."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of degrees from 0 to 180, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 180.0):
+        raise argparse.ArgumentTypeError(f"must be a number of degrees from 0 to 180, got {text!r}")
+    return value
+
+
+def visible_share(text: str) -> float:
+    """argparse ``type`` for ``--min-visible``: a share over 0 and at most 1."""
+    value = unit_interval(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("must be over 0 (an object with no ink on the canvas has no box)")
+    return value
+
+
 def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from digit_detector.data import sources
+    from digit_detector.data.augment import AugmentConfig
     from digit_detector.data.compose import LAYOUT_WEIGHTS
     from digit_detector.data.yolo_format import SPLITS
 
@@ -86,6 +107,28 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--workers", type=positive_int, default=1, metavar="W", help="worker processes (default: 1)"
     )
     parser.add_argument("--no-augment", action="store_true", help="skip the geometric augmentation")
+    defaults = AugmentConfig()
+    parser.add_argument(
+        "--rotate-large",
+        type=rotation_degrees,
+        default=defaults.rotate_large,
+        metavar="DEG",
+        help=(
+            f"the augmentation turns {defaults.p_large_rotation * 100:g} %% of the canvases it changes by "
+            f"up to DEG degrees, the others by up to {defaults.rotate_small:g} "
+            f"(default: {defaults.rotate_large:g})"
+        ),
+    )
+    parser.add_argument(
+        "--min-visible",
+        type=visible_share,
+        default=defaults.min_visible,
+        metavar="SHARE",
+        help=(
+            "an object the augmentation pushes partly off the canvas keeps its label only when at least "
+            f"SHARE of its ink stays on it, otherwise it is erased (default: {defaults.min_visible:g})"
+        ),
+    )
     parser.add_argument(
         "--layouts",
         type=layout_weights,
@@ -131,11 +174,13 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run_synth(args: argparse.Namespace) -> int:
     from digit_detector.data import sources
+    from digit_detector.data.augment import AugmentConfig
     from digit_detector.data.compose import ComposeConfig
     from digit_detector.data.synth import SynthConfig, generate
 
     config = SynthConfig(
         compose=ComposeConfig() if args.layouts is None else ComposeConfig(layout_weights=args.layouts),
+        augment=AugmentConfig(rotate_large=args.rotate_large, min_visible=args.min_visible),
         use_augment=not args.no_augment,
         sketch_share=args.sketch_share,
         more_fonts=args.more_fonts,
