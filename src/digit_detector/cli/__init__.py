@@ -87,16 +87,25 @@ def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
-def unit_interval(text: str) -> float:
-    """argparse ``type`` for a threshold: a finite number from 0 to 1 (``nan``, ``inf``, -1 and 2 are refused,
-    with exit code 2)."""
+def _number_between(text: str, low: float, high: float, what: str = "a number") -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {what} from {low:g} to {high:g}, got {text!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise argparse.ArgumentTypeError(f"must be {what} from {low:g} to {high:g}, got {text!r}")
     return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse ``type`` for a threshold: a finite number from 0 to 1 (``nan``, ``inf``, -1 and 2 are refused,
+    with exit code 2)."""
+    return _number_between(text, 0.0, 1.0)
+
+
+def degrees_up_to_180(text: str) -> float:
+    """argparse ``type`` for an angle's range: a finite number of degrees from 0 to 180."""
+    return _number_between(text, 0.0, 180.0, "a number of degrees")
 
 
 def version_text() -> str:

@@ -10,13 +10,12 @@ arguments, calls them and prints. Each sub-command has ``add_<name>_parser(subpa
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from digit_detector.cli import positive_int, unit_interval
+from digit_detector.cli import degrees_up_to_180, positive_int, unit_interval
 
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
@@ -62,17 +61,6 @@ def layout_weights(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def rotation_degrees(text: str) -> float:
-    """argparse ``type`` for ``--rotate-large``: a finite number of degrees from 0 to 180."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of degrees from 0 to 180, got {text!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 180.0):
-        raise argparse.ArgumentTypeError(f"must be a number of degrees from 0 to 180, got {text!r}")
-    return value
-
-
 def visible_share(text: str) -> float:
     """argparse ``type`` for ``--min-visible``: a share over 0 and at most 1."""
     value = unit_interval(text)
@@ -110,7 +98,7 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     defaults = AugmentConfig()
     parser.add_argument(
         "--rotate-large",
-        type=rotation_degrees,
+        type=degrees_up_to_180,
         default=defaults.rotate_large,
         metavar="DEG",
         help=(
