@@ -21,7 +21,8 @@ from PIL import Image
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, NUM_CLASSES, OTHER_ID
 from digit_detector.cli.data import add_synth_parser
 from digit_detector.data import sources, synth
-from digit_detector.data.augment import AugmentConfig, Augmenter, ink_boxes
+from digit_detector.data.augment import Augmenter, ink_boxes
+from digit_detector.data.augment_config import AugmentConfig
 from digit_detector.data.compose import (
     LAYOUT_WEIGHTS,
     LEGIBLE_HEIGHT_PER_PEN,

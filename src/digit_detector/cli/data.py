@@ -71,7 +71,7 @@ def visible_share(text: str) -> float:
 
 def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     from digit_detector.data import sources
-    from digit_detector.data.augment import AugmentConfig
+    from digit_detector.data.augment_config import AugmentConfig
     from digit_detector.data.compose import LAYOUT_WEIGHTS
     from digit_detector.data.yolo_format import SPLITS
 
@@ -162,7 +162,7 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
 
 def run_synth(args: argparse.Namespace) -> int:
     from digit_detector.data import sources
-    from digit_detector.data.augment import AugmentConfig
+    from digit_detector.data.augment_config import AugmentConfig
     from digit_detector.data.compose import ComposeConfig
     from digit_detector.data.synth import SynthConfig, generate
 

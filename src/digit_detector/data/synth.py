@@ -26,7 +26,8 @@ import numpy as np
 from tqdm import tqdm
 
 from digit_detector.data import sources
-from digit_detector.data.augment import AugmentConfig, Augmenter, AugmentResult, tight_boxes
+from digit_detector.data.augment import Augmenter, AugmentResult, tight_boxes
+from digit_detector.data.augment_config import AugmentConfig
 from digit_detector.data.compose import ComposeConfig, ObjectSource, compose
 from digit_detector.data.yolo_format import SPLITS, append_meta, write_data_yaml, write_sample
 from digit_detector.parallel import ordered_map
