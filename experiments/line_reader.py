@@ -164,6 +164,8 @@ def train(args: argparse.Namespace) -> None:
     held = torch.arange(n) >= n - 2000
     train_idx, val_idx = torch.nonzero(~held).squeeze(1), torch.nonzero(held).squeeze(1)
     model = LineReader()
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init))
     total_steps = args.steps
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -299,6 +301,7 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", type=Path, default=None, help="start from these weights (a run of train)")
     t.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("read")
     r.add_argument("--data", type=Path, required=True)
