@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from digit_detector.classes import CLASS_NAMES, is_digit
 from digit_detector.data.yolo_format import load_split
+from digit_detector.io import read_image
 from digit_detector.reading import group_lines, read_number
 
 HEIGHT = 32
@@ -59,8 +60,9 @@ def line_crop(
     return out
 
 
-def read_grey(path: Path) -> NDArray[np.uint8]:
-    return np.asarray(Image.open(path).convert("L"), dtype=np.uint8)
+def grey_of(image: Image.Image) -> NDArray[np.uint8]:
+    """The canvas's grey levels (its one plane: the canvases are black ink on white)."""
+    return np.asarray(image.convert("L"), dtype=np.uint8)
 
 
 def make_crops(args: argparse.Namespace) -> None:
@@ -74,7 +76,7 @@ def make_crops(args: argparse.Namespace) -> None:
             continue
         boxes = sample.boxes_xyxy[digits]
         lines = group_lines(boxes)
-        grey = read_grey(sample.image_path)
+        grey = grey_of(read_image(sample.image_path))
         for line in lines:
             if len(line) == 1 and rng.random() > args.single_share:
                 continue
@@ -226,10 +228,11 @@ def read(args: argparse.Namespace) -> None:
         truth = read_number([int(c) for c in sample.class_ids], sample.boxes_xyxy)
         if sum(ch.isdigit() for ch in truth) < 2:
             continue
-        result = detector(sample.image_path)
+        image = read_image(sample.image_path)  # read once: the detector and the line crops share it
+        result = detector(image)
         digits = [d for d in result.detections if is_digit(d.class_id)]
         boxes = np.asarray([d.box for d in digits], np.float64).reshape(-1, 4)
-        grey = read_grey(sample.image_path)
+        grey = grey_of(image)
         lines = group_lines(boxes)
         shipped = [
             ("".join(digits[i].label for i in line), min(digits[i].name_probability for i in line))

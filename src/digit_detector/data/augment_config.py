@@ -2,7 +2,7 @@
 
 Kept out of :mod:`digit_detector.data.augment` so that what only needs the settings (``data synth``'s
 parser, which shows the defaults, and every other ``data`` command that builds it) does not import
-albumentations and OpenCV: ``data import`` stays within its memory bound.
+albumentations: ``data import`` stays within its memory bound.
 """
 
 from __future__ import annotations
