@@ -309,18 +309,67 @@ def test_the_box_channel_tells_which_ink_is_the_box_s() -> None:
     assert accuracy[True] >= 0.9 and accuracy[False] <= 0.7, accuracy
 
 
-def test_a_widened_classifier_names_as_before_until_fine_tuned() -> None:
+def blob_beside_bar(count: int, seed: int) -> CropSet:
+    """A boxed square blob per image with a bar beside it, a third of the blob's side away and half a side
+    long: class 0 when the bar lies flat, 1 when it stands. The blob's own crop (margin 0.12) never reaches
+    the bar; a context crop of margin 1 holds it."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((count, 1, 96, 96), dtype=np.uint8)
+    boxes, labels = [], []
+    for index in range(count):
+        label, side = int(rng.integers(2)), int(rng.integers(12, 20))
+        x, y = int(rng.integers(20, 40)), int(rng.integers(20, 50))
+        ink[index, 0, y : y + side, x : x + side] = 255
+        start, reach = x + side + side // 3, side // 2
+        if label == 0:
+            ink[index, 0, y + side // 2 : y + side // 2 + 3, start : start + reach] = 255
+        else:
+            ink[index, 0, y + side // 4 : y + side // 4 + reach, start : start + 3] = 255
+        boxes.append([x, y, x + side, y + side])
+        labels.append(label)
+    return orientation_set(ink, boxes, labels)
+
+
+def test_the_context_channel_sees_what_lies_beside_the_box() -> None:
+    test = blob_beside_bar(200, 2)
+    accuracy = {}
+    for context_margin in (None, 1.0):
+        config = NamerConfig(num_classes=2, widths=(8, 16, 16), context_margin=context_margin)
+        model, _ = small_run(blob_beside_bar, config)
+        accuracy[context_margin] = accuracy_by_kind(predict_crop_set(model, test), test)["accuracy"]
+    assert accuracy[1.0] >= 0.9 and accuracy[None] <= 0.7, accuracy
+
+
+@pytest.mark.parametrize(
+    ("start", "growth"),
+    [
+        ({}, {"box_channel": True, "rejects": True}),
+        ({}, {"box_channel": True, "rejects": True, "context_margin": 0.75}),
+        ({"box_channel": True, "rejects": True}, {"context_margin": 0.5}),
+        ({"context_margin": 0.5}, {"box_channel": True}),
+    ],
+    ids=["box and reject", "box, reject and context", "context after box", "box after context"],
+)
+def test_a_widened_classifier_names_as_before_until_fine_tuned(
+    start: dict[str, Any], growth: dict[str, Any]
+) -> None:
     torch.manual_seed(0)
-    plain = CropClassifier(NamerConfig(widths=(8, 16, 16))).eval()
-    grown = widened(plain, box_channel=True, rejects=True)
-    assert grown.config.in_channels == 2 and grown.config.outputs == plain.config.num_classes + 1
+    plain = CropClassifier(NamerConfig(widths=(8, 16, 16), **start)).eval()
+    grown = widened(plain, **growth)
+    assert grown.config.in_channels == plain.config.in_channels + bool(growth.get("box_channel")) + bool(
+        growth.get("context_margin")
+    )
+    assert grown.config.outputs == plain.config.outputs + bool(growth.get("rejects"))
     ink, boxes = torch.rand(2, 1, 64, 64), torch.tensor([[5.0, 8.0, 20.0, 40.0], [30.0, 30.0, 60.0, 44.0]])
     index = torch.tensor([0, 1])
-    names, whole = split_rejection(grown.box_probabilities(ink, boxes, index), plain.config.num_classes)
-    torch.testing.assert_close(names, plain.box_probabilities(ink, boxes, index))
-    assert whole.min() > 0.9  # the new reject output starts out rarely rejecting
-    with pytest.raises(ValueError, match="already"):
-        widened(grown, box_channel=True)
+    probabilities = grown.box_probabilities(ink, boxes, index)
+    if growth.get("rejects"):
+        probabilities, whole = split_rejection(probabilities, plain.config.num_classes)
+        assert whole.min() > 0.9  # the new reject output starts out rarely rejecting
+    torch.testing.assert_close(probabilities, plain.box_probabilities(ink, boxes, index))
+    for grown_again in growth:
+        with pytest.raises(ValueError, match="already"):
+            widened(grown, **{grown_again: growth[grown_again]})
 
 
 def test_split_rejection_takes_the_last_output_off_and_renormalises() -> None:
@@ -623,9 +672,17 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
         "--workers",
         "1",
     ]
-    assert main([*args, "--init", str(out), "--out", str(tuned)]) == 0
-    steps = namer_steps(load_namer(tuned)[1]["training"])
+    assert main([*args, "--init", str(out), "--context-margin", "0.75", "--out", str(tuned)]) == 0
+    tuned_model, tuned_record = load_namer(tuned)
+    assert isinstance(tuned_model, CropClassifier)
+    assert tuned_model.config.input_channels == ("ink", "box", "context")
+    assert tuned_model.config.context_margin == 0.75 and tuned_model.config.rejects
+    steps = namer_steps(tuned_record["training"])
     assert [step["command"].split("--out ")[-1].split("  #")[0] for step in steps] == [str(out), str(tuned)]
+    for margin in ("0", "nan", "5"):
+        with pytest.raises(SystemExit) as refused:
+            main([*args, "--init", str(out), "--context-margin", margin, "--out", str(tuned)])
+        assert refused.value.code == 2
 
 
 @pytest.mark.slow

@@ -41,10 +41,21 @@ class NamerConfig:
     # one output more than the classes: "not one whole object" (a part of a digit, a box over two),
     # learnt from the detector's own false boxes; the detector takes it off the box's objectness
     rejects: bool = False
+    # a last input channel: the ink around the box, cut square with this margin (of the box's longer side,
+    # on each side, as ``margin``), so the classifier sees what lies beside its box (the letters of the
+    # word a letter belongs to, the rest of a digit beside a part of it); None: no such channel
+    context_margin: float | None = None
 
     @property
     def in_channels(self) -> int:
-        return 2 if self.box_channel else 1
+        return len(self.input_channels)
+
+    @property
+    def input_channels(self) -> tuple[str, ...]:
+        """What each input channel holds, in order: ``ink``, then ``box`` and ``context`` when present."""
+        return (
+            ("ink",) + (("box",) if self.box_channel else ()) + (("context",) if self.context_margin else ())
+        )
 
     @property
     def outputs(self) -> int:
@@ -116,11 +127,15 @@ def classifier_input(
     ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, config: NamerConfig
 ) -> torch.Tensor:
     """What a classifier of ``config`` sees of ``boxes``: their ink crops (:func:`crop_ink`), with the
-    :func:`box_window` channel when the config has one. Training and inference both cut them here."""
+    :func:`box_window` channel and the wider context crop when the config has them (in the order of
+    :attr:`NamerConfig.input_channels`). Training and inference both cut them here."""
     crops = crop_ink(ink, boxes, image_index, config.crop_size, config.margin)
-    if not config.box_channel:
-        return crops
-    return torch.cat((crops, box_window(boxes.to(crops), config.crop_size, config.margin)), dim=1)
+    channels = [crops]
+    if config.box_channel:
+        channels.append(box_window(boxes.to(crops), config.crop_size, config.margin))
+    if config.context_margin:
+        channels.append(crop_ink(ink, boxes, image_index, config.crop_size, config.context_margin))
+    return crops if len(channels) == 1 else torch.cat(channels, dim=1)
 
 
 def _block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -223,21 +238,38 @@ REJECT_START_BIAS = -4.0  # a new reject output's first bias: it starts out rare
 
 
 def widened(
-    classifier: CropClassifier, *, box_channel: bool = False, rejects: bool = False
+    classifier: CropClassifier,
+    *,
+    box_channel: bool = False,
+    rejects: bool = False,
+    context_margin: float | None = None,
 ) -> CropClassifier:
-    """A copy of ``classifier`` that also takes the :func:`box_window` channel and/or gives the reject
-    output, for fine-tuning. The new weights are zero (the reject output's bias
-    :data:`REJECT_START_BIAS`), so it names every box as ``classifier`` does until it is fine-tuned."""
+    """A copy of ``classifier`` that also takes the :func:`box_window` channel and/or the context channel
+    (``context_margin``, see :class:`NamerConfig`) and/or gives the reject output, for fine-tuning. The new
+    weights are zero (the reject output's bias :data:`REJECT_START_BIAS`), so it names every box as
+    ``classifier`` does until it is fine-tuned."""
     config = classifier.config
-    if (box_channel and config.box_channel) or (rejects and config.rejects):
+    if (
+        (box_channel and config.box_channel)
+        or (rejects and config.rejects)
+        or (context_margin and config.context_margin)
+    ):
         raise ValueError("the classifier already has that input or output")
     grown = CropClassifier(
-        replace(config, box_channel=config.box_channel or box_channel, rejects=config.rejects or rejects)
+        replace(
+            config,
+            box_channel=config.box_channel or box_channel,
+            rejects=config.rejects or rejects,
+            context_margin=config.context_margin or context_margin,
+        )
     )
     state = dict(classifier.state_dict())
-    if box_channel:
-        first = "features.0.0.weight"
-        state[first] = torch.cat((state[first], torch.zeros_like(state[first])), dim=1)
+    first = "features.0.0.weight"
+    old = state[first]
+    weight = old.new_zeros((old.shape[0], grown.config.in_channels, *old.shape[2:]))
+    for position, channel in enumerate(config.input_channels):
+        weight[:, grown.config.input_channels.index(channel)] = old[:, position]
+    state[first] = weight
     if rejects:
         weight, bias = "head.3.weight", "head.3.bias"
         state[weight] = torch.cat((state[weight], torch.zeros_like(state[weight][:1])))

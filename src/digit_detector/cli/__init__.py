@@ -103,6 +103,11 @@ def unit_interval(text: str) -> float:
     return _number_between(text, 0.0, 1.0)
 
 
+def crop_margin(text: str) -> float:
+    """argparse ``type`` for a crop's margin, in box sides beyond the box on each side: 0.05 to 4."""
+    return _number_between(text, 0.05, 4.0, "a margin")
+
+
 def degrees_up_to_180(text: str) -> float:
     """argparse ``type`` for an angle's range: a finite number of degrees from 0 to 180."""
     return _number_between(text, 0.0, 180.0, "a number of degrees")

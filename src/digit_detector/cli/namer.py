@@ -53,7 +53,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from digit_detector.cli import recorded_command
+from digit_detector.cli import crop_margin, recorded_command
 
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
@@ -171,6 +171,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "--box-channel",
         action="store_true",
         help="train: the classifier also sees where the box lies in its crop (with --init: added to it)",
+    )
+    parser.add_argument(
+        "--context-margin",
+        type=crop_margin,
+        default=None,
+        metavar="M",
+        help="train: the classifier also sees the ink around its box, in a square crop reaching M box sides "
+        "beyond it on each side (with --init: added to it)",
     )
     parser.add_argument(
         "--rejects",
@@ -429,6 +437,7 @@ def run_train(args: argparse.Namespace) -> int:
         widths=(args.widths[0], args.widths[1], args.widths[2]),
         box_channel=args.box_channel,
         rejects=args.rejects,
+        context_margin=args.context_margin,
     )
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
@@ -448,8 +457,9 @@ def run_train(args: argparse.Namespace) -> int:
             return 2
         box_channel = args.box_channel and not start.config.box_channel
         rejects = args.rejects and not start.config.rejects
-        if box_channel or rejects:
-            start = widened(start, box_channel=box_channel, rejects=rejects)
+        context_margin = None if start.config.context_margin else args.context_margin
+        if box_channel or rejects or context_margin:
+            start = widened(start, box_channel=box_channel, rejects=rejects, context_margin=context_margin)
         config = start.config
     try:
         device = resolve_device(args.device)
