@@ -264,12 +264,12 @@ def widened(
         )
     )
     state = dict(classifier.state_dict())
-    first = "features.0.0.weight"
-    old = state[first]
-    weight = old.new_zeros((old.shape[0], grown.config.in_channels, *old.shape[2:]))
+    first = "features.0.0.weight"  # the first convolution's inputs, mapped by what each channel holds
+    old_first = state[first]
+    new_first = old_first.new_zeros((old_first.shape[0], grown.config.in_channels, *old_first.shape[2:]))
     for position, channel in enumerate(config.input_channels):
-        weight[:, grown.config.input_channels.index(channel)] = old[:, position]
-    state[first] = weight
+        new_first[:, grown.config.input_channels.index(channel)] = old_first[:, position]
+    state[first] = new_first
     if rejects:
         weight, bias = "head.3.weight", "head.3.bias"
         state[weight] = torch.cat((state[weight], torch.zeros_like(state[weight][:1])))
