@@ -626,11 +626,12 @@ def write_bar_canvases(root: Path, split: str, count: int) -> None:
 
 @pytest.mark.slow
 def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
-    tmp_path: Path, random_tiny_weights: Path
+    tmp_path: Path, random_tiny_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`namer train --box-channel --rejects` end to end: boxes found by (random) detectors in the
     training canvases are learnt from, once per detector given, the classifier has both new shapes and is
-    scored on the boxes found in the val split too."""
+    scored on the boxes found in the val split too. A context channel is added with --init, and another
+    margin for it is refused."""
     from digit_detector.cli import main
     from digit_detector.training.attach import namer_steps
 
@@ -683,6 +684,10 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
         with pytest.raises(SystemExit) as refused:
             main([*args, "--init", str(out), "--context-margin", margin, "--out", str(tuned)])
         assert refused.value.code == 2
+    again = tmp_path / "again.safetensors"
+    assert main([*args, "--init", str(tuned), "--context-margin", "0.75", "--out", str(again)]) == 0
+    assert main([*args, "--init", str(tuned), "--context-margin", "1.5", "--out", str(again)]) == 2
+    assert "at margin 0.75" in capsys.readouterr().err
 
 
 @pytest.mark.slow

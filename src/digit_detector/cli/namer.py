@@ -455,9 +455,17 @@ def run_train(args: argparse.Namespace) -> int:
         if not isinstance(start, CropClassifier):
             print(f"error: {args.init} is an ensemble; fine-tune one of its classifiers", file=sys.stderr)
             return 2
+        kept_margin = start.config.context_margin
+        if kept_margin and args.context_margin and args.context_margin != kept_margin:
+            print(
+                f"error: {args.init} already sees the ink around its box at margin {kept_margin:g}; "
+                f"--context-margin {args.context_margin:g} would change what it learnt: leave it out",
+                file=sys.stderr,
+            )
+            return 2
         box_channel = args.box_channel and not start.config.box_channel
         rejects = args.rejects and not start.config.rejects
-        context_margin = None if start.config.context_margin else args.context_margin
+        context_margin = None if kept_margin else args.context_margin
         if box_channel or rejects or context_margin:
             start = widened(start, box_channel=box_channel, rejects=rejects, context_margin=context_margin)
         config = start.config
