@@ -8,7 +8,8 @@ better boxes or namer crops that forgive them); if both name them alike, the gap
 boxes and naming all true boxes is which objects get found, not their boxes. Also prints the share of the
 true boxes never shown at IoU >= 0.5, named from their true box (the harder objects, if they are), and how
 the misnamed MNIST objects spread over the originals they were drawn from: an original misnamed every time
-it is drawn is a doubtful glyph (why `audit --mnist` and `data/mnist_excluded.csv`, docs/data.md).
+it is drawn is a doubtful glyph (why `audit --mnist` and `data/mnist_excluded.csv`, docs/data.md). Last,
+every true digit box named from its true box, by how much of the digit lies on the canvas (``VISIBLE``).
 """
 
 from __future__ import annotations
@@ -22,11 +23,18 @@ import torch
 from tqdm import tqdm
 
 from digit_detector.boxes import box_iou
+from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import boxed_objects, load_split
 from digit_detector.detector import Detector
 from digit_detector.io import read_image
 from digit_detector.preprocess import preprocess
 from digit_detector.second_stage import name_probabilities, split_rejection
+
+VISIBLE = ((0.95, "95 % or more on the canvas"), (0.8, "80-95 %"), (0.0, "under 80 % (cut by the edge)"))
+
+
+def visibility(share: float) -> str:
+    return next(label for floor, label in VISIBLE if share >= floor)
 
 
 def main() -> None:
@@ -45,6 +53,9 @@ def main() -> None:
     flips: dict[str, int] = {"true box fixes": 0, "true box breaks": 0}
     objects = boxed_objects(args.data, args.split)
     glyph_named: dict[str, list[bool]] = defaultdict(list)  # MNIST original -> named right, each time shown
+    by_visibility: dict[str, list[bool]] = defaultdict(
+        list
+    )  # true digit boxes: named right from the true box
     for sample in tqdm(load_split(args.data, args.split).samples[: args.limit], desc="canvases"):
         truth = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         if not len(truth):
@@ -78,6 +89,10 @@ def main() -> None:
             from_true += by_true
             flips["true box fixes"] += int(by_true and not by_shown)
             flips["true box breaks"] += int(by_shown and not by_true)
+        metas = objects.get(Path(sample.image_path).resolve(), []) if objects else []
+        for row in [index for index, class_id in enumerate(ids) if is_digit(int(class_id))]:
+            share = float(metas[row].get("visible", 1.0)) if metas else 1.0
+            by_visibility[visibility(share)].append(bool(names[k + row] == ids[row]))
         for row in sorted(set(range(len(truth))) - set(matched_true)):
             unshown += 1
             unshown_right += names[k + row] == ids[row]
@@ -94,6 +109,11 @@ def main() -> None:
     listed = ", ".join(f"{k}: {v.count(False)}/{len(v)}" for k, v in worst)
     print(f"  most misnamed originals (digit/index: wrong of shown): {listed}")
     print(f"objects never shown at IoU >= 0.5: {unshown}, named right from the true box {unshown_right}")
+    for _, label in VISIBLE:
+        named = by_visibility[label]
+        share_right = sum(named) / max(1, len(named))
+        wrong = len(named) - sum(named)
+        print(f"true digit boxes, {label}: {len(named)}, named right {share_right:.2%} ({wrong} wrong)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from digit_detector.data.compose import (
     LEGIBLE_HEIGHT_PER_PEN,
     ComposeConfig,
     compose,
+    parse_digit_weights,
     parse_layout_weights,
 )
 from digit_detector.data.yolo_format import load_split, read_meta
@@ -384,6 +385,43 @@ def test_cli_rotation_range_and_visible_share_reach_the_augmentation(
             parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1", flag, bad])
         assert exit_info.value.code == 2
         assert flag in capsys.readouterr().err
+
+
+def test_cli_digit_weights_choose_which_digits_are_drawn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="data")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "ds"
+    only_sevens = ",".join(f"{digit}=0" for digit in range(10) if digit != 7)
+    args = parser.parse_args(
+        [
+            "synth",
+            "--out",
+            str(out),
+            "--n",
+            "8",
+            "--seed",
+            "5",
+            "--no-augment",
+            "--digit-weights",
+            only_sevens,
+        ]
+    )
+    assert args.func(args) == 0
+    digits = [o["class_id"] for r in read_meta(out, "train") for o in r["objects"] if o["class_id"] < 10]
+    assert digits and set(digits) == {7}
+    written = yaml.safe_load((out / "data.yaml").read_text())["fingerprints"]["train"]
+    assert written != synth.fingerprint(synth.SynthConfig(use_augment=False), "train", 5, 8)
+    # left out, the canvases (and their fingerprint) are those made before the option
+    plain = parser.parse_args(["synth", "--out", str(out), "--n", "8", "--seed", "5"])
+    assert ComposeConfig(digit_weights=plain.digit_weights) == ComposeConfig()
+    assert parse_digit_weights("1=2.5") == {**{str(d): 1.0 for d in range(10)}, "1": 2.5}
+    for bad in ("1", "1=x", "a=2", "10=1", "1=-1", ",".join(f"{d}=0" for d in range(10))):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["synth", "--out", str(out), "--n", "1", "--seed", "1", "--digit-weights", bad])
+        assert exit_info.value.code == 2
+    assert "--digit-weights" in capsys.readouterr().err
 
 
 def test_layout_weights_keep_the_defaults_they_do_not_name() -> None:

@@ -61,6 +61,16 @@ def layout_weights(text: str) -> dict[str, float]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def digit_weights(text: str) -> dict[str, float]:
+    """argparse ``type`` for ``--digit-weights`` (:func:`digit_detector.data.compose.parse_digit_weights`)."""
+    from digit_detector.data.compose import parse_digit_weights
+
+    try:
+        return parse_digit_weights(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def visible_share(text: str) -> float:
     """argparse ``type`` for ``--min-visible``: a share over 0 and at most 1."""
     value = unit_interval(text)
@@ -128,6 +138,14 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--digit-weights",
+        type=digit_weights,
+        default=None,
+        metavar="DIGIT=W,...",
+        help="draw some digits more often than others, e.g. 1=2.5 (the digits not named weigh 1; default: "
+        "every digit alike)",
+    )
+    parser.add_argument(
         "--sketch-share",
         type=unit_interval,
         default=0.0,
@@ -167,7 +185,10 @@ def run_synth(args: argparse.Namespace) -> int:
     from digit_detector.data.synth import SynthConfig, generate
 
     config = SynthConfig(
-        compose=ComposeConfig() if args.layouts is None else ComposeConfig(layout_weights=args.layouts),
+        compose=ComposeConfig(
+            **({} if args.layouts is None else {"layout_weights": args.layouts}),
+            digit_weights=args.digit_weights,
+        ),
         augment=AugmentConfig(rotate_large=args.rotate_large, min_visible=args.min_visible),
         use_augment=not args.no_augment,
         sketch_share=args.sketch_share,

@@ -75,6 +75,7 @@ class ComposeConfig:
     pen_mode_p: float = 0.55  # the rest uniform over the whole pen range, so thin and thick pens are common
     pen_change_p: float = 0.08  # canvases where the pen width changes between objects
     placement_tries: int = 25
+    digit_weights: dict[str, float] | None = None  # how often each digit "0".."9" is drawn; None: alike
 
 
 @dataclass
@@ -255,9 +256,17 @@ class _Layout:
             return self.factory.censored(height, pen)
         return self.factory.other(height, pen)
 
+    def digit_class(self) -> int:
+        """Which digit to draw: each alike, or by the config's ``digit_weights``."""
+        weights = self.config.digit_weights
+        if weights is None:
+            return int(self.rng.integers(10))  # the draw canvases made before digit_weights used
+        p = np.array([weights[str(digit)] for digit in range(10)], dtype=np.float64)
+        return int(self.rng.choice(10, p=p / p.sum()))
+
     def random_object(self, height: float, pen: float, p_digit: float) -> Drawn:
         if self.rng.random() < p_digit:
-            return self.factory.digit(int(self.rng.integers(10)), height, pen)
+            return self.factory.digit(self.digit_class(), height, pen)
         return self.non_digit(height, pen)
 
     def scatter(self, count: int, low: float, high: float, p_digit: float) -> None:
@@ -274,7 +283,7 @@ class _Layout:
         x, baseline = x0, y0 + height
         for _ in range(n_digits):
             h = height * rng.uniform(0.92, 1.08)
-            drawn = self.factory.digit(int(rng.integers(10)), h, pen)
+            drawn = self.factory.digit(self.digit_class(), h, pen)
             ink = fit_ink(drawn, canvas.size - 2 * MARGIN)
             ih, iw = ink.shape
             baseline += rng.normal(0.0, 0.025 * height)  # slight drift
@@ -301,7 +310,7 @@ def _single_digit(lay: _Layout) -> None:
     height = (
         log_uniform(lay.rng, low, MAX_HEIGHT) if lay.rng.random() < 0.5 else lay.rng.uniform(low, MAX_HEIGHT)
     )
-    lay.canvas.place_randomly(lay.factory.digit(int(lay.rng.integers(10)), height, pen), lay.rng, height, pen)
+    lay.canvas.place_randomly(lay.factory.digit(lay.digit_class(), height, pen), lay.rng, height, pen)
 
 
 def _row_height(lay: _Layout, n_digits: int, n_lines: int = 1) -> float:
@@ -404,6 +413,24 @@ def parse_layout_weights(text: str) -> dict[str, float]:
             raise ValueError(f"the weight of {name!r} must be a number, got {value.strip()!r}") from None
     if any(not math.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
         raise ValueError(f"layout weights must be non-negative with a positive sum, got {weights}")
+    return weights
+
+
+def parse_digit_weights(text: str) -> dict[str, float]:
+    """``"1=2.5"`` -> how often each digit is drawn: weight 1 for the digits not named (malformed pairs,
+    names other than 0-9 and weights that are negative or sum to nothing raise ValueError)."""
+    weights = {str(digit): 1.0 for digit in range(10)}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or name not in weights:
+            raise ValueError(f"expected DIGIT=WEIGHT with DIGIT one of 0-9, got {pair!r}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ValueError(f"the weight of digit {name} must be a number, got {value.strip()!r}") from None
+    if any(not math.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"digit weights must be non-negative with a positive sum, got {weights}")
     return weights
 
 

@@ -87,6 +87,8 @@ def fingerprint(config: SynthConfig, split: str, seed: int, n: int) -> str:
         config_dict.pop("sketch_share")
     if not config.more_fonts:
         config_dict.pop("more_fonts")
+    if config.compose.digit_weights is None:
+        config_dict["compose"].pop("digit_weights")
     payload = {
         "config": config_dict,
         "split": split,
