@@ -398,40 +398,36 @@ LAYOUTS: dict[str, Callable[[_Layout], None]] = {
 }
 
 
-def parse_layout_weights(text: str) -> dict[str, float]:
-    """``"number=0.3,lines=0.3"`` -> the default :data:`LAYOUT_WEIGHTS` with those kinds reweighted (unknown
-    kinds, malformed pairs and weights that are negative or sum to nothing raise ValueError)."""
-    weights = dict(LAYOUT_WEIGHTS)
-    for pair in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or name not in LAYOUTS:
-            raise ValueError(f"expected KIND=WEIGHT with KIND one of {sorted(LAYOUTS)}, got {pair!r}")
-        try:
-            weights[name] = float(value)
-        except ValueError:
-            raise ValueError(f"the weight of {name!r} must be a number, got {value.strip()!r}") from None
-    if any(not math.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError(f"layout weights must be non-negative with a positive sum, got {weights}")
-    return weights
-
-
-def parse_digit_weights(text: str) -> dict[str, float]:
-    """``"1=2.5"`` -> how often each digit is drawn: weight 1 for the digits not named (malformed pairs,
-    names other than 0-9 and weights that are negative or sum to nothing raise ValueError)."""
-    weights = {str(digit): 1.0 for digit in range(10)}
+def reweighted(text: str, defaults: dict[str, float], kind: str) -> dict[str, float]:
+    """``"NAME=W,..."`` -> ``defaults`` with the named entries reweighted; unknown names, malformed pairs and
+    weights that are negative or sum to nothing raise ValueError naming ``kind`` (what the names are)."""
+    weights = dict(defaults)
     for pair in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = pair.partition("=")
         name = name.strip()
         if not sep or name not in weights:
-            raise ValueError(f"expected DIGIT=WEIGHT with DIGIT one of 0-9, got {pair!r}")
+            raise ValueError(
+                f"expected {kind.upper()}=WEIGHT with {kind.upper()} one of {list(weights)}, got {pair!r}"
+            )
         try:
             weights[name] = float(value)
         except ValueError:
-            raise ValueError(f"the weight of digit {name} must be a number, got {value.strip()!r}") from None
+            raise ValueError(
+                f"the weight of {kind} {name!r} must be a number, got {value.strip()!r}"
+            ) from None
     if any(not math.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError(f"digit weights must be non-negative with a positive sum, got {weights}")
+        raise ValueError(f"{kind} weights must be non-negative with a positive sum, got {weights}")
     return weights
+
+
+def parse_layout_weights(text: str) -> dict[str, float]:
+    """``"number=0.3,lines=0.3"`` -> the default :data:`LAYOUT_WEIGHTS` with those kinds reweighted."""
+    return reweighted(text, LAYOUT_WEIGHTS, "layout")
+
+
+def parse_digit_weights(text: str) -> dict[str, float]:
+    """``"1=2.5"`` -> how often each digit ``"0"``..``"9"`` is drawn: 1 for the digits not named."""
+    return reweighted(text, {str(digit): 1.0 for digit in range(10)}, "digit")
 
 
 def choose_layout(rng: np.random.Generator, weights: dict[str, float]) -> str:
