@@ -10,16 +10,19 @@ height of ``HEIGHTS``, pen of ``PENS`` (at most a fifth of the height) and gap o
 inks of neighbours (in digit heights: 0 is ink touching ink, not drawn for two ``1``s side by side),
 where the row fits the canvas; rendered as the canvas renders strokes and read offline (``Detector``).
 Prints the share read exactly by gap for rows of ``1``s only and for a ``1`` beside other digits, per
-weights given; ``--sheet`` draws the first weights' misreads.
+weights given, and where the ``1``s of the misread ones are lost (``miss_stages.stage_lost``); ``--sheet``
+draws the first weights' misreads.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from miss_stages import matches, stage_lost
 from PIL import Image, ImageDraw
 
 from digit_detector.detector import Detector
@@ -47,6 +50,7 @@ class RowDrawing:
     pen: int
     gap: float
     strokes: list[Stroke]
+    one_boxes: list[tuple[float, float, float, float]]  # the ink box of each 1
 
     @property
     def ones_only(self) -> bool:
@@ -75,11 +79,14 @@ def row_drawing(number: str, height: float, pen: int, gap: float) -> RowDrawing 
         return None
     x, top = (CANVAS - total) / 2 + pen / 2, (CANVAS - height) / 2
     strokes: list[Stroke] = []
+    one_boxes: list[tuple[float, float, float, float]] = []
     for digit, width in zip(number, widths, strict=True):
         left, _ = ink_span(digit)
         strokes += unit_strokes(shape(digit), x - left * height, top, height)
+        if digit == "1":
+            one_boxes.append((x - pen / 2, top - pen / 2, x + pen / 2, top + height + pen / 2))
         x += width + step
-    return RowDrawing(number, height, pen, gap, strokes)
+    return RowDrawing(number, height, pen, gap, strokes, one_boxes)
 
 
 def drawings() -> list[RowDrawing]:
@@ -122,6 +129,17 @@ def main() -> None:
         for kind in ("rows of 1s", "a 1 beside other digits"):
             cells = [table[(kind, gap)] for gap in GAPS]
             print(f"| {kind} | " + " | ".join(f"{sum(cell)} of {len(cell)}" for cell in cells) + " |")
+        lost: Counter[str] = Counter()
+        for drawing, read in zip(rows, readings, strict=True):
+            if read == drawing.number:
+                continue
+            image = Image.fromarray(render_strokes(drawing.strokes, width=drawing.pen))
+            result = detector(image)
+            shown = np.asarray([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4)
+            for box in np.asarray(drawing.one_boxes, dtype=np.float64):
+                if not matches(box, shown):
+                    lost[stage_lost(detector, image, box)] += 1
+        print(f"1s of misread numbers that no shown box matches, by where they are lost: {dict(lost)}")
         if index == 0 and args.sheet is not None:
             misread = [tile(d, read) for d, read in zip(rows, readings, strict=True) if read != d.number]
             args.sheet.parent.mkdir(parents=True, exist_ok=True)
