@@ -71,10 +71,12 @@ def matches(box: NDArray[np.float64], boxes: NDArray[np.float64]) -> bool:
     return bool(len(boxes)) and float(box_iou(box[None], boxes).max()) >= MATCH_IOU
 
 
-def surroundings(k: int, truth: NDArray[np.float64], ids: NDArray[np.int64], visible: float) -> str:
-    """What lies around true object ``k``, the first kind that applies."""
+def surroundings(
+    k: int, truth: NDArray[np.float64], ids: NDArray[np.int64], share: NDArray[np.float64], visible: float
+) -> str:
+    """What lies around true object ``k`` (``share``: ``inside_share(truth, truth)``), the first kind that
+    applies."""
     others = [j for j in range(len(truth)) if j != k]
-    share = inside_share(truth, truth)
     if visible < CUT_VISIBLE:
         return "cut by the edge"
     if any(not is_digit(int(ids[j])) and share[k, j] > UNDER_OBJECT for j in others):
@@ -144,12 +146,13 @@ def main() -> None:
         result = detector(image)
         shown = np.asarray([d.box for d in result.detections], dtype=np.float64).reshape(-1, 4)
         metas = objects.get(Path(sample.image_path).resolve(), [])
+        share = inside_share(truth, truth)
         for k in digit_rows:
             if matches(truth[k], shown):
                 continue
             stage = stage_lost(detector, image, truth[k])
             visible = float(metas[k].get("visible", 1.0)) if metas else 1.0
-            table[(stage, surroundings(k, truth, ids, visible))] += 1
+            table[(stage, surroundings(k, truth, ids, share, visible))] += 1
             if args.sheet is not None and len(tiles[stage]) < SHEET_PER_STAGE:
                 canvas = Image.open(sample.image_path)
                 expected = read_number([int(i) for i in ids], truth)
