@@ -6,10 +6,10 @@ Serves ``app.py`` (the shipped weights by default), opens it in Debian's chromiu
 strokes, each digit 0-9 at three sizes (110 and 220 px with the default pen 12, 350 px - nearly the whole
 canvas - with the thinnest, default and thickest pens 3, 12 and 25), a 1 drawn as one straight stroke
 (110 px, and 350 px with those three pens), and a few numbers of 2-4 digits (three of them with each digit
-touching the next, as numbers written fast are), the way a person draws with a
-mouse (one or two strokes per digit); reloads the page between drawings and compares the number the page
-shows with the one drawn. This is the canvas-to-model gap check of the data
-issue: strokes from a real canvas, not from our generator.
+touching the next, as numbers written fast are, and four whose 1s are straight strokes), the way a person
+draws with a mouse (one or two strokes per digit); reloads the page between drawings and compares the
+number the page shows with the one drawn. This is the canvas-to-model gap check of the data issue: strokes
+from a real canvas, not from our generator.
 """
 
 from __future__ import annotations

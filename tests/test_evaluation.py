@@ -273,6 +273,28 @@ def test_eval_command_on_a_tiny_dataset(
     assert main(["--data", str(tmp_path / "nothing"), "--weights", str(random_tiny_weights)]) == 2
 
 
+def test_eval_records_the_report_in_the_weights_own_record(
+    random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from digit_detector.weights import load_weights
+
+    data = tmp_path / "data"
+    write_dataset(data)
+    weights = tmp_path / "weights" / random_tiny_weights.name
+    shutil.copytree(random_tiny_weights.parent, weights.parent)
+    tensors = weights.read_bytes()
+    argv = ["--data", str(data), "--weights", str(weights), "--out", str(tmp_path / "report"), "--quiet"]
+    assert main([*argv, "--record", "--score", "0.2"]) == 2  # not the weights' own settings
+    assert "leave out --score" in capsys.readouterr().err
+    assert main([*argv, "--record"]) == 0
+    _, metadata = load_weights(weights)
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert metadata.metrics["test"] == report and report["images"] == len(IMAGES)
+    last = metadata.training["chain"][-1]
+    assert last["stage"] == "eval" and last["command"].endswith(" ".join(["eval", *argv, "--record"]))
+    assert weights.read_bytes() == tensors  # the tensors stay as they are
+
+
 def test_eval_on_onnxruntime_measures_what_torch_measures(
     random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

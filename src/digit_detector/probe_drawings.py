@@ -81,8 +81,9 @@ class ProbeDrawing:
 
 def probe_drawings() -> list[ProbeDrawing]:
     """Each digit 220 and 110 px tall with the default pen, 350 px with the thinnest, default and thickest
-    pens, a 1 drawn as one straight stroke (110 px, and 350 px with each of those pens), and nine numbers
-    of 2-4 digits, three of them with each digit touching the next."""
+    pens, a 1 drawn as one straight stroke (110 px, and 350 px with each of those pens), nine numbers
+    of 2-4 digits, three of them with each digit touching the next, and four numbers 120 px tall whose 1s
+    are straight strokes (``row_drawing``)."""
     cases = [ProbeDrawing(d, "digit 220 px", digit_strokes(d, 140, 90, 220)) for d in DIGITS]
     cases += [
         ProbeDrawing(d, "digit 110 px", digit_strokes(d, 40 + 25 * int(d), 40 + 20 * int(d), 110))
@@ -108,4 +109,83 @@ def probe_drawings() -> list[ProbeDrawing]:
         ProbeDrawing("47", "touching number", number_strokes("47", 60, 200, 110, step=0.6)),
         ProbeDrawing("2026", "touching number", number_strokes("2026", 30, 140, 120, step=0.6)),
     ]
+    for number, gap in (("11", 0.4), ("111", 0.25), ("2011", 0.25), ("41", 0.1)):
+        row = row_drawing(number, 120.0, PENS[None], gap)
+        assert row is not None, f"{number} does not fit the canvas"
+        cases.append(ProbeDrawing(number, "number with straight 1s", row.strokes))
     return cases
+
+
+# Numbers with straight-stroke 1s in a row (experiments/straight_ones.py, the regression gate): each drawn
+# centred on the canvas at every height, pen (at most a fifth of the height) and gap between neighbours' inks
+# (in digit heights; 0: ink touches ink) where the row fits.
+STRAIGHT_ONE_NUMBERS: tuple[str, ...] = (
+    *("11", "111", "1111", "101", "2011", "1991", "110", "311"),
+    *("41", "14", "71", "17", "12", "21", "91", "19", "61", "16", "31", "81", "51"),
+)
+ROW_HEIGHTS = (60.0, 120.0, 200.0)
+ROW_PENS = (6, 12, 18)
+ROW_GAPS = (0.0, 0.1, 0.25, 0.4)
+CANVAS_SIDE = 400.0
+ROW_EDGE = 12.0  # canvas px kept free at the left and right of a row
+
+
+@dataclass(frozen=True)
+class RowDrawing:
+    """A number drawn in a row with straight-stroke 1s, and the ink box of each of its 1s."""
+
+    number: str
+    height: float
+    pen: int
+    gap: float
+    strokes: list[Stroke]
+    one_boxes: list[tuple[float, float, float, float]]
+
+    @property
+    def ones_only(self) -> bool:
+        return set(self.number) == {"1"}
+
+
+def row_shape(digit: str) -> list[Stroke]:
+    return STRAIGHT_ONE if digit == "1" else DIGITS[digit]
+
+
+def ink_span(digit: str) -> tuple[float, float]:
+    """Left and right of a digit's stroke centres in its unit box."""
+    xs = [x for stroke in row_shape(digit) for x, _ in stroke]
+    return min(xs), max(xs)
+
+
+def row_drawing(number: str, height: float, pen: int, gap: float) -> RowDrawing | None:
+    """``number`` in a row, neighbours' inks ``gap`` heights apart, centred; None where it does not fit, or
+    where two ``1``s would touch (two straight strokes touching all along are one bar, not ``11``)."""
+    if gap == 0 and "11" in number:
+        return None
+    widths = [(right - left) * height for left, right in map(ink_span, number)]
+    step = gap * height + pen  # stroke centres a pen apart: the inks touch
+    total = sum(widths) + step * (len(number) - 1) + pen
+    if total > CANVAS_SIDE - 2 * ROW_EDGE:
+        return None
+    x, top = (CANVAS_SIDE - total) / 2 + pen / 2, (CANVAS_SIDE - height) / 2
+    strokes: list[Stroke] = []
+    one_boxes: list[tuple[float, float, float, float]] = []
+    for digit, width in zip(number, widths, strict=True):
+        left, _ = ink_span(digit)
+        strokes += unit_strokes(row_shape(digit), x - left * height, top, height)
+        if digit == "1":
+            one_boxes.append((x - pen / 2, top - pen / 2, x + pen / 2, top + height + pen / 2))
+        x += width + step
+    return RowDrawing(number, height, pen, gap, strokes, one_boxes)
+
+
+def straight_one_rows() -> list[RowDrawing]:
+    """Every number of ``STRAIGHT_ONE_NUMBERS`` at every height, pen and gap where it fits (612 drawings)."""
+    every = [
+        row_drawing(number, height, pen, gap)
+        for number in STRAIGHT_ONE_NUMBERS
+        for height in ROW_HEIGHTS
+        for pen in ROW_PENS
+        if pen <= height / 5
+        for gap in ROW_GAPS
+    ]
+    return [drawing for drawing in every if drawing is not None]

@@ -204,6 +204,18 @@ def write_record(weights_path: Path, record: dict[str, Any]) -> Path:
     return path
 
 
+def record_report(weights_path: Path, split: str, report: dict[str, Any], command: str) -> Path:
+    """Put ``report`` into the weights' own record as ``metrics[split]`` (the model card and the About page
+    read ``metrics.test``) and ``command``, the evaluation that made it, at the end of its chain of
+    commands; the tensors stay as they are. Returns the record's path."""
+    path = metadata_path(weights_path)
+    record = json.loads(path.read_text())
+    record.setdefault("metrics", {})[split] = report
+    training = record.setdefault("training", {})
+    training["chain"] = [*training.get("chain", []), {"stage": "eval", "command": command}]
+    return write_record(weights_path, record)
+
+
 def save_weights(model: YoloModel, metadata: WeightsMetadata, path: Path) -> Path:
     """Write ``path`` (.safetensors) and its ``.json`` metadata record; returns the weights path."""
     from safetensors.torch import save_file

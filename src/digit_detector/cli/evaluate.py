@@ -65,20 +65,32 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--require-targets", action="store_true", help="exit with 1 unless every ship target is met"
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also write the report into the weights' own record (metrics.<split>, read by the model card "
+        "and the About page) and this command into its chain; only at the weights' own settings",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from digit_detector.cli import recorded_command
     from digit_detector.data.yolo_format import load_split, split_breakdowns
     from digit_detector.detector import Detector
     from digit_detector.devices import DeviceError
     from digit_detector.evaluation.files import save_report
     from digit_detector.evaluation.scoring import evaluate
     from digit_detector.evaluation.thresholds import choose_thresholds
-    from digit_detector.weights import WeightsError, default_weights_path
+    from digit_detector.weights import WeightsError, default_weights_path, record_report
 
+    changed = [name for name in ("score", "choose_score", "raw_boxes", "limit") if getattr(args, name)]
+    if args.record and changed:
+        options = ", ".join("--" + name.replace("_", "-") for name in changed)
+        print(f"error: --record writes the weights' own report; leave out {options}", file=sys.stderr)
+        return 2
     try:
         detector = Detector.from_weights(
             args.weights,
@@ -117,4 +129,7 @@ def run(args: argparse.Namespace) -> int:
     for line in report.summary_lines():
         print(line)
     print(f"report: {out / 'report.json'} (+ confusion_matrix.png, pr_curves.png, worst_errors.png)")
+    if args.record:
+        weights = Path(args.weights or default_weights_path())
+        print(f"recorded in {record_report(weights, args.split, report.to_dict(), recorded_command(args))}")
     return 1 if args.require_targets and not report.ships else 0
