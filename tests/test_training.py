@@ -268,6 +268,37 @@ def test_a_run_with_ema_ships_the_averaged_weights(tmp_path: Path) -> None:
     assert load_weights(frozen)[1].training["config"]["trainer"]["ema_decay"] == 1.0
 
 
+@pytest.mark.slow  # a real training run
+def test_ship_best_writes_the_best_checkpoint_s_weights(tmp_path: Path) -> None:
+    make_dataset(tmp_path / "data")
+    overrides = [f"data.root={tmp_path / 'data'}", "data.test_split=null", *ONE_EPOCH_TINY]
+    with pytest.raises(ValueError, match=r"trainer\.ship must be one of last, best"):
+        train(load_config([*overrides, "trainer.ship=middle"]), "bad")
+    three_epochs = [o for o in overrides if not o.startswith("trainer.max_epochs")] + [
+        "trainer.max_epochs=3",
+        "trainer.ema_decay=0.9",
+        "optimizer.learning_rate=0.05",
+    ]
+    shipped = {
+        ship: load_weights(
+            train(load_config([*three_epochs, f"run_dir={tmp_path / ship}", f"trainer.ship={ship}"]), ship)
+        )
+        for ship in ("last", "best")
+    }
+    best = torch.load(tmp_path / "best" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=False)
+    assert best["epoch"] < 2, "this run's best validation came in its last epoch: the test tells nothing"
+    model, metadata = shipped["best"]
+    state, last_state = model.state_dict(), shipped["last"][0].state_dict()
+    assert all(torch.equal(state[k], best["state_dict"][f"model.{k}"].float()) for k in state)
+    assert not all(torch.equal(state[k], last_state[k]) for k in state)
+    assert metadata.training["shipped"] == {
+        "weights": "best",
+        "epoch": best["epoch"],
+        "checkpoint": str(tmp_path / "best" / "checkpoints" / "best.ckpt"),
+    }
+    assert shipped["last"][1].training["shipped"] == {"weights": "last"}
+
+
 def test_one_cycle_factor_warms_up_then_anneals() -> None:
     from digit_detector.training.module import one_cycle_factor
 

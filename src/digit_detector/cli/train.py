@@ -7,6 +7,7 @@ The arguments are Hydra overrides (``experiment=cpu_tiny data.root=DIR``), passe
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from digit_detector.cli import recorded_command
@@ -41,5 +42,10 @@ def run(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(training.load_config([])))
         return 0
     cfg = training.load_config(overrides)
+    try:
+        training.check_ship(cfg)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     training.train(cfg, recorded_command(args))
     return 0

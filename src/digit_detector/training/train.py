@@ -57,8 +57,21 @@ def data_fingerprint(root: Path) -> dict[str, Any]:
     return dict(record.get("fingerprints", {}))
 
 
+#: ``trainer.ship``: which weights a run writes as its ``.safetensors``
+SHIP_CHOICES = ("last", "best")
+
+
+def check_ship(cfg: DictConfig) -> str:
+    """``cfg.trainer.ship`` (default ``last``); ValueError for anything but :data:`SHIP_CHOICES`."""
+    ship = str(cfg.trainer.get("ship", "last"))
+    if ship not in SHIP_CHOICES:
+        raise ValueError(f"trainer.ship must be one of {', '.join(SHIP_CHOICES)}, got {ship!r}")
+    return ship
+
+
 def train(cfg: DictConfig, command: str) -> Path:
     """Run one training from a composed config; returns the exported weights path."""
+    ship = check_ship(cfg)
     L.seed_everything(cfg.seed, workers=True)
     if cfg.trainer.threads:
         torch.set_num_threads(int(cfg.trainer.threads))
@@ -178,8 +191,17 @@ def train(cfg: DictConfig, command: str) -> Path:
     if not trainer.is_global_zero:
         return run_dir
 
-    # The schedule anneals to the end, so the final weights are the ones to ship (a run stopped by its time
-    # budget may end mid-epoch, after the last checkpoint).
+    # The schedule anneals to the end, so the final weights are the ones to ship by default (a run stopped by
+    # its time budget may end mid-epoch, after the last checkpoint); ship=best takes the best checkpoint's
+    # (with EMA, its state_dict is the average, as validated).
+    shipped: dict[str, Any] = {"weights": "last"}
+    if ship == "best" and checkpoint.best_model_path:
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        module.load_state_dict(best["state_dict"])
+        shipped = {"weights": "best", "epoch": int(best["epoch"]), "checkpoint": checkpoint.best_model_path}
+        print(f"shipping the best checkpoint (epoch {best['epoch']}, val/map {checkpoint.best_model_score})")
+    elif ship == "best":
+        print("no best checkpoint was saved (validation never ran): shipping the last weights")
     final = module.model.cpu().eval()
     metadata = WeightsMetadata(
         model=model_config,
@@ -198,6 +220,7 @@ def train(cfg: DictConfig, command: str) -> Path:
             "seed": cfg.seed,
             "config": OmegaConf.to_container(cfg, resolve=True),
             "chain": chain,
+            "shipped": shipped,
         },
         metrics={"val_map_per_class_nms_best_epoch": float(checkpoint.best_model_score or 0.0)},
     )
