@@ -424,6 +424,27 @@ def test_cli_digit_weights_choose_which_digits_are_drawn(
     assert "--digit-weights" in capsys.readouterr().err
 
 
+def test_cli_repeat_share_draws_rows_of_one_digit(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser(prog="data")
+    add_synth_parser(parser.add_subparsers(dest="command"))
+    only_numbers = "number=1," + ",".join(f"{kind}=0" for kind in LAYOUT_WEIGHTS if kind != "number")
+    common = ["synth", "--n", "6", "--seed", "5", "--no-augment", "--layouts", only_numbers]
+    rows = {}
+    for share in ("1", "0"):
+        out = tmp_path / share
+        args = parser.parse_args([*common, "--out", str(out), "--repeat-share", share])
+        assert args.func(args) == 0
+        rows[share] = [[o["class_id"] for o in r["objects"]] for r in read_meta(out, "train")]
+    assert all(len(row) >= 2 and len(set(row)) == 1 for row in rows["1"])  # every number one digit repeated
+    assert any(len(set(row)) > 1 for row in rows["0"])
+    # left out (or 0), the canvases (and their fingerprint) are those made before the option
+    plain = parser.parse_args(["synth", "--out", str(tmp_path / "p"), "--n", "8", "--seed", "5"])
+    assert ComposeConfig(repeat_share=plain.repeat_share) == ComposeConfig()
+    with_share = synth.SynthConfig(compose=ComposeConfig(repeat_share=0.3))
+    plain_print = synth.fingerprint(synth.SynthConfig(), "train", 5, 8)
+    assert synth.fingerprint(with_share, "train", 5, 8) != plain_print
+
+
 def test_layout_weights_keep_the_defaults_they_do_not_name() -> None:
     weights = parse_layout_weights("lines=0.3, number=0.25")
     assert weights == {**LAYOUT_WEIGHTS, "lines": 0.3, "number": 0.25}

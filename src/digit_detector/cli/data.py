@@ -146,6 +146,16 @@ def add_synth_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "every digit alike)",
     )
     parser.add_argument(
+        "--repeat-share",
+        type=unit_interval,
+        default=0.0,
+        metavar="P",
+        help=(
+            "share of a number's digits that repeat the digit before them (11, 2000, 911), so that rows "
+            "of one digit, straight 1s among them, are common (default: 0, as the val and test splits)"
+        ),
+    )
+    parser.add_argument(
         "--sketch-share",
         type=unit_interval,
         default=0.0,
@@ -188,6 +198,7 @@ def run_synth(args: argparse.Namespace) -> int:
         compose=ComposeConfig(
             **({} if args.layouts is None else {"layout_weights": args.layouts}),
             digit_weights=args.digit_weights,
+            repeat_share=args.repeat_share,
         ),
         augment=AugmentConfig(rotate_large=args.rotate_large, min_visible=args.min_visible),
         use_augment=not args.no_augment,

@@ -76,6 +76,9 @@ class ComposeConfig:
     pen_change_p: float = 0.08  # canvases where the pen width changes between objects
     placement_tries: int = 25
     digit_weights: dict[str, float] | None = None  # how often each digit "0".."9" is drawn; None: alike
+    # share of a number's digits that repeat the digit before them (11, 2000, 911): without it a row of
+    # straight 1s is rarer in the data than a hatching doodle of upright bars, and read as one
+    repeat_share: float = 0.0
 
 
 @dataclass
@@ -281,9 +284,13 @@ class _Layout:
         rng, canvas = self.rng, self.canvas
         gap_mean = height * rng.uniform(-0.08, 0.22)  # apart, close or touching
         x, baseline = x0, y0 + height
+        share = self.config.repeat_share
+        digit: int | None = None
         for _ in range(n_digits):
             h = height * rng.uniform(0.92, 1.08)
-            drawn = self.factory.digit(self.digit_class(), h, pen)
+            if digit is None or not (share and rng.random() < share):  # share 0: the rng as before it
+                digit = self.digit_class()
+            drawn = self.factory.digit(digit, h, pen)
             ink = fit_ink(drawn, canvas.size - 2 * MARGIN)
             ih, iw = ink.shape
             baseline += rng.normal(0.0, 0.025 * height)  # slight drift

@@ -89,6 +89,8 @@ def fingerprint(config: SynthConfig, split: str, seed: int, n: int) -> str:
         config_dict.pop("more_fonts")
     if config.compose.digit_weights is None:
         config_dict["compose"].pop("digit_weights")
+    if not config.compose.repeat_share:
+        config_dict["compose"].pop("repeat_share")
     payload = {
         "config": config_dict,
         "split": split,
