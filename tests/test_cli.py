@@ -267,6 +267,14 @@ def test_namer_train_refuses_weights_it_cannot_start_from(
     assert not (tmp_path / "o.safetensors").exists()
 
 
+def test_namer_train_distils_only_from_a_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.safetensors"
+    code = main(["namer", "train", "--mnist-only", "--distill", "1", "--out", str(out)])
+    assert code == 2
+    assert "--distill W keeps a fine-tune near its start: give --init" in capsys.readouterr().err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("action", "needs"),
     [

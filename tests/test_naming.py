@@ -92,13 +92,14 @@ def orientation_set(ink: np.ndarray, boxes: list[list[int]], labels: list[int]) 
     )
 
 
-def bar_crop_set(count: int, seed: int) -> CropSet:
-    """Images with one bar each: class 0 horizontal, class 1 vertical, at random places and lengths."""
+def bar_crop_set(count: int, seed: int, only: int | None = None) -> CropSet:
+    """Images with one bar each: class 0 horizontal, class 1 vertical (``only``: every bar of that class),
+    at random places and lengths."""
     rng = np.random.default_rng(seed)
     ink = np.zeros((count, 1, 64, 64), dtype=np.uint8)
     boxes, labels = [], []
     for index in range(count):
-        label = int(rng.integers(2))
+        label = int(rng.integers(2)) if only is None else only
         length, thickness = int(rng.integers(14, 40)), int(rng.integers(2, 6))
         x, y = int(rng.integers(0, 64 - length)), int(rng.integers(0, 64 - length))
         w, h = (length, thickness) if label == 0 else (thickness, length)
@@ -162,6 +163,30 @@ def test_fine_tuning_starts_from_the_given_weights() -> None:
     assert accuracy_by_kind(predict_crop_set(tuned, test), test)["accuracy"] >= 0.9
     first = next(iter(trained.state_dict()))
     assert torch.allclose(tuned.state_dict()[first], trained.state_dict()[first], atol=1e-6)
+
+
+def test_distillation_keeps_the_start_s_answers_where_the_fine_tune_s_labels_differ() -> None:
+    """Fine-tuned on a set that calls every bar horizontal, a namer forgets the vertical ones; learning the
+    start's own answers as well (``distill``) keeps them, as `namer train --distill` keeps the shipped
+    namer's rejection of boxes that a fine-tuning set labels otherwise."""
+    config = NamerConfig(num_classes=2, widths=(8, 16, 16))
+    trained, _ = small_run(bar_crop_set, config)
+    vertical = bar_crop_set(200, 5, only=1)
+    assert accuracy_by_kind(predict_crop_set(trained, vertical), vertical)["accuracy"] >= 0.9
+    every_bar = bar_crop_set(400, 6)
+    every_bar.labels[:] = 0
+
+    def fine_tuned(distill: float) -> float:
+        tuned, _ = train_namer(
+            [every_bar], bar_crop_set(32, 7), config=config, epochs=3, batch_size=32, lr=3e-3,
+            progress=False, init=trained.state_dict(), distill=distill,
+        )  # fmt: skip
+        return float(accuracy_by_kind(predict_crop_set(tuned, vertical), vertical)["accuracy"])
+
+    assert fine_tuned(0.0) < 0.5
+    assert fine_tuned(1.0) >= 0.9
+    with pytest.raises(ValueError, match="give init"):
+        train_namer([bar_crop_set(32, 8)], bar_crop_set(32, 9), config=config, epochs=1, distill=1.0)
 
 
 def test_found_boxes_are_learnt_as_their_object_or_as_not_one(tmp_path: Path) -> None:

@@ -150,6 +150,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         help="train: start from these namer weights (fine-tuning; their shape replaces --widths/--crop-size)",
     )
     parser.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="train --init: also learn, at weight W, the start's own answers on every crop (distillation), "
+        "so the fine-tune keeps what the start did well, such as its rejection (default 0: off)",
+    )
+    parser.add_argument(
         "--extra-data",
         type=Path,
         nargs="+",
@@ -428,6 +436,9 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.mnist_only and args.data is None:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
         return 2
+    if args.distill < 0 or (args.distill > 0 and args.init is None):
+        print("error: --distill W keeps a fine-tune near its start: give --init and W >= 0", file=sys.stderr)
+        return 2
     from digit_detector.devices import DeviceError, resolve_device
     from digit_detector.naming import CropClassifier, NamerConfig, widened
     from digit_detector.training.found_boxes import FoundBoxes, load_found_boxes
@@ -541,6 +552,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=device,
         init=None if start is None else start.state_dict(),
+        distill=args.distill,
         on_epoch=save_epoch,
     )
     metrics = score_namer(model, tests)

@@ -121,6 +121,20 @@ def one_cycle(done: float, peak: float, warmup: float = 0.2) -> float:
     return peak * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (done - warmup) / (1.0 - warmup))))
 
 
+#: Softening of both distributions in :func:`distillation_loss` (Hinton et al. 2015; Li and Hoiem's
+#: learning without forgetting uses 2 as well).
+DISTILL_TEMPERATURE = 2.0
+
+
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """KL divergence from the teacher's softened class distribution to the student's, scaled by T^2 so that
+    its gradients keep their size at any temperature T (:data:`DISTILL_TEMPERATURE`)."""
+    temperature = DISTILL_TEMPERATURE
+    student = F.log_softmax(logits / temperature, dim=1)
+    teacher = F.log_softmax(teacher_logits / temperature, dim=1)
+    return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * temperature**2
+
+
 def train_namer(
     train_sets: Sequence[CropSet],
     val_set: CropSet,
@@ -136,12 +150,15 @@ def train_namer(
     progress: bool = True,
     device: torch.device | None = None,
     init: dict[str, torch.Tensor] | None = None,
+    distill: float = 0.0,
     on_epoch: Callable[[CropClassifier, dict[str, Any]], None] | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
     one-cycle schedule over the run: by steps, or by wall time when ``minutes`` caps it.
     Trains on ``device`` (default: the CPU), with the images of every set moved there once; ``init`` (a
     state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning).
+    ``distill`` > 0 (with ``init``) adds that weight of :func:`distillation_loss` towards the frozen start
+    on every crop, so a fine-tune keeps what the start does well (learning without forgetting).
     ``on_epoch(model, history)`` runs after each epoch (e.g. to save it: a run stopped by a time limit
     keeps its last epoch). Returns the model (on the CPU) and a history (validation accuracy per epoch,
     images per second)."""
@@ -152,8 +169,15 @@ def train_namer(
     train_sets = [crop_set.to(device) for crop_set in train_sets]
     val_set = val_set.to(device)
     model = CropClassifier(config)
+    teacher = None
     if init is not None:
         model.load_state_dict(init)
+    if distill > 0:
+        if init is None:
+            raise ValueError("distillation keeps a fine-tune near its start: give init")
+        teacher = CropClassifier(config)
+        teacher.load_state_dict(init)
+        teacher = teacher.to(device).eval().requires_grad_(False)
     model = model.to(device)
     owners = torch.cat([torch.full((len(s),), i, dtype=torch.int64) for i, s in enumerate(train_sets)])
     rows = torch.cat([torch.arange(len(s)) for s in train_sets])
@@ -185,7 +209,12 @@ def train_namer(
                 labels.append(crop_set.labels[mine])
             inputs = augment_crops(torch.cat(crops), generator)
             targets = torch.cat(labels).to(device)
-            loss = F.cross_entropy(model(inputs), targets, label_smoothing=label_smoothing)
+            logits = model(inputs)
+            loss = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+            if teacher is not None:
+                with torch.no_grad():
+                    taught = teacher(inputs)
+                loss = loss + distill * distillation_loss(logits, taught)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
