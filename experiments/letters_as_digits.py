@@ -4,7 +4,8 @@
 
 For each canvas whose number is misread (as `eval` counts it, `evaluation.scoring.read_canvas`), the shown
 digit boxes that match no drawn digit at IoU 0.5 are the extra ones; an extra one whose centre lies in a
-drawn non-digit object's box is counted as a letter (or a doodle's stroke) read as a digit.
+drawn non-digit object's box is counted as a letter (or a doodle's stroke) read as a digit. With
+``--list`` each such digit is printed: its canvas, name, the probability of that name and the runner-up.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--weights", type=Path, default=None, help="default: the shipped weights")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--list", action="store_true", help="print each digit shown inside a drawn object")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     detector = Detector.from_weights(args.weights)
@@ -44,7 +46,8 @@ def main() -> None:
         misread += 1
         digits = boxes[[is_digit(c) for c in class_ids]]
         objects = boxes[[not is_digit(c) for c in class_ids]]
-        shown = np.asarray([d.box for d in result.detections if is_digit(d.class_id)], dtype=np.float64)
+        shown_digits = [d for d in result.detections if is_digit(d.class_id)]
+        shown = np.asarray([d.box for d in shown_digits], dtype=np.float64)
         if not len(shown):
             continue
         matched = np.nan_to_num(box_iou(shown, digits)).max(axis=1) >= MATCH_IOU
@@ -55,6 +58,15 @@ def main() -> None:
             & (centres[:, None, 1] >= objects[None, :, 1])
             & (centres[:, None, 1] <= objects[None, :, 3])
         ).any(axis=1)
+        if args.list:
+            extras = [d for d, hit in zip(shown_digits, np.asarray(matched).tolist(), strict=True) if not hit]
+            for detection, within in zip(extras, np.asarray(inside, dtype=bool).tolist(), strict=True):
+                if not within:
+                    continue
+                print(
+                    f"{Path(sample.image_path).name}: {detection.label} at probability "
+                    f"{detection.name_probability:.2f}, runner-up {detection.runner_up}"
+                )
         extra += len(centres)
         extra_in_object += int(inside.sum())
         with_letter += bool(inside.any())
