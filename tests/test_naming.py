@@ -21,6 +21,7 @@ from digit_detector.naming import (
     NamerEnsemble,
     box_window,
     crop_ink,
+    image_window,
     input_ink,
     load_namer,
     square_regions,
@@ -365,6 +366,43 @@ def test_the_context_channel_sees_what_lies_beside_the_box() -> None:
     assert accuracy[1.0] >= 0.9 and accuracy[None] <= 0.7, accuracy
 
 
+def bar_at_edge(count: int, seed: int) -> CropSet:
+    """A lying bar per image, boxed: class 1 when its box touches the image's left or right edge (the
+    edge cuts it), 0 when it ends on paper. Cut from the box's square crop, both are a bar with paper on
+    each side: only which crop pixels lie on the image tells them apart."""
+    rng = np.random.default_rng(seed)
+    ink = np.zeros((count, 1, 64, 64), dtype=np.uint8)
+    boxes, labels = [], []
+    for index in range(count):
+        label, length, y = int(rng.integers(2)), int(rng.integers(16, 30)), int(rng.integers(10, 50))
+        if label == 1:
+            x = 0 if rng.random() < 0.5 else 64 - length
+        else:
+            x = int(rng.integers(8, 64 - length - 8))
+        ink[index, 0, y : y + 3, x : x + length] = 255
+        boxes.append([x, y, x + length, y + 3])
+        labels.append(label)
+    return orientation_set(ink, boxes, labels)
+
+
+def test_the_edge_channel_tells_a_cut_drawing_from_one_on_paper() -> None:
+    test = bar_at_edge(200, 2)
+    accuracy = {}
+    for edge_channel in (False, True):
+        config = NamerConfig(num_classes=2, widths=(8, 16, 16), edge_channel=edge_channel)
+        model, _ = small_run(bar_at_edge, config)
+        accuracy[edge_channel] = accuracy_by_kind(predict_crop_set(model, test), test)["accuracy"]
+    assert accuracy[True] >= 0.9 and accuracy[False] <= 0.7, accuracy
+
+
+def test_the_image_window_is_one_on_the_image_and_zero_beyond_it() -> None:
+    boxes = torch.tensor([[0.0, 10.0, 20.0, 30.0], [20.0, 20.0, 40.0, 40.0]])
+    window = image_window(torch.zeros(1, 1, 64, 64), boxes, torch.tensor([0, 0]), size=8, margin=0.25)
+    assert window.shape == (2, 1, 8, 8)
+    assert window[0, 0, :, 0].max() == 0.0 and window[0, 0, :, 2:].min() == 1.0  # its left edge lies beyond
+    assert window[1].min() == 1.0  # wholly on the image
+
+
 @pytest.mark.parametrize(
     ("start", "growth"),
     [
@@ -372,8 +410,15 @@ def test_the_context_channel_sees_what_lies_beside_the_box() -> None:
         ({}, {"box_channel": True, "rejects": True, "context_margin": 0.75}),
         ({"box_channel": True, "rejects": True}, {"context_margin": 0.5}),
         ({"context_margin": 0.5}, {"box_channel": True}),
+        ({"box_channel": True, "rejects": True}, {"edge_channel": True}),
     ],
-    ids=["box and reject", "box, reject and context", "context after box", "box after context"],
+    ids=[
+        "box and reject",
+        "box, reject and context",
+        "context after box",
+        "box after context",
+        "edge after box",
+    ],
 )
 def test_a_widened_classifier_names_as_before_until_fine_tuned(
     start: dict[str, Any], growth: dict[str, Any]
@@ -381,9 +426,8 @@ def test_a_widened_classifier_names_as_before_until_fine_tuned(
     torch.manual_seed(0)
     plain = CropClassifier(NamerConfig(widths=(8, 16, 16), **start)).eval()
     grown = widened(plain, **growth)
-    assert grown.config.in_channels == plain.config.in_channels + bool(growth.get("box_channel")) + bool(
-        growth.get("context_margin")
-    )
+    added = ("box_channel", "context_margin", "edge_channel")
+    assert grown.config.in_channels == plain.config.in_channels + sum(bool(growth.get(a)) for a in added)
     assert grown.config.outputs == plain.config.outputs + bool(growth.get("rejects"))
     ink, boxes = torch.rand(2, 1, 64, 64), torch.tensor([[5.0, 8.0, 20.0, 40.0], [30.0, 30.0, 60.0, 44.0]])
     index = torch.tensor([0, 1])
@@ -656,7 +700,7 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     """`namer train --box-channel --rejects` end to end: boxes found by (random) detectors in the
     training canvases are learnt from, once per detector given, the classifier has both new shapes and is
     scored on the boxes found in the val split too. A context channel is added with --init, and another
-    margin for it is refused."""
+    margin for it is refused; an edge channel is added while distilling from the start."""
     from digit_detector.cli import main
     from digit_detector.training.attach import namer_steps
 
@@ -713,6 +757,11 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     assert main([*args, "--init", str(tuned), "--context-margin", "0.75", "--out", str(again)]) == 0
     assert main([*args, "--init", str(tuned), "--context-margin", "1.5", "--out", str(again)]) == 2
     assert "at margin 0.75" in capsys.readouterr().err
+    edged = tmp_path / "edged.safetensors"  # a channel added and the start's answers kept while it learns
+    assert main([*args, "--init", str(tuned), "--edge-channel", "--distill", "1", "--out", str(edged)]) == 0
+    edged_model, _ = load_namer(edged)
+    assert isinstance(edged_model, CropClassifier)
+    assert edged_model.config.input_channels == ("ink", "box", "context", "edge")
 
 
 @pytest.mark.slow

@@ -201,24 +201,43 @@ def test_cli_export(weights: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "shapes",
-    [((28, False, None),), ((28, False, None), (36, False, None)), ((28, True, None),), ((28, True, 0.75),)],
-    ids=["one classifier", "an ensemble", "a classifier with a box channel", "... and a context channel"],
+    [
+        ((28, False, None, False),),
+        ((28, False, None, False), (36, False, None, False)),
+        ((28, True, None, False),),
+        ((28, True, 0.75, False),),
+        ((28, True, 0.75, True),),
+    ],
+    ids=[
+        "one classifier",
+        "an ensemble",
+        "a classifier with a box channel",
+        "... and a context channel",
+        "... and an edge channel",
+    ],
 )
 def test_weights_with_a_namer_give_the_same_named_detections_on_both_backends(
-    weights: Path, tmp_path: Path, shapes: tuple[tuple[int, bool], ...]
+    weights: Path, tmp_path: Path, shapes: tuple[tuple[int, bool, float | None, bool], ...]
 ) -> None:
     """A detector whose metadata names a crop classifier (an ensemble of two, each cutting its own crops;
-    one that also sees its box's window, and the ink around it): torch and onnxruntime (both graphs
-    exported on first use) find the same boxes and give them the same names and runner-ups."""
+    one that also sees its box's window, the ink around it, and which crop pixels lie beyond the image):
+    torch and onnxruntime (both graphs exported on first use) find the same boxes and give them the same
+    names and runner-ups."""
     from digit_detector.naming import CropClassifier, Namer, NamerConfig, NamerEnsemble
     from digit_detector.training.namer import save_namer
 
     torch.manual_seed(0)
     classifiers = [
         CropClassifier(
-            NamerConfig(widths=(8, 16, 16), crop_size=size, box_channel=box_channel, context_margin=context)
+            NamerConfig(
+                widths=(8, 16, 16),
+                crop_size=size,
+                box_channel=box_channel,
+                context_margin=context,
+                edge_channel=edge,
+            )
         )
-        for size, box_channel, context in shapes
+        for size, box_channel, context, edge in shapes
     ]
     with torch.no_grad():  # spread the class probabilities, so that names and runner-ups differ by box
         for classifier in classifiers:

@@ -45,6 +45,9 @@ class NamerConfig:
     # on each side, as ``margin``), so the classifier sees what lies beside its box (the letters of the
     # word a letter belongs to, the rest of a digit beside a part of it); None: no such channel
     context_margin: float | None = None
+    # a last input channel marks which crop pixels lie on the image (1) and which beyond its edge (0), so the
+    # classifier can tell a digit the canvas edge cuts from one that ends on paper (package 4.27.0)
+    edge_channel: bool = False
 
     @property
     def in_channels(self) -> int:
@@ -52,9 +55,13 @@ class NamerConfig:
 
     @property
     def input_channels(self) -> tuple[str, ...]:
-        """What each input channel holds, in order: ``ink``, then ``box`` and ``context`` when present."""
+        """What each input channel holds, in order: ``ink``, then ``box``, ``context`` and ``edge`` when
+        present."""
         return (
-            ("ink",) + (("box",) if self.box_channel else ()) + (("context",) if self.context_margin else ())
+            ("ink",)
+            + (("box",) if self.box_channel else ())
+            + (("context",) if self.context_margin else ())
+            + (("edge",) if self.edge_channel else ())
         )
 
     @property
@@ -103,6 +110,22 @@ def crop_ink(
     return crops / crops.amax(dim=(1, 2, 3), keepdim=True).clamp(min=MIN_CROP_PEAK)
 
 
+def image_window(
+    ink: torch.Tensor,
+    boxes: torch.Tensor,
+    image_index: torch.Tensor,
+    size: int = CROP_SIZE,
+    margin: float = CROP_MARGIN,
+) -> torch.Tensor:
+    """Which pixels of each crop :func:`crop_ink` cuts lie on the image ``ink`` ``(N, 1, H, W)``:
+    ``(K, 1, size, size)``, 1 on it, 0 beyond its edge (a pixel the edge crosses in between). Beyond the
+    edge :func:`crop_ink` shows paper; this tells the two apart. Pure tensor code (exports to ONNX)."""
+    regions = torch.cat((image_index.to(ink).reshape(-1, 1), square_regions(boxes.to(ink), margin)), dim=1)
+    return roi_align(
+        torch.ones_like(ink), regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True
+    )
+
+
 def box_window(
     boxes: torch.Tensor, size: int = CROP_SIZE, margin: float = CROP_MARGIN, grow: float = 0.0
 ) -> torch.Tensor:
@@ -127,14 +150,17 @@ def classifier_input(
     ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, config: NamerConfig
 ) -> torch.Tensor:
     """What a classifier of ``config`` sees of ``boxes``: their ink crops (:func:`crop_ink`), with the
-    :func:`box_window` channel and the wider context crop when the config has them (in the order of
-    :attr:`NamerConfig.input_channels`). Training and inference both cut them here."""
+    :func:`box_window` channel, the wider context crop and the :func:`image_window` channel when the config
+    has them (in the order of :attr:`NamerConfig.input_channels`). Training and inference both cut them
+    here."""
     crops = crop_ink(ink, boxes, image_index, config.crop_size, config.margin)
     channels = [crops]
     if config.box_channel:
         channels.append(box_window(boxes.to(crops), config.crop_size, config.margin))
     if config.context_margin:
         channels.append(crop_ink(ink, boxes, image_index, config.crop_size, config.context_margin))
+    if config.edge_channel:
+        channels.append(image_window(ink, boxes, image_index, config.crop_size, config.margin))
     return crops if len(channels) == 1 else torch.cat(channels, dim=1)
 
 
@@ -243,9 +269,11 @@ def widened(
     box_channel: bool = False,
     rejects: bool = False,
     context_margin: float | None = None,
+    edge_channel: bool = False,
 ) -> CropClassifier:
     """A copy of ``classifier`` that also takes the :func:`box_window` channel and/or the context channel
-    (``context_margin``, see :class:`NamerConfig`) and/or gives the reject output, for fine-tuning. The new
+    (``context_margin``, see :class:`NamerConfig`) and/or the :func:`image_window` channel
+    (``edge_channel``) and/or gives the reject output, for fine-tuning. The new
     weights are zero (the reject output's bias :data:`REJECT_START_BIAS`), so it names every box as
     ``classifier`` does until it is fine-tuned."""
     config = classifier.config
@@ -253,6 +281,7 @@ def widened(
         (box_channel and config.box_channel)
         or (rejects and config.rejects)
         or (context_margin and config.context_margin)
+        or (edge_channel and config.edge_channel)
     ):
         raise ValueError("the classifier already has that input or output")
     grown = CropClassifier(
@@ -261,6 +290,7 @@ def widened(
             box_channel=config.box_channel or box_channel,
             rejects=config.rejects or rejects,
             context_margin=config.context_margin or context_margin,
+            edge_channel=config.edge_channel or edge_channel,
         )
     )
     state = dict(classifier.state_dict())

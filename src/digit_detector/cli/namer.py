@@ -189,6 +189,12 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "beyond it on each side (with --init: added to it)",
     )
     parser.add_argument(
+        "--edge-channel",
+        action="store_true",
+        help="train: the classifier also sees which crop pixels lie beyond the canvas edge, so a digit the "
+        "edge cuts is not taken for one that ends on paper (with --init: added to it)",
+    )
+    parser.add_argument(
         "--rejects",
         action="store_true",
         help="train: also learn 'not one whole object' from the boxes a detector finds in the training "
@@ -449,6 +455,7 @@ def run_train(args: argparse.Namespace) -> int:
         box_channel=args.box_channel,
         rejects=args.rejects,
         context_margin=args.context_margin,
+        edge_channel=args.edge_channel,
     )
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
@@ -477,8 +484,15 @@ def run_train(args: argparse.Namespace) -> int:
         box_channel = args.box_channel and not start.config.box_channel
         rejects = args.rejects and not start.config.rejects
         context_margin = None if kept_margin else args.context_margin
-        if box_channel or rejects or context_margin:
-            start = widened(start, box_channel=box_channel, rejects=rejects, context_margin=context_margin)
+        edge_channel = args.edge_channel and not start.config.edge_channel
+        if box_channel or rejects or context_margin or edge_channel:
+            start = widened(
+                start,
+                box_channel=box_channel,
+                rejects=rejects,
+                context_margin=context_margin,
+                edge_channel=edge_channel,
+            )
         config = start.config
     try:
         device = resolve_device(args.device)
