@@ -93,6 +93,17 @@ def input_ink(images: torch.Tensor) -> torch.Tensor:
     return 1.0 - images.mean(dim=1, keepdim=True)
 
 
+def _square_crops(
+    plane: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, size: int, margin: float
+) -> torch.Tensor:
+    """``(K, 1, size, size)`` samples of ``plane`` ``(N, 1, H, W)`` over the square regions around
+    ``boxes`` (:func:`square_regions`), zero outside it (``roi_align``, adaptive sampling)."""
+    regions = torch.cat(
+        (image_index.to(plane).reshape(-1, 1), square_regions(boxes.to(plane), margin)), dim=1
+    )
+    return roi_align(plane, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+
+
 def crop_ink(
     ink: torch.Tensor,
     boxes: torch.Tensor,
@@ -105,8 +116,7 @@ def crop_ink(
     (divided by its peak, at least :data:`MIN_CROP_PEAK`): a crop pixel averages many input pixels
     (``roi_align``, adaptive sampling), so a thin stroke in a large box came out faint grey (a straight `1`,
     350 px tall, drawn with the 3 px pen: 0.2). Pure tensor code, so it exports to ONNX."""
-    regions = torch.cat((image_index.to(ink).reshape(-1, 1), square_regions(boxes.to(ink), margin)), dim=1)
-    crops = roi_align(ink, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    crops = _square_crops(ink, boxes, image_index, size, margin)
     return crops / crops.amax(dim=(1, 2, 3), keepdim=True).clamp(min=MIN_CROP_PEAK)
 
 
@@ -120,10 +130,7 @@ def image_window(
     """Which pixels of each crop :func:`crop_ink` cuts lie on the image ``ink`` ``(N, 1, H, W)``:
     ``(K, 1, size, size)``, 1 on it, 0 beyond its edge (a pixel the edge crosses in between). Beyond the
     edge :func:`crop_ink` shows paper; this tells the two apart. Pure tensor code (exports to ONNX)."""
-    regions = torch.cat((image_index.to(ink).reshape(-1, 1), square_regions(boxes.to(ink), margin)), dim=1)
-    return roi_align(
-        torch.ones_like(ink), regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True
-    )
+    return _square_crops(torch.ones_like(ink), boxes, image_index, size, margin)
 
 
 def box_window(
