@@ -3,7 +3,7 @@
     .venv/bin/python experiments/unsure_turns.py --data data/synth --split val --degrees 10
 
 The shipped second look (``second_stage.name_probabilities``) names a box whose best probability is under
-``decode.SURE_NAME`` again from crops scaled by ``UNSURE_CROP_SCALES`` and averages the answers. This adds
+``decode.SURE_NAME`` again from the crops of ``UNSURE_LOOKS`` and averages the answers. This adds
 crops of the box turned by +-``--degrees`` (``row_angle.turned_input``) to that average (``--lone-only``:
 only on canvases with one box found) and evaluates the shipped weights as ``eval`` does, with and without.
 """

@@ -21,6 +21,7 @@ from digit_detector.boxes import (
     coco_to_xyxy,
     convert,
     inside_share,
+    shift_xyxy,
     validate,
     xyxy_to_coco,
     xyxy_to_yolo,
@@ -252,6 +253,15 @@ def test_clip_known_values(backend: str) -> None:
     out = clip_xyxy(boxes, IMAGE)
     assert type(out) is type(boxes)
     np.testing.assert_array_equal(_np(out), [[0.0, 3.0, 200.0, 100.0], [10.0, 0.0, 20.0, 30.0]])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_shift_moves_boxes_by_a_share_of_their_longer_side(backend: str) -> None:
+    arr = np.array([[10.0, 20.0, 30.0, 70.0], [0.0, 0.0, 40.0, 10.0]])  # longer sides 50 (tall), 40 (wide)
+    boxes: Any = arr if backend == "numpy" else torch.from_numpy(arr)
+    out = shift_xyxy(boxes, 0.1, -0.5)
+    assert type(out) is type(boxes)
+    np.testing.assert_allclose(_np(out), [[15.0, -5.0, 35.0, 45.0], [4.0, -20.0, 44.0, -10.0]])
 
 
 # --------------------------------------------------------------------------- validation

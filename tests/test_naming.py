@@ -28,7 +28,8 @@ from digit_detector.naming import (
     widened,
 )
 from digit_detector.second_stage import (
-    UNSURE_CROP_SCALES,
+    UNSURE_LOOKS,
+    CropLook,
     TorchNamer,
     name_probabilities,
     split_rejection,
@@ -652,10 +653,25 @@ def test_a_box_the_namer_is_unsure_of_is_named_again_from_scaled_crops(kind: str
     given = torch.from_numpy(boxes) if kind == "tensor" else boxes
     probs = np.asarray(name_probabilities(WidthNamer(), None, given))
     assert probs[0, 1] == 1.0  # sure: named once
-    scales = (1.0, *UNSURE_CROP_SCALES)
+    scales = (1.0, *(look.scale for look in UNSURE_LOOKS))  # a shift keeps the width the namer reads
     assert probs[1, 7] == pytest.approx(sum(min(60 * s / 100, 1.0) for s in scales) / len(scales))
     assert probs[1].sum() == pytest.approx(1.0)
     assert len(name_probabilities(WidthNamer(), None, given[:0])) == 0
+
+
+@pytest.mark.parametrize("kind", ["tensor", "numpy"])
+def test_the_looks_at_an_unsure_box_scale_and_move_it(kind: str) -> None:
+    box = np.array([[100.0, 50.0, 120.0, 90.0]], dtype=np.float32)  # 20 x 40: longer side 40
+    given = torch.from_numpy(box) if kind == "tensor" else box
+    crops = {look: np.asarray(look.of(given))[0].tolist() for look in UNSURE_LOOKS}
+    assert crops[CropLook(scale=0.85)] == pytest.approx([101.5, 53.0, 118.5, 87.0])
+    assert crops[CropLook(dx=0.06)] == pytest.approx([102.4, 50.0, 122.4, 90.0])
+    assert crops[CropLook(dy=-0.06)] == pytest.approx([100.0, 47.6, 120.0, 87.6])
+    assert [look.describe() for look in (CropLook(scale=1.15), CropLook(dy=-0.06), CropLook())] == [
+        "1.15x",
+        "6 % of its side up",
+        "as found",
+    ]
 
 
 def test_all_classes_lists_each_box_once_per_class_for_map() -> None:

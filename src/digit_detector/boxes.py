@@ -342,3 +342,12 @@ def scale_xyxy(boxes: Boxes, factor: float) -> Boxes:
     x1, y1, x2, y2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
     cx, cy, half_w, half_h = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2 * factor, (y2 - y1) / 2 * factor
     return _stack(b, (cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+
+
+def shift_xyxy(boxes: Boxes, dx: float, dy: float) -> Boxes:
+    """Pascal VOC boxes moved by ``dx`` and ``dy`` times their longer side (0.1, 0: a tenth of it right)."""
+    b = _as_float(boxes)
+    x1, y1, x2, y2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    width, height = x2 - x1, y2 - y1
+    side = width.maximum(height) if is_tensor(width) else np.maximum(width, height)
+    return _stack(b, (x1 + dx * side, y1 + dy * side, x2 + dx * side, y2 + dy * side))

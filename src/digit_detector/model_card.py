@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from digit_detector.decode import SURE_NAME
-from digit_detector.second_stage import RUNNER_UP_MIN_PROBABILITY, UNSURE_CROP_SCALES
+from digit_detector.second_stage import RUNNER_UP_MIN_PROBABILITY, UNSURE_LOOKS
 from digit_detector.weights import WeightsMetadata
 
 INTENDED_USE = """\
@@ -52,10 +52,11 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
         f"RGB, normalisation `{metadata.normalization}`.",
     ]
     if metadata.namer:
+        unsure_looks = ", ".join(look.describe() for look in UNSURE_LOOKS)
         lines.append(
             f"- Second stage: `{metadata.namer}`, a crop classifier that names every box the detector finds "
-            f"(a box it is unsure of, best probability under {SURE_NAME:g}, is named again from crops at "
-            f"{' and '.join(f'{factor:g}x' for factor in UNSURE_CROP_SCALES)} and the answers averaged). The "
+            f"(a box it is unsure of, best probability under {SURE_NAME:g}, is named again from "
+            f"{len(UNSURE_LOOKS)} more crops of it ({unsure_looks}) and the answers averaged). The "
             f"threshold ({metadata.score_threshold:.2f}) applies to objectness; a detection's score is "
             "objectness x class probability; the runner-up class is reported when the classifier gives it "
             f"at least {RUNNER_UP_MIN_PROBABILITY:g}."

@@ -9,13 +9,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from digit_detector.boxes import is_tensor, scale_xyxy
+from digit_detector.boxes import is_tensor, scale_xyxy, shift_xyxy
 from digit_detector.classes import is_digit
 from digit_detector.decode import SURE_NAME, ArrayT, RawDetections
 from digit_detector.preprocess import Letterbox, on_each_channel, preprocess_array
@@ -39,10 +39,41 @@ CROP_RULES = 2
 
 # the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
 RUNNER_UP_MIN_PROBABILITY = 0.2
-# A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from crops of it
-# scaled by these factors, and the answers averaged: an ambiguous digit reads better from a few crops
-# (chosen on validation, docs/experiments.md "A second look").
-UNSURE_CROP_SCALES = (0.9, 1.1)
+
+
+class CropLook(NamedTuple):
+    """One more crop of a box: the box scaled by ``scale`` about its centre, then moved by ``dx`` and ``dy``
+    times its longer side."""
+
+    scale: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def of(self, boxes: ArrayT) -> ArrayT:
+        """``boxes`` ``(K, 4)`` as this look crops them (tensor or numpy array)."""
+        return shift_xyxy(scale_xyxy(boxes, self.scale), self.dx, self.dy)
+
+    def describe(self) -> str:
+        """In words: ``0.85x``, ``6 % of its side right``."""
+        parts = [f"{self.scale:g}x"] if self.scale != 1 else []
+        for value, forward, back in ((self.dx, "right", "left"), (self.dy, "down", "up")):
+            if value:
+                parts.append(f"{abs(value) * 100:g} % of its side {forward if value > 0 else back}")
+        return " ".join(parts) or "as found"
+
+
+# A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from these crops of
+# it and the answers averaged: an ambiguous digit reads better from a few crops, and a part of a digit or a
+# box over two is rejected more often. Package 4.4.0 looked at 0.9x and 1.1x; 4.28.0's six looks read 41
+# numbers more of 5,641 on data/val2 + val3 + val4 (docs/experiments.md "Six looks at an unsure box").
+UNSURE_LOOKS = (
+    CropLook(scale=0.85),
+    CropLook(scale=1.15),
+    CropLook(dx=0.06),
+    CropLook(dx=-0.06),
+    CropLook(dy=0.06),
+    CropLook(dy=-0.06),
+)
 
 
 class TorchNamer:
@@ -118,7 +149,7 @@ def split_rejection(probs: ArrayT, num_classes: int) -> tuple[ArrayT, ArrayT]:
 def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
     where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the
-    box scaled by :data:`UNSURE_CROP_SCALES` (of the namer's kind, tensor or numpy array)."""
+    crops of :data:`UNSURE_LOOKS` (of the namer's kind, tensor or numpy array)."""
     first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
     if not len(boxes):
         return first
@@ -126,7 +157,7 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     unsure = np.flatnonzero(best < SURE_NAME)
     if not len(unsure):
         return first
-    looks = [scale_xyxy(boxes[unsure], factor) for factor in UNSURE_CROP_SCALES]
+    looks = [look.of(boxes[unsure]) for look in UNSURE_LOOKS]
     scaled: Any
     if is_tensor(boxes):
         import torch
@@ -136,8 +167,8 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
         scaled = np.concatenate(looks)
     again = namer(batch, scaled, np.zeros(len(scaled), dtype=np.int64))
     averaged = first.clone() if is_tensor(first) else first.copy()
-    looks_per_box = again.reshape(len(UNSURE_CROP_SCALES), len(unsure), -1).sum(0)
-    averaged[unsure] = (first[unsure] + looks_per_box) / (1 + len(UNSURE_CROP_SCALES))
+    looks_per_box = again.reshape(len(UNSURE_LOOKS), len(unsure), -1).sum(0)
+    averaged[unsure] = (first[unsure] + looks_per_box) / (1 + len(UNSURE_LOOKS))
     return averaged
 
 
