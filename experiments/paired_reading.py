@@ -15,6 +15,7 @@ the discordant canvases at least that unevenly.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from math import comb
 from pathlib import Path
 
@@ -23,9 +24,13 @@ import torch
 from tqdm import tqdm
 
 from digit_detector.data.yolo_format import Sample, load_split
-from digit_detector.detector import Detector
+from digit_detector.detector import Detector, ImageInput
 from digit_detector.evaluation.scoring import read_canvas
 from digit_detector.io import read_image
+from digit_detector.results import DetectionResult
+
+# what reads a canvas: an image -> the detections shown (a Detector, or one with other reading rules)
+Reader = Callable[[ImageInput], DetectionResult]
 
 
 def sign_test_p(gained: int, lost: int) -> float:
@@ -37,23 +42,48 @@ def sign_test_p(gained: int, lost: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def readings(weights: list[Path], samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
-    """Per weights and canvas (rows, columns): number read exactly and single digit named right (-1 where
-    the canvas is neither). Each canvas is read from disk once for all the weights."""
-    detectors = [Detector.from_weights(path) for path in weights]
-    numbers = np.full((len(weights), len(samples)), -1, dtype=np.int8)
-    singles = np.full((len(weights), len(samples)), -1, dtype=np.int8)
+def readings(readers: Sequence[Reader], samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    """Per reader and canvas (rows, columns): number read exactly and single digit named right (-1 where
+    the canvas is neither). Each canvas is read from disk once for all the readers."""
+    numbers = np.full((len(readers), len(samples)), -1, dtype=np.int8)
+    singles = np.full((len(readers), len(samples)), -1, dtype=np.int8)
     for index, sample in enumerate(tqdm(samples, unit="img")):
         gt_ids = [int(c) for c in np.asarray(sample.class_ids).reshape(-1)]
         gt_boxes = np.asarray(sample.boxes_xyxy, dtype=np.float64).reshape(-1, 4)
         image = read_image(sample.image_path)
-        for row, detector in enumerate(detectors):
-            reading = read_canvas(gt_ids, gt_boxes, detector(image))
+        for row, reader in enumerate(readers):
+            reading = read_canvas(gt_ids, gt_boxes, reader(image))
             if reading.number_ok is not None:
                 numbers[row, index] = int(reading.number_ok)
             if reading.single_ok is not None:
                 singles[row, index] = int(reading.single_ok)
     return numbers, singles
+
+
+def load_samples(specs: Sequence[str]) -> tuple[list[Sample], list[str]]:
+    """The canvases of every ``ROOT:SPLIT`` in ``specs``, and the spec each came from."""
+    samples: list[Sample] = []
+    sets: list[str] = []
+    for spec in specs:
+        root, _, split = spec.rpartition(":")
+        found = load_split(Path(root), split).samples
+        samples += found
+        sets += [spec] * len(found)
+    return samples, sets
+
+
+def report(
+    names: Sequence[str], specs: Sequence[str], sets: list[str], numbers: np.ndarray, singles: np.ndarray
+) -> None:
+    """Each candidate (rows after the first) against the baseline (the first row), overall and per set."""
+    in_set = {spec: np.array([name == spec for name in sets]) for spec in specs}
+    for row, name in enumerate(names[1:], start=1):
+        print(f"== {name}")
+        print(compare("numbers read exactly", numbers[0], numbers[row]))
+        print(compare("single digits named right", singles[0], singles[row]))
+        if len(specs) > 1:
+            for spec, columns in in_set.items():
+                print(compare(f"  {spec} numbers", numbers[0, columns], numbers[row, columns]))
 
 
 def compare(name: str, base: np.ndarray, other: np.ndarray) -> str:
@@ -73,22 +103,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    samples: list[Sample] = []
-    sets: list[str] = []
-    for spec in args.data:
-        root, _, split = spec.rpartition(":")
-        found = load_split(Path(root), split).samples
-        samples += found
-        sets += [spec] * len(found)
-    numbers, singles = readings(args.weights, samples)
-    in_set = {spec: np.array([name == spec for name in sets]) for spec in args.data}
-    for row, weights in enumerate(args.weights[1:], start=1):
-        print(f"== {weights}")
-        print(compare("numbers read exactly", numbers[0], numbers[row]))
-        print(compare("single digits named right", singles[0], singles[row]))
-        if len(args.data) > 1:
-            for spec, columns in in_set.items():
-                print(compare(f"  {spec} numbers", numbers[0, columns], numbers[row, columns]))
+    samples, sets = load_samples(args.data)
+    readers = [Detector.from_weights(path) for path in args.weights]
+    numbers, singles = readings(readers, samples)
+    report([str(path) for path in args.weights], args.data, sets, numbers, singles)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from digit_detector.naming import (
     widened,
 )
 from digit_detector.second_stage import (
+    THIN_BOX_LOOKS,
     UNSURE_LOOKS,
     CropLook,
     TorchNamer,
@@ -657,6 +658,35 @@ def test_a_box_the_namer_is_unsure_of_is_named_again_from_scaled_crops(kind: str
     assert probs[1, 7] == pytest.approx(sum(min(60 * s / 100, 1.0) for s in scales) / len(scales))
     assert probs[1].sum() == pytest.approx(1.0)
     assert len(name_probabilities(WidthNamer(), None, given[:0])) == 0
+
+
+class UnsureNamer:
+    """Unsure of every box (0.5 / 0.5); records the boxes of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[np.ndarray] = []
+
+    def __call__(self, images: object, boxes: object, image_index: object) -> object:
+        self.calls.append(np.asarray(boxes))
+        probs = np.zeros((len(self.calls[-1]), 12), dtype=np.float32)
+        probs[:, 1] = probs[:, 7] = 0.5
+        return torch.from_numpy(probs) if isinstance(boxes, torch.Tensor) else probs
+
+
+@pytest.mark.parametrize("kind", ["tensor", "numpy"])
+def test_a_thin_unsure_box_keeps_the_two_scaled_looks(kind: str) -> None:
+    boxes = np.array([[100.0, 50.0, 110.0, 150.0], [0.0, 0.0, 60.0, 80.0]], dtype=np.float32)  # thin; wide
+    namer = UnsureNamer()
+    given = torch.from_numpy(boxes) if kind == "tensor" else boxes
+    probs = np.asarray(name_probabilities(namer, None, given))
+    np.testing.assert_allclose(probs[:, [1, 7]], 0.5)
+    first, *again = namer.calls
+    np.testing.assert_array_equal(first, boxes)
+    looked_at = {tuple(np.round(np.asarray(box), 3)) for call in again for box in call}
+    thin = {tuple(np.round(np.asarray(look.of(boxes[:1]))[0], 3)) for look in THIN_BOX_LOOKS}
+    wide = {tuple(np.round(np.asarray(look.of(boxes[1:]))[0], 3)) for look in UNSURE_LOOKS}
+    assert looked_at == thin | wide
+    assert sum(len(call) for call in again) == len(THIN_BOX_LOOKS) + len(UNSURE_LOOKS)
 
 
 @pytest.mark.parametrize("kind", ["tensor", "numpy"])

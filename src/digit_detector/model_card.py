@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from digit_detector.decode import SURE_NAME
-from digit_detector.second_stage import RUNNER_UP_MIN_PROBABILITY, UNSURE_LOOKS
+from digit_detector.second_stage import (
+    RUNNER_UP_MIN_PROBABILITY,
+    THIN_BOX_ASPECT,
+    THIN_BOX_LOOKS,
+    UNSURE_LOOKS,
+)
 from digit_detector.weights import WeightsMetadata
 
 INTENDED_USE = """\
@@ -53,10 +58,12 @@ def render_card(metadata: WeightsMetadata, weights_name: str) -> str:
     ]
     if metadata.namer:
         unsure_looks = ", ".join(look.describe() for look in UNSURE_LOOKS)
+        thin_looks = ", ".join(look.describe() for look in THIN_BOX_LOOKS)
         lines.append(
             f"- Second stage: `{metadata.namer}`, a crop classifier that names every box the detector finds "
             f"(a box it is unsure of, best probability under {SURE_NAME:g}, is named again from "
-            f"{len(UNSURE_LOOKS)} more crops of it ({unsure_looks}) and the answers averaged). The "
+            f"{len(UNSURE_LOOKS)} more crops of it ({unsure_looks}; a box narrower than "
+            f"{THIN_BOX_ASPECT:g} of its height: {thin_looks}) and the answers averaged). The "
             f"threshold ({metadata.score_threshold:.2f}) applies to objectness; a detection's score is "
             "objectness x class probability; the runner-up class is reported when the classifier gives it "
             f"at least {RUNNER_UP_MIN_PROBABILITY:g}."

@@ -64,9 +64,9 @@ class CropLook(NamedTuple):
 
 # A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from these crops of
 # it and the answers averaged: an ambiguous digit reads better from a few crops, and a part of a digit or a
-# box over two is rejected more often. Package 4.4.0 looked at 0.9x and 1.1x; 4.28.0's six looks read 41
-# numbers more of 5,641 on data/val2 + val3 + val4 (docs/experiments.md "Six looks at an unsure box").
-UNSURE_LOOKS = (
+# box over two is rejected more often. Package 4.4.0 looked at 0.9x and 1.1x; 4.28.0's six looks (thin boxes
+# apart, below) read 43 numbers more of 5,641 on data/val2 + val3 + val4 (docs/experiments.md, 4.28.0).
+UNSURE_LOOKS: tuple[CropLook, ...] = (
     CropLook(scale=0.85),
     CropLook(scale=1.15),
     CropLook(dx=0.06),
@@ -74,6 +74,11 @@ UNSURE_LOOKS = (
     CropLook(dy=0.06),
     CropLook(dy=-0.06),
 )
+# A thin box (narrower than THIN_BOX_ASPECT of its height: a `1` drawn as one straight stroke) keeps 4.4.0's
+# two looks. Its square crop holds its neighbours' ink, and a wider or moved crop brings more of it in: with
+# the six looks the straight-`1` probe read 6 of its 72 rows of `1`s fewer (docs/experiments.md).
+THIN_BOX_ASPECT = 0.3
+THIN_BOX_LOOKS: tuple[CropLook, ...] = (CropLook(scale=0.9), CropLook(scale=1.1))
 
 
 class TorchNamer:
@@ -149,27 +154,38 @@ def split_rejection(probs: ArrayT, num_classes: int) -> tuple[ArrayT, ArrayT]:
 def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
     where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the
-    crops of :data:`UNSURE_LOOKS` (of the namer's kind, tensor or numpy array)."""
+    crops of :data:`UNSURE_LOOKS` (:data:`THIN_BOX_LOOKS` for a thin box) (of the namer's kind, tensor or
+    numpy array)."""
     first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
     if not len(boxes):
         return first
     best = first.max(dim=1).values.numpy() if is_tensor(first) else first.max(axis=1)
-    unsure = np.flatnonzero(best < SURE_NAME)
-    if not len(unsure):
+    unsure = best < SURE_NAME
+    if not unsure.any():
         return first
-    looks = [look.of(boxes[unsure]) for look in UNSURE_LOOKS]
-    scaled: Any
+    sides = boxes[:, 2:] - boxes[:, :2]
+    sides = sides.numpy() if is_tensor(sides) else sides
+    thin = sides[:, 0] < THIN_BOX_ASPECT * sides[:, 1]
+    averaged = first.clone() if is_tensor(first) else first.copy()
+    for rows, looks in ((unsure & thin, THIN_BOX_LOOKS), (unsure & ~thin, UNSURE_LOOKS)):
+        if rows.any():
+            chosen = np.flatnonzero(rows)
+            averaged[chosen] = _averaged_over_looks(namer, batch, boxes[chosen], first[chosen], looks)
+    return averaged
+
+
+def _averaged_over_looks(namer: Namer, batch: Any, boxes: Any, first: Any, looks: Sequence[CropLook]) -> Any:
+    """``first``, the namer's answers for ``boxes``, averaged with its answers for their ``looks``."""
+    crops = [look.of(boxes) for look in looks]
+    looked: Any
     if is_tensor(boxes):
         import torch
 
-        scaled = torch.cat(looks)
+        looked = torch.cat(crops)
     else:
-        scaled = np.concatenate(looks)
-    again = namer(batch, scaled, np.zeros(len(scaled), dtype=np.int64))
-    averaged = first.clone() if is_tensor(first) else first.copy()
-    looks_per_box = again.reshape(len(UNSURE_LOOKS), len(unsure), -1).sum(0)
-    averaged[unsure] = (first[unsure] + looks_per_box) / (1 + len(UNSURE_LOOKS))
-    return averaged
+        looked = np.concatenate(crops)
+    again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))
+    return (first + again.reshape(len(looks), len(boxes), -1).sum(0)) / (1 + len(looks))
 
 
 @dataclass(frozen=True)
