@@ -65,7 +65,7 @@ class CropLook(NamedTuple):
 # A box the namer is unsure of (best probability under decode.SURE_NAME) is named again from these crops of
 # it and the answers averaged: an ambiguous digit reads better from a few crops, and a part of a digit or a
 # box over two is rejected more often. Package 4.4.0 looked at 0.9x and 1.1x; 4.28.0's six looks (thin boxes
-# apart, below) read 43 numbers more of 5,641 on data/val2 + val3 + val4 (docs/experiments.md, 4.28.0).
+# apart, below) read 41 numbers more of 5,641 on data/val2 + val3 + val4 (docs/experiments.md, 4.28.0).
 UNSURE_LOOKS: tuple[CropLook, ...] = (
     CropLook(scale=0.85),
     CropLook(scale=1.15),
