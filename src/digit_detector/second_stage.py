@@ -166,17 +166,12 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     sides = boxes[:, 2:] - boxes[:, :2]
     sides = sides.numpy() if is_tensor(sides) else sides
     thin = sides[:, 0] < THIN_BOX_ASPECT * sides[:, 1]
-    averaged = first.clone() if is_tensor(first) else first.copy()
-    for rows, looks in ((unsure & thin, THIN_BOX_LOOKS), (unsure & ~thin, UNSURE_LOOKS)):
-        if rows.any():
-            chosen = np.flatnonzero(rows)
-            averaged[chosen] = _averaged_over_looks(namer, batch, boxes[chosen], first[chosen], looks)
-    return averaged
-
-
-def _averaged_over_looks(namer: Namer, batch: Any, boxes: Any, first: Any, looks: Sequence[CropLook]) -> Any:
-    """``first``, the namer's answers for ``boxes``, averaged with its answers for their ``looks``."""
-    crops = [look.of(boxes) for look in looks]
+    groups = [
+        (np.flatnonzero(rows), looks)
+        for rows, looks in ((unsure & thin, THIN_BOX_LOOKS), (unsure & ~thin, UNSURE_LOOKS))
+        if rows.any()
+    ]
+    crops = [look.of(boxes[rows]) for rows, looks in groups for look in looks]
     looked: Any
     if is_tensor(boxes):
         import torch
@@ -184,8 +179,14 @@ def _averaged_over_looks(namer: Namer, batch: Any, boxes: Any, first: Any, looks
         looked = torch.cat(crops)
     else:
         looked = np.concatenate(crops)
-    again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))
-    return (first + again.reshape(len(looks), len(boxes), -1).sum(0)) / (1 + len(looks))
+    again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))  # every look in one call
+    averaged = first.clone() if is_tensor(first) else first.copy()
+    start = 0
+    for rows, looks in groups:
+        answers = again[start : start + len(rows) * len(looks)].reshape(len(looks), len(rows), -1).sum(0)
+        averaged[rows] = (first[rows] + answers) / (1 + len(looks))
+        start += len(rows) * len(looks)
+    return averaged
 
 
 @dataclass(frozen=True)
