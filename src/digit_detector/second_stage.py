@@ -151,35 +151,43 @@ def split_rejection(probs: ArrayT, num_classes: int) -> tuple[ArrayT, ArrayT]:
     return names / np.maximum(whole, whole.dtype.type(1e-12))[:, None], whole
 
 
-def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
-    """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
-    where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the
-    crops of :data:`UNSURE_LOOKS` (:data:`THIN_BOX_LOOKS` for a thin box) (of the namer's kind, tensor or
-    numpy array)."""
-    first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
+LookGroups = list[tuple[NDArray[np.int64], tuple[CropLook, ...]]]
+
+
+def unsure_look_groups(first: Any, boxes: Any) -> LookGroups:
+    """Which of ``boxes`` ``(K, 4)`` are looked at again, and from which crops: the rows whose best answer
+    in ``first`` ``(K, outputs)`` is under :data:`~digit_detector.decode.SURE_NAME`, thin ones
+    (:data:`THIN_BOX_ASPECT`) with :data:`THIN_BOX_LOOKS`, the others with :data:`UNSURE_LOOKS` (tensors or
+    numpy arrays)."""
     if not len(boxes):
-        return first
+        return []
     best = first.max(dim=1).values.numpy() if is_tensor(first) else first.max(axis=1)
     unsure = best < SURE_NAME
-    if not unsure.any():
-        return first
     sides = boxes[:, 2:] - boxes[:, :2]
     sides = sides.numpy() if is_tensor(sides) else sides
     thin = sides[:, 0] < THIN_BOX_ASPECT * sides[:, 1]
-    groups = [
+    return [
         (np.flatnonzero(rows), looks)
         for rows, looks in ((unsure & thin, THIN_BOX_LOOKS), (unsure & ~thin, UNSURE_LOOKS))
         if rows.any()
     ]
+
+
+def looked_boxes(boxes: ArrayT, groups: LookGroups) -> tuple[ArrayT, NDArray[np.int64]]:
+    """Every look of ``groups`` at ``boxes``, in one array (group by group, look by look), and the row of
+    ``boxes`` each comes from: what one namer call names (:func:`average_looks` takes its answers)."""
     crops = [look.of(boxes[rows]) for rows, looks in groups for look in looks]
-    looked: Any
+    sources = np.concatenate([rows for rows, looks in groups for _ in looks])
     if is_tensor(boxes):
         import torch
 
-        looked = torch.cat(crops)
-    else:
-        looked = np.concatenate(crops)
-    again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))  # every look in one call
+        return torch.cat(crops), sources
+    return np.concatenate(crops), sources
+
+
+def average_looks(first: ArrayT, again: ArrayT, groups: LookGroups) -> ArrayT:
+    """``first`` ``(K, outputs)`` with each looked-at row averaged with its answers in ``again`` (for the
+    boxes of :func:`looked_boxes`, in that order)."""
     averaged = first.clone() if is_tensor(first) else first.copy()
     start = 0
     for rows, looks in groups:
@@ -187,6 +195,20 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
         averaged[rows] = (first[rows] + answers) / (1 + len(looks))
         start += len(rows) * len(looks)
     return averaged
+
+
+def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
+    """The class probabilities ``(K, C)`` ``namer`` gives ``boxes`` ``(K, 4)`` of the one image in ``batch``;
+    where its best one is under :data:`~digit_detector.decode.SURE_NAME`, averaged with its answers for the
+    crops of :data:`UNSURE_LOOKS` (:data:`THIN_BOX_LOOKS` for a thin box) (of the namer's kind, tensor or
+    numpy array)."""
+    first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
+    groups = unsure_look_groups(first, boxes)
+    if not groups:
+        return first
+    looked, _ = looked_boxes(boxes, groups)
+    again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))  # every look in one call
+    return average_looks(first, again, groups)
 
 
 @dataclass(frozen=True)
