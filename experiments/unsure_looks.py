@@ -7,14 +7,18 @@ from, the answers averaged), each against the first set, with the sign test of `
 
 A look is ``SCALE`` or ``SCALE,DX,DY``: the box scaled about its centre, then moved by DX and DY times its
 longer side (`second_stage.CropLook`). A set ending in ``@P`` looks again at boxes whose best probability is
-under P instead of `decode.SURE_NAME` (``"0.85 1.15 @0.9"``). A thin box (`second_stage.THIN_BOX_ASPECT`)
-keeps `second_stage.THIN_BOX_LOOKS` in every set.
+under P instead of `decode.SURE_NAME` (``"0.85 1.15 @0.9"``). A set holding ``geometric`` pools the box's
+answers with its looks' by their geometric mean instead of the mean, ``half-first`` weighs the box's own
+answer as much as all its looks together (``"0.85 1.15 1,0.06,0 1,-0.06,0 1,0,0.06 1,0,-0.06 geometric"``).
+A thin box (`second_stage.THIN_BOX_ASPECT`) keeps `second_stage.THIN_BOX_LOOKS` in every set.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from paired_reading import load_samples, readings, report
@@ -23,7 +27,42 @@ from digit_detector import second_stage
 from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector, ImageInput
 from digit_detector.results import DetectionResult
-from digit_detector.second_stage import CropLook
+from digit_detector.second_stage import CropLook, LookGroups
+
+SHIPPED_POOLING = second_stage.average_looks
+
+
+def pooled_answers(first: Any, again: Any, groups: LookGroups) -> list[tuple[Any, Any]]:
+    """Per group: the looked-at rows' own answers ``(R, C)`` and their looks' ``(looks, R, C)``."""
+    pooled, start = [], 0
+    for rows, looks in groups:
+        answers = again[start : start + len(rows) * len(looks)].reshape(len(looks), len(rows), -1)
+        pooled.append((first[rows], answers))
+        start += len(rows) * len(looks)
+    return pooled
+
+
+def geometric_looks(first: Any, again: Any, groups: LookGroups) -> Any:
+    """The box's answers and its looks' pooled by their geometric mean, renormalised (tensors)."""
+    averaged = first.clone()
+    for (rows, _), (own, answers) in zip(groups, pooled_answers(first, again, groups), strict=True):
+        mean = torch.cat((own[None], answers)).clamp(min=1e-6).log().mean(0).exp()
+        averaged[rows] = mean / mean.sum(dim=1, keepdim=True)
+    return averaged
+
+
+def half_first_looks(first: Any, again: Any, groups: LookGroups) -> Any:
+    """The box's own answers weighed as much as all its looks together (tensors)."""
+    averaged = first.clone()
+    for (rows, _), (own, answers) in zip(groups, pooled_answers(first, again, groups), strict=True):
+        averaged[rows] = (own + answers.mean(0)) / 2
+    return averaged
+
+
+POOLINGS: dict[str, Callable[[Any, Any, LookGroups], Any]] = {
+    "geometric": geometric_looks,
+    "half-first": half_first_looks,
+}
 
 
 class ReadWithLooks:
@@ -33,11 +72,14 @@ class ReadWithLooks:
     def __init__(self, detector: Detector, spec: str) -> None:
         items = spec.split()
         self.below = float(items.pop()[1:]) if items and items[-1].startswith("@") else SURE_NAME
+        self.pooling = next((POOLINGS[item] for item in items if item in POOLINGS), SHIPPED_POOLING)
+        items = [item for item in items if item not in POOLINGS]
         self.looks = tuple(CropLook(*(float(value) for value in item.split(","))) for item in items)
         self.detector = detector
 
     def __call__(self, image: ImageInput) -> DetectionResult:
         second_stage.UNSURE_LOOKS, second_stage.SURE_NAME = self.looks, self.below
+        second_stage.average_looks = self.pooling  # type: ignore[assignment]
         return self.detector(image)
 
 

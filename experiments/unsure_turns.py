@@ -1,81 +1,103 @@
-"""A second look that turns the crop too: an unsure box named again from crops turned by a few degrees.
+"""A second look that turns the crop too: an unsure box named again from crops turned by a few degrees, in
+the whole reading, each set of angles against the shipped looks with the sign test of `paired_reading.py`.
 
-    .venv/bin/python experiments/unsure_turns.py --data data/synth --split val --degrees 10
+    .venv/bin/python experiments/unsure_turns.py --data data/val2:val data/val3:val --degrees "-10 10" "-6 6"
 
-The shipped second look (``second_stage.name_probabilities``) names a box whose best probability is under
-``decode.SURE_NAME`` again from the crops of ``UNSURE_LOOKS`` and averages the answers. This adds
-crops of the box turned by +-``--degrees`` (``row_angle.turned_input``) to that average (``--lone-only``:
-only on canvases with one box found) and evaluates the shipped weights as ``eval`` does, with and without.
+The shipped second look (``second_stage.name_probabilities``) names a box whose best answer is under
+``decode.SURE_NAME`` again from the crops of ``UNSURE_LOOKS`` (``THIN_BOX_LOOKS`` for a thin box) and
+averages the answers. Each ``--degrees`` set adds crops of the box turned by those angles
+(``row_angle.turned_input``, with the namer's box channel) to that average; ``--thin-too`` turns thin boxes
+as well (by default they keep their two looks). Package 4.4.0 measured turns against its two scaled looks,
+before the namer rejected (+1 / -1 numbers); package 4.29.0 against the six looks of 4.28.0.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from paired_reading import load_samples, readings, report
 from row_angle import turned_input
 
 import digit_detector.detector as detector_module
-from digit_detector.data.yolo_format import load_split, split_breakdowns
-from digit_detector.decode import SURE_NAME
-from digit_detector.detector import Detector
-from digit_detector.evaluation.scoring import evaluate
+from digit_detector.detector import Detector, ImageInput
 from digit_detector.naming import classifiers_of, input_ink
-from digit_detector.second_stage import name_probabilities
+from digit_detector.results import DetectionResult
+from digit_detector.second_stage import (
+    THIN_BOX_LOOKS,
+    average_looks,
+    looked_boxes,
+    name_probabilities,
+    unsure_look_groups,
+)
 
 SHIPPED = name_probabilities
 
 
-def with_turns(degrees: list[float], lone_only: bool) -> Any:
+def with_turns(degrees: list[float], thin_too: bool) -> Any:
+    """``name_probabilities`` with crops turned by ``degrees`` added to each unsure box's looks."""
+
     def named(namer: Any, batch: Any, boxes: Any) -> Any:
-        probs = SHIPPED(namer, batch, boxes)
-        if not len(boxes) or (lone_only and len(boxes) != 1):
-            return probs
         first = namer(batch, boxes, np.zeros(len(boxes), dtype=np.int64))
-        unsure = torch.nonzero(first.max(dim=1).values < SURE_NAME).flatten()
-        if not len(unsure):
-            return probs
+        groups = unsure_look_groups(first, boxes)
+        if not groups:
+            return first
+        looked, _ = looked_boxes(boxes, groups)
+        again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))
+        probs = average_looks(first, again, groups)
         (classifier,) = classifiers_of(namer.module.namer)
-        with torch.inference_mode():
-            ink = input_ink(torch.as_tensor(batch))
-            looks = [
-                classifier(
-                    turned_input(
-                        ink,
-                        torch.as_tensor(boxes)[unsure].float(),
-                        torch.full((len(unsure),), math.radians(d)),
-                        classifier.config,
-                    )
-                ).softmax(-1)
-                for d in degrees
-            ]
-        shipped_looks = 3  # the box and its two scaled crops, already averaged in probs
-        probs = probs.clone()
-        probs[unsure] = (probs[unsure] * shipped_looks + sum(looks)) / (shipped_looks + len(looks))
+        ink = input_ink(torch.as_tensor(batch))
+        for rows, looks in groups:
+            if looks is THIN_BOX_LOOKS and not thin_too:
+                continue
+            chosen = torch.as_tensor(boxes)[torch.from_numpy(rows)].float()
+            with torch.inference_mode():
+                turned = sum(
+                    classifier(
+                        turned_input(
+                            ink, chosen, torch.full((len(rows),), math.radians(d)), classifier.config
+                        )
+                    ).softmax(-1)
+                    for d in degrees
+                )
+            shown = 1 + len(looks)  # the box and its looks, already averaged in probs
+            probs[rows] = (probs[rows] * shown + turned) / (shown + len(degrees))
         return probs
 
     return named
 
 
+class ReadWithTurns:
+    """The detector reading with turned looks added (none: the shipped looks), set for each call."""
+
+    def __init__(self, detector: Detector, degrees: list[float], thin_too: bool) -> None:
+        self.detector = detector
+        self.named = with_turns(degrees, thin_too) if degrees else SHIPPED
+
+    def __call__(self, image: ImageInput) -> DetectionResult:
+        detector_module.name_probabilities = self.named
+        return self.detector(image)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--degrees", type=float, nargs="+", default=[-10.0, 10.0])
-    parser.add_argument("--lone-only", action="store_true")
+    parser.add_argument("--data", nargs="+", required=True, help="ROOT:SPLIT, read together")
+    parser.add_argument("--degrees", nargs="+", required=True, help='sets of angles, e.g. "-10 10"')
+    parser.add_argument("--thin-too", action="store_true", help="turn thin boxes too")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    samples = load_split(args.data, args.split).samples
-    breakdowns = split_breakdowns(args.data, args.split)
-    detector_module.name_probabilities = with_turns(args.degrees, args.lone_only)
-    report = evaluate(Detector.from_weights(None, device="cpu"), samples, **breakdowns)
-    print(f"turned {args.degrees} lone_only={args.lone_only}:")
-    print("\n".join(report.summary_lines()))
+    detector = Detector.from_weights(None, device="cpu")
+    samples, sets = load_samples(args.data)
+    angle_sets = [[float(d) for d in spec.split()] for spec in args.degrees]
+    readers = [ReadWithTurns(detector, [], False)] + [
+        ReadWithTurns(detector, a, args.thin_too) for a in angle_sets
+    ]
+    numbers, singles = readings(readers, samples)
+    report(["shipped looks", *(f"turned {spec}" for spec in args.degrees)], args.data, sets, numbers, singles)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import torch
 
 from digit_detector.classes import CLASS_NAMES
 from digit_detector.data.yolo_format import load_split, write_sample
-from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
@@ -44,13 +43,7 @@ from digit_detector.training.found_boxes import (
     proposal_crop_set,
     save_found_boxes,
 )
-from digit_detector.training.namer import (
-    accuracy_by_kind,
-    looked_answers,
-    predict_crop_set,
-    save_namer,
-    train_namer,
-)
+from digit_detector.training.namer import accuracy_by_kind, predict_crop_set, save_namer, train_namer
 from digit_detector.weights import DEFAULT_WEIGHTS, WeightsError, WeightsMetadata
 
 METADATA = WeightsMetadata.from_dict(
@@ -197,42 +190,6 @@ def test_distillation_keeps_the_start_s_answers_where_the_fine_tune_s_labels_dif
     assert fine_tuned(1.0) >= 0.9
     with pytest.raises(ValueError, match="give init"):
         train_namer([bar_crop_set(32, 8)], bar_crop_set(32, 9), config=config, epochs=1, distill=1.0)
-
-
-def test_the_looked_answers_a_fine_tune_learns_are_the_reading_s() -> None:
-    """`namer train --distill-looks` learns the start's answers as the reading gives them: for one image
-    of bars, :func:`looked_answers` of its boxes equals :func:`name_probabilities` of the same namer on
-    the same boxes (looks at the unsure ones, thin and wide, averaged)."""
-    torch.manual_seed(3)
-    teacher = CropClassifier(NamerConfig(num_classes=2, widths=(4, 8, 8))).eval()
-    bars = bar_crop_set(1, 11)
-    boxes = torch.tensor([[10.0, 12.0, 14.0, 50.0], [20.0, 30.0, 52.0, 40.0], [5.0, 5.0, 30.0, 30.0]])
-    rows = torch.zeros(3, dtype=torch.int64)
-    ink = bars.ink.float() / 255
-
-    def namer(images: Any, crop_boxes: Any, image_index: Any) -> torch.Tensor:
-        return teacher.box_probabilities(ink, torch.as_tensor(crop_boxes), torch.as_tensor(image_index))
-
-    with torch.no_grad():
-        first = namer(None, boxes, rows)
-        assert bool((first.max(dim=1).values < SURE_NAME).all())  # an untrained namer is unsure of each
-        torch.testing.assert_close(
-            looked_answers(teacher, bars, rows, boxes), name_probabilities(namer, None, boxes)
-        )
-        assert not torch.allclose(looked_answers(teacher, bars, rows, boxes), first)
-
-
-def test_a_fine_tune_learns_the_reading_s_looked_answers() -> None:
-    """With ``distill_looks`` a fine-tune runs on the start's looked answers and keeps what it knew."""
-    config = NamerConfig(num_classes=2, widths=(8, 16, 16))
-    trained, _ = small_run(bar_crop_set, config)
-    tuned, history = train_namer(
-        [bar_crop_set(200, 12)], bar_crop_set(32, 13), config=config, epochs=1, batch_size=32, lr=1e-3,
-        progress=False, init=trained.state_dict(), distill=1.0, distill_looks=True,
-    )  # fmt: skip
-    test = bar_crop_set(200, 14)
-    assert accuracy_by_kind(predict_crop_set(tuned, test), test)["accuracy"] >= 0.9
-    assert history["epochs"] == 1
 
 
 def test_found_boxes_are_learnt_as_their_object_or_as_not_one(tmp_path: Path) -> None:

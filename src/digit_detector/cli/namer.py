@@ -158,12 +158,6 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "so the fine-tune keeps what the start did well, such as its rejection (default 0: off)",
     )
     parser.add_argument(
-        "--distill-looks",
-        action="store_true",
-        help="train --distill: the start's answers learnt are the reading's, averaged over its looks at a "
-        "box it is unsure of, so that one look learns what several give",
-    )
-    parser.add_argument(
         "--extra-data",
         type=Path,
         nargs="+",
@@ -451,11 +445,6 @@ def run_train(args: argparse.Namespace) -> int:
     if args.distill < 0 or (args.distill > 0 and args.init is None):
         print("error: --distill W keeps a fine-tune near its start: give --init and W >= 0", file=sys.stderr)
         return 2
-    if args.distill_looks and args.distill == 0:
-        print(
-            "error: --distill-looks says which answers --distill W learns: give --distill W", file=sys.stderr
-        )
-        return 2
     from digit_detector.devices import DeviceError, resolve_device
     from digit_detector.naming import CropClassifier, NamerConfig, widened
     from digit_detector.training.found_boxes import FoundBoxes, load_found_boxes
@@ -578,7 +567,6 @@ def run_train(args: argparse.Namespace) -> int:
         device=device,
         init=None if start is None else start.state_dict(),
         distill=args.distill,
-        distill_looks=args.distill_looks,
         on_epoch=save_epoch,
     )
     metrics = score_namer(model, tests)

@@ -35,7 +35,6 @@ from digit_detector.naming import (
     load_namer,
     namer_config_record,
 )
-from digit_detector.second_stage import average_looks, looked_boxes, unsure_look_groups
 from digit_detector.training.crop_sets import CropSet, canvas_crop_set, mnist_crop_set
 from digit_detector.training.found_boxes import FoundBoxes, found_box_sets, found_crop_set
 from digit_detector.weights import save_tensors
@@ -136,22 +135,6 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> tor
     return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * temperature**2
 
 
-def looked_answers(
-    teacher: CropClassifier, crop_set: CropSet, rows: torch.Tensor, boxes: torch.Tensor
-) -> torch.Tensor:
-    """``teacher``'s probabilities for ``boxes`` (in place of the boxes ``rows`` of ``crop_set``) as the
-    reading gives them: where it is unsure, averaged over its looks at the box
-    (:func:`~digit_detector.second_stage.name_probabilities`' rule)."""
-    config = teacher.config
-    first = teacher(crop_set.crops(rows, config, boxes)).softmax(dim=1)
-    groups = unsure_look_groups(first, boxes)
-    if not groups:
-        return first
-    looked, sources = looked_boxes(boxes, groups)
-    again = teacher(crop_set.crops(rows[torch.from_numpy(sources)], config, looked)).softmax(dim=1)
-    return average_looks(first, again, groups)
-
-
 def train_namer(
     train_sets: Sequence[CropSet],
     val_set: CropSet,
@@ -168,7 +151,6 @@ def train_namer(
     device: torch.device | None = None,
     init: dict[str, torch.Tensor] | None = None,
     distill: float = 0.0,
-    distill_looks: bool = False,
     on_epoch: Callable[[CropClassifier, dict[str, Any]], None] | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
@@ -177,9 +159,6 @@ def train_namer(
     state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning).
     ``distill`` > 0 (with ``init``) adds that weight of :func:`distillation_loss` towards the frozen start
     on every crop, so a fine-tune keeps what the start does well (learning without forgetting).
-    ``distill_looks``: the start's answers it learns are the reading's, averaged over its looks where it is
-    unsure (:func:`looked_answers`, on the crops before their augmentation), so that one look learns what
-    several give.
     ``on_epoch(model, history)`` runs after each epoch (e.g. to save it: a run stopped by a time limit
     keeps its last epoch). Returns the model (on the CPU) and a history (validation accuracy per epoch,
     images per second)."""
@@ -220,7 +199,7 @@ def train_namer(
             for group in optimizer.param_groups:
                 group["lr"] = one_cycle(done, lr)
             batch = order[step * batch_size : (step + 1) * batch_size]
-            crops, labels, looked = [], [], []
+            crops, labels = [], []
             for owner, crop_set in enumerate(train_sets):
                 mine = rows[batch[owners[batch] == owner]]
                 if len(mine) == 0:
@@ -228,16 +207,13 @@ def train_namer(
                 jittered = jitter_boxes(crop_set.boxes[mine], generator)
                 crops.append(crop_set.crops(mine, config, jittered))
                 labels.append(crop_set.labels[mine])
-                if teacher is not None and distill_looks:
-                    with torch.no_grad():
-                        looked.append(looked_answers(teacher, crop_set, mine, jittered))
             inputs = augment_crops(torch.cat(crops), generator)
             targets = torch.cat(labels).to(device)
             logits = model(inputs)
             loss = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
             if teacher is not None:
                 with torch.no_grad():
-                    taught = torch.cat(looked).clamp(min=1e-8).log() if distill_looks else teacher(inputs)
+                    taught = teacher(inputs)
                 loss = loss + distill * distillation_loss(logits, taught)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
