@@ -8,7 +8,7 @@ The shipped second look (``second_stage.name_probabilities``) names a box whose 
 averages the answers. Each ``--degrees`` set adds crops of the box turned by those angles
 (``row_angle.turned_input``, with the namer's box channel) to that average; ``--thin-too`` turns thin boxes
 as well (by default they keep their two looks). Package 4.4.0 measured turns against its two scaled looks,
-before the namer rejected (+1 / -1 numbers); package 4.29.0 against the six looks of 4.28.0.
+before the namer rejected (+1 / -1 numbers); package 4.28.1 against the six looks of 4.28.0.
 """
 
 from __future__ import annotations

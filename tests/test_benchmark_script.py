@@ -1,5 +1,6 @@
 """scripts/benchmark.py's arguments: counts it cannot time are refused up front, and ``--train-steps 0``
-leaves the training row out instead of dividing by zero."""
+leaves the training row out instead of dividing by zero; the latency budget is judged on figures scaled by
+the same run's full yolov3."""
 
 from __future__ import annotations
 
@@ -33,9 +34,24 @@ def test_counts_it_cannot_time_are_refused(argv: list[str], capsys: pytest.Captu
     assert "must be >=" in capsys.readouterr().err
 
 
+def test_the_budget_is_judged_on_figures_scaled_by_the_run_s_full_yolov3() -> None:
+    """A host twice as slow as the reference machine may take twice the budget, and no more."""
+    script = benchmark_script()
+    full = 2 * script.REFERENCE_YOLOV3_MS
+    results = {
+        "yolov3_torch": {"median_ms": full},
+        "tiny_torch": {"median_ms": 19.0},  # 9.5 ms on the reference machine
+        "tiny_onnx": {"median_ms": 11.0},  # 5.5 ms
+    }
+    checks = script.budget_check(results)
+    assert checks["tiny_torch"] == {"scaled_ms": 9.5, "budget_ms": 10.0, "within": True}
+    assert checks["tiny_onnx"] == {"scaled_ms": 5.5, "budget_ms": 5.0, "within": False}
+
+
 @pytest.mark.slow
 def test_no_training_steps_leave_the_training_row_out(capsys: pytest.CaptureFixture[str]) -> None:
     benchmark_script().main(["--runs", "1", "--yolov3-runs", "1", "--train-steps", "0", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert "train_tiny" not in report["results"]
     assert report["results"]["tiny_torch"]["median_ms"] > 0
+    assert set(report["results"]["budget"]) == {"tiny_torch", "tiny_onnx"}
