@@ -45,7 +45,7 @@ def with_turns(degrees: list[float], thin_too: bool) -> Any:
         groups = unsure_look_groups(first, boxes)
         if not groups:
             return first
-        looked, _ = looked_boxes(boxes, groups)
+        looked = looked_boxes(boxes, groups)
         again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))
         probs = average_looks(first, again, groups)
         (classifier,) = classifiers_of(namer.module.namer)

@@ -173,16 +173,15 @@ def unsure_look_groups(first: Any, boxes: Any) -> LookGroups:
     ]
 
 
-def looked_boxes(boxes: ArrayT, groups: LookGroups) -> tuple[ArrayT, NDArray[np.int64]]:
-    """Every look of ``groups`` at ``boxes``, in one array (group by group, look by look), and the row of
-    ``boxes`` each comes from: what one namer call names (:func:`average_looks` takes its answers)."""
+def looked_boxes(boxes: ArrayT, groups: LookGroups) -> ArrayT:
+    """Every look of ``groups`` at ``boxes`` in one array (group by group, look by look): what one namer
+    call names (:func:`average_looks` takes its answers)."""
     crops = [look.of(boxes[rows]) for rows, looks in groups for look in looks]
-    sources = np.concatenate([rows for rows, looks in groups for _ in looks])
     if is_tensor(boxes):
         import torch
 
-        return torch.cat(crops), sources
-    return np.concatenate(crops), sources
+        return torch.cat(crops)
+    return np.concatenate(crops)
 
 
 def average_looks(first: ArrayT, again: ArrayT, groups: LookGroups) -> ArrayT:
@@ -206,7 +205,7 @@ def name_probabilities(namer: Namer, batch: Any, boxes: Any) -> Any:
     groups = unsure_look_groups(first, boxes)
     if not groups:
         return first
-    looked, _ = looked_boxes(boxes, groups)
+    looked = looked_boxes(boxes, groups)
     again = namer(batch, looked, np.zeros(len(looked), dtype=np.int64))  # every look in one call
     return average_looks(first, again, groups)
 
