@@ -27,26 +27,16 @@ from digit_detector import second_stage
 from digit_detector.decode import SURE_NAME
 from digit_detector.detector import Detector, ImageInput
 from digit_detector.results import DetectionResult
-from digit_detector.second_stage import CropLook, LookGroups
+from digit_detector.second_stage import CropLook, LookGroups, looks_by_group
 
 SHIPPED_POOLING = second_stage.average_looks
-
-
-def pooled_answers(first: Any, again: Any, groups: LookGroups) -> list[tuple[Any, Any]]:
-    """Per group: the looked-at rows' own answers ``(R, C)`` and their looks' ``(looks, R, C)``."""
-    pooled, start = [], 0
-    for rows, looks in groups:
-        answers = again[start : start + len(rows) * len(looks)].reshape(len(looks), len(rows), -1)
-        pooled.append((first[rows], answers))
-        start += len(rows) * len(looks)
-    return pooled
 
 
 def geometric_looks(first: Any, again: Any, groups: LookGroups) -> Any:
     """The box's answers and its looks' pooled by their geometric mean, renormalised (tensors)."""
     averaged = first.clone()
-    for (rows, _), (own, answers) in zip(groups, pooled_answers(first, again, groups), strict=True):
-        mean = torch.cat((own[None], answers)).clamp(min=1e-6).log().mean(0).exp()
+    for rows, answers in looks_by_group(again, groups):
+        mean = torch.cat((first[rows][None], answers)).clamp(min=1e-6).log().mean(0).exp()
         averaged[rows] = mean / mean.sum(dim=1, keepdim=True)
     return averaged
 
@@ -54,8 +44,8 @@ def geometric_looks(first: Any, again: Any, groups: LookGroups) -> Any:
 def half_first_looks(first: Any, again: Any, groups: LookGroups) -> Any:
     """The box's own answers weighed as much as all its looks together (tensors)."""
     averaged = first.clone()
-    for (rows, _), (own, answers) in zip(groups, pooled_answers(first, again, groups), strict=True):
-        averaged[rows] = (own + answers.mean(0)) / 2
+    for rows, answers in looks_by_group(again, groups):
+        averaged[rows] = (first[rows] + answers.mean(0)) / 2
     return averaged
 
 

@@ -6,7 +6,7 @@ serving path never imports torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple
@@ -184,15 +184,21 @@ def looked_boxes(boxes: ArrayT, groups: LookGroups) -> ArrayT:
     return np.concatenate(crops)
 
 
+def looks_by_group(again: ArrayT, groups: LookGroups) -> Iterator[tuple[NDArray[np.int64], ArrayT]]:
+    """The answers ``again`` to the boxes of :func:`looked_boxes`, group by group: each group's rows and
+    their answers ``(looks, rows, outputs)``."""
+    start = 0
+    for rows, looks in groups:
+        yield rows, again[start : start + len(rows) * len(looks)].reshape(len(looks), len(rows), -1)
+        start += len(rows) * len(looks)
+
+
 def average_looks(first: ArrayT, again: ArrayT, groups: LookGroups) -> ArrayT:
     """``first`` ``(K, outputs)`` with each looked-at row averaged with its answers in ``again`` (for the
     boxes of :func:`looked_boxes`, in that order)."""
     averaged = first.clone() if is_tensor(first) else first.copy()
-    start = 0
-    for rows, looks in groups:
-        answers = again[start : start + len(rows) * len(looks)].reshape(len(looks), len(rows), -1).sum(0)
-        averaged[rows] = (first[rows] + answers) / (1 + len(looks))
-        start += len(rows) * len(looks)
+    for rows, answers in looks_by_group(again, groups):
+        averaged[rows] = (first[rows] + answers.sum(0)) / (1 + len(answers))
     return averaged
 
 
