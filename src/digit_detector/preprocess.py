@@ -157,8 +157,10 @@ def grey_plane(rgb: NDArray[np.uint8]) -> NDArray[np.uint8] | None:
     on white, as the app's canvas sends it); None when they differ or the image is not HxWx3."""
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         return None
-    red, green, blue = cv2.split(rgb)
-    if cv2.countNonZero(cv2.absdiff(red, green)) or cv2.countNonZero(cv2.absdiff(red, blue)):
+    # the red plane, spread back over three channels, is the image exactly when its channels are equal
+    # (half the time of splitting the planes and comparing them)
+    red = cv2.extractChannel(rgb, 0)
+    if cv2.norm(cv2.cvtColor(red, cv2.COLOR_GRAY2RGB), rgb, cv2.NORM_INF) != 0:
         return None
     return np.asarray(red, dtype=np.uint8)
 
