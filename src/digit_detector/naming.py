@@ -23,6 +23,12 @@ CROP_SIZE = 28
 CROP_MARGIN = 0.12  # of the box's longer side, on each side: the crop sees the whole stroke ends
 MIN_WINDOW = 1.5  # crop pixels: a thin box's window spans the one or two pixels at its centre (box_window)
 MIN_CROP_PEAK = 0.1  # a crop fainter than this is not made darker (a crop of paper stays paper)
+# Samples a crop pixel averages on each axis (bump second_stage.CROP_RULES with it): 0 is roi_align's
+# adaptive count, one an input pixel or more (36 a crop pixel for a digit half the canvas tall, where the
+# sampling costs about as much as the namer's convolutions). A fixed 2 reads as many validation numbers in
+# 7 % less time but loses a thin line in a tall box between its samples (a straight `1` drawn with the
+# thinnest pen): docs/experiments.md, package 4.28.2.
+CROP_SAMPLES = 0
 
 
 @dataclass(frozen=True)
@@ -97,11 +103,13 @@ def _square_crops(
     plane: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, size: int, margin: float
 ) -> torch.Tensor:
     """``(K, 1, size, size)`` samples of ``plane`` ``(N, 1, H, W)`` over the square regions around
-    ``boxes`` (:func:`square_regions`), zero outside it (``roi_align``, adaptive sampling)."""
+    ``boxes`` (:func:`square_regions`), zero outside it (``roi_align``, :data:`CROP_SAMPLES`)."""
     regions = torch.cat(
         (image_index.to(plane).reshape(-1, 1), square_regions(boxes.to(plane), margin)), dim=1
     )
-    return roi_align(plane, regions, output_size=size, spatial_scale=1.0, sampling_ratio=0, aligned=True)
+    return roi_align(
+        plane, regions, output_size=size, spatial_scale=1.0, sampling_ratio=CROP_SAMPLES, aligned=True
+    )
 
 
 def crop_ink(
