@@ -141,9 +141,9 @@ NAMER_OUTPUT = "class_probs"
 
 
 def export_namer(namer_weights: Path, out: Path | None = None, opset: int = DEFAULT_OPSET) -> Path:
-    """Export the crop classifier (crops included: ``roi_align``) to ONNX: ``images (N, 3, S, S)``,
-    ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)`` (``C + 1`` with a reject output); its
-    JSON record is embedded, with the crop rules it cuts by (``second_stage.CROP_RULES``)."""
+    """Export the crop classifier, its crops (:mod:`digit_detector.crops`) included, to ONNX: ``images (N,
+    3, S, S)``, ``boxes (K, 4)``, ``image_index (K,)`` -> ``class_probs (K, C)`` (``C + 1`` with a reject
+    output); its JSON record is embedded, with the crop rules it cuts by (``second_stage.CROP_RULES``)."""
     from digit_detector.naming import BoxNamer, load_namer
     from digit_detector.second_stage import CROP_RULES
 

@@ -1,8 +1,9 @@
 """The second stage: a crop classifier names each object the detector found.
 
 The detector's job is *where* (boxes and objectness); naming a box is left to a small CNN that sees only
-that box, cut square out of the same ``pixel/255`` input tensor the detector saw (``roi_align``, so a box
-of any size becomes a ``CROP_SIZE`` crop and a large digit is as easy as a small one). Training, evaluation,
+that box, cut square out of the same ``pixel/255`` input tensor the detector saw (``roi_align``'s sampling,
+:mod:`digit_detector.crops`, so a box of any size becomes a ``CROP_SIZE`` crop and a large digit is as easy
+as a small one). Training, evaluation,
 the CLI, the app and the ONNX export all cut crops with :func:`classifier_input` from :func:`input_ink`.
 """
 
@@ -15,20 +16,14 @@ from typing import Any, cast
 
 import torch
 from torch import nn
-from torchvision.ops import roi_align
 
+from digit_detector.crops import square_crops_of
 from digit_detector.weights import WeightsError, describe_mismatch, load_tensors
 
 CROP_SIZE = 28
 CROP_MARGIN = 0.12  # of the box's longer side, on each side: the crop sees the whole stroke ends
 MIN_WINDOW = 1.5  # crop pixels: a thin box's window spans the one or two pixels at its centre (box_window)
 MIN_CROP_PEAK = 0.1  # a crop fainter than this is not made darker (a crop of paper stays paper)
-# Samples a crop pixel averages on each axis (bump second_stage.CROP_RULES with it): 0 is roi_align's
-# adaptive count, one an input pixel or more (36 a crop pixel for a digit half the canvas tall, where the
-# sampling costs about as much as the namer's convolutions). A fixed 2 reads as many validation numbers in
-# 7 % less time but loses a thin line in a tall box between its samples (a straight `1` drawn with the
-# thinnest pen): docs/experiments.md, package 4.28.2.
-CROP_SAMPLES = 0
 
 
 @dataclass(frozen=True)
@@ -103,13 +98,9 @@ def _square_crops(
     plane: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor, size: int, margin: float
 ) -> torch.Tensor:
     """``(K, 1, size, size)`` samples of ``plane`` ``(N, 1, H, W)`` over the square regions around
-    ``boxes`` (:func:`square_regions`), zero outside it (``roi_align``, :data:`CROP_SAMPLES`)."""
-    regions = torch.cat(
-        (image_index.to(plane).reshape(-1, 1), square_regions(boxes.to(plane), margin)), dim=1
-    )
-    return roi_align(
-        plane, regions, output_size=size, spatial_scale=1.0, sampling_ratio=CROP_SAMPLES, aligned=True
-    )
+    ``boxes`` (:func:`square_regions`), zero outside it (``roi_align`` with adaptive sampling, computed as
+    :func:`~digit_detector.crops.square_crops_of` does)."""
+    return square_crops_of(plane, square_regions(boxes.to(plane), margin), image_index, size)
 
 
 def crop_ink(
