@@ -16,11 +16,13 @@ from digit_detector.data.yolo_format import load_split, write_sample
 from digit_detector.detector import Detector
 from digit_detector.models import DEFAULT_ANCHORS
 from digit_detector.naming import (
+    BoxNamer,
     CropClassifier,
     NamerConfig,
     NamerEnsemble,
     box_window,
     crop_ink,
+    folded_batch_norms,
     image_window,
     input_ink,
     load_namer,
@@ -721,6 +723,30 @@ def test_torch_namer_gives_probabilities_per_box() -> None:
     )
     assert out.shape == (2, 12)
     torch.testing.assert_close(out.sum(dim=1), torch.ones(2))
+
+
+def test_folded_batch_norms_give_the_same_answers_and_leave_the_classifier_as_it_was() -> None:
+    torch.manual_seed(0)
+    classifier = CropClassifier(NamerConfig(widths=(8, 16, 16), box_channel=True, rejects=True))
+    for norm in classifier.modules():  # statistics and scales a trained classifier would have
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.uniform_(-0.2, 0.2)
+    classifier.train()
+    namer = BoxNamer(classifier)
+    folded = folded_batch_norms(namer)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in namer.modules()) == 6 and classifier.training
+    images = torch.rand(2, 3, 192, 192)
+    boxes = torch.tensor([[10.0, 20.0, 60.0, 120.0], [100.0, 40.0, 130.0, 70.0], [5.0, 5.0, 25.0, 40.0]])
+    image_index = torch.tensor([0, 1, 1])
+    with torch.no_grad():
+        expected = BoxNamer(classifier).eval()(images, boxes, image_index)
+        torch.testing.assert_close(folded(images, boxes, image_index), expected, rtol=0, atol=1e-5)
+        torch_namer = TorchNamer(classifier, torch.device("cpu"))
+        torch.testing.assert_close(torch_namer(images, boxes, image_index), expected, rtol=0, atol=1e-5)
 
 
 def write_bar_canvases(root: Path, split: str, count: int) -> None:

@@ -85,14 +85,17 @@ THIN_BOX_LOOKS: tuple[CropLook, ...] = (CropLook(scale=0.9), CropLook(scale=1.1)
 
 class TorchNamer:
     """Runs the PyTorch crop classifier (or ensemble) on boxes of a batch (see
-    :class:`~digit_detector.naming.BoxNamer`), channels-last as :class:`TorchBackend` runs the detector."""
+    :class:`~digit_detector.naming.BoxNamer`), channels-last as :class:`TorchBackend` runs the detector, its
+    batch norms folded into its convolutions (:func:`~digit_detector.naming.folded_batch_norms`: a copy, so
+    ``classifier`` stays trainable)."""
 
     def __init__(self, classifier: Classifier, device: torch.device) -> None:
         import torch
 
-        from digit_detector.naming import BoxNamer
+        from digit_detector.naming import BoxNamer, folded_batch_norms
 
-        self.module = BoxNamer(classifier).to(device).eval().to(memory_format=torch.channels_last)
+        module = folded_batch_norms(BoxNamer(classifier))
+        self.module = module.to(device).to(memory_format=torch.channels_last)
         self.device = device
 
     def __call__(self, images: Any, boxes: Any, image_index: Any) -> torch.Tensor:
