@@ -35,8 +35,8 @@ Namer = Callable[[Any, Any, Any], Any]
 # How naming.classifier_input cuts crops, numbered (bump it when the crops change): an exported (ONNX) namer
 # records the rules its graph cuts by and is exported again when they differ from this package's. 2 (4.7.0):
 # each crop's darkest pixel made black, a thin box's window at least a pixel wide. 3 (4.29.0): the same
-# crops cut as two matrix products (digit_detector.crops) instead of roi_align: a large box in a third of
-# the time.
+# crops cut as two matrix products (digit_detector.crops) instead of roi_align (12 crops of a 144 px square:
+# 3.7 -> 0.9 ms on PyTorch).
 CROP_RULES = 3
 
 # the second most likely class is reported when the namer gives it at least this probability ("4 or 9")
