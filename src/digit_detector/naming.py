@@ -94,8 +94,10 @@ def square_regions(boxes: torch.Tensor, margin: float = CROP_MARGIN) -> torch.Te
 
 
 def input_ink(images: torch.Tensor) -> torch.Tensor:
-    """The ink ``(N, 1, S, S)`` (0 = paper, 1 = black) of detector inputs ``(N, 3, S, S)`` (``pixel/255``)."""
-    return 1.0 - images.mean(dim=1, keepdim=True)
+    """The ink ``(N, 1, S, S)`` (0 = paper, 1 = black) of detector inputs ``(N, 3, S, S)`` (``pixel/255``):
+    one minus the channels' mean, summed plane by plane (the same values as ``mean(dim=1)``; onnxruntime runs
+    the sum in under half the time of its ``ReduceMean`` across channels)."""
+    return 1.0 - (images[:, 0:1] + images[:, 1:2] + images[:, 2:3]) / 3.0
 
 
 def _square_crops(
