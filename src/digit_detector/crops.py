@@ -4,10 +4,10 @@ A crop pixel of ``roi_align`` averages a grid of bilinear samples over its bin, 
 axis: one an input pixel or more. Bilinear weights are a product of a row weight and a column weight, and
 the samples lie on a grid, so a crop is ``rows @ plane @ columns.T``: ``rows`` ``(size, H)`` holds what each
 crop row takes from each image row (the averaged weights of its samples), ``columns`` the same across.
-Sampling stays proportional to the crop (a few thousand weights) instead of the box's area: a digit half
-the canvas tall is sampled 36 times a crop pixel, which in ``roi_align`` cost about as much as the namer's
-convolutions (docs/experiments.md, package 4.29.0). The crops are the same up to float rounding (tests),
-and the code is plain tensor operations, so the ONNX export computes them the same way.
+The cost no longer grows with the box (two products with the image plane a crop, whatever its size):
+``roi_align`` sampled a digit three fifths of the canvas tall 36 times a crop pixel, which cost about as
+much as the namer's convolutions (docs/experiments.md, package 4.29.0). The crops are the same up to float
+rounding (tests), and the code is plain tensor operations, so the ONNX export computes them the same way.
 """
 
 from __future__ import annotations
