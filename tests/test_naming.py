@@ -26,6 +26,7 @@ from digit_detector.naming import (
     image_window,
     input_ink,
     load_namer,
+    narrowed,
     square_regions,
     widened,
 )
@@ -192,6 +193,14 @@ def test_distillation_keeps_the_start_s_answers_where_the_fine_tune_s_labels_dif
     assert fine_tuned(1.0) >= 0.9
     with pytest.raises(ValueError, match="give init"):
         train_namer([bar_crop_set(32, 8)], bar_crop_set(32, 9), config=config, epochs=1, distill=1.0)
+    # a smaller namer cut from the start learns the start's answers from it (``teacher``), not its own
+    narrow = narrowed(trained, (4, 8, 8))
+    taught, _ = train_namer(
+        [every_bar], bar_crop_set(32, 7), config=narrow.config, epochs=3, batch_size=32, lr=3e-3,
+        progress=False, init=narrow.state_dict(), distill=1.0, teacher=trained,
+    )  # fmt: skip
+    assert taught.config.widths == (4, 8, 8)
+    assert accuracy_by_kind(predict_crop_set(taught, vertical), vertical)["accuracy"] >= 0.9
 
 
 def test_found_boxes_are_learnt_as_their_object_or_as_not_one(tmp_path: Path) -> None:
@@ -443,6 +452,33 @@ def test_a_widened_classifier_names_as_before_until_fine_tuned(
     for grown_again in growth:
         with pytest.raises(ValueError, match="already"):
             widened(grown, **{grown_again: growth[grown_again]})
+
+
+def test_a_narrowed_classifier_keeps_the_channels_its_batch_norms_weigh_most() -> None:
+    """Channels whose batch norm scales them to nothing add nothing; cut down to the others, the classifier
+    gives the same answers, and at its own widths it is unchanged."""
+    torch.manual_seed(0)
+    wide = CropClassifier(NamerConfig(widths=(8, 16, 16), box_channel=True, rejects=True)).eval()
+    kept_widths = (3, 5, 7)
+    with torch.no_grad():
+        for block, width in enumerate(kept_widths):
+            for norm in (1, 4):
+                batch_norm = wide.features[block][norm]
+                batch_norm.running_mean.uniform_(-0.5, 0.5)
+                batch_norm.running_var.uniform_(0.5, 2.0)
+                batch_norm.bias.uniform_(-0.2, 0.2)
+                scale = torch.rand(batch_norm.weight.shape) + 0.5
+                silent = torch.randperm(len(scale))[: len(scale) - width]
+                scale[silent], batch_norm.bias[silent] = 0.0, 0.0  # these channels are zero after the ReLU
+                batch_norm.weight.copy_(scale)
+    crops = torch.rand(6, 2, 28, 28)
+    small = narrowed(wide, kept_widths)
+    assert small.config.widths == kept_widths and small.config.rejects and small.config.box_channel
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in wide.parameters()) / 3
+    torch.testing.assert_close(small(crops), wide(crops))
+    torch.testing.assert_close(narrowed(wide, wide.config.widths)(crops), wide(crops))
+    with pytest.raises(ValueError, match="between 1 and"):
+        narrowed(wide, (8, 32, 16))
 
 
 def test_split_rejection_takes_the_last_output_off_and_renormalises() -> None:
@@ -834,6 +870,14 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     edged_model, _ = load_namer(edged)
     assert isinstance(edged_model, CropClassifier)
     assert edged_model.config.input_channels == ("ink", "box", "context", "edge")
+    thin = tmp_path / "thin.safetensors"  # cut down to fewer channels, learning the whole start's answers
+    narrowing = ["--init", str(edged), "--widths", "2", "4", "8", "--distill", "1", "--out", str(thin)]
+    assert main([*args, *narrowing]) == 0
+    thin_model, _ = load_namer(thin)
+    assert isinstance(thin_model, CropClassifier) and thin_model.config.widths == (2, 4, 8)
+    assert thin_model.config.input_channels == edged_model.config.input_channels
+    assert main([*args, "--init", str(thin), "--widths", "4", "4", "8", "--out", str(again)]) == 2
+    assert "--widths" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -341,6 +341,36 @@ def widened(
     return grown.eval()
 
 
+def narrowed(classifier: CropClassifier, widths: tuple[int, int, int]) -> CropClassifier:
+    """A copy of ``classifier`` with fewer channels per block (``widths``, none wider than the
+    classifier's): each convolution keeps the output channels whose batch norm scales them most (network
+    slimming, Liu et al. 2017), and the layer after it the matching inputs. A start for a smaller, faster
+    namer: it names boxes worse until it is fine-tuned (best with ``distill`` towards ``classifier``)."""
+    config = classifier.config
+    if any(new > old or new < 1 for new, old in zip(widths, config.widths, strict=True)):
+        raise ValueError(
+            f"widths {list(widths)} must lie between 1 and the classifier's {list(config.widths)}"
+        )
+    small = CropClassifier(replace(config, widths=widths))
+    state = {name: tensor.clone() for name, tensor in classifier.state_dict().items()}
+    kept_inputs: torch.Tensor | None = None  # the channels the previous layer kept
+    for block, width in enumerate(widths):
+        for conv, norm in ((0, 1), (3, 4)):
+            weight = f"features.{block}.{conv}.weight"
+            if kept_inputs is not None:
+                state[weight] = state[weight][:, kept_inputs]
+            scale = state[f"features.{block}.{norm}.weight"].abs()
+            kept = torch.topk(scale, width).indices.sort().values
+            state[weight] = state[weight][kept]
+            for part in ("weight", "bias", "running_mean", "running_var"):
+                key = f"features.{block}.{norm}.{part}"
+                state[key] = state[key][kept]
+            kept_inputs = kept
+    state["head.3.weight"] = state["head.3.weight"][:, kept_inputs]
+    small.load_state_dict(state)
+    return small.eval()
+
+
 def load_namer(path: Path | str) -> tuple[Namer, dict[str, Any]]:
     """The crop classifier (or ensemble of them) in ``path`` (.safetensors + .json record), loaded strictly,
     in eval mode."""

@@ -147,7 +147,8 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="train: start from these namer weights (fine-tuning; their shape replaces --widths/--crop-size)",
+        help="train: start from these namer weights (fine-tuning; their shape replaces --crop-size, and "
+        "--widths narrower than theirs keeps each layer's strongest channels)",
     )
     parser.add_argument(
         "--distill",
@@ -171,7 +172,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--train-limit", type=int, default=None, metavar="N", help="use the first N canvases")
     parser.add_argument("--epochs", type=int, default=40, help="epochs at most (default 40)")
     parser.add_argument("--minutes", type=float, default=None, help="wall-time budget (anneals within it)")
-    parser.add_argument("--widths", type=int, nargs=3, default=[32, 64, 128], help="conv widths per block")
+    parser.add_argument(
+        "--widths",
+        type=int,
+        nargs=3,
+        default=None,
+        help="conv widths per block (default 32 64 128; with --init: narrower than the start's cuts it down, "
+        "and --distill then learns the whole start's answers)",
+    )
     parser.add_argument(
         "--crop-size", type=int, default=None, help="side of the square crop in pixels (default 28)"
     )
@@ -446,20 +454,22 @@ def run_train(args: argparse.Namespace) -> int:
         print("error: --distill W keeps a fine-tune near its start: give --init and W >= 0", file=sys.stderr)
         return 2
     from digit_detector.devices import DeviceError, resolve_device
-    from digit_detector.naming import CropClassifier, NamerConfig, widened
+    from digit_detector.naming import CropClassifier, NamerConfig, narrowed, widened
     from digit_detector.training.found_boxes import FoundBoxes, load_found_boxes
     from digit_detector.training.namer import namer_crop_sets, save_namer, score_namer, train_namer
 
     config = NamerConfig(
-        widths=(args.widths[0], args.widths[1], args.widths[2]),
         box_channel=args.box_channel,
         rejects=args.rejects,
         context_margin=args.context_margin,
         edge_channel=args.edge_channel,
     )
+    if args.widths is not None:
+        config = replace(config, widths=(args.widths[0], args.widths[1], args.widths[2]))
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
     start = None
+    teacher = None
     start_record: dict[str, Any] = {}
     if args.init is not None:
         from digit_detector.naming import load_namer
@@ -493,6 +503,12 @@ def run_train(args: argparse.Namespace) -> int:
                 context_margin=context_margin,
                 edge_channel=edge_channel,
             )
+        if args.widths and tuple(args.widths) != start.config.widths:
+            try:
+                start, teacher = narrowed(start, config.widths), start
+            except ValueError as error:
+                print(f"error: --widths: {error}", file=sys.stderr)
+                return 2
         config = start.config
     try:
         device = resolve_device(args.device)
@@ -567,6 +583,7 @@ def run_train(args: argparse.Namespace) -> int:
         device=device,
         init=None if start is None else start.state_dict(),
         distill=args.distill,
+        teacher=teacher,
         on_epoch=save_epoch,
     )
     metrics = score_namer(model, tests)

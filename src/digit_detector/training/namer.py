@@ -13,6 +13,7 @@ crop is rotated, sheared and scaled, and the stroke is thickened or thinned by a
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -151,6 +152,7 @@ def train_namer(
     device: torch.device | None = None,
     init: dict[str, torch.Tensor] | None = None,
     distill: float = 0.0,
+    teacher: CropClassifier | None = None,
     on_epoch: Callable[[CropClassifier, dict[str, Any]], None] | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
@@ -158,7 +160,9 @@ def train_namer(
     Trains on ``device`` (default: the CPU), with the images of every set moved there once; ``init`` (a
     state dict of the same ``config``) starts from trained weights instead of random ones (fine-tuning).
     ``distill`` > 0 (with ``init``) adds that weight of :func:`distillation_loss` towards the frozen start
-    on every crop, so a fine-tune keeps what the start does well (learning without forgetting).
+    on every crop, so a fine-tune keeps what the start does well (learning without forgetting); with
+    ``teacher`` (a trained classifier of the same inputs and outputs, e.g. the wider one a
+    :func:`~digit_detector.naming.narrowed` start was cut from) towards that classifier instead.
     ``on_epoch(model, history)`` runs after each epoch (e.g. to save it: a run stopped by a time limit
     keeps its last epoch). Returns the model (on the CPU) and a history (validation accuracy per epoch,
     images per second)."""
@@ -169,15 +173,17 @@ def train_namer(
     train_sets = [crop_set.to(device) for crop_set in train_sets]
     val_set = val_set.to(device)
     model = CropClassifier(config)
-    teacher = None
     if init is not None:
         model.load_state_dict(init)
     if distill > 0:
-        if init is None:
-            raise ValueError("distillation keeps a fine-tune near its start: give init")
-        teacher = CropClassifier(config)
-        teacher.load_state_dict(init)
-        teacher = teacher.to(device).eval().requires_grad_(False)
+        if teacher is None:
+            if init is None:
+                raise ValueError("distillation needs a start or a teacher: give init or teacher")
+            teacher = CropClassifier(config)
+            teacher.load_state_dict(init)
+        teacher = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
+    else:
+        teacher = None
     model = model.to(device)
     owners = torch.cat([torch.full((len(s),), i, dtype=torch.int64) for i, s in enumerate(train_sets)])
     rows = torch.cat([torch.arange(len(s)) for s in train_sets])
