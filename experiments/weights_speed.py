@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from digit_detector.detector import Detector
@@ -40,20 +38,11 @@ def main() -> None:
         "unsure lone digit": benchmark.lone_canvas(bar=30),
     }
     for canvas_name, image in canvases.items():
-        times: dict[str, list[float]] = {name: [] for name in readers}
-        shown: dict[str, str] = {}
-        for _ in range(args.rounds):
-            for name, reader in readers.items():
-                reader(image)
-                for _ in range(5):
-                    start = time.perf_counter()
-                    result = reader(image)
-                    times[name].append(time.perf_counter() - start)
-                shown[name] = result.number
+        times = benchmark.interleaved_times(readers, image, args.rounds, dict.fromkeys(readers, 5))
         print(f"== {canvas_name} canvas")
-        for name, values in times.items():
-            low, middle = 1000 * np.percentile(values, 10), 1000 * np.median(values)
-            print(f"{name}: p10 {low:.2f} ms, median {middle:.2f} ms, reads {shown[name]!r}")
+        for name, reader in readers.items():
+            low, middle = times[name]["p10_ms"], times[name]["median_ms"]
+            print(f"{name}: p10 {low:.2f} ms, median {middle:.2f} ms, reads {reader(image).number!r}")
 
 
 if __name__ == "__main__":
