@@ -352,7 +352,7 @@ def narrowed(classifier: CropClassifier, widths: tuple[int, int, int]) -> CropCl
             f"widths {list(widths)} must lie between 1 and the classifier's {list(config.widths)}"
         )
     small = CropClassifier(replace(config, widths=widths))
-    state = {name: tensor.clone() for name, tensor in classifier.state_dict().items()}
+    state = dict(classifier.state_dict())  # indexing below copies what it keeps
     kept_inputs: torch.Tensor | None = None  # the channels the previous layer kept
     for block, width in enumerate(widths):
         for conv, norm in ((0, 1), (3, 4)):

@@ -175,15 +175,14 @@ def train_namer(
     model = CropClassifier(config)
     if init is not None:
         model.load_state_dict(init)
-    if distill > 0:
-        if teacher is None:
-            if init is None:
-                raise ValueError("distillation needs a start or a teacher: give init or teacher")
-            teacher = CropClassifier(config)
-            teacher.load_state_dict(init)
-        teacher = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
-    else:
-        teacher = None
+    if distill > 0 and teacher is None:
+        if init is None:
+            raise ValueError("distillation needs a start or a teacher: give init or teacher")
+        teacher = CropClassifier(config)
+        teacher.load_state_dict(init)
+    frozen = None  # the teacher's copy on the device: the caller's classifier is left as it was
+    if distill > 0 and teacher is not None:
+        frozen = copy.deepcopy(teacher).to(device).eval().requires_grad_(False)
     model = model.to(device)
     owners = torch.cat([torch.full((len(s),), i, dtype=torch.int64) for i, s in enumerate(train_sets)])
     rows = torch.cat([torch.arange(len(s)) for s in train_sets])
@@ -217,9 +216,9 @@ def train_namer(
             targets = torch.cat(labels).to(device)
             logits = model(inputs)
             loss = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
-            if teacher is not None:
+            if frozen is not None:
                 with torch.no_grad():
-                    taught = teacher(inputs)
+                    taught = frozen(inputs)
                 loss = loss + distill * distillation_loss(logits, taught)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
