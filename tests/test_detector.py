@@ -11,9 +11,11 @@ from PIL import Image
 
 from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
-from digit_detector.detector import Detection, Detector
+from digit_detector.decode import decode
+from digit_detector.detector import Detection, Detector, TorchBackend
 from digit_detector.devices import DeviceError, resolve_device
-from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
+from digit_detector.models.layers import CNNBlock
 from digit_detector.render import annotate
 from digit_detector.second_stage import apply_log_bias
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
@@ -155,6 +157,30 @@ def test_decode_batch_equals_one_image_at_a_time(detector: Detector) -> None:
     assert batched.shape[0] == 2
     for index, image in enumerate(images):
         torch.testing.assert_close(batched[index : index + 1], detector.decode_batch([image]))
+
+
+def test_the_torch_backend_runs_the_network_with_its_batch_norms_folded_and_the_same_outputs() -> None:
+    torch.manual_seed(0)
+    config = load_model_config("yolov3-tiny")
+    model = build_model(config)
+    for norm in model.modules():  # statistics and scales a trained model would have
+        if isinstance(norm, torch.nn.BatchNorm2d):
+            norm.running_mean.uniform_(-0.5, 0.5)
+            norm.running_var.uniform_(0.5, 2.0)
+            norm.weight.data.uniform_(0.5, 1.5)
+            norm.bias.data.uniform_(-0.2, 0.2)
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    backend = TorchBackend(model, torch.device("cpu"))
+    assert backend.model is model  # as given: the folding is a copy
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == norms
+    used = sum(isinstance(m, CNNBlock) and m.use_bn_act for m in backend.network.modules())
+    left = sum(isinstance(m, torch.nn.BatchNorm2d) for m in backend.network.modules())
+    assert used > 10 and left == norms - used  # only the unused batch norms of the biased head convs stay
+    batch = np.random.default_rng(0).random((2, 3, config.input_size, config.input_size), dtype=np.float32)
+    with torch.no_grad():
+        anchors = torch.tensor(config.anchors, dtype=torch.float32)
+        expected = decode(model(torch.from_numpy(batch)), anchors, config.input_size, config.xy_scale)
+    torch.testing.assert_close(backend(batch), expected, rtol=0, atol=1e-4)
 
 
 def test_detect_batch_selects_like_one_image_at_a_time(detector: Detector) -> None:

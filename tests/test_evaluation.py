@@ -356,11 +356,13 @@ class BoxNamer:
     def __init__(self, per_image: list[list[Row]]) -> None:
         self.names = {tuple(box): class_id for rows in per_image for box, class_id, _ in rows}
 
-    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        probs = torch.zeros(len(boxes), 12)
-        for row, box in enumerate(boxes.tolist()):
+    def __call__(self, images: object, boxes: object, image_index: object) -> object:
+        """The answers of the boxes' kind, as every namer gives them (a tensor or a numpy array)."""
+        given = np.asarray(boxes)
+        probs = np.zeros((len(given), 12), dtype=np.float32)
+        for row, box in enumerate(given.tolist()):
             probs[row, self.names[tuple(box)]] = 1.0
-        return probs
+        return torch.from_numpy(probs) if isinstance(boxes, torch.Tensor) else probs
 
 
 def test_second_stage_thresholds_keep_blank_canvases_empty_and_answer_unsure_digits(

@@ -15,6 +15,7 @@ from digit_detector.classes import CLASS_NAMES
 from digit_detector.data.yolo_format import load_split, write_sample
 from digit_detector.detector import Detector
 from digit_detector.models import DEFAULT_ANCHORS
+from digit_detector.models.layers import folded_batch_norms
 from digit_detector.naming import (
     BoxNamer,
     CropClassifier,
@@ -22,7 +23,6 @@ from digit_detector.naming import (
     NamerEnsemble,
     box_window,
     crop_ink,
-    folded_batch_norms,
     image_window,
     input_ink,
     load_namer,
@@ -578,14 +578,17 @@ class FixedNamer:
         self.probs = torch.tensor(probs)
         self.seen: list[torch.Tensor] = []
 
-    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        self.seen.append(boxes)
+    def __call__(self, images: object, boxes: object, image_index: object) -> object:
+        """The answers of the boxes' kind, as every namer gives them (a tensor or a numpy array)."""
+        self.seen.append(torch.as_tensor(boxes))
         if len(self.seen) == 1:
-            return self.probs[: len(boxes)]
-        first = self.seen[0]
-        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        first_centres = (first[:, :2] + first[:, 2:]) / 2
-        return self.probs[torch.cdist(centres, first_centres).argmin(dim=1)]
+            answers = self.probs[: len(self.seen[0])]
+        else:
+            first, asked = self.seen[0], self.seen[-1]
+            centres = (asked[:, :2] + asked[:, 2:]) / 2
+            first_centres = (first[:, :2] + first[:, 2:]) / 2
+            answers = self.probs[torch.cdist(centres, first_centres).argmin(dim=1)]
+        return answers if isinstance(boxes, torch.Tensor) else answers.numpy()
 
 
 def probs(**by_class: float) -> list[float]:
@@ -759,6 +762,13 @@ def test_torch_namer_gives_probabilities_per_box() -> None:
     )
     assert out.shape == (2, 12)
     torch.testing.assert_close(out.sum(dim=1), torch.ones(2))
+    # numpy boxes get numpy answers, as from the onnxruntime namer: the detector's rules run in numpy
+    image = np.random.default_rng(0).random((1, 3, 192, 192), dtype=np.float32)
+    box = np.array([[5.0, 5, 90, 60]], dtype=np.float32)
+    answers = namer(image, box, np.zeros(1, dtype=np.int64))
+    assert isinstance(answers, np.ndarray) and answers.shape == (1, 12)
+    expected = namer(torch.from_numpy(image), torch.from_numpy(box), torch.zeros(1, dtype=torch.int64))
+    torch.testing.assert_close(torch.from_numpy(answers), expected)
 
 
 def test_folded_batch_norms_give_the_same_answers_and_leave_the_classifier_as_it_was() -> None:

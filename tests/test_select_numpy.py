@@ -4,8 +4,6 @@ torchvision's NMS keeps: thresholds, NMS (class-agnostic and per class), contain
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -22,7 +20,6 @@ from digit_detector.decode import (
     nms_numpy,
     select,
 )
-from digit_detector.detector import Detector
 from digit_detector.second_stage import apply_log_bias, name_boxes
 
 SIZE = 192.0
@@ -241,32 +238,3 @@ def test_naming_and_log_bias_are_the_same_in_numpy() -> None:
     got = name_boxes(found_numpy, probs)
     for name in ("class_ids", "scores", "runner_up_ids", "runner_up_scores", "class_scores"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name).numpy(), err_msg=name)
-
-
-def test_a_detector_on_numpy_outputs_finds_what_the_torch_one_finds() -> None:
-    """The shipped weights (detector + namer) through the torch backend, and the same modules with their
-    outputs handed over as numpy arrays (the onnx backend's kind): the same named detections."""
-    shipped = Path(__file__).resolve().parents[1] / "weights" / "yolov3-tiny.safetensors"
-    torch_detector = Detector.from_weights(shipped, backend="torch", device="cpu")
-    backend, namer = torch_detector.backend, torch_detector.namer
-    assert namer is not None
-    numpy_detector = Detector(
-        lambda batch: backend(batch).numpy(),
-        torch_detector.metadata,
-        namer=lambda images, boxes, index: namer(images, boxes, index).numpy(),
-    )
-    image = np.zeros((400, 400, 4), dtype=np.uint8)
-    image[80:320, 190:202] = (0, 0, 0, 255)  # a 1
-    image[100:112, 240:330] = (0, 0, 0, 255)  # a 7: its bar ...
-    image[100:310, 318:330] = (0, 0, 0, 255)  # ... and its stem
-    for options in ({}, {"score_threshold": 0.01, "suppress_contained": False}):
-        expected, got = torch_detector(image, **options), numpy_detector(image, **options)  # type: ignore[arg-type]
-        assert expected.detections, "the comparison needs detections"
-        assert [(d.label, d.runner_up) for d in got.detections] == [
-            (d.label, d.runner_up) for d in expected.detections
-        ]
-        np.testing.assert_allclose([d.box for d in got.detections], [d.box for d in expected.detections])
-        np.testing.assert_allclose(
-            [d.score for d in got.detections], [d.score for d in expected.detections], rtol=1e-6
-        )
-        assert got.number == expected.number

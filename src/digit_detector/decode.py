@@ -91,10 +91,13 @@ NEIGHBOUR_INSIDE = 0.9
 NEIGHBOUR_REACH = 0.1
 
 
-def _as_numpy(value: NDArray[Any] | torch.Tensor | None) -> NDArray[Any] | None:
-    if value is None:
-        return None
+def as_numpy(value: NDArray[Any] | torch.Tensor) -> NDArray[Any]:
+    """``value`` as a numpy array (a tensor detached and moved to the CPU)."""
     return np.asarray(value.detach().cpu().numpy() if is_tensor(value) else value)
+
+
+def _optional_numpy(value: NDArray[Any] | torch.Tensor | None) -> NDArray[Any] | None:
+    return None if value is None else as_numpy(value)
 
 
 def contained(
@@ -130,9 +133,9 @@ def contained(
         mask = contained(
             boxes.detach().cpu().numpy(),
             threshold,
-            _as_numpy(scores),
-            _as_numpy(class_ids),
-            _as_numpy(name_probs),
+            _optional_numpy(scores),
+            _optional_numpy(class_ids),
+            _optional_numpy(name_probs),
         )
         return torch.from_numpy(mask).to(boxes.device)
     boxes = np.asarray(boxes)

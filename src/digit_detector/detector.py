@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from digit_detector.boxes import is_tensor
-from digit_detector.decode import SURE_NAME, RawDetections, contained, decode, select
+from digit_detector.decode import SURE_NAME, RawDetections, as_numpy, contained, decode, select
 from digit_detector.devices import resolve_device
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
@@ -85,12 +84,17 @@ class TorchBackend:
     """Runs the PyTorch model and decodes its heads.
 
     The model runs channels-last (NHWC), as it trains: on these CPUs the convolutions take about 30 %
-    less time that way (``scripts/benchmark.py``), with the same outputs up to float rounding."""
+    less time that way (``scripts/benchmark.py``), with the same outputs up to float rounding. It runs as a
+    copy with its batch norms folded into its convolutions
+    (:func:`~digit_detector.models.layers.folded_batch_norms`); ``model`` stays as given, in eval mode."""
 
     def __init__(self, model: YoloModel, device: torch.device) -> None:
         import torch
 
-        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
+        from digit_detector.models.layers import folded_batch_norms
+
+        self.model = model.to(device).eval()
+        self.network = folded_batch_norms(self.model).to(memory_format=torch.channels_last)
         self.device = device
         config = model.config
         self.anchors = torch.tensor(config.anchors, dtype=torch.float32, device=device)
@@ -102,7 +106,7 @@ class TorchBackend:
 
         with torch.inference_mode():
             images = torch.as_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-            outputs = self.model(images)
+            outputs = self.network(images)
             return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
 
 
@@ -200,23 +204,18 @@ class Detector:
         return cls(TorchBackend(model, target), metadata, namer=namer, **options)
 
     def _fitted_to_ink(
-        self, found: RawDetections[Any], letterbox: Letterbox, rgb: NDArray[np.uint8]
-    ) -> RawDetections[Any]:
+        self, found: RawDetections[NDArray[Any]], letterbox: Letterbox, rgb: NDArray[np.uint8]
+    ) -> RawDetections[NDArray[Any]]:
         """``found`` with its boxes fitted to the ink of the original image ``rgb`` (in input pixels)."""
         if not len(found.boxes):
             return found
-        original = letterbox.to_original(found.boxes)
-        fitted = letterbox.to_input(
-            fit_boxes_to_ink(rgb, original.cpu().numpy() if is_tensor(original) else original)
-        )
-        if is_tensor(found.boxes):
-            return replace(found, boxes=found.boxes.new_tensor(fitted))
+        fitted = letterbox.to_input(fit_boxes_to_ink(rgb, letterbox.to_original(found.boxes)))
         return replace(found, boxes=fitted.astype(found.boxes.dtype))
 
     def _detections(
         self,
         batch: NDArray[np.float32],
-        found: RawDetections[Any],
+        found: RawDetections[NDArray[Any]],
         letterbox: Letterbox,
         rgb: NDArray[np.uint8],
         all_classes: bool,
@@ -507,7 +506,9 @@ class Detector:
         prepared = [preprocess_array(rgb, self.metadata.model.input_size) for rgb in rgbs]
         batch = np.concatenate([array for array, _ in prepared])
         preprocessed = time.perf_counter()
-        decoded = self.backend(batch)
+        # what follows the network runs in numpy on both backends: torch's per-call cost on these few boxes
+        # made the PyTorch pipeline's selection, naming and rules about 0.7 ms slower (docs/experiments.md)
+        decoded = as_numpy(self.backend(batch))
         inferred = time.perf_counter()
         found = self.select_boxes(decoded, score_threshold, iou_threshold)
         containment = self.containment_threshold if suppress_contained else None

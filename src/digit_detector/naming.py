@@ -9,20 +9,16 @@ the CLI, the app and the ONNX export all cut crops with :func:`classifier_input`
 
 from __future__ import annotations
 
-import copy
-import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from digit_detector.crops import square_crops_of
 from digit_detector.weights import WeightsError, describe_mismatch, load_tensors
-
-ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 CROP_SIZE = 28
 CROP_MARGIN = 0.12  # of the box's longer side, on each side: the crop sees the whole stroke ends
@@ -263,27 +259,6 @@ class BoxNamer(nn.Module):
 
     def forward(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
         return self.namer.box_probabilities(input_ink(images), boxes, image_index)
-
-
-def folded_batch_norms(module: ModuleT) -> ModuleT:
-    """A copy of ``module`` in eval mode with each batch norm that follows a convolution in an
-    ``nn.Sequential`` (the classifier's blocks) folded into the convolution: in eval mode a batch norm is a
-    per-channel scale and shift the convolution can apply itself. The PyTorch namer runs a call in about
-    three quarters of the time on these 2 cores, with the same answers up to float rounding (the detector,
-    folded the same way, ran no faster: not folded). onnxruntime folds them itself."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    folded = copy.deepcopy(module).eval()
-    for parent in list(folded.modules()):
-        if not isinstance(parent, nn.Sequential):
-            continue
-        names = list(parent._modules)
-        for name, following in itertools.pairwise(names):
-            conv, norm = parent._modules[name], parent._modules[following]
-            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
-                parent._modules[name] = fuse_conv_bn_eval(conv, norm)
-                parent._modules[following] = nn.Identity()
-    return folded
 
 
 def namer_config_record(namer: Namer) -> dict[str, Any]:

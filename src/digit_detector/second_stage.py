@@ -85,28 +85,30 @@ THIN_BOX_LOOKS: tuple[CropLook, ...] = (CropLook(scale=0.9), CropLook(scale=1.1)
 
 class TorchNamer:
     """Runs the PyTorch crop classifier (or ensemble) on boxes of a batch (see
-    :class:`~digit_detector.naming.BoxNamer`), channels-last as :class:`TorchBackend` runs the detector, its
-    batch norms folded into its convolutions (:func:`~digit_detector.naming.folded_batch_norms`: a copy, so
-    ``classifier`` stays trainable)."""
+    :class:`~digit_detector.naming.BoxNamer`), as :class:`TorchBackend` runs the detector: channels-last,
+    its batch norms folded into its convolutions (:func:`~digit_detector.models.layers.folded_batch_norms`:
+    a copy, so ``classifier`` stays trainable)."""
 
     def __init__(self, classifier: Classifier, device: torch.device) -> None:
         import torch
 
-        from digit_detector.naming import BoxNamer, folded_batch_norms
+        from digit_detector.models.layers import folded_batch_norms
+        from digit_detector.naming import BoxNamer
 
         module = folded_batch_norms(BoxNamer(classifier))
         self.module = module.to(device).to(memory_format=torch.channels_last)
         self.device = device
 
-    def __call__(self, images: Any, boxes: Any, image_index: Any) -> torch.Tensor:
-        """Class probabilities of ``boxes`` in the images they index (tensors or numpy arrays)."""
+    def __call__(self, images: Any, boxes: Any, image_index: Any) -> Any:
+        """Class probabilities of ``boxes`` in the images they index (tensors or numpy arrays), of the kind
+        ``boxes`` is, as the onnxruntime namer answers: a tensor for tensor boxes, else a numpy array."""
         import torch
 
         with torch.inference_mode():
-            images, boxes, image_index = (
-                torch.as_tensor(value).to(self.device) for value in (images, boxes, image_index)
-            )
-            return self.module(images, boxes, image_index).cpu()
+            probs = self.module(
+                *(torch.as_tensor(value).to(self.device) for value in (images, boxes, image_index))
+            ).cpu()
+        return probs if is_tensor(boxes) else probs.numpy()
 
 
 @dataclass(frozen=True)
