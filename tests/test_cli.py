@@ -273,6 +273,10 @@ def test_namer_train_distils_only_from_a_start(tmp_path: Path, capsys: pytest.Ca
     assert code == 2
     assert "--distill W keeps a fine-tune near its start: give --init" in capsys.readouterr().err
     assert not out.exists()
+    code = main(["namer", "train", "--mnist-only", "--teacher", str(out), "--out", str(out)])
+    assert code == 2
+    assert "--teacher is learnt from by distillation: give --distill W > 0" in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

@@ -818,7 +818,8 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     """`namer train --box-channel --rejects` end to end: boxes found by (random) detectors in the
     training canvases are learnt from, once per detector given, the classifier has both new shapes and is
     scored on the boxes found in the val split too. A context channel is added with --init, and another
-    margin for it is refused; an edge channel is added while distilling from the start."""
+    margin for it is refused; an edge channel is added while distilling from the start; a narrowed namer is
+    taught again by another (--teacher), and one that cuts other crops is refused as its teacher."""
     from digit_detector.cli import main
     from digit_detector.training.attach import namer_steps
 
@@ -888,6 +889,15 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     assert thin_model.config.input_channels == edged_model.config.input_channels
     assert main([*args, "--init", str(thin), "--widths", "4", "4", "8", "--out", str(again)]) == 2
     assert "--widths" in capsys.readouterr().err
+    taught = tmp_path / "taught.safetensors"  # the narrowed namer taught again by the whole one
+    teaching = ["--init", str(thin), "--teacher", str(edged), "--distill", "1", "--out", str(taught)]
+    assert main([*args, *teaching]) == 0
+    taught_model, taught_record = load_namer(taught)
+    assert isinstance(taught_model, CropClassifier) and taught_model.config == thin_model.config
+    assert f"--teacher {edged}" in taught_record["training"]["command"]
+    other_crops = ["--init", str(thin), "--teacher", str(out), "--distill", "1", "--out", str(again)]
+    assert main([*args, *other_crops]) == 2
+    assert "cannot teach this namer, it cuts other crops: its input_channels is" in capsys.readouterr().err
 
 
 @pytest.mark.slow

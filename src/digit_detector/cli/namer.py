@@ -159,6 +159,14 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
         "so the fine-tune keeps what the start did well, such as its rejection (default 0: off)",
     )
     parser.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="train --distill: learn the answers of these namer weights instead of the start's (a small "
+        "namer taught again by the shipped one); they must cut the crops the trained namer cuts",
+    )
+    parser.add_argument(
         "--extra-data",
         type=Path,
         nargs="+",
@@ -450,13 +458,23 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.mnist_only and args.data is None:
         print("error: give --data DIR (or --mnist-only)", file=sys.stderr)
         return 2
-    if args.distill < 0 or (args.distill > 0 and args.init is None):
+    if args.distill < 0 or (args.distill > 0 and args.init is None and args.teacher is None):
         print("error: --distill W keeps a fine-tune near its start: give --init and W >= 0", file=sys.stderr)
         return 2
+    if args.teacher is not None and args.distill <= 0:
+        print("error: --teacher is learnt from by distillation: give --distill W > 0", file=sys.stderr)
+        return 2
     from digit_detector.devices import DeviceError, resolve_device
-    from digit_detector.naming import CropClassifier, NamerConfig, narrowed, widened
+    from digit_detector.naming import CropClassifier, NamerConfig
     from digit_detector.training.found_boxes import FoundBoxes, load_found_boxes
-    from digit_detector.training.namer import namer_crop_sets, save_namer, score_namer, train_namer
+    from digit_detector.training.namer import (
+        load_teacher,
+        namer_crop_sets,
+        namer_start,
+        save_namer,
+        score_namer,
+        train_namer,
+    )
 
     config = NamerConfig(
         box_channel=args.box_channel,
@@ -464,52 +482,24 @@ def run_train(args: argparse.Namespace) -> int:
         context_margin=args.context_margin,
         edge_channel=args.edge_channel,
     )
-    if args.widths is not None:
-        config = replace(config, widths=(args.widths[0], args.widths[1], args.widths[2]))
+    widths = None if args.widths is None else (args.widths[0], args.widths[1], args.widths[2])
+    if widths is not None:
+        config = replace(config, widths=widths)
     if args.crop_size is not None:
         config = replace(config, crop_size=args.crop_size)
-    start = None
-    teacher = None
+    start: CropClassifier | None = None
+    teacher: CropClassifier | None = None
     start_record: dict[str, Any] = {}
-    if args.init is not None:
-        from digit_detector.naming import load_namer
-        from digit_detector.weights import WeightsError
-
-        try:
-            start, start_record = load_namer(args.init)
-        except (OSError, WeightsError) as error:
-            print(f"error: cannot start from {args.init}: {error}", file=sys.stderr)
-            return 2
-        if not isinstance(start, CropClassifier):
-            print(f"error: {args.init} is an ensemble; fine-tune one of its classifiers", file=sys.stderr)
-            return 2
-        kept_margin = start.config.context_margin
-        if kept_margin and args.context_margin and args.context_margin != kept_margin:
-            print(
-                f"error: {args.init} already sees the ink around its box at margin {kept_margin:g}; "
-                f"--context-margin {args.context_margin:g} would change what it learnt: leave it out",
-                file=sys.stderr,
-            )
-            return 2
-        box_channel = args.box_channel and not start.config.box_channel
-        rejects = args.rejects and not start.config.rejects
-        context_margin = None if kept_margin else args.context_margin
-        edge_channel = args.edge_channel and not start.config.edge_channel
-        if box_channel or rejects or context_margin or edge_channel:
-            start = widened(
-                start,
-                box_channel=box_channel,
-                rejects=rejects,
-                context_margin=context_margin,
-                edge_channel=edge_channel,
-            )
-        if args.widths and tuple(args.widths) != start.config.widths:
-            try:
-                start, teacher = narrowed(start, config.widths), start
-            except ValueError as error:
-                print(f"error: --widths: {error}", file=sys.stderr)
-                return 2
-        config = start.config
+    try:
+        if args.init is not None:
+            begun = namer_start(args.init, config, widths)
+            start, start_record, teacher = begun.classifier, begun.record, begun.teacher
+            config = start.config
+        if args.teacher is not None:
+            teacher = load_teacher(args.teacher, config)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         device = resolve_device(args.device)
     except DeviceError as error:

@@ -17,6 +17,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,12 @@ from digit_detector.naming import (
     classifiers_of,
     load_namer,
     namer_config_record,
+    narrowed,
+    widened,
 )
 from digit_detector.training.crop_sets import CropSet, canvas_crop_set, mnist_crop_set
 from digit_detector.training.found_boxes import FoundBoxes, found_box_sets, found_crop_set
-from digit_detector.weights import save_tensors
+from digit_detector.weights import WeightsError, save_tensors
 
 if TYPE_CHECKING:
     from digit_detector.detector import Detector
@@ -134,6 +137,76 @@ def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor) -> tor
     student = F.log_softmax(logits / temperature, dim=1)
     teacher = F.log_softmax(teacher_logits / temperature, dim=1)
     return F.kl_div(student, teacher, log_target=True, reduction="batchmean") * temperature**2
+
+
+def load_classifier(path: Path, role: str) -> tuple[CropClassifier, dict[str, Any]]:
+    """The one crop classifier in ``path`` and its record; ValueError (saying what it was to ``role``, "start
+    from" or "learn from") for weights that cannot be read or hold an ensemble."""
+    try:
+        classifier, record = load_namer(path)
+    except (OSError, WeightsError) as error:
+        raise ValueError(f"cannot {role} {path}: {error}") from None
+    if not isinstance(classifier, CropClassifier):
+        raise ValueError(f"{path} is an ensemble; {role} one of its classifiers")
+    return classifier, record
+
+
+@dataclass(frozen=True)
+class NamerStart:
+    """Where ``namer train --init`` starts: the classifier, the record of its weights, and the classifier its
+    distillation learns from when that is not the start itself (the whole one a narrowed start was cut
+    from)."""
+
+    classifier: CropClassifier
+    record: dict[str, Any]
+    teacher: CropClassifier | None = None
+
+
+def namer_start(init: Path, wanted: NamerConfig, widths: tuple[int, int, int] | None = None) -> NamerStart:
+    """The classifier in ``init``, given the inputs and the reject output that ``wanted`` asks for and it
+    lacks (:func:`~digit_detector.naming.widened`), and cut down to ``widths`` when they are narrower than
+    its own (:func:`~digit_detector.naming.narrowed`; the whole classifier is then the teacher).
+    ValueError, saying why, when it cannot be: unreadable weights, an ensemble, another context margin
+    than the one it learnt, a width wider than its own."""
+    start, record = load_classifier(init, "start from")
+    kept_margin = start.config.context_margin
+    if kept_margin and wanted.context_margin and wanted.context_margin != kept_margin:
+        raise ValueError(
+            f"{init} already sees the ink around its box at margin {kept_margin:g}; "
+            f"--context-margin {wanted.context_margin:g} would change what it learnt: leave it out"
+        )
+    box_channel = wanted.box_channel and not start.config.box_channel
+    rejects = wanted.rejects and not start.config.rejects
+    context_margin = None if kept_margin else wanted.context_margin
+    edge_channel = wanted.edge_channel and not start.config.edge_channel
+    if box_channel or rejects or context_margin or edge_channel:
+        start = widened(
+            start,
+            box_channel=box_channel,
+            rejects=rejects,
+            context_margin=context_margin,
+            edge_channel=edge_channel,
+        )
+    if widths is None or widths == start.config.widths:
+        return NamerStart(start, record)
+    try:
+        return NamerStart(narrowed(start, widths), record, teacher=start)
+    except ValueError as error:
+        raise ValueError(f"--widths: {error}") from None
+
+
+def load_teacher(path: Path, student: NamerConfig) -> CropClassifier:
+    """The classifier in ``path`` as the teacher of a ``student`` classifier: it must see the crops the
+    student sees (the same channels, crop size and margins) and give the same outputs; ValueError else."""
+    teacher, _ = load_classifier(path, "learn from")
+    sees = ("input_channels", "crop_size", "margin", "context_margin", "outputs", "num_classes")
+    differ = [name for name in sees if getattr(teacher.config, name) != getattr(student, name)]
+    if differ:
+        said = "; ".join(
+            f"its {n} is {getattr(teacher.config, n)}, the namer's {getattr(student, n)}" for n in differ
+        )
+        raise ValueError(f"{path} cannot teach this namer, it cuts other crops: {said}")
+    return teacher
 
 
 def train_namer(
