@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,16 +160,13 @@ def test_decode_batch_equals_one_image_at_a_time(detector: Detector) -> None:
         torch.testing.assert_close(batched[index : index + 1], detector.decode_batch([image]))
 
 
-def test_the_torch_backend_runs_the_network_with_its_batch_norms_folded_and_the_same_outputs() -> None:
+def test_the_torch_backend_runs_the_network_with_its_batch_norms_folded_and_the_same_outputs(
+    batch_norms_as_trained: Callable[[torch.nn.Module], None],
+) -> None:
     torch.manual_seed(0)
     config = load_model_config("yolov3-tiny")
     model = build_model(config)
-    for norm in model.modules():  # statistics and scales a trained model would have
-        if isinstance(norm, torch.nn.BatchNorm2d):
-            norm.running_mean.uniform_(-0.5, 0.5)
-            norm.running_var.uniform_(0.5, 2.0)
-            norm.weight.data.uniform_(0.5, 1.5)
-            norm.bias.data.uniform_(-0.2, 0.2)
+    batch_norms_as_trained(model)
     norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     backend = TorchBackend(model, torch.device("cpu"))
     assert backend.model is model  # as given: the folding is a copy

@@ -771,15 +771,12 @@ def test_torch_namer_gives_probabilities_per_box() -> None:
     torch.testing.assert_close(torch.from_numpy(answers), expected)
 
 
-def test_folded_batch_norms_give_the_same_answers_and_leave_the_classifier_as_it_was() -> None:
+def test_folded_batch_norms_give_the_same_answers_and_leave_the_classifier_as_it_was(
+    batch_norms_as_trained: Callable[[torch.nn.Module], None],
+) -> None:
     torch.manual_seed(0)
     classifier = CropClassifier(NamerConfig(widths=(8, 16, 16), box_channel=True, rejects=True))
-    for norm in classifier.modules():  # statistics and scales a trained classifier would have
-        if isinstance(norm, torch.nn.BatchNorm2d):
-            norm.running_mean.uniform_(-0.5, 0.5)
-            norm.running_var.uniform_(0.5, 2.0)
-            norm.weight.data.uniform_(0.5, 1.5)
-            norm.bias.data.uniform_(-0.2, 0.2)
+    batch_norms_as_trained(classifier)
     classifier.train()
     namer = BoxNamer(classifier)
     folded = folded_batch_norms(namer)
