@@ -42,14 +42,15 @@ class UnsureAveragedNamer:
     def __init__(self, members: list[TorchNamer]) -> None:
         self.members = members
 
-    def __call__(self, images: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor) -> torch.Tensor:
-        first = self.members[0](images, boxes, image_index).clone()
+    def __call__(self, images: object, boxes: object, image_index: object) -> object:
+        """The answers of the boxes' kind, as every namer gives them (a tensor or a numpy array)."""
+        given, index = torch.as_tensor(boxes), torch.as_tensor(image_index)
+        first = self.members[0](images, given, index).clone()
         unsure = torch.nonzero(first.max(dim=1).values < SURE_NAME).flatten()
         if len(unsure):
-            boxes, image_index = torch.as_tensor(boxes), torch.as_tensor(image_index)
-            others = [member(images, boxes[unsure], image_index[unsure]) for member in self.members[1:]]
+            others = [member(images, given[unsure], index[unsure]) for member in self.members[1:]]
             first[unsure] = torch.stack([first[unsure], *others]).mean(dim=0)
-        return first
+        return first if isinstance(boxes, torch.Tensor) else first.numpy()
 
 
 def print_flips(shipped: Detector, averaged: Detector, samples: list[Sample]) -> None:

@@ -64,6 +64,7 @@ def with_turns(degrees: list[float], thin_too: bool) -> Any:
                     for d in degrees
                 )
             shown = 1 + len(looks)  # the box and its looks, already averaged in probs
+            turned = turned if isinstance(probs, torch.Tensor) else turned.numpy()  # of the boxes' kind
             probs[rows] = (probs[rows] * shown + turned) / (shown + len(degrees))
         return probs
 
