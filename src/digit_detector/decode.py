@@ -131,7 +131,7 @@ def contained(
         import torch
 
         mask = contained(
-            boxes.detach().cpu().numpy(),
+            as_numpy(boxes),
             threshold,
             _optional_numpy(scores),
             _optional_numpy(class_ids),
@@ -280,7 +280,7 @@ def select(
     import torch
 
     found = _select_numpy(
-        decoded.detach().cpu().numpy(),
+        as_numpy(decoded),
         score_threshold,
         iou_threshold,
         class_agnostic,
