@@ -9,7 +9,8 @@ The first ``--weights`` is the baseline. A canvas counts for numbers when it hol
 for single digits when it holds one digit alone, as `eval` counts them (`evaluation.scoring.read_canvas`,
 on the pipeline the app runs: `Detector.from_weights` and its own thresholds). Two candidates that differ
 by a few numbers differ on many canvases both ways; the p-value says how often chance alone would split
-the discordant canvases at least that unevenly.
+the discordant canvases at least that unevenly. ``--precisions`` reads each weights in its own precision
+(``--weights W W --precisions float32 bfloat16``: what bfloat16 changes).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from digit_detector.data.yolo_format import Sample, load_split
 from digit_detector.detector import Detector, ImageInput
+from digit_detector.devices import PRECISIONS
 from digit_detector.evaluation.scoring import read_canvas
 from digit_detector.io import read_image
 from digit_detector.results import DetectionResult
@@ -101,12 +103,27 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", required=True, help="ROOT:SPLIT, read together")
     parser.add_argument("--weights", type=Path, nargs="+", required=True, help="baseline first")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=PRECISIONS,
+        default=None,
+        help="the PyTorch networks' precision for each --weights, in order (default: auto for all)",
+    )
     args = parser.parse_args()
+    precisions = args.precisions or [None] * len(args.weights)
+    if len(precisions) != len(args.weights):
+        parser.error("give one --precisions entry per --weights")
     torch.set_num_threads(args.threads)
     samples, sets = load_samples(args.data)
-    readers = [Detector.from_weights(path) for path in args.weights]
+    readers = [
+        Detector.from_weights(path, precision=precision)
+        for path, precision in zip(args.weights, precisions, strict=True)
+    ]
     numbers, singles = readings(readers, samples)
-    report([str(path) for path in args.weights], args.data, sets, numbers, singles)
+    pairs = zip(args.weights, precisions, strict=True)
+    names = [f"{path} ({precision or 'auto'})" for path, precision in pairs]
+    report(names, args.data, sets, numbers, singles)
 
 
 if __name__ == "__main__":

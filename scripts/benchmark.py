@@ -45,6 +45,7 @@ import torch
 from digit_detector.cli import non_negative_int, positive_int
 from digit_detector.data.limits import MAX_FILE_BYTES
 from digit_detector.detector import Detector, TorchBackend
+from digit_detector.devices import PRECISIONS, resolve_precision
 from digit_detector.export import export_onnx
 from digit_detector.io import MAX_IMAGE_PIXELS
 from digit_detector.models import build_model, load_model_config
@@ -223,7 +224,11 @@ def measure(
         notes.append(f"{DEFAULT_WEIGHTS.name} does not exist yet: the tiny rows use random-init weights.")
 
     results: dict[str, Any] = {}
-    tiny_torch = Detector.from_weights(weights, device=device)
+    tiny_torch = Detector.from_weights(weights, device=device, precision=args.precision)
+    notes.append(
+        f"yolov3-tiny and its namer run on PyTorch in {str(resolve_precision(args.precision, device))[6:]} "
+        f"(--precision {args.precision or 'auto'}); the full yolov3 in float32"
+    )
     results["tiny_torch"] = time_detector(tiny_torch, args.runs, canvas())
     results["tiny_torch_lone"] = time_detector(tiny_torch, args.runs, lone_canvas())
     results["tiny_torch_unsure"] = time_detector(tiny_torch, args.runs, lone_canvas(bar=30))
@@ -435,6 +440,12 @@ def main(argv: list[str] | None = None) -> int:
         "--batch-size", type=positive_int, default=32, help="training batch size (default 32)"
     )
     parser.add_argument("--device", default="cpu", help="torch device for the torch rows (default cpu)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="yolov3-tiny's on PyTorch (default: $DIGIT_DETECTOR_PRECISION, else auto: bfloat16 with AMX)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument(
         "--memory",

@@ -81,6 +81,21 @@ def test_bad_weights_give_one_sentence_and_exit_2(
     assert "git lfs pull" in capsys.readouterr().err
 
 
+def test_predict_reads_the_same_in_either_precision_and_refuses_another(
+    random_tiny_weights: Path, image_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = {}
+    for precision in ("float32", "bfloat16"):
+        argv = [str(image_dir / "a_gray.jpg"), "--weights", str(random_tiny_weights), "--json"]
+        assert main(["predict", *argv, "--precision", precision]) == 0
+        numbers[precision] = json.loads(capsys.readouterr().out)["number"]
+    assert numbers["bfloat16"] == numbers["float32"]
+    with pytest.raises(SystemExit) as refused:
+        main(["predict", str(image_dir), "--precision", "float16"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'float16'" in capsys.readouterr().err
+
+
 @pytest.mark.integration  # a real subprocess
 def test_help_documents_the_contract() -> None:
     completed = run_cli("predict", "--help")

@@ -14,11 +14,13 @@ from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
 from digit_detector.decode import decode
 from digit_detector.detector import Detection, Detector, TorchBackend
-from digit_detector.devices import DeviceError, resolve_device
+from digit_detector.devices import PRECISION_ENV, DeviceError, resolve_device, resolve_precision
+from digit_detector.loadgen_drawings import render_strokes
 from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
 from digit_detector.models.layers import CNNBlock
+from digit_detector.probe_drawings import probe_drawings
 from digit_detector.render import annotate
-from digit_detector.second_stage import apply_log_bias
+from digit_detector.second_stage import TorchNamer, apply_log_bias
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
 
 
@@ -370,3 +372,68 @@ def test_a_device_that_cannot_run_the_model_is_a_device_error(
     with pytest.raises(DeviceError, match=message):
         Detector.from_weights(random_tiny_weights, device=device)
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("asked", "environment", "amx", "expected"),
+    [
+        (None, None, True, torch.bfloat16),  # auto: bfloat16 on a CPU with AMX tiles
+        (None, None, False, torch.float32),  # ... and float32 on one without
+        ("auto", None, False, torch.float32),
+        (None, "float32", True, torch.float32),  # the environment's, when none is asked for
+        (None, " BFloat16 ", False, torch.bfloat16),
+        ("float32", "bfloat16", True, torch.float32),  # the asked one over the environment's
+        ("bfloat16", None, False, torch.bfloat16),
+    ],
+)
+def test_the_precision_is_the_asked_one_else_the_environment_s_else_bfloat16_only_with_amx(
+    monkeypatch: pytest.MonkeyPatch,
+    asked: str | None,
+    environment: str | None,
+    amx: bool,
+    expected: torch.dtype,
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    if environment is None:
+        monkeypatch.delenv(PRECISION_ENV, raising=False)
+    else:
+        monkeypatch.setenv(PRECISION_ENV, environment)
+    assert resolve_precision(asked, torch.device("cpu")) == expected
+    assert resolve_precision("auto", torch.device("cuda")) == torch.float32  # AMX is the CPU's
+
+
+def test_an_unknown_precision_is_a_value_error_that_names_the_choices(
+    random_tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match=r"^precision must be one of auto, float32, bfloat16, got 'half'$"):
+        Detector.from_weights(random_tiny_weights, precision="half")
+    monkeypatch.setenv(PRECISION_ENV, "fp8")
+    with pytest.raises(ValueError, match=r"^\$DIGIT_DETECTOR_PRECISION must be one of .*, got 'fp8'$"):
+        Detector.from_weights(random_tiny_weights)
+
+
+def test_in_bfloat16_the_shipped_networks_read_the_probe_s_numbers_as_in_float32() -> None:
+    """The networks in bfloat16 (the default on a CPU with AMX: the PyTorch pipeline 12.9 -> 8.2 ms on the
+    number canvas) and everything else in float32: the same numbers, boxes within a pixel or two, scores
+    within a few hundredths. `docs/experiments.md` (package 4.32.0) compares them on 7,000 canvases."""
+    readers = {
+        precision: Detector.from_weights(device="cpu", precision=precision)
+        for precision in ("float32", "bfloat16")
+    }
+    for precision, reader in readers.items():
+        assert isinstance(reader.backend, TorchBackend) and isinstance(reader.namer, TorchNamer)
+        networks = (reader.backend.network, reader.namer.module)
+        dtypes = {parameter.dtype for network in networks for parameter in network.parameters()}
+        assert dtypes == {getattr(torch, precision)}
+    numbers = [d for d in probe_drawings() if "number" in d.kind]
+    assert len(numbers) >= 9
+    for drawing in numbers:
+        canvas = render_strokes(drawing.strokes, width=drawing.pen_width)
+        plain, half = (reader(canvas) for reader in readers.values())
+        assert half.number == plain.number == drawing.expected, drawing
+        assert [d.class_id for d in half.detections] == [d.class_id for d in plain.detections]
+        boxes = [np.array([d.box for d in result.detections]) for result in (plain, half)]
+        np.testing.assert_allclose(boxes[1], boxes[0], atol=2.0)
+        assert (
+            max(abs(a.score - b.score) for a, b in zip(plain.detections, half.detections, strict=True)) < 0.05
+        )

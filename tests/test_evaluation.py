@@ -306,7 +306,7 @@ def test_eval_on_onnxruntime_measures_what_torch_measures(
     for backend in ("torch", "onnx"):
         out = tmp_path / backend
         argv = ["--data", str(data), "--weights", str(weights), "--out", str(out), "--score", "0.01"]
-        assert main([*argv, "--backend", backend, "--quiet"]) == 0
+        assert main([*argv, "--backend", backend, "--precision", "float32", "--quiet"]) == 0
         reports[backend] = json.loads((out / "report.json").read_text())
     assert weights.with_suffix(".onnx").is_file()
     assert reports["onnx"]["images"] == reports["torch"]["images"] == len(IMAGES)

@@ -76,7 +76,7 @@ def test_export_is_a_valid_model_with_embedded_metadata(weights: Path, exported:
 
 @pytest.mark.parametrize("name", sorted(IMAGES))
 def test_torch_and_onnx_backends_agree(weights: Path, exported: Path, name: str) -> None:
-    torch_detector = Detector.from_weights(weights, device="cpu", score_threshold=SCORE)
+    torch_detector = Detector.from_weights(weights, device="cpu", precision="float32", score_threshold=SCORE)
     onnx_detector = Detector.from_weights(weights, backend="onnx", score_threshold=SCORE)
     expected, got = torch_detector(IMAGES[name]), onnx_detector(IMAGES[name])
     assert len(expected.detections) > 0
@@ -247,7 +247,9 @@ def test_weights_with_a_namer_give_the_same_named_detections_on_both_backends(
     model, metadata = load_weights(weights)
     metadata.namer = "namer.safetensors"
     named_weights = save_weights(model, metadata, tmp_path / "detector.safetensors")
-    torch_detector = Detector.from_weights(named_weights, device="cpu", score_threshold=0.3)
+    torch_detector = Detector.from_weights(
+        named_weights, device="cpu", precision="float32", score_threshold=0.3
+    )
     onnx_detector = Detector.from_weights(named_weights, backend="onnx", score_threshold=0.3)
     assert (tmp_path / "namer.onnx").is_file() and (tmp_path / "detector.onnx").is_file()
     for image in IMAGES.values():

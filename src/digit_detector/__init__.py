@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from digit_detector.detector import Detection, DetectionResult, Detector
 
 __all__ = ["CLASS_NAMES", "Detection", "DetectionResult", "Detector"]
-__version__ = "4.31.0"
+__version__ = "4.32.0"
 
 _LAZY = {
     "CLASS_NAMES": "digit_detector.classes",

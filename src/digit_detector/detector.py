@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from digit_detector.decode import SURE_NAME, RawDetections, as_numpy, contained, decode, select
-from digit_detector.devices import resolve_device
+from digit_detector.devices import resolve_device, resolve_precision
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
 from digit_detector.preprocess import ImageLike, Letterbox, preprocess_array, to_rgb
@@ -86,15 +86,18 @@ class TorchBackend:
     The model runs channels-last (NHWC), as it trains: on these CPUs the convolutions take about 30 %
     less time that way (``scripts/benchmark.py``), with the same outputs up to float rounding. It runs as a
     copy with its batch norms folded into its convolutions
-    (:func:`~digit_detector.models.layers.folded_batch_norms`); ``model`` stays as given, in eval mode."""
+    (:func:`~digit_detector.models.layers.folded_batch_norms`), in ``dtype`` (bfloat16 where it is faster:
+    :func:`~digit_detector.devices.resolve_precision`; its outputs are decoded in float32); ``model`` stays
+    as given, in eval mode."""
 
-    def __init__(self, model: YoloModel, device: torch.device) -> None:
+    def __init__(self, model: YoloModel, device: torch.device, dtype: torch.dtype | None = None) -> None:
         import torch
 
         from digit_detector.models.layers import folded_batch_norms
 
         self.model = model.to(device).eval()
-        self.network = folded_batch_norms(self.model).to(memory_format=torch.channels_last)
+        self.dtype = dtype or torch.float32
+        self.network = folded_batch_norms(self.model).to(self.dtype).to(memory_format=torch.channels_last)
         self.device = device
         config = model.config
         self.anchors = torch.tensor(config.anchors, dtype=torch.float32, device=device)
@@ -105,8 +108,10 @@ class TorchBackend:
         import torch
 
         with torch.inference_mode():
-            images = torch.as_tensor(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-            outputs = self.network(images)
+            images = torch.as_tensor(batch).to(self.device, self.dtype)
+            outputs = self.network(images.contiguous(memory_format=torch.channels_last))
+            if self.dtype != torch.float32:
+                outputs = [output.float() for output in outputs]
             return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
 
 
@@ -169,6 +174,7 @@ class Detector:
         arch: str | None = None,
         device: str | torch.device | None = None,
         backend: str | None = None,
+        precision: str | None = None,
         **options: Any,
     ) -> Detector:
         """Load weights (default: the shipped model) and wrap them for inference.
@@ -176,7 +182,9 @@ class Detector:
         ``backend="onnx"`` runs ``<weights>.onnx`` (or a ``.onnx`` path) on the CPU with onnxruntime,
         exporting it first when it is missing; ``device`` then does not apply, and nothing imports torch
         (unless it has to export). The default backend is :func:`default_backend`'s
-        (``$DIGIT_DETECTOR_BACKEND``, else torch where it is installed).
+        (``$DIGIT_DETECTOR_BACKEND``, else torch where it is installed). ``precision`` ("auto", "float32" or
+        "bfloat16") is the torch networks' (:func:`~digit_detector.devices.resolve_precision`: by default
+        ``$DIGIT_DETECTOR_PRECISION``, else bfloat16 on a CPU with AMX and float32 elsewhere).
 
         ``WeightsError`` when the weights cannot be used, ``DeviceError`` when ``device`` cannot be (see
         :func:`resolve_device`), ``ValueError`` for a threshold that is not a number from 0 to 1; the
@@ -199,9 +207,14 @@ class Detector:
         from digit_detector.naming import load_namer
 
         target = resolve_device(device)  # before the weights: a wrong device is said without loading them
+        dtype = resolve_precision(precision, target)
         model, metadata = load_weights(weights, arch)
-        namer = TorchNamer(load_namer(weights.parent / metadata.namer)[0], target) if metadata.namer else None
-        return cls(TorchBackend(model, target), metadata, namer=namer, **options)
+        namer = (
+            TorchNamer(load_namer(weights.parent / metadata.namer)[0], target, dtype)
+            if metadata.namer
+            else None
+        )
+        return cls(TorchBackend(model, target, dtype), metadata, namer=namer, **options)
 
     def _fitted_to_ink(
         self, found: RawDetections[NDArray[Any]], letterbox: Letterbox, rgb: NDArray[np.uint8]

@@ -1,8 +1,10 @@
 """Which torch device the model runs on: the one asked for once it has held a tensor here, else the fastest
-one there is (cuda, mps, cpu); a device that cannot be used is one sentence (:class:`DeviceError`)."""
+one there is (cuda, mps, cpu); a device that cannot be used is one sentence (:class:`DeviceError`). And
+which precision the torch networks run in there (:func:`resolve_precision`)."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where a device is resolved: the onnx backend serves without torch
@@ -60,3 +62,36 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
             f"device {str(device)!r} is not available on this machine ({_first_sentence(error)}): {_INSTEAD}"
         ) from None
     return target
+
+
+PRECISION_ENV = "DIGIT_DETECTOR_PRECISION"  # the precision used when none is given (see resolve_precision)
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def bfloat16_is_fast(device: torch.device) -> bool:
+    """Whether the networks run faster in bfloat16 than in float32 on ``device``: a CPU with AMX tiles
+    (Intel Xeon from Sapphire Rapids on), where oneDNN runs bfloat16 convolutions on them. On such a CPU
+    the PyTorch pipeline read the number canvas in 8.2 ms instead of 12.9 (with the namer alone in
+    bfloat16, 11.4); a CPU without AMX runs bfloat16 slower than float32 (docs/experiments.md, package
+    4.32.0)."""
+    import torch
+
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, hence looked up
+    return device.type == "cpu" and amx is not None and bool(amx())
+
+
+def resolve_precision(precision: str | None, device: torch.device) -> torch.dtype:
+    """The dtype the torch networks (the detector and the namer's classifier) run in: ``precision``
+    ("float32", "bfloat16", or "auto": bfloat16 where :func:`bfloat16_is_fast`, else float32),
+    ``$DIGIT_DETECTOR_PRECISION`` when it is None, else "auto". The crops, the decoding and everything
+    after the networks stay float32. ``ValueError`` for another name."""
+    import torch
+
+    chosen = (os.environ.get(PRECISION_ENV, "") if precision is None else precision).strip().lower()
+    chosen = chosen or "auto"
+    if chosen not in PRECISIONS:
+        source = f"${PRECISION_ENV}" if precision is None else "precision"
+        raise ValueError(f"{source} must be one of {', '.join(PRECISIONS)}, got {chosen!r}")
+    if chosen == "auto":
+        chosen = "bfloat16" if bfloat16_is_fast(device) else "float32"
+    return torch.bfloat16 if chosen == "bfloat16" else torch.float32

@@ -210,8 +210,12 @@ class CropClassifier(nn.Module):
         self, ink: torch.Tensor, boxes: torch.Tensor, image_index: torch.Tensor
     ) -> torch.Tensor:
         """Probabilities ``(K, C)`` (``(K, C + 1)`` with the reject output) of ``boxes`` in ``ink``
-        ``(N, 1, H, W)``, cut as its config says."""
-        return self(classifier_input(ink, boxes, image_index, self.config)).softmax(dim=-1)
+        ``(N, 1, H, W)``, cut as its config says; float32 whatever dtype the classifier runs in (the crops
+        are cut in float32 and given it in its own)."""
+        crops = classifier_input(ink, boxes, image_index, self.config)
+        dtype = cast(nn.Linear, self.head[-1]).weight.dtype
+        logits = self(crops if crops.dtype == dtype else crops.to(dtype))
+        return (logits if logits.dtype == torch.float32 else logits.float()).softmax(dim=-1)
 
 
 class NamerEnsemble(nn.Module):

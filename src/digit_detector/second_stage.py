@@ -87,16 +87,19 @@ class TorchNamer:
     """Runs the PyTorch crop classifier (or ensemble) on boxes of a batch (see
     :class:`~digit_detector.naming.BoxNamer`), as :class:`TorchBackend` runs the detector: channels-last,
     its batch norms folded into its convolutions (:func:`~digit_detector.models.layers.folded_batch_norms`:
-    a copy, so ``classifier`` stays trainable)."""
+    a copy, so ``classifier`` stays trainable), its classifier in ``dtype`` (bfloat16 where it is faster:
+    :func:`~digit_detector.devices.resolve_precision`; the crops are cut and the answers given in float32)."""
 
-    def __init__(self, classifier: Classifier, device: torch.device) -> None:
+    def __init__(
+        self, classifier: Classifier, device: torch.device, dtype: torch.dtype | None = None
+    ) -> None:
         import torch
 
         from digit_detector.models.layers import folded_batch_norms
         from digit_detector.naming import BoxNamer
 
         module = folded_batch_norms(BoxNamer(classifier))
-        self.module = module.to(device).to(memory_format=torch.channels_last)
+        self.module = module.to(device, dtype or torch.float32).to(memory_format=torch.channels_last)
         self.device = device
 
     def __call__(self, images: Any, boxes: Any, image_index: Any) -> Any:

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from digit_detector.devices import PRECISIONS
+
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
 
@@ -56,6 +58,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
     parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="the torch networks' precision (default: $DIGIT_DETECTOR_PRECISION, else auto: bfloat16 on "
+        "a CPU with AMX, float32 elsewhere); --record reads in float32 unless told",
+    )
+    parser.add_argument(
         "--backend",
         choices=["torch", "onnx"],
         default="torch",
@@ -96,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             args.weights,
             device=args.device,
             backend=args.backend,
+            precision=args.precision or ("float32" if args.record else None),
             score_threshold=args.score,
             fit_to_ink=not args.raw_boxes,
         )

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from digit_detector.devices import PRECISIONS
+
 if TYPE_CHECKING:
     from digit_detector.cli import Subparsers
     from digit_detector.detector import DetectionResult
@@ -118,6 +120,13 @@ def add_parser(subparsers: Subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", default=None, help="torch device (default: cuda, mps or cpu)")
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="the torch networks' precision (default: $DIGIT_DETECTOR_PRECISION, else auto: bfloat16 on "
+        "a CPU with AMX, float32 elsewhere)",
+    )
+    parser.add_argument(
         "--backend",
         choices=["torch", "onnx"],
         default="torch",
@@ -182,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
             arch=args.arch,
             device=args.device,
             backend=args.backend,
+            precision=args.precision,
             score_threshold=args.score,
             iou_threshold=args.iou,
             class_agnostic=not args.per_class,
