@@ -17,7 +17,7 @@ from digit_detector.training.dataset import DetectionDataset
 from digit_detector.training.loss import YoloLoss
 from digit_detector.training.module import DetectorModule, channels_last
 from digit_detector.training.targets import build_targets
-from digit_detector.training.train import load_config, train
+from digit_detector.training.train import lightning_precision, load_config, train
 from digit_detector.weights import WeightsError, load_weights
 
 ANCHORS = torch.tensor(DEFAULT_ANCHORS)
@@ -355,3 +355,23 @@ def test_a_bf16_mixed_run_on_the_cpu_ships_float32_weights(tmp_path: Path) -> No
     assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
     assert all(torch.isfinite(parameter).all() for parameter in model.parameters())
     assert metadata.training["config"]["trainer"]["precision"] == "bf16-mixed"
+    assert metadata.training["precision"] == "bf16-mixed"
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda", "amx", "expected"),
+    [
+        ("auto", True, True, "16-mixed"),
+        ("auto", False, True, "bf16-mixed"),  # a CPU with AMX: 1.5-1.8x the images/s in bfloat16
+        ("auto", False, False, "32-true"),  # elsewhere bfloat16 is emulated or gains less
+        ("32-true", False, True, "32-true"),  # asked for: as it is
+        ("bf16-mixed", False, False, "bf16-mixed"),
+    ],
+)
+def test_auto_precision_is_bfloat16_on_a_cpu_with_amx_and_float32_on_others(
+    monkeypatch: pytest.MonkeyPatch, requested: str, cuda: bool, amx: bool, expected: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert lightning_precision(requested, "auto") == expected
+    assert lightning_precision(requested, "cpu") == (expected if expected != "16-mixed" else "bf16-mixed")
