@@ -134,6 +134,31 @@ def test_the_recipe_learns_to_name_boxes() -> None:
     assert history["epochs"] == 4 and len(history["val_accuracy"]) == 4
 
 
+def test_the_recipe_learns_under_bfloat16_autocast_and_keeps_float32_weights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`namer train --precision bfloat16` (auto on a CPU with AMX): the convolutions run in bfloat16, the
+    weights stay float32, and the recipe still learns."""
+    seen: set[torch.dtype] = set()
+    forward = torch.nn.Conv2d.forward
+
+    def recording(self: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+        out = forward(self, x)
+        seen.add(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", recording)
+    config = NamerConfig(num_classes=2, widths=(8, 16, 16))
+    model, _ = train_namer(
+        [bar_crop_set(400, 0)], bar_crop_set(100, 1), config=config, epochs=4, batch_size=32, progress=False,
+        autocast=torch.bfloat16,
+    )  # fmt: skip
+    assert torch.bfloat16 in seen
+    assert {parameter.dtype for parameter in model.parameters()} == {torch.float32}
+    test = bar_crop_set(200, 2)
+    assert accuracy_by_kind(predict_crop_set(model, test), test)["accuracy"] >= 0.9
+
+
 def test_each_epoch_is_handed_over_as_it_ends() -> None:
     """What lets `namer train` save every epoch: a run stopped by its time limit keeps its last one."""
     config = NamerConfig(num_classes=2, widths=(4, 8, 8))

@@ -227,6 +227,7 @@ def train_namer(
     distill: float = 0.0,
     teacher: CropClassifier | None = None,
     on_epoch: Callable[[CropClassifier, dict[str, Any]], None] | None = None,
+    autocast: torch.dtype | None = None,
 ) -> tuple[CropClassifier, dict[str, Any]]:
     """Train a crop classifier on ``train_sets`` (batches drawn from all of them by size) with AdamW and a
     one-cycle schedule over the run: by steps, or by wall time when ``minutes`` caps it.
@@ -237,8 +238,10 @@ def train_namer(
     ``teacher`` (a trained classifier of the same inputs and outputs, e.g. the wider one a
     :func:`~digit_detector.naming.narrowed` start was cut from) towards that classifier instead.
     ``on_epoch(model, history)`` runs after each epoch (e.g. to save it: a run stopped by a time limit
-    keeps its last epoch). Returns the model (on the CPU) and a history (validation accuracy per epoch,
-    images per second)."""
+    keeps its last epoch). ``autocast`` (``torch.bfloat16``) runs the forward passes in that dtype under
+    ``torch.autocast``, the weights and the loss staying float32 (on a CPU with AMX the classifier's step
+    takes 2.5x fewer seconds: :func:`~digit_detector.devices.resolve_precision`). Returns the model (on
+    the CPU) and a history (validation accuracy per epoch, images per second)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     config = config or NamerConfig()
@@ -287,11 +290,13 @@ def train_namer(
                 labels.append(crop_set.labels[mine])
             inputs = augment_crops(torch.cat(crops), generator)
             targets = torch.cat(labels).to(device)
-            logits = model(inputs)
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                logits = model(inputs).float()
+                if frozen is not None:
+                    with torch.no_grad():
+                        taught = frozen(inputs).float()
             loss = F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
             if frozen is not None:
-                with torch.no_grad():
-                    taught = frozen(inputs)
                 loss = loss + distill * distillation_loss(logits, taught)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
