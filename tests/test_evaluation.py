@@ -274,7 +274,10 @@ def test_eval_command_on_a_tiny_dataset(
 
 
 def test_eval_records_the_report_in_the_weights_own_record(
-    random_tiny_weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    random_tiny_weights: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from digit_detector.weights import load_weights
 
@@ -286,7 +289,16 @@ def test_eval_records_the_report_in_the_weights_own_record(
     argv = ["--data", str(data), "--weights", str(weights), "--out", str(tmp_path / "report"), "--quiet"]
     assert main([*argv, "--record", "--score", "0.2"]) == 2  # not the weights' own settings
     assert "leave out --score" in capsys.readouterr().err
+    asked: list[object] = []
+    from_weights = Detector.from_weights
+
+    def recording(*args: Any, **options: Any) -> Detector:
+        asked.append(options.get("precision"))
+        return from_weights(*args, **options)
+
+    monkeypatch.setattr(Detector, "from_weights", recording)
     assert main([*argv, "--record"]) == 0
+    assert asked == ["float32"]  # the weights' own report reads the same on every machine
     _, metadata = load_weights(weights)
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert metadata.metrics["test"] == report and report["images"] == len(IMAGES)
