@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from digit_detector.naming import (
     NamerConfig,
     NamerEnsemble,
     box_window,
+    broadened,
     crop_ink,
     image_window,
     input_ink,
@@ -506,6 +508,29 @@ def test_a_narrowed_classifier_keeps_the_channels_its_batch_norms_weigh_most() -
         narrowed(wide, (8, 32, 16))
 
 
+def test_a_broadened_classifier_names_as_its_start_and_its_copies_learn_apart() -> None:
+    """More channels per block, each a copy of an old one with the next layer's weights shared between the
+    copies: the same answers (up to the copies' noise); fine-tuned, the copies drift apart."""
+    config = NamerConfig(num_classes=2, widths=(8, 16, 16), box_channel=True, rejects=True)
+    trained, _ = small_run(bar_crop_set, config)
+    wide = broadened(trained, (12, 24, 32))
+    assert wide.config == dataclasses.replace(trained.config, widths=(12, 24, 32))
+    test = bar_crop_set(200, 2)
+    torch.testing.assert_close(
+        predict_crop_set(wide, test), predict_crop_set(trained, test), rtol=0, atol=0.02
+    )
+    with pytest.raises(ValueError, match="at least"):
+        broadened(trained, (12, 8, 32))
+    tuned, _ = train_namer(
+        [bar_crop_set(400, 3)], bar_crop_set(32, 4), config=wide.config, epochs=2, batch_size=32,
+        progress=False, init=wide.state_dict(),
+    )  # fmt: skip
+    # the last convolution's channel 16 began as a copy of one of its first 16, plus noise
+    start, end = wide.features[2][3].weight.detach(), tuned.features[2][3].weight.detach()
+    copied = int((start[:16] - start[16]).flatten(1).norm(dim=1).argmin())
+    assert (end[16] - end[copied]).abs().max() > 5 * (start[16] - start[copied]).abs().max()
+
+
 def test_split_rejection_takes_the_last_output_off_and_renormalises() -> None:
     probs = np.array([[0.6, 0.2, 0.2], [0.1, 0.1, 0.8]], dtype=np.float32)
     names, whole = split_rejection(probs, 2)
@@ -841,7 +866,8 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     training canvases are learnt from, once per detector given, the classifier has both new shapes and is
     scored on the boxes found in the val split too. A context channel is added with --init, and another
     margin for it is refused; an edge channel is added while distilling from the start; a narrowed namer is
-    taught again by another (--teacher), and one that cuts other crops is refused as its teacher."""
+    grown back, and taught again by another (--teacher), and one that cuts other crops is refused as its
+    teacher."""
     from digit_detector.cli import main
     from digit_detector.training.attach import namer_steps
 
@@ -909,8 +935,15 @@ def test_namer_train_learns_to_reject_from_a_detector_s_boxes(
     thin_model, _ = load_namer(thin)
     assert isinstance(thin_model, CropClassifier) and thin_model.config.widths == (2, 4, 8)
     assert thin_model.config.input_channels == edged_model.config.input_channels
-    assert main([*args, "--init", str(thin), "--widths", "4", "4", "8", "--out", str(again)]) == 2
-    assert "--widths" in capsys.readouterr().err
+    grown = tmp_path / "grown.safetensors"  # grown back to more channels, learning the start's answers
+    assert (
+        main([*args, "--init", str(thin), "--widths", "4", "4", "8", "--distill", "1", "--out", str(grown)])
+        == 0
+    )
+    grown_model, _ = load_namer(grown)
+    assert isinstance(grown_model, CropClassifier) and grown_model.config.widths == (4, 4, 8)
+    assert main([*args, "--init", str(thin), "--widths", "4", "2", "8", "--out", str(again)]) == 2
+    assert "--widths" in capsys.readouterr().err  # wider and narrower at once
     taught = tmp_path / "taught.safetensors"  # the narrowed namer taught again by the whole one
     teaching = ["--init", str(thin), "--teacher", str(edged), "--distill", "1", "--out", str(taught)]
     assert main([*args, *teaching]) == 0

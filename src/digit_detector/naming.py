@@ -350,6 +350,52 @@ def narrowed(classifier: CropClassifier, widths: tuple[int, int, int]) -> CropCl
     return small.eval()
 
 
+def broadened(classifier: CropClassifier, widths: tuple[int, int, int], seed: int = 0) -> CropClassifier:
+    """A copy of ``classifier`` with more channels per block (``widths``, none narrower than the
+    classifier's) that names every box as it does (Net2WiderNet, Chen et al. 2016): each new channel
+    copies a random old one of its convolution, with its batch norm, and the layer after it splits that
+    channel's input weights between the copies in random shares that sum to one. Equal shares would give
+    the copies equal gradients, so they would stay copies; unequal ones (and noise of 1 % of the layer's
+    spread on the copies' weights) let fine-tuning pull them apart. The answers stay within about that
+    noise of the start's. A start for a wider namer (where bfloat16 makes one affordable), best
+    fine-tuned with ``distill``."""
+    config = classifier.config
+    if any(new < old for new, old in zip(widths, config.widths, strict=True)):
+        raise ValueError(f"widths {list(widths)} must be at least the classifier's {list(config.widths)}")
+    generator = torch.Generator().manual_seed(seed)
+    wide = CropClassifier(replace(config, widths=widths))
+    state = dict(classifier.state_dict())
+    sources: torch.Tensor | None = None  # the old channel each input channel of this layer copies
+    for block, width in enumerate(widths):
+        for conv, norm in ((0, 1), (3, 4)):
+            weight = f"features.{block}.{conv}.weight"
+            if sources is not None:
+                state[weight] = _shared_inputs(state[weight], sources, generator)
+            old = state[weight].shape[0]
+            extra = torch.randint(0, old, (width - old,), generator=generator)
+            chosen = torch.cat((torch.arange(old), extra))
+            noise = torch.randn(state[weight][extra].shape, generator=generator) * state[weight].std() * 0.01
+            state[weight] = torch.cat((state[weight], state[weight][extra] + noise))
+            for part in ("weight", "bias", "running_mean", "running_var"):
+                key = f"features.{block}.{norm}.{part}"
+                state[key] = state[key][chosen]
+            sources = chosen
+    assert sources is not None
+    state["head.3.weight"] = _shared_inputs(state["head.3.weight"], sources, generator)
+    wide.load_state_dict(state)
+    return wide.eval()
+
+
+def _shared_inputs(weight: torch.Tensor, sources: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``weight`` ``(out, in, ...)`` for inputs copied from ``sources`` (the old input each new one copies):
+    the copies of an old input share its weights in random shares (0.25-1, normalised) that sum to one, so
+    the layer's output is kept."""
+    draws = torch.rand(len(sources), generator=generator, dtype=weight.dtype) * 0.75 + 0.25
+    totals = torch.zeros(weight.shape[1], dtype=weight.dtype).index_add_(0, sources, draws)
+    shares = draws / totals[sources]
+    return weight[:, sources] * shares.reshape(1, -1, *([1] * (weight.dim() - 2)))
+
+
 def load_namer(path: Path | str) -> tuple[Namer, dict[str, Any]]:
     """The crop classifier (or ensemble of them) in ``path`` (.safetensors + .json record), loaded strictly,
     in eval mode."""

@@ -33,6 +33,7 @@ from digit_detector.naming import (
     Namer,
     NamerConfig,
     NamerEnsemble,
+    broadened,
     classifiers_of,
     load_namer,
     namer_config_record,
@@ -165,7 +166,8 @@ class NamerStart:
 def namer_start(init: Path, wanted: NamerConfig, widths: tuple[int, int, int] | None = None) -> NamerStart:
     """The classifier in ``init``, given the inputs and the reject output that ``wanted`` asks for and it
     lacks (:func:`~digit_detector.naming.widened`), and cut down to ``widths`` when they are narrower than
-    its own (:func:`~digit_detector.naming.narrowed`; the whole classifier is then the teacher).
+    its own (:func:`~digit_detector.naming.narrowed`) or grown to them when they are wider
+    (:func:`~digit_detector.naming.broadened`); the start as it was is then the teacher.
     ValueError, saying why, when it cannot be: unreadable weights, an ensemble, another context margin
     than the one it learnt, a width wider than its own."""
     start, record = load_classifier(init, "start from")
@@ -190,6 +192,8 @@ def namer_start(init: Path, wanted: NamerConfig, widths: tuple[int, int, int] | 
     if widths is None or widths == start.config.widths:
         return NamerStart(start, record)
     try:
+        if all(new >= old for new, old in zip(widths, start.config.widths, strict=True)):
+            return NamerStart(broadened(start, widths), record, teacher=start)
         return NamerStart(narrowed(start, widths), record, teacher=start)
     except ValueError as error:
         raise ValueError(f"--widths: {error}") from None
