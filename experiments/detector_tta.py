@@ -27,8 +27,9 @@ from torchvision.ops import box_iou, nms
 
 from digit_detector.data.yolo_format import load_split
 from digit_detector.decode import decode
-from digit_detector.detector import Detector, TorchBackend
+from digit_detector.detector import Detector
 from digit_detector.evaluation.scoring import evaluate
+from digit_detector.torch_backend import TorchBackend
 
 
 def shifted(images: torch.Tensor, step: int) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 from numpy.typing import NDArray
 
 import digit_detector.detector as detector_module
-from digit_detector import onnx_backend, second_stage
+from digit_detector import onnx_backend, second_stage, torch_backend
 from digit_detector.classes import is_digit
 from digit_detector.data.yolo_format import load_split
 from digit_detector.io import read_image
@@ -91,7 +91,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     timed(detector_module, "preprocess_array", "preprocess")
     timed(onnx_backend.OnnxBackend, "__call__", "detector network")
-    timed(detector_module.TorchBackend, "__call__", "detector network")
+    timed(torch_backend.TorchBackend, "__call__", "detector network")
     timed(detector_module, "fit_boxes_to_ink", "boxes fitted to the ink")
     timed(onnx_backend.OnnxNamer, "__call__", "namer calls")
     timed(second_stage.TorchNamer, "__call__", "namer calls")

@@ -44,13 +44,14 @@ import torch
 
 from digit_detector.cli import non_negative_int, positive_int
 from digit_detector.data.limits import MAX_FILE_BYTES
-from digit_detector.detector import Detector, TorchBackend
+from digit_detector.detector import Detector
 from digit_detector.devices import PRECISIONS, resolve_precision
 from digit_detector.export import export_onnx
 from digit_detector.io import MAX_IMAGE_PIXELS
 from digit_detector.models import build_model, load_model_config
 from digit_detector.models.config import STRIDES
 from digit_detector.onnx_backend import load_onnx_backend, load_onnx_namer
+from digit_detector.torch_backend import TorchBackend
 from digit_detector.training.loss import YoloLoss
 from digit_detector.training.module import channels_last
 from digit_detector.training.targets import build_targets

@@ -13,7 +13,7 @@ from PIL import Image
 from digit_detector.boxes import yolo_to_xyxy
 from digit_detector.data.coco import CATEGORY_ID_OFFSET
 from digit_detector.decode import decode
-from digit_detector.detector import Detection, Detector, TorchBackend
+from digit_detector.detector import Detection, Detector
 from digit_detector.devices import PRECISION_ENV, DeviceError, resolve_device, resolve_precision
 from digit_detector.loadgen_drawings import render_strokes
 from digit_detector.models import DEFAULT_ANCHORS, build_model, load_model_config
@@ -21,6 +21,7 @@ from digit_detector.models.layers import CNNBlock
 from digit_detector.probe_drawings import probe_drawings
 from digit_detector.render import annotate
 from digit_detector.second_stage import TorchNamer, apply_log_bias
+from digit_detector.torch_backend import TorchBackend
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, overload
 import numpy as np
 from numpy.typing import NDArray
 
-from digit_detector.decode import SURE_NAME, RawDetections, as_numpy, contained, decode, select
+from digit_detector.decode import SURE_NAME, RawDetections, as_numpy, contained, select
 from digit_detector.devices import resolve_device, resolve_precision
 from digit_detector.ink import fit_boxes_to_ink
 from digit_detector.io import read_image
@@ -42,7 +42,6 @@ from digit_detector.weights import WeightsMetadata, default_weights_path, load_w
 if TYPE_CHECKING:  # torch is imported by the torch backend only: the onnx backend serves without it
     import torch
 
-    from digit_detector.models import YoloModel
 
 # A backend maps a (N, 3, S, S) float32 input batch (the Detector gives a numpy array; the shipped backends
 # also take tensors) to decoded rows (N, K, 5 + C) (see decode.decode): a torch tensor (TorchBackend) or a
@@ -78,41 +77,6 @@ def default_backend() -> str:
     if chosen not in BACKENDS:
         raise ValueError(f"${BACKEND_ENV} must be one of {', '.join(BACKENDS)}, got {chosen!r}")
     return chosen
-
-
-class TorchBackend:
-    """Runs the PyTorch model and decodes its heads.
-
-    The model runs channels-last (NHWC), as it trains: on these CPUs the convolutions take about 30 %
-    less time that way (``scripts/benchmark.py``), with the same outputs up to float rounding. It runs as a
-    copy with its batch norms folded into its convolutions
-    (:func:`~digit_detector.models.layers.folded_batch_norms`), in ``dtype`` (bfloat16 where it is faster:
-    :func:`~digit_detector.devices.resolve_precision`; its outputs are decoded in float32); ``model`` stays
-    as given, in eval mode."""
-
-    def __init__(self, model: YoloModel, device: torch.device, dtype: torch.dtype | None = None) -> None:
-        import torch
-
-        from digit_detector.models.layers import folded_batch_norms
-
-        self.model = model.to(device).eval()
-        self.dtype = dtype or torch.float32
-        self.network = folded_batch_norms(self.model).to(self.dtype).to(memory_format=torch.channels_last)
-        self.device = device
-        config = model.config
-        self.anchors = torch.tensor(config.anchors, dtype=torch.float32, device=device)
-        self.input_size = config.input_size
-        self.xy_scale = config.xy_scale
-
-    def __call__(self, batch: NDArray[np.float32] | torch.Tensor) -> torch.Tensor:
-        import torch
-
-        with torch.inference_mode():
-            images = torch.as_tensor(batch).to(self.device, self.dtype)
-            outputs = self.network(images.contiguous(memory_format=torch.channels_last))
-            if self.dtype != torch.float32:
-                outputs = [output.float() for output in outputs]
-            return decode(outputs, self.anchors, self.input_size, self.xy_scale).cpu()
 
 
 def check_threshold(name: str, value: float | None) -> float | None:
@@ -205,6 +169,7 @@ class Detector:
         if backend != "torch":
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         from digit_detector.naming import load_namer
+        from digit_detector.torch_backend import TorchBackend
 
         target = resolve_device(device)  # before the weights: a wrong device is said without loading them
         dtype = resolve_precision(precision, target)

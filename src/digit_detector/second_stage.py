@@ -85,7 +85,8 @@ THIN_BOX_LOOKS: tuple[CropLook, ...] = (CropLook(scale=0.9), CropLook(scale=1.1)
 
 class TorchNamer:
     """Runs the PyTorch crop classifier (or ensemble) on boxes of a batch (see
-    :class:`~digit_detector.naming.BoxNamer`), as :class:`TorchBackend` runs the detector: channels-last,
+    :class:`~digit_detector.naming.BoxNamer`), as :class:`~digit_detector.torch_backend.TorchBackend` runs
+    the detector: channels-last,
     its batch norms folded into its convolutions (:func:`~digit_detector.models.layers.folded_batch_norms`:
     a copy, so ``classifier`` stays trainable), its classifier in ``dtype`` (bfloat16 where it is faster:
     :func:`~digit_detector.devices.resolve_precision`; the crops are cut and the answers given in float32)."""

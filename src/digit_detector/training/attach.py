@@ -14,12 +14,13 @@ from typing import Any
 import torch
 
 from digit_detector.data.yolo_format import load_split, split_breakdowns
-from digit_detector.detector import Detector, TorchBackend, check_threshold
+from digit_detector.detector import Detector, check_threshold
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.naming import load_namer
 from digit_detector.second_stage import TorchNamer
+from digit_detector.torch_backend import TorchBackend
 from digit_detector.training.namer import save_namer
 from digit_detector.weights import load_weights, save_weights
 

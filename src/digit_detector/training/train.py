@@ -23,13 +23,14 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from digit_detector.data.yolo_format import load_split, split_breakdowns
-from digit_detector.detector import Detector, TorchBackend
+from digit_detector.detector import Detector
 from digit_detector.devices import bfloat16_is_fast
 from digit_detector.evaluation.files import save_report
 from digit_detector.evaluation.scoring import evaluate
 from digit_detector.evaluation.thresholds import choose_thresholds
 from digit_detector.models import ModelConfig, default_configs_dir
 from digit_detector.models.yolov3_tiny import load_grown_state
+from digit_detector.torch_backend import TorchBackend
 from digit_detector.training.dataset import DetectionDataset, collate
 from digit_detector.training.module import DetectorModule
 from digit_detector.weights import WeightsError, WeightsMetadata, load_weights, save_weights

@@ -9,8 +9,9 @@ import streamlit as st
 
 from digit_detector import __version__
 from digit_detector.classes import CENSORED_ID, CLASS_NAMES, OTHER_ID
-from digit_detector.detector import Detector, TorchBackend
+from digit_detector.detector import Detector
 from digit_detector.render import class_colour
+from digit_detector.torch_backend import TorchBackend
 from digit_detector.ui.state import try_load_detector, weights_path
 
 EVAL_PLOTS = {
