@@ -226,9 +226,10 @@ def measure(
 
     results: dict[str, Any] = {}
     tiny_torch = Detector.from_weights(weights, device=device, precision=args.precision)
+    dtype = str(resolve_precision(args.precision, device)).removeprefix("torch.")
     notes.append(
-        f"yolov3-tiny and its namer run on PyTorch in {str(resolve_precision(args.precision, device))[6:]} "
-        f"(--precision {args.precision or 'auto'}); the full yolov3 in float32"
+        f"yolov3-tiny and its namer run on PyTorch in {dtype} (--precision {args.precision or 'auto'}); "
+        "the full yolov3 in float32"
     )
     results["tiny_torch"] = time_detector(tiny_torch, args.runs, canvas())
     results["tiny_torch_lone"] = time_detector(tiny_torch, args.runs, lone_canvas())

@@ -214,6 +214,7 @@ class CropClassifier(nn.Module):
         are cut in float32 and given it in its own)."""
         crops = classifier_input(ink, boxes, image_index, self.config)
         dtype = cast(nn.Linear, self.head[-1]).weight.dtype
+        # casts only where the dtypes differ, so the float32 ONNX export records none
         logits = self(crops if crops.dtype == dtype else crops.to(dtype))
         return (logits if logits.dtype == torch.float32 else logits.float()).softmax(dim=-1)
 
@@ -374,8 +375,9 @@ def broadened(classifier: CropClassifier, widths: tuple[int, int, int], seed: in
             old = state[weight].shape[0]
             extra = torch.randint(0, old, (width - old,), generator=generator)
             chosen = torch.cat((torch.arange(old), extra))
-            noise = torch.randn(state[weight][extra].shape, generator=generator) * state[weight].std() * 0.01
-            state[weight] = torch.cat((state[weight], state[weight][extra] + noise))
+            copies = state[weight][extra]
+            noise = torch.randn(copies.shape, generator=generator) * state[weight].std() * 0.01
+            state[weight] = torch.cat((state[weight], copies + noise))
             for part in ("weight", "bias", "running_mean", "running_var"):
                 key = f"features.{block}.{norm}.{part}"
                 state[key] = state[key][chosen]
