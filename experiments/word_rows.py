@@ -31,6 +31,7 @@ from digit_detector.io import read_image
 from digit_detector.results import Detection, DetectionResult
 
 Box = tuple[float, float, float, float]
+Rule = tuple[float, float, float, float, float]  # GAP, RATIO, OVERLAP, SHARE, P (see the docstring)
 
 
 def in_a_row(a: Box, b: Box, gap: float, ratio: float, overlap: float) -> bool:
@@ -63,7 +64,7 @@ def rows_of(detections: list[Detection], gap: float, ratio: float, overlap: floa
     return list(rows.values())
 
 
-def with_words(result: DetectionResult, rule: tuple[float, float, float, float, float]) -> DetectionResult:
+def with_words(result: DetectionResult, rule: Rule) -> DetectionResult:
     """``result`` with the digits of each word-like row named `other` (see the docstring)."""
     gap, ratio, overlap, share, probability = rule
     shown = list(result.detections)
@@ -102,14 +103,17 @@ def main() -> None:
         root, split = spec.rsplit(":", 1)
         samples += load_split(Path(root), split).samples
     results = [detector(read_image(s.image_path)) for s in tqdm(samples, unit="img")]
-    rules = [tuple(float(v) for v in text.split(":")) for text in args.rules]
+    rules: list[Rule] = []
+    for text in args.rules:
+        gap, ratio, overlap, share, probability = (float(v) for v in text.split(":"))
+        rules.append((gap, ratio, overlap, share, probability))
     readings: list[NDArray[np.int8]] = []
     for rule in [None, *rules]:
         numbers_ok = [
             read_canvas(
                 sample.class_ids.tolist(),
                 sample.boxes_xyxy,
-                result if rule is None else with_words(result, rule),  # type: ignore[arg-type]
+                result if rule is None else with_words(result, rule),
             ).number_ok
             for sample, result in zip(samples, results, strict=True)
         ]

@@ -169,7 +169,7 @@ def namer_start(init: Path, wanted: NamerConfig, widths: tuple[int, int, int] | 
     its own (:func:`~digit_detector.naming.narrowed`) or grown to them when they are wider
     (:func:`~digit_detector.naming.broadened`); the start as it was is then the teacher.
     ValueError, saying why, when it cannot be: unreadable weights, an ensemble, another context margin
-    than the one it learnt, a width wider than its own."""
+    than the one it learnt, widths some narrower and some wider than its own."""
     start, record = load_classifier(init, "start from")
     kept_margin = start.config.context_margin
     if kept_margin and wanted.context_margin and wanted.context_margin != kept_margin:
